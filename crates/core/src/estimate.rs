@@ -1,0 +1,217 @@
+//! Point estimates with 95% intervals, and tests for differences.
+//!
+//! Each function names the reference it follows; `tools/golden/` holds the
+//! reference values (scipy/statsmodels) that the tests compare against.
+
+use serde::Serialize;
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+
+use crate::summary::{MeanSummary, NpsSummary, ProportionSummary};
+
+/// Confidence level of every interval Northstar reports.
+pub const CONFIDENCE: f64 = 0.95;
+
+/// A point estimate with its interval; `value` is `None` when n = 0, the
+/// interval is `None` when it is undefined (e.g. a mean of one answer).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimate {
+    pub n: i64,
+    pub value: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+}
+
+impl Estimate {
+    fn none(n: i64) -> Self {
+        Self {
+            n,
+            value: None,
+            ci_low: None,
+            ci_high: None,
+        }
+    }
+}
+
+/// The two-sided normal quantile for [`CONFIDENCE`] (1.959963984540054).
+pub fn z_critical() -> f64 {
+    standard_normal().inverse_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0)
+}
+
+fn standard_normal() -> Normal {
+    // Mean 0 and sd 1 are valid parameters, so this cannot fail.
+    Normal::standard()
+}
+
+/// Two-sided p-value of a standard-normal statistic.
+fn two_sided_p(z: f64) -> f64 {
+    2.0 * standard_normal().sf(z.abs())
+}
+
+/// Net Promoter Score on −100…100 with the adjusted-Wald interval.
+///
+/// Point estimate: 100 · (promoters − detractors) / n. Interval: Rocks (2016),
+/// "Confidence intervals for the Net Promoter Score", the adjusted-Wald
+/// method MeasuringU recommends: n' = n + 3, p' = (promoters + ¾)/n',
+/// d' = (detractors + ¾)/n', NPS' = p' − d', var = (p' + d' − NPS'²)/n',
+/// NPS' ± z·√var clipped to [−1, 1], reported ×100.
+pub fn nps_adjusted_wald(s: &NpsSummary) -> Estimate {
+    let n = s.n();
+    if n <= 0 {
+        return Estimate::none(n);
+    }
+    let (p, d) = (s.promoters() as f64, s.detractors() as f64);
+    let value = 100.0 * (p - d) / n as f64;
+    let n_adj = n as f64 + 3.0;
+    let p_adj = (p + 0.75) / n_adj;
+    let d_adj = (d + 0.75) / n_adj;
+    let nps_adj = p_adj - d_adj;
+    let var = (p_adj + d_adj - nps_adj * nps_adj) / n_adj;
+    let half = z_critical() * var.max(0.0).sqrt();
+    Estimate {
+        n,
+        value: Some(value),
+        ci_low: Some(100.0 * (nps_adj - half).clamp(-1.0, 1.0)),
+        ci_high: Some(100.0 * (nps_adj + half).clamp(-1.0, 1.0)),
+    }
+}
+
+/// A proportion (0…1) with the Wilson score interval.
+///
+/// Wilson (1927); the same as statsmodels'
+/// `proportion_confint(method="wilson")`.
+pub fn wilson(s: &ProportionSummary) -> Estimate {
+    let n = s.trials;
+    if n <= 0 {
+        return Estimate::none(n);
+    }
+    let nf = n as f64;
+    let p = s.successes as f64 / nf;
+    let z = z_critical();
+    let z2 = z * z;
+    let denom = 1.0 + z2 / nf;
+    let centre = (p + z2 / (2.0 * nf)) / denom;
+    let half = z * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).max(0.0).sqrt() / denom;
+    Estimate {
+        n,
+        value: Some(p),
+        ci_low: Some((centre - half).max(0.0)),
+        ci_high: Some((centre + half).min(1.0)),
+    }
+}
+
+/// A mean with the Student-t interval: x̄ ± t(0.975, n − 1) · s/√n.
+///
+/// Same as scipy's `stats.t.interval` with `scale = sem` and statsmodels'
+/// `DescrStatsW.tconfint_mean`. With zero variance the interval is the mean.
+pub fn mean_t(s: &MeanSummary) -> Estimate {
+    let Some(mean) = s.mean() else {
+        return Estimate::none(s.n);
+    };
+    let Some(var) = s.variance() else {
+        return Estimate {
+            n: s.n,
+            value: Some(mean),
+            ci_low: None,
+            ci_high: None,
+        };
+    };
+    let se = (var / s.n as f64).sqrt();
+    let half = match StudentsT::new(0.0, 1.0, (s.n - 1) as f64) {
+        Ok(t) => t.inverse_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0) * se,
+        Err(_) => f64::NAN,
+    };
+    Estimate {
+        n: s.n,
+        value: Some(mean),
+        ci_low: Some(mean - half),
+        ci_high: Some(mean + half),
+    }
+}
+
+/// A two-sample comparison: the difference a − b, its z statistic and the
+/// two-sided p-value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DifferenceTest {
+    pub difference: f64,
+    pub z: f64,
+    pub p_value: f64,
+}
+
+impl DifferenceTest {
+    /// True when the difference is significant at 1 − [`CONFIDENCE`].
+    pub fn is_significant(&self) -> bool {
+        self.p_value < 1.0 - CONFIDENCE
+    }
+}
+
+/// Difference of two NPS (in points, −200…200) with a z-test.
+///
+/// Each sample's variance is the trinomial (p + d − (p − d)²)/n with
+/// proportions p and d (Rocks 2016, unadjusted); z = (NPSa − NPSb)/√(va + vb).
+/// `None` when either sample is empty or both variances are zero.
+pub fn nps_difference(a: &NpsSummary, b: &NpsSummary) -> Option<DifferenceTest> {
+    let part = |s: &NpsSummary| -> Option<(f64, f64)> {
+        let n = s.n();
+        if n <= 0 {
+            return None;
+        }
+        let p = s.promoters() as f64 / n as f64;
+        let d = s.detractors() as f64 / n as f64;
+        let nps = p - d;
+        Some((nps, (p + d - nps * nps) / n as f64))
+    };
+    let (nps_a, var_a) = part(a)?;
+    let (nps_b, var_b) = part(b)?;
+    let se = (var_a + var_b).sqrt();
+    if se <= 0.0 {
+        return None;
+    }
+    let z = (nps_a - nps_b) / se;
+    Some(DifferenceTest {
+        difference: 100.0 * (nps_a - nps_b),
+        z,
+        p_value: two_sided_p(z),
+    })
+}
+
+/// Difference of two proportions (a − b, on 0…1) with the pooled
+/// two-proportion z-test; the same as statsmodels' `proportions_ztest`.
+/// `None` when a sample is empty or the pooled proportion is 0 or 1.
+pub fn two_proportion(a: &ProportionSummary, b: &ProportionSummary) -> Option<DifferenceTest> {
+    if a.trials <= 0 || b.trials <= 0 {
+        return None;
+    }
+    let (na, nb) = (a.trials as f64, b.trials as f64);
+    let (pa, pb) = (a.successes as f64 / na, b.successes as f64 / nb);
+    let pooled = (a.successes + b.successes) as f64 / (na + nb);
+    let se = (pooled * (1.0 - pooled) * (1.0 / na + 1.0 / nb)).sqrt();
+    if se <= 0.0 || se.is_nan() {
+        return None;
+    }
+    let z = (pa - pb) / se;
+    Some(DifferenceTest {
+        difference: pa - pb,
+        z,
+        p_value: two_sided_p(z),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn z_is_the_familiar_one() {
+        assert!((z_critical() - 1.959963984540054).abs() < 1e-12);
+    }
+
+    #[test]
+    fn empty_samples_have_no_estimate() {
+        assert_eq!(
+            nps_adjusted_wald(&NpsSummary::from_counts([0; 11])).value,
+            None
+        );
+        assert_eq!(wilson(&ProportionSummary::default()).value, None);
+        assert_eq!(mean_t(&MeanSummary::default()).value, None);
+    }
+}

@@ -1,0 +1,173 @@
+//! Field-level validation errors and the small parsers shared by every import
+//! format (CSV, JSON), so the CLI and the API apply the same rules.
+
+use serde::Serialize;
+
+/// What was wrong with one field, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{field}: {problem} ({fix})")]
+pub struct FieldError {
+    pub field: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl FieldError {
+    pub fn new(
+        field: impl Into<String>,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// Joins a row's field errors into the one line a report shows.
+pub fn describe(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A cell's text with surrounding whitespace removed, or `None` when empty
+/// (an empty cell means "not answered").
+pub fn non_empty(raw: &str) -> Option<&str> {
+    let t = raw.trim();
+    (!t.is_empty()).then_some(t)
+}
+
+/// A whole number in `low..=high`, or `None` for an empty cell.
+pub fn score(field: &str, raw: &str, low: u8, high: u8) -> Result<Option<u8>, FieldError> {
+    let Some(t) = non_empty(raw) else {
+        return Ok(None);
+    };
+    match t.parse::<u8>() {
+        Ok(v) if (low..=high).contains(&v) => Ok(Some(v)),
+        _ => Err(FieldError::new(
+            field,
+            format!("{t:?} is not a whole number from {low} to {high}"),
+            format!("use {low}–{high}, or leave the cell empty if not answered"),
+        )),
+    }
+}
+
+/// yes/no (also true/false, y/n, 1/0), or `None` for an empty cell.
+pub fn yes_no(field: &str, raw: &str) -> Result<Option<bool>, FieldError> {
+    let Some(t) = non_empty(raw) else {
+        return Ok(None);
+    };
+    match t.to_ascii_lowercase().as_str() {
+        "yes" | "y" | "true" | "1" => Ok(Some(true)),
+        "no" | "n" | "false" | "0" => Ok(Some(false)),
+        _ => Err(FieldError::new(
+            field,
+            format!("{t:?} is not yes or no"),
+            "use yes or no, or leave the cell empty if unknown",
+        )),
+    }
+}
+
+/// An RFC 3339 timestamp with an offset, or `None` for an empty cell.
+pub fn timestamp(field: &str, raw: &str) -> Result<Option<jiff::Timestamp>, FieldError> {
+    let Some(t) = non_empty(raw) else {
+        return Ok(None);
+    };
+    t.parse::<jiff::Timestamp>().map(Some).map_err(|_| {
+        FieldError::new(
+            field,
+            format!("{t:?} is not an RFC 3339 timestamp"),
+            "write it with a date, time and offset, like 2026-03-04T10:15:00Z",
+        )
+    })
+}
+
+/// A finite decimal number, optionally at least `min`, or `None` when empty.
+pub fn number(field: &str, raw: &str, min: Option<f64>) -> Result<Option<f64>, FieldError> {
+    let Some(t) = non_empty(raw) else {
+        return Ok(None);
+    };
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() && min.is_none_or(|m| v >= m) => Ok(Some(v)),
+        _ => Err(FieldError::new(
+            field,
+            format!("{t:?} is not a valid number"),
+            match min {
+                Some(m) => format!("use a plain decimal number of at least {m}, like 12.5"),
+                None => "use a plain decimal number, like 12.5".to_string(),
+            },
+        )),
+    }
+}
+
+/// A required text field.
+pub fn required<'a>(field: &str, raw: &'a str, example: &str) -> Result<&'a str, FieldError> {
+    non_empty(raw).ok_or_else(|| {
+        FieldError::new(
+            field,
+            "is empty",
+            format!("every row needs a {field}, e.g. {example}"),
+        )
+    })
+}
+
+/// Checks a name used inside a column name (`driver_<name>`, `measure_<name>`).
+pub fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_are_checked_against_the_scale() {
+        assert_eq!(score("nps", " 10 ", 0, 10), Ok(Some(10)));
+        assert_eq!(score("nps", "", 0, 10), Ok(None));
+        let e = score("nps", "11", 0, 10).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "nps: \"11\" is not a whole number from 0 to 10 (use 0–10, or leave the cell empty if not answered)"
+        );
+        assert!(score("csat", "4.5", 1, 5).is_err());
+        assert!(score("csat", "-1", 1, 5).is_err());
+    }
+
+    #[test]
+    fn yes_no_accepts_common_spellings() {
+        assert_eq!(yes_no("fcr", "Yes"), Ok(Some(true)));
+        assert_eq!(yes_no("fcr", "0"), Ok(Some(false)));
+        assert!(yes_no("fcr", "maybe").is_err());
+    }
+
+    #[test]
+    fn timestamps_need_an_offset() {
+        assert!(
+            timestamp("submitted_at", "2026-03-04T10:15:00Z")
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            timestamp("submitted_at", "2026-03-04T10:15:00+02:00")
+                .unwrap()
+                .is_some()
+        );
+        assert!(timestamp("submitted_at", "2026-03-04 10:15").is_err());
+        assert!(timestamp("submitted_at", "2026-13-04T10:15:00Z").is_err());
+    }
+
+    #[test]
+    fn numbers_reject_nan_and_negatives_when_asked() {
+        assert_eq!(number("x", "1.5", Some(0.0)), Ok(Some(1.5)));
+        assert!(number("x", "NaN", None).is_err());
+        assert!(number("x", "-2", Some(0.0)).is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! Northstar's domain and analytics, as pure functions over plain values.
+//!
+//! Nothing here does I/O: the store hands this crate rows and summaries, and
+//! the server presents what it returns. Every metric is computed from a
+//! mergeable summary ([`summary`]) so that the same code answers a query over
+//! one day, one month or a year of rollups.
+
+pub mod calendar;
+pub mod customer;
+pub mod dimension;
+pub mod estimate;
+pub mod field;
+pub mod metric;
+pub mod operation;
+pub mod response;
+pub mod rollup;
+pub mod summary;
+
+pub use dimension::{Dimension, DimensionValues};
+pub use estimate::{DifferenceTest, Estimate};
+pub use field::FieldError;
+pub use metric::Metric;
+pub use summary::{
+    CesSummary, CsatSummary, MeanSummary, Mergeable, NpsSummary, ProportionSummary, ResponseSummary,
+};

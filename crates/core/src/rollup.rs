@@ -1,0 +1,412 @@
+//! The in-memory rollup cube: response summaries per (day, survey,
+//! touchpoint, department, segment, channel), with month totals beside the
+//! days so that a query merges whole months and only the partial months at
+//! its edges day by day. A query's cost grows with the number of dimension
+//! combinations and months it touches, not with the number of responses.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::calendar::{self, Day, Month};
+use crate::dimension::{Dimension, DimensionValues};
+use crate::summary::{Mergeable, ResponseSummary};
+
+/// How a query splits its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Dimension(Dimension),
+    Month,
+}
+
+impl GroupBy {
+    /// Parses a `group_by` parameter value.
+    pub fn parse(name: &str) -> Option<Self> {
+        if name == "month" {
+            Some(GroupBy::Month)
+        } else {
+            Dimension::parse(name).map(GroupBy::Dimension)
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Dimension(d) => d.as_str(),
+            GroupBy::Month => "month",
+        }
+    }
+}
+
+/// A question for the cube: which cells (filter, inclusive day range) and
+/// how to group them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CubeQuery {
+    /// Every condition must hold; several values for one dimension mean any of them.
+    pub filter: Vec<(Dimension, String)>,
+    pub from: Option<Day>,
+    pub to: Option<Day>,
+    pub group_by: Option<GroupBy>,
+}
+
+/// One group of an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub key: String,
+    pub summary: ResponseSummary,
+}
+
+/// The merged summaries a query asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CubeAnswer {
+    pub overall: ResponseSummary,
+    /// Sorted by key; empty when the query had no `group_by`.
+    pub groups: Vec<Group>,
+    /// First and last day with data inside the query's range.
+    pub first_day: Option<Day>,
+    pub last_day: Option<Day>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Dictionary {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Dictionary {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Combination {
+    dims: [u32; 5],
+    days: BTreeMap<Day, ResponseSummary>,
+    months: BTreeMap<Month, ResponseSummary>,
+}
+
+/// Response summaries by day and dimension combination.
+#[derive(Debug, Clone, Default)]
+pub struct RollupCube {
+    dictionaries: [Dictionary; 5],
+    combination_ids: HashMap<[u32; 5], usize>,
+    combinations: Vec<Combination>,
+}
+
+fn merge_into<K: Ord + Copy>(
+    map: &mut BTreeMap<K, ResponseSummary>,
+    key: K,
+    delta: &ResponseSummary,
+) {
+    let cell = map.entry(key).or_insert_with(ResponseSummary::empty);
+    cell.merge(delta);
+    if cell.is_empty() {
+        // Retractions can empty a cell; drop it so the cube equals a rebuild.
+        map.remove(&key);
+    }
+}
+
+impl RollupCube {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Merges `delta` (which may retract) into the cell for `day` and `dims`.
+    pub fn add(&mut self, day: Day, dims: &DimensionValues, delta: &ResponseSummary) {
+        let mut key = [0u32; 5];
+        for d in Dimension::ALL {
+            key[d.index()] = self.dictionaries[d.index()].intern(dims.get(d));
+        }
+        let index = match self.combination_ids.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.combinations.push(Combination {
+                    dims: key,
+                    days: BTreeMap::new(),
+                    months: BTreeMap::new(),
+                });
+                let i = self.combinations.len() - 1;
+                self.combination_ids.insert(key, i);
+                i
+            }
+        };
+        let combination = &mut self.combinations[index];
+        merge_into(&mut combination.days, day, delta);
+        merge_into(&mut combination.months, calendar::month_of_day(day), delta);
+    }
+
+    /// Every non-empty day cell, in no particular order.
+    pub fn cells(&self) -> impl Iterator<Item = (Day, DimensionValues, &ResponseSummary)> + '_ {
+        self.combinations.iter().flat_map(move |c| {
+            let dims = self.values_of(&c.dims);
+            c.days.iter().map(move |(&day, s)| (day, dims.clone(), s))
+        })
+    }
+
+    fn values_of(&self, ids: &[u32; 5]) -> DimensionValues {
+        DimensionValues(
+            Dimension::ALL
+                .map(|d| self.dictionaries[d.index()].names[ids[d.index()] as usize].clone()),
+        )
+    }
+
+    /// Distinct values seen for a dimension, sorted.
+    pub fn values(&self, d: Dimension) -> Vec<String> {
+        let mut v = self.dictionaries[d.index()].names.clone();
+        v.sort();
+        v
+    }
+
+    /// Number of dimension combinations seen.
+    pub fn combinations(&self) -> usize {
+        self.combinations.len()
+    }
+
+    /// Answers a query by merging month cells, and day cells at partial-month edges.
+    pub fn query(&self, q: &CubeQuery) -> CubeAnswer {
+        let mut allowed: [Option<Vec<u32>>; 5] = Default::default();
+        for (d, value) in &q.filter {
+            let ids = allowed[d.index()].get_or_insert_with(Vec::new);
+            if let Some(&id) = self.dictionaries[d.index()].ids.get(value) {
+                ids.push(id);
+            }
+        }
+        let from = q.from.unwrap_or(Day::MIN);
+        let to = q.to.unwrap_or(Day::MAX);
+        let mut overall = ResponseSummary::empty();
+        let mut by_id: Vec<ResponseSummary> = Vec::new();
+        let mut by_month: BTreeMap<Month, ResponseSummary> = BTreeMap::new();
+        if let Some(GroupBy::Dimension(d)) = q.group_by {
+            by_id = vec![ResponseSummary::empty(); self.dictionaries[d.index()].names.len()];
+        }
+        let (mut first_day, mut last_day) = (None::<Day>, None::<Day>);
+        if from > to {
+            return CubeAnswer {
+                overall,
+                groups: Vec::new(),
+                first_day,
+                last_day,
+            };
+        }
+        let bounded = q.from.is_some() || q.to.is_some();
+        let (m_lo, m_hi) = (
+            q.from.map_or(Month::MIN, calendar::month_of_day),
+            q.to.map_or(Month::MAX, calendar::month_of_day),
+        );
+        let lo_full = q
+            .from
+            .is_none_or(|f| f <= calendar::first_day_of_month(m_lo));
+        let hi_full = q.to.is_none_or(|t| t >= calendar::last_day_of_month(m_hi));
+
+        for c in &self.combinations {
+            let admitted = Dimension::ALL.iter().all(|d| {
+                allowed[d.index()]
+                    .as_ref()
+                    .is_none_or(|ids| ids.contains(&c.dims[d.index()]))
+            });
+            if !admitted {
+                continue;
+            }
+            let mut days = c.days.range(from..=to);
+            if let Some((&d, _)) = days.next() {
+                first_day = Some(first_day.map_or(d, |f| f.min(d)));
+                let last = days.next_back().map_or(d, |(&l, _)| l);
+                last_day = Some(last_day.map_or(last, |l| l.max(last)));
+            } else {
+                continue;
+            }
+            let mut add = |month: Month, s: &ResponseSummary| {
+                overall.merge(s);
+                match q.group_by {
+                    Some(GroupBy::Dimension(d)) => by_id[c.dims[d.index()] as usize].merge(s),
+                    Some(GroupBy::Month) => by_month
+                        .entry(month)
+                        .or_insert_with(ResponseSummary::empty)
+                        .merge(s),
+                    None => {}
+                }
+            };
+            for (&m, month_summary) in c.months.range(m_lo..=m_hi) {
+                let full = !bounded || ((m != m_lo || lo_full) && (m != m_hi || hi_full));
+                if full {
+                    add(m, month_summary);
+                } else {
+                    let start = from.max(calendar::first_day_of_month(m));
+                    let end = to.min(calendar::last_day_of_month(m));
+                    for (_, s) in c.days.range(start..=end) {
+                        add(m, s);
+                    }
+                }
+            }
+        }
+        let groups = match q.group_by {
+            Some(GroupBy::Dimension(d)) => {
+                let names = &self.dictionaries[d.index()].names;
+                let mut g: Vec<Group> = by_id
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, s)| !s.is_empty())
+                    .map(|(i, summary)| Group {
+                        key: names[i].clone(),
+                        summary,
+                    })
+                    .collect();
+                g.sort_by(|a, b| a.key.cmp(&b.key));
+                g
+            }
+            Some(GroupBy::Month) => by_month
+                .into_iter()
+                .map(|(m, summary)| Group {
+                    key: calendar::month_label(m),
+                    summary,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        CubeAnswer {
+            overall,
+            groups,
+            first_day,
+            last_day,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    struct Row {
+        day: Day,
+        dims: [u8; 5],
+        nps: u8,
+    }
+
+    fn dims_of(r: &Row) -> DimensionValues {
+        DimensionValues(r.dims.map(|v| format!("v{v}")))
+    }
+
+    fn summary_of(nps: u8) -> ResponseSummary {
+        let mut s = ResponseSummary::empty();
+        s.add_answers(Some(nps), None, None, None);
+        s
+    }
+
+    fn rows() -> impl Strategy<Value = Vec<Row>> {
+        // ~14 months around 2026, few values per dimension so combinations repeat.
+        prop::collection::vec(
+            (20_400i32..20_830, prop::array::uniform5(0u8..3), 0u8..=10)
+                .prop_map(|(day, dims, nps)| Row { day, dims, nps }),
+            0..300,
+        )
+    }
+
+    fn naive(rows: &[Row], q: &CubeQuery) -> (ResponseSummary, BTreeMap<String, ResponseSummary>) {
+        let mut overall = ResponseSummary::empty();
+        let mut groups = BTreeMap::new();
+        for r in rows {
+            let dims = dims_of(r);
+            let in_range = q.from.is_none_or(|f| r.day >= f) && q.to.is_none_or(|t| r.day <= t);
+            let by_dim = Dimension::ALL.iter().all(|d| {
+                let wanted: Vec<&String> = q
+                    .filter
+                    .iter()
+                    .filter(|(fd, _)| fd == d)
+                    .map(|(_, v)| v)
+                    .collect();
+                wanted.is_empty() || wanted.iter().any(|v| v.as_str() == dims.get(*d))
+            });
+            if !(in_range && by_dim) {
+                continue;
+            }
+            let s = summary_of(r.nps);
+            overall.merge(&s);
+            let key = match q.group_by {
+                Some(GroupBy::Dimension(d)) => Some(dims.get(d).to_string()),
+                Some(GroupBy::Month) => Some(calendar::month_label(calendar::month_of_day(r.day))),
+                None => None,
+            };
+            if let Some(k) = key {
+                groups
+                    .entry(k)
+                    .or_insert_with(ResponseSummary::empty)
+                    .merge(&s);
+            }
+        }
+        (overall, groups)
+    }
+
+    fn query() -> impl Strategy<Value = CubeQuery> {
+        (
+            prop::option::of(20_380i32..20_850),
+            prop::option::of(0i32..200),
+            prop::collection::vec((0usize..5, 0u8..4), 0..3),
+            prop::option::of(0usize..6),
+        )
+            .prop_map(|(from, len, filter, group)| CubeQuery {
+                filter: filter
+                    .into_iter()
+                    .map(|(d, v)| (Dimension::ALL[d], format!("v{v}")))
+                    .collect(),
+                from,
+                to: from.zip(len).map(|(f, l)| f + l),
+                group_by: group.map(|g| {
+                    if g == 5 {
+                        GroupBy::Month
+                    } else {
+                        GroupBy::Dimension(Dimension::ALL[g])
+                    }
+                }),
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn queries_equal_a_scan_of_the_rows(rows in rows(), q in query()) {
+            let mut cube = RollupCube::new();
+            for r in &rows {
+                cube.add(r.day, &dims_of(r), &summary_of(r.nps));
+            }
+            let answer = cube.query(&q);
+            let (overall, groups) = naive(&rows, &q);
+            prop_assert_eq!(answer.overall, overall);
+            let got: BTreeMap<String, ResponseSummary> =
+                answer.groups.into_iter().map(|g| (g.key, g.summary)).collect();
+            prop_assert_eq!(got, groups);
+        }
+
+        #[test]
+        fn retracting_everything_empties_the_cube(rows in rows()) {
+            let mut cube = RollupCube::new();
+            for r in &rows {
+                cube.add(r.day, &dims_of(r), &summary_of(r.nps));
+            }
+            for r in &rows {
+                cube.add(r.day, &dims_of(r), &summary_of(r.nps).negated());
+            }
+            prop_assert_eq!(cube.cells().count(), 0);
+            prop_assert_eq!(cube.query(&CubeQuery::default()).first_day, None);
+        }
+    }
+
+    #[test]
+    fn period_is_the_span_of_data_in_range() {
+        let mut cube = RollupCube::new();
+        let dims = DimensionValues::default();
+        for day in [20_500, 20_510, 20_600] {
+            cube.add(day, &dims, &summary_of(9));
+        }
+        let a = cube.query(&CubeQuery {
+            from: Some(20_505),
+            ..Default::default()
+        });
+        assert_eq!((a.first_day, a.last_day), (Some(20_510), Some(20_600)));
+        assert_eq!(a.overall.nps.n(), 2);
+    }
+}
