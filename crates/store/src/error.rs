@@ -1,0 +1,17 @@
+/// Errors from the persistence layer. Messages are for operators; the server
+/// logs them and returns a generic message to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use database URL {url:?}: {reason}")]
+    UnsupportedUrl { url: String, reason: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database is not ready: {0}")]
+    NotReady(String),
+    #[error("stored data could not be read back: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,0 +1,122 @@
+//! Northstar's persistence. Raw rows are the source of truth; rollups of
+//! response summaries are written in the same transaction as the raw rows and
+//! can always be rebuilt from them. Handlers see only the [`Store`] trait.
+
+mod error;
+pub mod import;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use northstar_core::calendar::Day;
+use northstar_core::customer::NewCustomer;
+use northstar_core::operation::NewOperation;
+use northstar_core::response::NewResponse;
+use northstar_core::rollup::{CubeAnswer, CubeQuery};
+use northstar_core::{Dimension, DimensionValues, ResponseSummary};
+
+pub use error::{StoreError, StoreResult};
+pub use sqlite::SqliteStore;
+
+/// What a write did with the rows it was given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WriteSummary {
+    /// Rows whose key was new.
+    pub inserted: u64,
+    /// Rows that replaced a stored row with different content.
+    pub replaced: u64,
+    /// Rows identical to what was stored (nothing changed).
+    pub unchanged: u64,
+}
+
+impl WriteSummary {
+    pub fn add(&mut self, other: WriteSummary) {
+        self.inserted += other.inserted;
+        self.replaced += other.replaced;
+        self.unchanged += other.unchanged;
+    }
+
+    pub fn accepted(&self) -> u64 {
+        self.inserted + self.replaced + self.unchanged
+    }
+}
+
+/// One rollup cell: a day, a dimension combination and its summary.
+pub type RollupCell = (Day, DimensionValues, ResponseSummary);
+
+/// How many rows each table holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreCounts {
+    pub responses: u64,
+    pub customers: u64,
+    pub operations: u64,
+    pub rollup_cells: u64,
+}
+
+/// Everything the server and CLI need from a database. Object-safe, so the
+/// server holds an `Arc<dyn Store>` and compiles its router once.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// Succeeds when the database answers and every migration is applied.
+    async fn check_ready(&self) -> StoreResult<()>;
+
+    /// Inserts or replaces responses by `external_id` and updates the
+    /// rollups in the same transaction; returns after the commit.
+    async fn write_responses(&self, batch: Vec<NewResponse>) -> StoreResult<WriteSummary>;
+
+    /// One stored response by its external id.
+    async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>>;
+
+    /// Inserts or replaces customers by `customer_id`.
+    async fn write_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<WriteSummary>;
+
+    /// Inserts or replaces operational records by (department, order_id, measure).
+    async fn write_operations(&self, batch: Vec<NewOperation>) -> StoreResult<WriteSummary>;
+
+    /// Answers a rollup query from the in-memory cube, reloading it from the
+    /// rollup table when another process has written since it was loaded.
+    async fn query_rollups(&self, query: &CubeQuery) -> StoreResult<CubeAnswer>;
+
+    /// Distinct values of a dimension present in the rollups.
+    async fn dimension_values(&self, dimension: Dimension) -> StoreResult<Vec<String>>;
+
+    /// Replaces the rollup table by a rebuild from raw responses.
+    async fn rebuild_rollups(&self) -> StoreResult<u64>;
+
+    /// The stored rollup cells, sorted.
+    async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>>;
+
+    /// The rollup cells recomputed from raw responses, sorted.
+    async fn rollup_cells_from_raw(&self) -> StoreResult<Vec<RollupCell>>;
+
+    /// Row counts per table.
+    async fn counts(&self) -> StoreResult<StoreCounts>;
+}
+
+/// Default database: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://northstar.db";
+
+/// Opens the store a URL names (`sqlite://path`, `sqlite:path` or a plain
+/// file path) and applies migrations.
+pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    let store: Arc<dyn Store> =
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(StoreError::UnsupportedUrl {
+                url: url.to_string(),
+                reason: "PostgreSQL support is not in this release yet; use a sqlite:// URL".into(),
+            });
+        } else if let Some((scheme, _)) = url.split_once("://").filter(|(s, _)| *s != "sqlite") {
+            return Err(StoreError::UnsupportedUrl {
+                url: url.to_string(),
+                reason: format!("unknown scheme {scheme:?}; use sqlite://path/to/file.db"),
+            });
+        } else {
+            Arc::new(SqliteStore::connect(url).await?)
+        };
+    store.migrate().await?;
+    Ok(store)
+}

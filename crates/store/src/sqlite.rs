@@ -1,0 +1,645 @@
+//! The SQLite backend: one file in WAL mode, writes serialised in-process and
+//! taken with `BEGIN IMMEDIATE` so that another process (a CLI import while
+//! the server runs) waits instead of failing mid-transaction.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use northstar_core::calendar::Day;
+use northstar_core::customer::NewCustomer;
+use northstar_core::operation::NewOperation;
+use northstar_core::response::NewResponse;
+use northstar_core::rollup::{CubeAnswer, CubeQuery, RollupCube};
+use northstar_core::{Dimension, DimensionValues, Mergeable, ResponseSummary};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
+use tokio::sync::Mutex;
+
+use crate::{RollupCell, Store, StoreCounts, StoreError, StoreResult, WriteSummary};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Counter columns of `rollups_daily`, in [`ResponseSummary::to_counters`] order.
+const COUNTER_COLUMNS: [&str; ResponseSummary::COUNTERS] = [
+    "nps_0", "nps_1", "nps_2", "nps_3", "nps_4", "nps_5", "nps_6", "nps_7", "nps_8", "nps_9",
+    "nps_10", "csat_1", "csat_2", "csat_3", "csat_4", "csat_5", "ces_1", "ces_2", "ces_3", "ces_4",
+    "ces_5", "ces_6", "ces_7", "fcr_yes", "fcr_no",
+];
+
+const DIMENSION_COLUMNS: &str = "survey, touchpoint, department, segment, channel";
+
+const RESPONSE_COLUMNS: &str = "external_id, customer_id, submitted_at, submitted_unix, survey, \
+     touchpoint, department, segment, channel, nps, csat, ces, fcr, comment, order_id, drivers, attributes";
+
+/// Rows per multi-row statement; 17 or 30 parameters each stays well under
+/// SQLite's 32,766-variable limit.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// The in-memory cube and the `rollup_version` it reflects.
+struct LoadedCube {
+    version: i64,
+    cube: RollupCube,
+}
+
+/// A SQLite database file.
+pub struct SqliteStore {
+    pool: SqlitePool,
+    write_lock: Mutex<()>,
+    reload_lock: Mutex<()>,
+    cube: RwLock<Option<LoadedCube>>,
+}
+
+fn day_expression() -> String {
+    // Floor division, also right for instants before 1970.
+    "((submitted_unix - ((submitted_unix % 86400) + 86400) % 86400) / 86400)".to_string()
+}
+
+fn raw_rollup_select() -> String {
+    let mut counters = Vec::new();
+    for v in 0..=10 {
+        counters.push(format!("SUM(nps = {v})"));
+    }
+    for v in 1..=5 {
+        counters.push(format!("SUM(csat = {v})"));
+    }
+    for v in 1..=7 {
+        counters.push(format!("SUM(ces = {v})"));
+    }
+    counters.push("SUM(fcr = 1)".into());
+    counters.push("SUM(fcr = 0)".into());
+    let counters: Vec<String> = counters
+        .into_iter()
+        .map(|c| format!("COALESCE({c}, 0)"))
+        .collect();
+    format!(
+        "SELECT {day} AS day, {DIMENSION_COLUMNS}, {counters} FROM responses \
+         GROUP BY 1, {DIMENSION_COLUMNS} \
+         HAVING COUNT(nps) + COUNT(csat) + COUNT(ces) + COUNT(fcr) > 0",
+        day = day_expression(),
+        counters = counters.join(", "),
+    )
+}
+
+fn rollup_cell_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<RollupCell> {
+    let day: i64 = row.try_get(0)?;
+    let mut dims = DimensionValues::default();
+    for d in Dimension::ALL {
+        dims.set(d, row.try_get(1 + d.index())?);
+    }
+    let mut counters = [0i64; ResponseSummary::COUNTERS];
+    for (i, c) in counters.iter_mut().enumerate() {
+        *c = row.try_get(6 + i)?;
+    }
+    let day = Day::try_from(day)
+        .map_err(|_| StoreError::Corrupt(format!("rollup day {day} is out of range")))?;
+    Ok((day, dims, ResponseSummary::from_counters(&counters)))
+}
+
+fn opt_u8(v: Option<i64>, column: &str) -> StoreResult<Option<u8>> {
+    v.map(|x| {
+        u8::try_from(x).map_err(|_| StoreError::Corrupt(format!("{column} = {x} is out of range")))
+    })
+    .transpose()
+}
+
+fn json_map<V: serde::de::DeserializeOwned>(
+    text: &str,
+    column: &str,
+) -> StoreResult<std::collections::BTreeMap<String, V>> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("{column} is not a JSON object: {e}")))
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    // Maps of strings and small integers always serialise.
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_string())
+}
+
+fn response_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<NewResponse> {
+    let mut dims = DimensionValues::default();
+    for d in Dimension::ALL {
+        dims.set(d, row.try_get(d.as_str())?);
+    }
+    Ok(NewResponse {
+        external_id: row.try_get("external_id")?,
+        customer_id: row.try_get("customer_id")?,
+        submitted_at: row.try_get("submitted_at")?,
+        submitted_unix: row.try_get("submitted_unix")?,
+        dimensions: dims,
+        nps: opt_u8(row.try_get("nps")?, "nps")?,
+        csat: opt_u8(row.try_get("csat")?, "csat")?,
+        ces: opt_u8(row.try_get("ces")?, "ces")?,
+        fcr: row.try_get::<Option<i64>, _>("fcr")?.map(|v| v == 1),
+        comment: row.try_get("comment")?,
+        order_id: row.try_get("order_id")?,
+        drivers: json_map(row.try_get::<&str, _>("drivers")?, "drivers")?,
+        attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
+    })
+}
+
+/// Keeps the last row per key, in order of first appearance.
+fn last_per_key<T>(batch: Vec<T>, key: impl Fn(&T) -> String) -> Vec<T> {
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(batch.len());
+    let mut out: Vec<Option<T>> = Vec::with_capacity(batch.len());
+    for item in batch {
+        match index.get(&key(&item)) {
+            Some(&i) => out[i] = Some(item),
+            None => {
+                index.insert(key(&item), out.len());
+                out.push(Some(item));
+            }
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file a URL names.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit that was acknowledged survives power loss too.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true)
+            .pragma("cache_size", "-65536");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool,
+            write_lock: Mutex::new(()),
+            reload_lock: Mutex::new(()),
+            cube: RwLock::new(None),
+        })
+    }
+
+    async fn rollup_version(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM store_state WHERE key = 'rollup_version'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn load_cube(&self) -> StoreResult<LoadedCube> {
+        let mut tx = self.pool.begin().await?;
+        let version: i64 =
+            sqlx::query_scalar("SELECT value FROM store_state WHERE key = 'rollup_version'")
+                .fetch_one(&mut *tx)
+                .await?;
+        let sql = format!(
+            "SELECT day, {DIMENSION_COLUMNS}, {} FROM rollups_daily",
+            COUNTER_COLUMNS.join(", ")
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let mut cube = RollupCube::new();
+        for row in &rows {
+            let (day, dims, summary) = rollup_cell_from_row(row)?;
+            cube.add(day, &dims, &summary);
+        }
+        tracing::info!(
+            version,
+            cells = rows.len(),
+            combinations = cube.combinations(),
+            "loaded rollup cube"
+        );
+        Ok(LoadedCube { version, cube })
+    }
+
+    /// Runs `f` on a cube that reflects the database's current rollups.
+    async fn with_current_cube<T>(&self, f: impl Fn(&RollupCube) -> T) -> StoreResult<T> {
+        let version = self.rollup_version().await?;
+        if let Some(answer) = self.read_cube_at(version, &f) {
+            return Ok(answer);
+        }
+        let _reloading = self.reload_lock.lock().await;
+        if let Some(answer) = self.read_cube_at(version, &f) {
+            return Ok(answer);
+        }
+        let loaded = self.load_cube().await?;
+        let answer = f(&loaded.cube);
+        if let Ok(mut slot) = self.cube.write() {
+            *slot = Some(loaded);
+        }
+        Ok(answer)
+    }
+
+    fn read_cube_at<T>(&self, version: i64, f: &impl Fn(&RollupCube) -> T) -> Option<T> {
+        let guard = self.cube.read().ok()?;
+        let loaded = guard.as_ref()?;
+        (loaded.version >= version).then(|| f(&loaded.cube))
+    }
+
+    /// After a commit that moved the version to `version`, applies the same
+    /// deltas to the cube, or drops it if another writer got in between.
+    fn apply_to_cube(
+        &self,
+        version: i64,
+        deltas: &HashMap<(Day, DimensionValues), ResponseSummary>,
+    ) {
+        let Ok(mut slot) = self.cube.write() else {
+            return;
+        };
+        match slot.as_mut() {
+            Some(loaded) if loaded.version == version - 1 => {
+                for ((day, dims), delta) in deltas {
+                    loaded.cube.add(*day, dims, delta);
+                }
+                loaded.version = version;
+            }
+            Some(_) => *slot = None,
+            None => {}
+        }
+    }
+
+    async fn upsert_rollups(
+        tx: &mut sqlx::Transaction<'static, Sqlite>,
+        deltas: &HashMap<(Day, DimensionValues), ResponseSummary>,
+    ) -> StoreResult<()> {
+        let cells: Vec<(&(Day, DimensionValues), &ResponseSummary)> =
+            deltas.iter().filter(|(_, s)| !s.is_empty()).collect();
+        let updates: Vec<String> = COUNTER_COLUMNS
+            .iter()
+            .map(|c| format!("{c} = {c} + excluded.{c}"))
+            .collect();
+        for chunk in cells.chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "INSERT INTO rollups_daily (day, {DIMENSION_COLUMNS}, {}) ",
+                COUNTER_COLUMNS.join(", ")
+            ));
+            qb.push_values(chunk, |mut b, ((day, dims), summary)| {
+                b.push_bind(i64::from(*day));
+                for d in Dimension::ALL {
+                    b.push_bind(dims.get(d).to_string());
+                }
+                for c in summary.to_counters() {
+                    b.push_bind(c);
+                }
+            });
+            qb.push(format!(
+                " ON CONFLICT (day, {DIMENSION_COLUMNS}) DO UPDATE SET {}",
+                updates.join(", ")
+            ));
+            qb.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn bump_version(tx: &mut sqlx::Transaction<'static, Sqlite>) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "UPDATE store_state SET value = value + 1 WHERE key = 'rollup_version' RETURNING value",
+        )
+        .fetch_one(&mut **tx)
+        .await?)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn check_ready(&self) -> StoreResult<()> {
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let expected: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        if applied != expected {
+            return Err(StoreError::NotReady(format!(
+                "migrations applied {applied:?}, expected {expected:?}; run `northstar migrate`"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn write_responses(&self, batch: Vec<NewResponse>) -> StoreResult<WriteSummary> {
+        let rows = last_per_key(batch, |r| r.external_id.clone());
+        if rows.is_empty() {
+            return Ok(WriteSummary::default());
+        }
+        let _writing = self.write_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+
+        let ids: Vec<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
+        let existing_rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RESPONSE_COLUMNS} FROM responses WHERE external_id IN (SELECT value FROM json_each(?1))"
+        )))
+        .bind(json_text(&ids))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut existing: HashMap<String, NewResponse> =
+            HashMap::with_capacity(existing_rows.len());
+        for row in &existing_rows {
+            let r = response_from_row(row)?;
+            existing.insert(r.external_id.clone(), r);
+        }
+
+        let mut summary = WriteSummary::default();
+        let mut deltas: HashMap<(Day, DimensionValues), ResponseSummary> = HashMap::new();
+        let mut retracted_days: Vec<Day> = Vec::new();
+        let mut changed: Vec<&NewResponse> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            match existing.get(&r.external_id) {
+                Some(old) if old == r => {
+                    summary.unchanged += 1;
+                    continue;
+                }
+                Some(old) => {
+                    summary.replaced += 1;
+                    retracted_days.push(old.day());
+                    deltas
+                        .entry((old.day(), old.dimensions.clone()))
+                        .or_insert_with(ResponseSummary::empty)
+                        .merge(&old.summary().negated());
+                }
+                None => summary.inserted += 1,
+            }
+            deltas
+                .entry((r.day(), r.dimensions.clone()))
+                .or_insert_with(ResponseSummary::empty)
+                .merge(&r.summary());
+            changed.push(r);
+        }
+        if changed.is_empty() {
+            tx.commit().await?;
+            return Ok(summary);
+        }
+
+        let updates: Vec<String> = RESPONSE_COLUMNS
+            .split(", ")
+            .filter(|c| *c != "external_id")
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        for chunk in changed.chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new(format!("INSERT INTO responses ({RESPONSE_COLUMNS}) "));
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.external_id.clone())
+                    .push_bind(r.customer_id.clone())
+                    .push_bind(r.submitted_at.clone())
+                    .push_bind(r.submitted_unix);
+                for d in Dimension::ALL {
+                    b.push_bind(r.dimensions.get(d).to_string());
+                }
+                b.push_bind(r.nps.map(i64::from))
+                    .push_bind(r.csat.map(i64::from))
+                    .push_bind(r.ces.map(i64::from))
+                    .push_bind(r.fcr.map(i64::from))
+                    .push_bind(r.comment.clone())
+                    .push_bind(r.order_id.clone())
+                    .push_bind(json_text(&r.drivers))
+                    .push_bind(json_text(&r.attributes));
+            });
+            qb.push(format!(
+                " ON CONFLICT (external_id) DO UPDATE SET {}",
+                updates.join(", ")
+            ));
+            qb.build().execute(&mut *tx).await?;
+        }
+
+        Self::upsert_rollups(&mut tx, &deltas).await?;
+        if !retracted_days.is_empty() {
+            retracted_days.sort_unstable();
+            retracted_days.dedup();
+            let all_zero: Vec<String> =
+                COUNTER_COLUMNS.iter().map(|c| format!("{c} = 0")).collect();
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM rollups_daily WHERE day IN (SELECT value FROM json_each(?1)) AND {}",
+                all_zero.join(" AND ")
+            )))
+            .bind(json_text(&retracted_days))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let version = Self::bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.apply_to_cube(version, &deltas);
+        Ok(summary)
+    }
+
+    async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RESPONSE_COLUMNS} FROM responses WHERE external_id = ?1"
+        )))
+        .bind(external_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(response_from_row).transpose()
+    }
+
+    async fn write_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<WriteSummary> {
+        let rows = last_per_key(batch, |c| c.customer_id.clone());
+        if rows.is_empty() {
+            return Ok(WriteSummary::default());
+        }
+        let _writing = self.write_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let ids: Vec<&str> = rows.iter().map(|c| c.customer_id.as_str()).collect();
+        let stored = sqlx::query(
+            "SELECT customer_id, segment, region, annual_value, churned, attributes FROM customers \
+             WHERE customer_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_text(&ids))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut existing = HashMap::with_capacity(stored.len());
+        for row in &stored {
+            let c = NewCustomer {
+                customer_id: row.try_get("customer_id")?,
+                segment: row.try_get("segment")?,
+                region: row.try_get("region")?,
+                annual_value: row.try_get("annual_value")?,
+                churned: row.try_get::<Option<i64>, _>("churned")?.map(|v| v == 1),
+                attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
+            };
+            existing.insert(c.customer_id.clone(), c);
+        }
+        let mut summary = WriteSummary::default();
+        let mut changed = Vec::new();
+        for c in &rows {
+            match existing.get(&c.customer_id) {
+                Some(old) if old == c => summary.unchanged += 1,
+                Some(_) => {
+                    summary.replaced += 1;
+                    changed.push(c);
+                }
+                None => {
+                    summary.inserted += 1;
+                    changed.push(c);
+                }
+            }
+        }
+        for chunk in changed.chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO customers (customer_id, segment, region, annual_value, churned, attributes) ",
+            );
+            qb.push_values(chunk, |mut b, c| {
+                b.push_bind(c.customer_id.clone())
+                    .push_bind(c.segment.clone())
+                    .push_bind(c.region.clone())
+                    .push_bind(c.annual_value)
+                    .push_bind(c.churned.map(i64::from))
+                    .push_bind(json_text(&c.attributes));
+            });
+            qb.push(
+                " ON CONFLICT (customer_id) DO UPDATE SET segment = excluded.segment, region = excluded.region, \
+                 annual_value = excluded.annual_value, churned = excluded.churned, attributes = excluded.attributes",
+            );
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(summary)
+    }
+
+    async fn write_operations(&self, batch: Vec<NewOperation>) -> StoreResult<WriteSummary> {
+        let key = |o: &NewOperation| json_text(&[&o.department, &o.order_id, &o.measure]);
+        let rows = last_per_key(batch, key);
+        if rows.is_empty() {
+            return Ok(WriteSummary::default());
+        }
+        let _writing = self.write_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let keys: Vec<String> = rows.iter().map(key).collect();
+        let stored = sqlx::query(
+            "SELECT department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes \
+             FROM operations WHERE json_array(department, order_id, measure) IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_text(&keys))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut existing = HashMap::with_capacity(stored.len());
+        for row in &stored {
+            let o = NewOperation {
+                department: row.try_get("department")?,
+                order_id: row.try_get("order_id")?,
+                measure: row.try_get("measure")?,
+                customer_id: row.try_get("customer_id")?,
+                occurred_at: row.try_get("occurred_at")?,
+                occurred_unix: row.try_get("occurred_unix")?,
+                value: row.try_get("value")?,
+                target: row.try_get("target")?,
+                attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
+            };
+            existing.insert(key(&o), o);
+        }
+        let mut summary = WriteSummary::default();
+        let mut changed = Vec::new();
+        for o in &rows {
+            match existing.get(&key(o)) {
+                Some(old) if old == o => summary.unchanged += 1,
+                Some(_) => {
+                    summary.replaced += 1;
+                    changed.push(o);
+                }
+                None => {
+                    summary.inserted += 1;
+                    changed.push(o);
+                }
+            }
+        }
+        for chunk in changed.chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO operations (department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes) ",
+            );
+            qb.push_values(chunk, |mut b, o| {
+                b.push_bind(o.department.clone())
+                    .push_bind(o.order_id.clone())
+                    .push_bind(o.measure.clone())
+                    .push_bind(o.customer_id.clone())
+                    .push_bind(o.occurred_at.clone())
+                    .push_bind(o.occurred_unix)
+                    .push_bind(o.value)
+                    .push_bind(o.target)
+                    .push_bind(json_text(&o.attributes));
+            });
+            qb.push(
+                " ON CONFLICT (department, order_id, measure) DO UPDATE SET customer_id = excluded.customer_id, \
+                 occurred_at = excluded.occurred_at, occurred_unix = excluded.occurred_unix, value = excluded.value, \
+                 target = excluded.target, attributes = excluded.attributes",
+            );
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(summary)
+    }
+
+    async fn query_rollups(&self, query: &CubeQuery) -> StoreResult<CubeAnswer> {
+        self.with_current_cube(|cube| cube.query(query)).await
+    }
+
+    async fn dimension_values(&self, dimension: Dimension) -> StoreResult<Vec<String>> {
+        self.with_current_cube(|cube| cube.values(dimension)).await
+    }
+
+    async fn rebuild_rollups(&self) -> StoreResult<u64> {
+        let _writing = self.write_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM rollups_daily")
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO rollups_daily (day, {DIMENSION_COLUMNS}, {}) {}",
+            COUNTER_COLUMNS.join(", "),
+            raw_rollup_select()
+        )))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        Self::bump_version(&mut tx).await?;
+        tx.commit().await?;
+        if let Ok(mut slot) = self.cube.write() {
+            *slot = None;
+        }
+        Ok(inserted)
+    }
+
+    async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>> {
+        let sql = format!(
+            "SELECT day, {DIMENSION_COLUMNS}, {} FROM rollups_daily ORDER BY day, {DIMENSION_COLUMNS}",
+            COUNTER_COLUMNS.join(", ")
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rollup_cell_from_row).collect()
+    }
+
+    async fn rollup_cells_from_raw(&self) -> StoreResult<Vec<RollupCell>> {
+        let sql = format!("{} ORDER BY 1, {DIMENSION_COLUMNS}", raw_rollup_select());
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rollup_cell_from_row).collect()
+    }
+
+    async fn counts(&self) -> StoreResult<StoreCounts> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM responses), (SELECT COUNT(*) FROM customers), \
+             (SELECT COUNT(*) FROM operations), (SELECT COUNT(*) FROM rollups_daily)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let get = |i: usize| -> StoreResult<u64> { Ok(row.try_get::<i64, _>(i)?.max(0) as u64) };
+        Ok(StoreCounts {
+            responses: get(0)?,
+            customers: get(1)?,
+            operations: get(2)?,
+            rollup_cells: get(3)?,
+        })
+    }
+}

@@ -1,0 +1,165 @@
+use northstar_core::Dimension;
+use northstar_core::rollup::{CubeQuery, GroupBy};
+use northstar_store::import::{ImportError, ImportKind};
+
+use crate::{fresh_store, import_text};
+
+const HEADER: &str = "external_id,customer_id,submitted_at,survey,touchpoint,department,segment,channel,nps,csat,ces,fcr,comment,order_id,driver_delivery_speed,store";
+
+#[tokio::test]
+async fn importing_the_same_file_twice_changes_nothing() {
+    let (store, _dir) = fresh_store().await;
+    let file = format!(
+        "{HEADER}\n\
+         r1,C1,2026-03-04T10:15:00Z,rel,delivery,logistics,smb,email,9,5,6,yes,fine,SO-1,4,Leeds\n\
+         r2,C2,2026-03-05T10:15:00+02:00,rel,delivery,logistics,smb,email,3,2,2,no,,SO-2,1,\n"
+    );
+    let first = import_text(&*store, ImportKind::Responses, &file)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            first.rows_read,
+            first.written.inserted,
+            first.rejected.len()
+        ),
+        (2, 2, 0)
+    );
+    let before = store.rollup_cells().await.unwrap();
+    let second = import_text(&*store, ImportKind::Responses, &file)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            second.written.unchanged,
+            second.written.inserted,
+            second.written.replaced
+        ),
+        (2, 0, 0)
+    );
+    assert_eq!(store.rollup_cells().await.unwrap(), before);
+    assert_eq!(store.counts().await.unwrap().responses, 2);
+}
+
+#[tokio::test]
+async fn a_changed_row_replaces_the_old_one_in_raw_data_and_rollups() {
+    let (store, _dir) = fresh_store().await;
+    let v1 =
+        format!("{HEADER}\nr1,C1,2026-03-04T10:15:00Z,rel,delivery,logistics,smb,email,9,,,,,,,\n");
+    let v2 =
+        format!("{HEADER}\nr1,C1,2026-04-04T10:15:00Z,rel,delivery,billing,smb,email,2,,,,,,,\n");
+    import_text(&*store, ImportKind::Responses, &v1)
+        .await
+        .unwrap();
+    let report = import_text(&*store, ImportKind::Responses, &v2)
+        .await
+        .unwrap();
+    assert_eq!(report.written.replaced, 1);
+    let answer = store
+        .query_rollups(&CubeQuery {
+            group_by: Some(GroupBy::Dimension(Dimension::Department)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let keys: Vec<&str> = answer.groups.iter().map(|g| g.key.as_str()).collect();
+    assert_eq!(keys, ["billing"]);
+    assert_eq!(answer.overall.nps.detractors(), 1);
+    assert_eq!(
+        store.rollup_cells().await.unwrap(),
+        store.rollup_cells_from_raw().await.unwrap()
+    );
+}
+
+#[tokio::test]
+async fn rejected_rows_are_reported_by_line_and_the_rest_imported() {
+    let (store, _dir) = fresh_store().await;
+    let file = format!(
+        "{HEADER}\n\
+         r1,C1,2026-03-04T10:15:00Z,rel,delivery,logistics,smb,email,9,5,6,yes,\"multi\nline, \"\"quoted\"\" ünïcödé ✓\",SO-1,4,\n\
+         r2,C2,yesterday,rel,delivery,logistics,smb,email,11,5,6,maybe,,SO-2,4,\n\
+         r3,C3,2026-03-04T10:15:00Z,rel,delivery\n\
+         r1,C1,2026-03-04T10:15:00Z,rel,delivery,logistics,smb,email,1,5,6,yes,,SO-1,4,\n\
+         r4,C4,2026-03-06T10:15:00Z,rel,delivery,logistics,smb,email,,,,,,,,\n"
+    );
+    let report = import_text(&*store, ImportKind::Responses, &file)
+        .await
+        .unwrap();
+    assert_eq!(report.rows_read, 5);
+    assert_eq!(report.written.inserted, 2);
+    let lines: Vec<(u64, Vec<&str>)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.line, r.errors.iter().map(|e| e.field.as_str()).collect()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (4, vec!["submitted_at", "nps", "fcr"]),
+            (5, vec!["row"]),
+            (6, vec!["external_id"])
+        ]
+    );
+    assert!(
+        report.rejected[2]
+            .to_string()
+            .contains("already appeared on line 2"),
+        "{}",
+        report.rejected[2]
+    );
+    // The quoted field with a newline, quotes, a comma and UTF-8 round-trips.
+    let r1 = store.response("r1").await.unwrap().unwrap();
+    assert_eq!(
+        r1.comment.as_deref(),
+        Some("multi\nline, \"quoted\" ünïcödé ✓")
+    );
+    assert_eq!(r1.drivers.get("delivery_speed"), Some(&4));
+    let cells = store.rollup_cells().await.unwrap();
+    assert_eq!(cells.iter().map(|c| c.2.nps.n()).sum::<i64>(), 1);
+}
+
+#[tokio::test]
+async fn a_bad_header_imports_nothing_and_names_the_column() {
+    let (store, _dir) = fresh_store().await;
+    let err = import_text(&*store, ImportKind::Responses, "external_id,nps\nr1,9\n")
+        .await
+        .unwrap_err();
+    match err {
+        ImportError::Header(errors) => assert_eq!(errors[0].field, "submitted_at"),
+        other => panic!("unexpected {other}"),
+    }
+    assert!(matches!(
+        import_text(&*store, ImportKind::Responses, "").await,
+        Err(ImportError::Empty)
+    ));
+    assert_eq!(store.counts().await.unwrap().responses, 0);
+}
+
+#[tokio::test]
+async fn customers_and_operations_import_idempotently() {
+    let (store, _dir) = fresh_store().await;
+    let customers = "customer_id,segment,region,annual_value,churned\nC1,smb,north,1200,no\nC2,enterprise,south,90000,yes\nC3,smb,north,-5,no\n";
+    let r = import_text(&*store, ImportKind::Customers, customers)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.written.inserted, r.rejected.len(), r.rejected[0].line),
+        (2, 1, 4)
+    );
+    let again = import_text(&*store, ImportKind::Customers, customers)
+        .await
+        .unwrap();
+    assert_eq!(again.written.unchanged, 2);
+
+    let ops = "order_id,customer_id,department,delivered_at,delivery_days,target_days\nSO-1,C1,logistics,2026-03-04T10:00:00Z,4,5\nSO-2,C2,logistics,2026-03-05T10:00:00Z,2.5,5\n";
+    let r = import_text(&*store, ImportKind::Operations, ops)
+        .await
+        .unwrap();
+    assert_eq!(r.written.inserted, 2);
+    let changed = ops.replace("2.5,5", "3.5,5");
+    let r = import_text(&*store, ImportKind::Operations, &changed)
+        .await
+        .unwrap();
+    assert_eq!((r.written.unchanged, r.written.replaced), (1, 1));
+    assert_eq!(store.counts().await.unwrap().operations, 2);
+}
