@@ -4,7 +4,7 @@
 //! reference values (scipy/statsmodels) that the tests compare against.
 
 use serde::Serialize;
-use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+use statrs::distribution::{Continuous, ContinuousCDF, Normal, StudentsT};
 
 use crate::summary::{MeanSummary, NpsSummary, ProportionSummary};
 
@@ -40,6 +40,28 @@ pub fn z_critical() -> f64 {
 fn standard_normal() -> Normal {
     // Mean 0 and sd 1 are valid parameters, so this cannot fail.
     Normal::standard()
+}
+
+/// The Student-t quantile. statrs' `inverse_cdf` is only good to about 1e-7
+/// for large degrees of freedom, so it is polished by Newton steps on the
+/// (accurate, regularised-beta) CDF.
+fn t_quantile(p: f64, df: f64) -> f64 {
+    let Ok(t) = StudentsT::new(0.0, 1.0, df) else {
+        return f64::NAN;
+    };
+    let mut x = t.inverse_cdf(p);
+    for _ in 0..4 {
+        let density = t.pdf(x);
+        if density <= 0.0 || !density.is_finite() {
+            break;
+        }
+        let step = (t.cdf(x) - p) / density;
+        x -= step;
+        if step.abs() < 1e-15 * x.abs().max(1.0) {
+            break;
+        }
+    }
+    x
 }
 
 /// Two-sided p-value of a standard-normal statistic.
@@ -116,10 +138,7 @@ pub fn mean_t(s: &MeanSummary) -> Estimate {
         };
     };
     let se = (var / s.n as f64).sqrt();
-    let half = match StudentsT::new(0.0, 1.0, (s.n - 1) as f64) {
-        Ok(t) => t.inverse_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0) * se,
-        Err(_) => f64::NAN,
-    };
+    let half = t_quantile(1.0 - (1.0 - CONFIDENCE) / 2.0, (s.n - 1) as f64) * se;
     Estimate {
         n: s.n,
         value: Some(mean),

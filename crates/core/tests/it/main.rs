@@ -1,0 +1,5 @@
+//! Core integration tests: the statistical methods against reference values
+//! computed by scipy/statsmodels (tools/golden/golden.json; the file records
+//! the package versions and the script that made it).
+
+mod golden;

@@ -1,0 +1,39 @@
+//! The JSON API under `/api/v1`, described by an OpenAPI document.
+
+pub mod metrics;
+pub mod responses;
+
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use utoipa::OpenApi;
+
+use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Northstar API",
+        description = "Customer-experience metrics with their provenance."
+    ),
+    paths(metrics::get_metrics, responses::post_responses),
+    components(schemas(
+        crate::report::MetricReport,
+        crate::report::Figure,
+        crate::report::GroupFigure,
+        crate::report::VersusRest,
+        crate::report::Period,
+        responses::BatchReport,
+        responses::ItemError,
+    ))
+)]
+pub struct ApiDoc;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/metrics", get(metrics::get_metrics))
+        .route("/api/v1/responses", post(responses::post_responses))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { Json(ApiDoc::openapi()) }),
+        )
+}

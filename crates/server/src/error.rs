@@ -1,0 +1,85 @@
+//! The server's error type: client mistakes name the parameter and how to fix
+//! it; internal errors are logged and answered with a generic message.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use northstar_store::StoreError;
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{parameter}: {message}")]
+    BadParameter { parameter: String, message: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the request body could not be read: {0}")]
+    BadBody(String),
+    #[error("database unavailable")]
+    Store(#[from] StoreError),
+    #[error("page rendering failed")]
+    Render(#[from] askama::Error),
+}
+
+impl ApiError {
+    pub fn parameter(parameter: &str, message: impl Into<String>) -> Self {
+        ApiError::BadParameter {
+            parameter: parameter.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadParameter { .. } | ApiError::BadRequest(_) | ApiError::BadBody(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Store(_) | ApiError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The message a client sees; internals stay in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            ApiError::Store(_) | ApiError::Render(_) => {
+                "internal error; the server log has the details".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail {
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameter: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, details = ?self, "request failed");
+        }
+        let parameter = match &self {
+            ApiError::BadParameter { parameter, .. } => Some(parameter.clone()),
+            _ => None,
+        };
+        (
+            status,
+            Json(ErrorBody {
+                error: ErrorDetail {
+                    message: self.public_message(),
+                    parameter,
+                },
+            }),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,213 @@
+//! A metric with its provenance, computed from merged rollup summaries: the
+//! shape every figure leaves Northstar in (API and pages alike).
+
+use std::collections::BTreeMap;
+
+use northstar_core::calendar::{self, Day};
+use northstar_core::estimate::{self, CONFIDENCE, DifferenceTest};
+use northstar_core::rollup::{CubeQuery, GroupBy};
+use northstar_core::{Dimension, Estimate, Mergeable, Metric, ProportionSummary, ResponseSummary};
+use northstar_store::Store;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+/// Which responses a figure covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub filter: Vec<(Dimension, String)>,
+    pub from: Option<Day>,
+    pub to: Option<Day>,
+}
+
+impl Selection {
+    /// The filter as shown to people: dimension → values.
+    pub fn filter_map(&self) -> BTreeMap<String, Vec<String>> {
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (d, v) in &self.filter {
+            map.entry(d.as_str().to_string())
+                .or_default()
+                .push(v.clone());
+        }
+        map
+    }
+
+    /// One line describing the filter, for pages.
+    pub fn describe(&self) -> String {
+        let map = self.filter_map();
+        if map.is_empty() {
+            return "all responses".to_string();
+        }
+        map.iter()
+            .map(|(d, vs)| format!("{d} = {}", vs.join(" or ")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// An estimate as reported.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Figure {
+    /// Number of answers the figure is computed from.
+    pub n: i64,
+    /// Point estimate on the metric's scale; null when n = 0.
+    pub value: Option<f64>,
+    /// Lower bound of the 95% interval; null when undefined.
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+}
+
+impl From<Estimate> for Figure {
+    fn from(e: Estimate) -> Self {
+        Self {
+            n: e.n,
+            value: e.value,
+            ci_low: e.ci_low,
+            ci_high: e.ci_high,
+        }
+    }
+}
+
+/// A group's difference from all other responses in the selection.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VersusRest {
+    /// This group minus the rest, on the metric's scale.
+    pub difference: f64,
+    pub z: f64,
+    pub p_value: f64,
+    /// p < 0.05.
+    pub significant: bool,
+    pub method: &'static str,
+}
+
+/// One group of a breakdown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupFigure {
+    pub key: String,
+    #[serde(flatten)]
+    pub figure: Figure,
+    /// Null for metrics or groups where no test applies.
+    pub versus_rest: Option<VersusRest>,
+}
+
+/// The period a figure covers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Period {
+    /// First UTC day with data in the selection (YYYY-MM-DD); null without data.
+    pub from: Option<String>,
+    /// Last UTC day with data in the selection.
+    pub to: Option<String>,
+    /// The range asked for, if any.
+    pub requested_from: Option<String>,
+    pub requested_to: Option<String>,
+}
+
+/// A metric with n, interval, method, filter and period.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MetricReport {
+    #[schema(value_type = String, example = "nps")]
+    pub metric: Metric,
+    pub title: &'static str,
+    pub scale: &'static str,
+    pub method: &'static str,
+    pub confidence: f64,
+    /// Dimension → accepted values (any of); empty for all responses.
+    pub filter: BTreeMap<String, Vec<String>>,
+    pub period: Period,
+    pub group_by: Option<String>,
+    pub overall: Figure,
+    pub groups: Vec<GroupFigure>,
+    /// Where the figure was computed from.
+    pub source: &'static str,
+}
+
+fn versus_rest(
+    metric: Metric,
+    group: &ResponseSummary,
+    rest: &ResponseSummary,
+) -> Option<VersusRest> {
+    let (test, method): (DifferenceTest, &'static str) = match metric {
+        Metric::Nps => (
+            estimate::nps_difference(&group.nps, &rest.nps)?,
+            "z-test, trinomial variance (Rocks 2016)",
+        ),
+        Metric::Csat | Metric::Fcr => {
+            let prop = |s: &ResponseSummary| match metric {
+                Metric::Csat => ProportionSummary {
+                    successes: s.csat.count_between(4, 5),
+                    trials: s.csat.n(),
+                },
+                _ => s.fcr,
+            };
+            let t = estimate::two_proportion(&prop(group), &prop(rest))?;
+            (
+                DifferenceTest {
+                    difference: 100.0 * t.difference,
+                    ..t
+                },
+                "pooled two-proportion z-test",
+            )
+        }
+        Metric::Ces => return None,
+    };
+    Some(VersusRest {
+        difference: test.difference,
+        z: test.z,
+        p_value: test.p_value,
+        significant: test.is_significant(),
+        method,
+    })
+}
+
+/// Computes a metric for a selection from the store's rollups.
+pub async fn metric_report(
+    store: &dyn Store,
+    metric: Metric,
+    selection: &Selection,
+    group_by: Option<GroupBy>,
+) -> Result<MetricReport, ApiError> {
+    let answer = store
+        .query_rollups(&CubeQuery {
+            filter: selection.filter.clone(),
+            from: selection.from,
+            to: selection.to,
+            group_by,
+        })
+        .await?;
+    let groups = answer
+        .groups
+        .iter()
+        .map(|g| {
+            let mut rest = answer.overall;
+            rest.merge(&g.summary.negated());
+            GroupFigure {
+                key: g.key.clone(),
+                figure: metric.estimate(&g.summary).into(),
+                versus_rest: match group_by {
+                    Some(GroupBy::Dimension(_)) => versus_rest(metric, &g.summary, &rest),
+                    _ => None,
+                },
+            }
+        })
+        .filter(|g| g.figure.n > 0)
+        .collect();
+    Ok(MetricReport {
+        metric,
+        title: metric.title(),
+        scale: metric.scale(),
+        method: metric.method(),
+        confidence: CONFIDENCE,
+        filter: selection.filter_map(),
+        period: Period {
+            from: answer.first_day.map(calendar::day_label),
+            to: answer.last_day.map(calendar::day_label),
+            requested_from: selection.from.map(calendar::day_label),
+            requested_to: selection.to.map(calendar::day_label),
+        },
+        group_by: group_by.map(|g| g.as_str().to_string()),
+        overall: metric.estimate(&answer.overall).into(),
+        groups,
+        source: "daily rollups of raw responses (UTC days), merged in memory",
+    })
+}

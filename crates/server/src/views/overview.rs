@@ -1,0 +1,292 @@
+//! The overview: NPS, CSAT, CES and FCR tiles, the monthly NPS trend with
+//! its interval band, and NPS by department with significance against the
+//! rest. Every number carries n, interval, method, filter and period.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use northstar_core::rollup::GroupBy;
+use northstar_core::{Dimension, Metric};
+
+use crate::chart::{self, TrendPoint};
+use crate::error::ApiError;
+use crate::report::{self, Figure, MetricReport, Selection};
+use crate::{AppState, params};
+
+struct Tile {
+    title: &'static str,
+    value: String,
+    interval: String,
+    n: String,
+    method: &'static str,
+    scale: &'static str,
+    api_url: String,
+}
+
+struct DepartmentRow {
+    key: String,
+    value: String,
+    interval: String,
+    n: String,
+    difference: String,
+    p_value: String,
+    /// "higher", "lower" or "" (not significant).
+    signal: &'static str,
+}
+
+struct FilterOption {
+    dimension: &'static str,
+    values: Vec<(String, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage {
+    tiles: Vec<Tile>,
+    filter: String,
+    period: String,
+    from: String,
+    to: String,
+    options: Vec<FilterOption>,
+    trend_svg: String,
+    trend_rows: Vec<(String, String, String, String)>,
+    departments: Vec<DepartmentRow>,
+    department_method: String,
+    query: String,
+}
+
+fn format_value(metric: Metric, v: Option<f64>) -> String {
+    match (metric, v) {
+        (_, None) => "–".to_string(),
+        (Metric::Ces, Some(v)) => format!("{v:.2}"),
+        (Metric::Nps, Some(v)) => format!("{v:+.1}"),
+        (_, Some(v)) => format!("{v:.1}%"),
+    }
+}
+
+fn format_interval(metric: Metric, f: &Figure) -> String {
+    match (f.ci_low, f.ci_high) {
+        (Some(lo), Some(hi)) => match metric {
+            Metric::Ces => format!("{lo:.2} to {hi:.2}"),
+            _ => format!("{lo:.1} to {hi:.1}"),
+        },
+        _ => "not enough answers".to_string(),
+    }
+}
+
+fn thousands(n: i64) -> String {
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+fn query_string(selection: &Selection, extra: &[(&str, &str)]) -> String {
+    let mut parts: Vec<String> = extra
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
+    for (d, v) in &selection.filter {
+        parts.push(format!("{}={}", d.as_str(), encode(v)));
+    }
+    if let Some(f) = selection.from {
+        parts.push(format!("from={}", northstar_core::calendar::day_label(f)));
+    }
+    if let Some(t) = selection.to {
+        parts.push(format!("to={}", northstar_core::calendar::day_label(t)));
+    }
+    parts.join("&")
+}
+
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn period_text(r: &MetricReport) -> String {
+    match (&r.period.from, &r.period.to) {
+        (Some(f), Some(t)) => format!("{f} to {t} (UTC days)"),
+        _ => "no responses in this selection".to_string(),
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    super::render(build(&state, &pairs).await)
+}
+
+async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, ApiError> {
+    let p = params::parse(pairs, &[])?;
+    let selection = p.selection;
+    let store = &*state.store;
+    let mut tiles = Vec::new();
+    let mut nps_overall = None;
+    for metric in Metric::ALL {
+        let r = report::metric_report(store, metric, &selection, None).await?;
+        tiles.push(Tile {
+            title: r.title,
+            value: format_value(metric, r.overall.value),
+            interval: format_interval(metric, &r.overall),
+            n: thousands(r.overall.n),
+            method: r.method,
+            scale: r.scale,
+            api_url: format!(
+                "/api/v1/metrics?{}",
+                query_string(&selection, &[("metric", metric.as_str())])
+            ),
+        });
+        if metric == Metric::Nps {
+            nps_overall = Some(r);
+        }
+    }
+    let trend = report::metric_report(store, Metric::Nps, &selection, Some(GroupBy::Month)).await?;
+    let points: Vec<TrendPoint> = trend
+        .groups
+        .iter()
+        .filter_map(|g| {
+            Some(TrendPoint {
+                label: g.key.clone(),
+                value: g.figure.value?,
+                ci_low: g.figure.ci_low?,
+                ci_high: g.figure.ci_high?,
+                n: g.figure.n,
+            })
+        })
+        .collect();
+    let trend_rows = trend
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.key.clone(),
+                format_value(Metric::Nps, g.figure.value),
+                format_interval(Metric::Nps, &g.figure),
+                thousands(g.figure.n),
+            )
+        })
+        .collect();
+    let by_department = report::metric_report(
+        store,
+        Metric::Nps,
+        &selection,
+        Some(GroupBy::Dimension(Dimension::Department)),
+    )
+    .await?;
+    let departments = by_department
+        .groups
+        .iter()
+        .map(|g| {
+            let vs = g.versus_rest.as_ref();
+            DepartmentRow {
+                key: if g.key.is_empty() {
+                    "(not given)".into()
+                } else {
+                    g.key.clone()
+                },
+                value: format_value(Metric::Nps, g.figure.value),
+                interval: format_interval(Metric::Nps, &g.figure),
+                n: thousands(g.figure.n),
+                difference: vs.map_or("–".into(), |v| format!("{:+.1}", v.difference)),
+                p_value: vs.map_or("–".into(), |v| {
+                    if v.p_value < 0.001 {
+                        "< 0.001".into()
+                    } else {
+                        format!("{:.3}", v.p_value)
+                    }
+                }),
+                signal: match vs {
+                    Some(v) if v.significant && v.difference > 0.0 => "higher",
+                    Some(v) if v.significant => "lower",
+                    _ => "",
+                },
+            }
+        })
+        .collect();
+    let department_method = by_department
+        .groups
+        .iter()
+        .find_map(|g| g.versus_rest.as_ref().map(|v| v.method))
+        .unwrap_or("z-test")
+        .to_string();
+    let mut options = Vec::new();
+    for d in [
+        Dimension::Segment,
+        Dimension::Department,
+        Dimension::Channel,
+        Dimension::Touchpoint,
+        Dimension::Survey,
+    ] {
+        let chosen: Vec<&str> = selection
+            .filter
+            .iter()
+            .filter(|(fd, _)| *fd == d)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let values = store
+            .dimension_values(d)
+            .await?
+            .into_iter()
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                let selected = chosen.contains(&v.as_str());
+                (v, selected)
+            })
+            .collect();
+        options.push(FilterOption {
+            dimension: d.as_str(),
+            values,
+        });
+    }
+    let nps = nps_overall.ok_or_else(|| ApiError::BadRequest("no NPS report".into()))?;
+    let page = OverviewPage {
+        tiles,
+        filter: selection.describe(),
+        period: period_text(&nps),
+        from: selection
+            .from
+            .map(northstar_core::calendar::day_label)
+            .unwrap_or_default(),
+        to: selection
+            .to
+            .map(northstar_core::calendar::day_label)
+            .unwrap_or_default(),
+        options,
+        trend_svg: chart::trend_svg(
+            "Net Promoter Score by month, with 95% interval band",
+            "",
+            &points,
+        ),
+        trend_rows,
+        departments,
+        department_method,
+        query: query_string(&selection, &[]),
+    };
+    Ok(page.render()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_formatted_for_people() {
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(format_value(Metric::Nps, Some(12.345)), "+12.3");
+        assert_eq!(format_value(Metric::Csat, Some(80.0)), "80.0%");
+        assert_eq!(encode("a b&c"), "a%20b%26c");
+    }
+}

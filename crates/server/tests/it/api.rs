@@ -1,0 +1,202 @@
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::TestApp;
+
+#[tokio::test]
+async fn metrics_carry_their_provenance() {
+    let app = TestApp::new().await;
+    app.seed().await;
+    let (status, body) = app
+        .json(
+            "GET",
+            "/api/v1/metrics?metric=nps&group_by=department",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["metric"], "nps");
+    assert_eq!(body["confidence"], 0.95);
+    assert!(body["method"].as_str().unwrap().contains("adjusted-Wald"));
+    assert_eq!(body["period"]["from"], "2026-01-01");
+    assert_eq!(body["period"]["to"], "2026-03-28");
+    assert_eq!(body["overall"]["n"], 360);
+    let groups = body["groups"].as_array().unwrap();
+    let keys: Vec<&str> = groups.iter().map(|g| g["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["billing", "logistics", "support"]);
+    // support: answers 10, 9, 9, 8 → 75% promoters, 0 detractors → NPS 75.
+    let support = &groups[2];
+    assert_eq!(support["n"], 120);
+    assert!((support["value"].as_f64().unwrap() - 75.0).abs() < 1e-9);
+    assert!(
+        support["ci_low"].as_f64().unwrap() < 75.0 && support["ci_high"].as_f64().unwrap() > 75.0
+    );
+    assert_eq!(support["versus_rest"]["significant"], true);
+}
+
+#[tokio::test]
+async fn filters_and_periods_narrow_the_figures() {
+    let app = TestApp::new().await;
+    app.seed().await;
+    let (_, body) = app
+        .json(
+            "GET",
+            "/api/v1/metrics?metric=csat&group_by=month&from=2026-02-01&to=2026-03-31&segment=smb",
+            None,
+        )
+        .await;
+    assert_eq!(body["filter"], json!({"segment": ["smb"]}));
+    assert_eq!(body["overall"]["n"], 120);
+    assert_eq!(body["period"]["requested_from"], "2026-02-01");
+    let months: Vec<&str> = body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(months, ["2026-02", "2026-03"]);
+    let (_, ces) = app
+        .json("GET", "/api/v1/metrics?metric=ces&department=support", None)
+        .await;
+    assert_eq!(ces["overall"]["n"], 120);
+}
+
+#[tokio::test]
+async fn bad_parameters_get_a_400_that_names_them() {
+    let app = TestApp::new().await;
+    for (query, parameter) in [
+        ("metric=happiness", "metric"),
+        ("metric=nps&group_by=colour", "group_by"),
+        ("metric=nps&from=03/01/2026", "from"),
+        ("metric=nps&to=2026-02-31", "to"),
+        ("metric=nps&region=north", "region"),
+        ("group_by=segment", "metric"),
+    ] {
+        let (status, body) = app
+            .json("GET", &format!("/api/v1/metrics?{query}"), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(body["error"]["parameter"], parameter, "{query}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(parameter)
+        );
+    }
+}
+
+#[tokio::test]
+async fn batches_report_errors_by_index_and_keep_the_valid_items() {
+    let app = TestApp::new().await;
+    let batch = json!([
+        {"external_id": "a", "submitted_at": "2026-03-01T09:00:00Z", "nps": 9, "department": "sales"},
+        {"external_id": "b", "submitted_at": "not a time", "nps": 11},
+        {"external_id": "a", "submitted_at": "2026-03-01T09:00:00Z", "nps": 1},
+        {"external_id": "c", "submitted_at": "2026-03-02T09:00:00Z", "fcr": true, "driver_speed": 5, "store": "Leeds"},
+        "not an object",
+    ]);
+    let (status, body) = app
+        .json("POST", "/api/v1/responses", Some(batch.clone()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["received"].as_u64(), body["inserted"].as_u64()),
+        (Some(5), Some(2))
+    );
+    let rejected: Vec<(u64, Vec<&str>)> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["index"].as_u64().unwrap(),
+                r["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rejected,
+        [
+            (1, vec!["nps", "submitted_at"]),
+            (2, vec!["external_id"]),
+            (4, vec!["item"])
+        ]
+    );
+    // The write is committed before the answer: it is readable at once, and idempotent.
+    assert_eq!(
+        app.store.response("c").await.unwrap().unwrap().attributes["store"],
+        "Leeds"
+    );
+    let (_, again) = app.json("POST", "/api/v1/responses", Some(batch)).await;
+    assert_eq!(
+        (again["inserted"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(2))
+    );
+    let (status, body) = app
+        .json(
+            "POST",
+            "/api/v1/responses",
+            Some(json!({"external_id": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON array")
+    );
+}
+
+#[tokio::test]
+async fn health_readiness_and_the_openapi_document() {
+    let app = TestApp::new().await;
+    assert_eq!(app.json("GET", "/healthz", None).await.0, StatusCode::OK);
+    let (status, ready) = app.json("GET", "/readyz", None).await;
+    assert_eq!(
+        (status, ready["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
+    let (status, doc) = app.json("GET", "/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
+    assert!(doc["paths"]["/api/v1/metrics"]["get"].is_object());
+    assert!(doc["paths"]["/api/v1/responses"]["post"].is_object());
+    assert!(doc["components"]["schemas"]["MetricReport"].is_object());
+}
+
+#[tokio::test]
+async fn a_real_listener_serves_requests_with_a_request_id() {
+    let app = TestApp::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(northstar_server::serve(
+        listener,
+        app.store.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("x-request-id:"),
+        "{response}"
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
