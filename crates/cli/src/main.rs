@@ -1,0 +1,350 @@
+//! `northstar`: run the server, load demo data, import files, maintain the
+//! database. Every flag has a `NORTHSTAR_*` environment variable.
+
+mod demo_data;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use northstar_store::Store;
+use northstar_store::import::{self, ImportError, ImportKind, ImportReport};
+
+#[derive(Parser)]
+#[command(
+    name = "northstar",
+    version,
+    about = "Customer-experience metrics with their provenance"
+)]
+struct Cli {
+    /// Log format: text for people, json for machines.
+    #[arg(long, global = true, env = "NORTHSTAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args, Clone)]
+struct DatabaseArg {
+    /// Database URL: sqlite://path/to/file.db (created if missing).
+    #[arg(long, env = "NORTHSTAR_DATABASE_URL", default_value = northstar_store::DEFAULT_DATABASE_URL)]
+    database: String,
+}
+
+#[derive(clap::Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on. The default is this machine only: there is no
+    /// authentication yet, so do not expose it.
+    #[arg(long, env = "NORTHSTAR_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and the web app.
+    Serve {
+        #[command(flatten)]
+        db: DatabaseArg,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Create (or reuse) a demo database for an electronics distributor and serve it.
+    Demo {
+        /// Demo database URL.
+        #[arg(
+            long,
+            env = "NORTHSTAR_DEMO_DATABASE_URL",
+            default_value = "sqlite://northstar-demo.db"
+        )]
+        database: String,
+        /// Responses to generate when the demo database is new.
+        #[arg(long, env = "NORTHSTAR_DEMO_RESPONSES", default_value_t = 60_000)]
+        responses: u64,
+        /// Seed of the generator (same seed, same data).
+        #[arg(long, env = "NORTHSTAR_DEMO_SEED", default_value_t = 42)]
+        seed: u64,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Write the demo data as CSV files (customers, operations, responses) without importing.
+    DemoData {
+        /// Directory to write into.
+        #[arg(long, env = "NORTHSTAR_DEMO_OUT")]
+        out: PathBuf,
+        #[arg(long, env = "NORTHSTAR_DEMO_RESPONSES", default_value_t = 60_000)]
+        responses: u64,
+        #[arg(long, env = "NORTHSTAR_DEMO_SEED", default_value_t = 42)]
+        seed: u64,
+    },
+    /// Import a CSV file. Exit status: 0 all rows accepted, 3 some rejected, 2 usage error.
+    Import {
+        /// What the file holds.
+        #[arg(value_enum)]
+        kind: KindArg,
+        /// The CSV file (header row first).
+        file: PathBuf,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Apply database migrations.
+    Migrate {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Rebuild the rollup table from the raw responses.
+    RebuildRollups {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KindArg {
+    Responses,
+    Customers,
+    Operations,
+}
+
+impl From<KindArg> for ImportKind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Responses => ImportKind::Responses,
+            KindArg::Customers => ImportKind::Customers,
+            KindArg::Operations => ImportKind::Operations,
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NORTHSTAR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    northstar_store::open(url)
+        .await
+        .with_context(|| format!("opening database {url}"))
+}
+
+async fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Serve { db, serve } => {
+            let store = open(&db.database).await?;
+            serve_store(store, serve.bind, &db.database).await?;
+        }
+        Command::Demo {
+            database,
+            responses,
+            seed,
+            serve,
+        } => {
+            let store = open(&database).await?;
+            let counts = store.counts().await?;
+            if counts.responses > 0 {
+                println!(
+                    "Reusing the demo database {database} ({} responses). Delete the file to generate it again.",
+                    counts.responses
+                );
+            } else {
+                println!(
+                    "Generating {responses} demo responses for an electronics distributor (seed {seed})…"
+                );
+                let dir = tempfile::tempdir()?;
+                let files = demo_data::write(dir.path(), responses, seed)?;
+                for (kind, path) in [
+                    (ImportKind::Customers, &files.customers),
+                    (ImportKind::Operations, &files.operations),
+                    (ImportKind::Responses, &files.responses),
+                ] {
+                    let (report, elapsed) = import_file(&*store, kind, path)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!("  {}", summary_line(path, &report, elapsed));
+                }
+            }
+            serve_store(store, serve.bind, &database).await?;
+        }
+        Command::DemoData {
+            out,
+            responses,
+            seed,
+        } => {
+            let files = demo_data::write(&out, responses, seed)?;
+            for f in [&files.customers, &files.operations, &files.responses] {
+                println!("wrote {}", f.display());
+            }
+        }
+        Command::Import { kind, file, db } => {
+            if !file.is_file() {
+                eprintln!(
+                    "{}: no such file (give the path of a CSV file with a header row)",
+                    file.display()
+                );
+                return Ok(ExitCode::from(2));
+            }
+            let store = open(&db.database).await?;
+            return match import_file(&*store, kind.into(), &file).await {
+                Ok((report, elapsed)) => {
+                    for rejected in &report.rejected {
+                        eprintln!("{}:{rejected}", file.display());
+                    }
+                    println!("{}", summary_line(&file, &report, elapsed));
+                    Ok(ExitCode::from(if report.rejected.is_empty() {
+                        0
+                    } else {
+                        3
+                    }))
+                }
+                Err(ImportError::Header(errors)) => {
+                    for e in errors {
+                        eprintln!("{}:1: {e}", file.display());
+                    }
+                    eprintln!(
+                        "{}: nothing imported; fix the header and run the import again",
+                        file.display()
+                    );
+                    Ok(ExitCode::from(3))
+                }
+                Err(e) => Err(anyhow::anyhow!("{}: {e}", file.display())),
+            };
+        }
+        Command::Migrate { db } => {
+            open(&db.database).await?;
+            println!("{}: migrations applied", db.database);
+        }
+        Command::RebuildRollups { db } => {
+            let store = open(&db.database).await?;
+            let started = Instant::now();
+            let cells = store.rebuild_rollups().await?;
+            println!(
+                "rebuilt {cells} rollup cells from raw responses in {:.2} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import_file(
+    store: &dyn Store,
+    kind: ImportKind,
+    path: &Path,
+) -> Result<(ImportReport, f64), ImportError> {
+    let file = std::fs::File::open(path).map_err(|e| ImportError::Read(e.into()))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("importing {}", path.display()));
+    let started = Instant::now();
+    let report = import::import_csv(
+        store,
+        kind,
+        std::io::BufReader::with_capacity(1 << 20, file),
+        |bytes| bar.set_position(bytes),
+    )
+    .await;
+    bar.finish_and_clear();
+    report.map(|r| (r, started.elapsed().as_secs_f64()))
+}
+
+fn summary_line(path: &Path, r: &ImportReport, seconds: f64) -> String {
+    format!(
+        "{}: {} rows read, {} accepted ({} new, {} replaced, {} unchanged), {} rejected in {:.2} s ({:.0} rows/s)",
+        path.display(),
+        r.rows_read,
+        r.written.accepted(),
+        r.written.inserted,
+        r.written.replaced,
+        r.written.unchanged,
+        r.rejected.len(),
+        seconds,
+        r.rows_read as f64 / seconds.max(1e-9),
+    )
+}
+
+async fn serve_store(store: Arc<dyn Store>, bind: SocketAddr, database: &str) -> Result<()> {
+    // Load the rollup cube before taking requests, so the first one is fast.
+    let started = Instant::now();
+    store.query_rollups(&Default::default()).await?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "rollups loaded");
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| {
+        format!("binding {bind} (is another server running? choose another with --bind)")
+    })?;
+    let addr = listener.local_addr()?;
+    println!("Northstar is serving {database} at http://{addr}/");
+    if addr.ip().is_loopback() {
+        println!(
+            "Listening on this machine only. There is no authentication yet: do not expose it."
+        );
+    } else {
+        println!(
+            "WARNING: listening on {addr} with no authentication. Anyone who can reach it can read and write data."
+        );
+    }
+    northstar_server::serve(listener, store, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
