@@ -285,14 +285,15 @@ pub fn write(dir: &Path, responses: u64, seed: u64) -> Result<DemoFiles> {
         ])?;
     }
     // Extra deliveries nobody was surveyed about: the department's full record.
-    for _ in 0..order_seq {
-        order_seq += 1;
+    let surveyed_orders = order_seq;
+    for k in 1..=surveyed_orders {
+        let order = surveyed_orders + k;
         let c = &customers[rng.usize(..n_customers)];
         let day = rng.i64(0..DAYS);
         let mean_days = if (30..90).contains(&day) { 4.6 } else { 3.6 };
         let days = ((mean_days + 1.3 * normal(&mut rng)).clamp(1.0, 10.0) * 2.0).round() / 2.0;
         ops.write_record([
-            format!("SO-{order_seq:07}"),
+            format!("SO-{order:07}"),
             c.id.clone(),
             "logistics".to_string(),
             jiff::Timestamp::from_second(start.as_second() + day * 86_400 + 43_200)?.to_string(),

@@ -24,7 +24,7 @@ pub fn trend_svg(title: &str, unit: &str, points: &[TrendPoint]) -> String {
     const W: f64 = 760.0;
     const H: f64 = 280.0;
     const LEFT: f64 = 48.0;
-    const RIGHT: f64 = 16.0;
+    const RIGHT: f64 = 40.0;
     const TOP: f64 = 16.0;
     const BOTTOM: f64 = 40.0;
     let mut svg = String::new();
@@ -55,13 +55,9 @@ pub fn trend_svg(title: &str, unit: &str, points: &[TrendPoint]) -> String {
     let span = (y_max - y_min).max(10.0);
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
-    let x = |i: usize| {
-        if points.len() == 1 {
-            LEFT + plot_w / 2.0
-        } else {
-            LEFT + plot_w * i as f64 / (points.len() - 1) as f64
-        }
-    };
+    // Half a slot of padding each side keeps the first and last labels inside.
+    let slot = plot_w / points.len() as f64;
+    let x = |i: usize| LEFT + slot * (i as f64 + 0.5);
     let y = |v: f64| TOP + plot_h * (1.0 - (v - y_min) / span);
     let step = if span > 100.0 {
         50.0
@@ -74,10 +70,11 @@ pub fn trend_svg(title: &str, unit: &str, points: &[TrendPoint]) -> String {
     while tick <= y_max {
         let _ = write!(
             svg,
-            r##"<line x1="{LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11">{tick}</text>"##,
+            r##"<line x1="{LEFT}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11">{:.0}</text>"##,
             W - RIGHT,
             LEFT - 6.0,
             y(tick) + 4.0,
+            tick + 0.0, // no "-0"
             yy = y(tick),
         );
         tick += step;

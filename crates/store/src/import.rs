@@ -14,7 +14,7 @@ use northstar_core::response::{NewResponse, ResponseColumns};
 use crate::{Store, StoreError, WriteSummary};
 
 /// Rows per write transaction.
-pub const BATCH_ROWS: usize = 5_000;
+pub const BATCH_ROWS: usize = 50_000;
 
 /// A row that was not imported, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -170,7 +170,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
-            .pragma("cache_size", "-65536");
+            .pragma("cache_size", "-65536")
+            // Statement journals of multi-row upserts stay in memory.
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)

@@ -1,1 +1,167 @@
-fn main() {}
+//! The `northstar` binary, run as a user would: exit codes, line-level
+//! errors, idempotent re-imports, rollup rebuilds and the demo server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn northstar(args: &[&str], db: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_northstar"))
+        .args(args)
+        .env(
+            "NORTHSTAR_DATABASE_URL",
+            format!("sqlite://{}", db.display()),
+        )
+        .env("NORTHSTAR_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn import_reports_each_rejected_row_and_exits_by_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("n.db");
+    let good = dir.path().join("good.csv");
+    std::fs::write(&good, "external_id,submitted_at,department,nps\nr1,2026-01-01T10:00:00Z,support,9\nr2,2026-01-02T10:00:00Z,support,3\n").unwrap();
+    let out = northstar(&["import", "responses", good.to_str().unwrap()], &db);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 accepted (2 new"),
+        "{}",
+        text(&out.stdout)
+    );
+    let again = northstar(&["import", "responses", good.to_str().unwrap()], &db);
+    assert!(
+        text(&again.stdout).contains("(0 new, 0 replaced, 2 unchanged)"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "external_id,submitted_at,nps\nr3,2026-01-03T10:00:00Z,7\nr4,2026-01-03,7\nr5,2026-01-03T10:00:00Z,ten\n").unwrap();
+    let out = northstar(&["import", "responses", bad.to_str().unwrap()], &db);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{}:3: submitted_at: \"2026-01-03\" is not an RFC 3339 timestamp (",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "{}:4: nps: \"ten\" is not a whole number from 0 to 10 (",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).contains("1 accepted"));
+
+    let header = dir.path().join("header.csv");
+    std::fs::write(&header, "id,nps\n1,9\n").unwrap();
+    let out = northstar(&["import", "responses", header.to_str().unwrap()], &db);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains(":1: external_id: required column is missing"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    assert_eq!(
+        northstar(&["import", "responses", "/no/such/file.csv"], &db)
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        northstar(&["import", "surveys", good.to_str().unwrap()], &db)
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn demo_data_imports_cleanly_and_rollups_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("n.db");
+    let data = dir.path().join("data");
+    let out = northstar(
+        &[
+            "demo-data",
+            "--out",
+            data.to_str().unwrap(),
+            "--responses",
+            "3000",
+        ],
+        &db,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for kind in ["customers", "operations", "responses"] {
+        let file = data.join(format!("{kind}.csv"));
+        let out = northstar(&["import", kind, file.to_str().unwrap()], &db);
+        assert_eq!(out.status.code(), Some(0), "{kind}: {}", text(&out.stderr));
+    }
+    let out = northstar(&["rebuild-rollups"], &db);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("rebuilt "));
+    assert!(northstar(&["migrate"], &db).status.success());
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn demo_generates_serves_and_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_northstar"))
+        .args(["demo", "--responses", "2000", "--bind", "127.0.0.1:0"])
+        .env(
+            "NORTHSTAR_DEMO_DATABASE_URL",
+            format!("sqlite://{}", db.display()),
+        )
+        .env("NORTHSTAR_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("demo printed its URL").unwrap();
+        if let Some(rest) = line.split("at http://").nth(1) {
+            break rest.trim_end_matches('/').to_string();
+        }
+    };
+    let warning = lines.next().unwrap().unwrap();
+    assert!(warning.contains("no authentication"), "{warning}");
+    let page = http_get(&url, "/");
+    let api = http_get(&url, "/api/v1/metrics?metric=nps&group_by=department");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("Net Promoter Score"));
+    for dept in ["logistics", "support", "billing", "sales"] {
+        assert!(
+            api.contains(&format!("\"key\":\"{dept}\"")),
+            "{dept} in {api}"
+        );
+    }
+}

@@ -2,4 +2,6 @@
 //! computed by scipy/statsmodels (tools/golden/golden.json; the file records
 //! the package versions and the script that made it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod golden;

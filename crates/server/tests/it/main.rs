@@ -1,6 +1,9 @@
 //! Server integration tests through the real router on a real SQLite file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod api;
+mod browser;
 mod pages;
 
 use std::sync::Arc;

@@ -22,8 +22,6 @@ CREATE TABLE responses (
     attributes     TEXT    NOT NULL DEFAULT '{}'   -- JSON object: unknown columns
 );
 
-CREATE INDEX responses_customer ON responses (customer_id);
-CREATE INDEX responses_order ON responses (order_id);
 
 -- Response summaries per UTC day and dimension combination. Counters:
 -- nps_0..nps_10, csat_1..csat_5, ces_1..ces_7 (answers per value) and

@@ -1,5 +1,7 @@
 //! Store integration tests: one binary, a real SQLite file per test.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod import;
 mod rollups;
 

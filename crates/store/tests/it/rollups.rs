@@ -20,7 +20,7 @@ fn response(
     dims.set(Dimension::Department, format!("d{dept}"));
     dims.set(
         Dimension::Segment,
-        if id % 2 == 0 {
+        if id.is_multiple_of(2) {
             "smb".into()
         } else {
             "enterprise".into()
