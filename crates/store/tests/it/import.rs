@@ -163,3 +163,40 @@ async fn customers_and_operations_import_idempotently() {
     assert_eq!((r.written.unchanged, r.written.replaced), (1, 1));
     assert_eq!(store.counts().await.unwrap().operations, 2);
 }
+
+mod round_trip {
+    use northstar_store::import::ImportKind;
+    use proptest::prelude::*;
+
+    use crate::{fresh_store, import_text};
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+        /// Any UTF-8 text (commas, quotes, newlines, emoji) written by a CSV
+        /// writer comes back unchanged from the store.
+        #[test]
+        fn any_text_round_trips(comments in prop::collection::vec("\\PC*(,|\"|\n|\r\n)?\\PC*", 1..8)) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let (store, _dir) = fresh_store().await;
+                let mut w = csv::Writer::from_writer(Vec::new());
+                w.write_record(["external_id", "submitted_at", "comment", "note"]).unwrap();
+                for (i, c) in comments.iter().enumerate() {
+                    w.write_record([format!("r{i}").as_str(), "2026-01-01T00:00:00Z", c, c]).unwrap();
+                }
+                let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+                let report = import_text(&*store, ImportKind::Responses, &text).await.unwrap();
+                prop_assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+                for (i, c) in comments.iter().enumerate() {
+                    let r = store.response(&format!("r{i}")).await.unwrap().unwrap();
+                    // Surrounding whitespace is trimmed; an all-blank cell is "not answered".
+                    let expected = Some(c.trim()).filter(|t| !t.is_empty());
+                    prop_assert_eq!(r.comment.as_deref(), expected);
+                    prop_assert_eq!(r.attributes.get("note").map(String::as_str), expected);
+                }
+                Ok(())
+            })?;
+        }
+    }
+}
