@@ -14,8 +14,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{HeaderName, Request};
 use northstar_store::Store;
+use tower_http::LatencyUnit;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -34,7 +36,9 @@ pub fn app(store: Arc<dyn Store>) -> Router {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-");
         tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
-    });
+    })
+    // One line per request at INFO: status and latency, inside the span above.
+    .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros));
     Router::new()
         .merge(health::router())
         .merge(api::router())
