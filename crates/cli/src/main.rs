@@ -17,7 +17,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use northstar_store::Store;
-use northstar_store::import::{self, ImportError, ImportKind, ImportReport};
+use northstar_store::import::{
+    self, ImportError, ImportFailure, ImportKind, ImportObserver, ImportReport, RowError,
+};
 
 #[derive(Parser)]
 #[command(
@@ -226,17 +228,17 @@ async fn run(command: Command) -> Result<ExitCode> {
             let store = open(&db.database).await?;
             return match import_file(&*store, kind.into(), &file).await {
                 Ok((report, elapsed)) => {
-                    for rejected in &report.rejected {
-                        eprintln!("{}:{rejected}", file.display());
-                    }
                     println!("{}", summary_line(&file, &report, elapsed));
-                    Ok(ExitCode::from(if report.rejected.is_empty() {
+                    Ok(ExitCode::from(if report.rejected_rows == 0 {
                         0
                     } else {
                         3
                     }))
                 }
-                Err(ImportError::Header(errors)) => {
+                Err(ImportFailure {
+                    error: ImportError::Header(errors),
+                    ..
+                }) => {
                     for e in errors {
                         eprintln!("{}:1: {e}", file.display());
                     }
@@ -246,7 +248,11 @@ async fn run(command: Command) -> Result<ExitCode> {
                     );
                     Ok(ExitCode::from(3))
                 }
-                Err(e) => Err(anyhow::anyhow!("{}: {e}", file.display())),
+                Err(ImportFailure { report, error }) => Err(anyhow::anyhow!(
+                    "{}: {error}; before it stopped: {} (a re-run skips what was already imported)",
+                    file.display(),
+                    summary_counts(&report)
+                )),
             };
         }
         Command::Migrate { db } => {
@@ -266,12 +272,32 @@ async fn run(command: Command) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Shows a progress bar on a terminal and prints each rejected row as
+/// `FILE:LINE: field: problem (fix)` as soon as it is known.
+struct TerminalObserver<'a> {
+    bar: indicatif::ProgressBar,
+    path: &'a Path,
+}
+
+impl ImportObserver for TerminalObserver<'_> {
+    fn progress(&mut self, bytes_read: u64) {
+        self.bar.set_position(bytes_read);
+    }
+    fn rejected(&mut self, row: &RowError) {
+        self.bar
+            .suspend(|| eprintln!("{}:{row}", self.path.display()));
+    }
+}
+
 async fn import_file(
     store: &dyn Store,
     kind: ImportKind,
     path: &Path,
-) -> Result<(ImportReport, f64), ImportError> {
-    let file = std::fs::File::open(path).map_err(|e| ImportError::Read(e.into()))?;
+) -> Result<(ImportReport, f64), ImportFailure> {
+    let file = std::fs::File::open(path).map_err(|e| ImportFailure {
+        report: ImportReport::default(),
+        error: ImportError::Read(e.into()),
+    })?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(len),
@@ -283,27 +309,35 @@ async fn import_file(
     );
     bar.set_message(format!("importing {}", path.display()));
     let started = Instant::now();
+    let mut observer = TerminalObserver { bar, path };
     let report = import::import_csv(
         store,
         kind,
         std::io::BufReader::with_capacity(1 << 20, file),
-        |bytes| bar.set_position(bytes),
+        &mut observer,
     )
     .await;
-    bar.finish_and_clear();
+    observer.bar.finish_and_clear();
     report.map(|r| (r, started.elapsed().as_secs_f64()))
 }
 
-fn summary_line(path: &Path, r: &ImportReport, seconds: f64) -> String {
+fn summary_counts(r: &ImportReport) -> String {
     format!(
-        "{}: {} rows read, {} accepted ({} new, {} replaced, {} unchanged), {} rejected in {:.2} s ({:.0} rows/s)",
-        path.display(),
+        "{} rows read, {} accepted ({} new, {} replaced, {} unchanged), {} rejected",
         r.rows_read,
         r.written.accepted(),
         r.written.inserted,
         r.written.replaced,
         r.written.unchanged,
-        r.rejected.len(),
+        r.rejected_rows,
+    )
+}
+
+fn summary_line(path: &Path, r: &ImportReport, seconds: f64) -> String {
+    format!(
+        "{}: {} in {:.2} s ({:.0} rows/s)",
+        path.display(),
+        summary_counts(r),
         seconds,
         r.rows_read as f64 / seconds.max(1e-9),
     )

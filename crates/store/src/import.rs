@@ -34,14 +34,17 @@ impl std::fmt::Display for RowError {
 /// The outcome of an import.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ImportReport {
-    /// Data rows read (the header not counted).
+    /// Data rows read (the header and blank lines not counted).
     pub rows_read: u64,
     pub written: WriteSummary,
+    /// Every rejected row, counted.
+    pub rejected_rows: u64,
+    /// The first [`KEPT_REJECTIONS`] rejected rows.
     pub rejected: Vec<RowError>,
 }
 
-/// Why an import stopped. Rows already written stay written (each batch is
-/// its own transaction), and a re-run imports the rest idempotently.
+/// Why an import stopped. Batches already written stay written (each batch
+/// is its own transaction), and a re-run imports the rest idempotently.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("the header is not usable: {}", field::describe(.0))]
@@ -138,18 +141,40 @@ impl Layout for OperationColumns {
     }
 }
 
-/// Imports a CSV file of the given kind. `progress` is called with the
-/// number of bytes read so far after each batch.
+/// Sees an import as it goes: bytes read (for a progress bar) and each
+/// rejected row as soon as it is known, so a caller can report every row
+/// without the import holding them all in memory.
+pub trait ImportObserver {
+    fn progress(&mut self, _bytes_read: u64) {}
+    fn rejected(&mut self, _row: &RowError) {}
+}
+
+/// An observer that ignores everything.
+impl ImportObserver for () {}
+
+/// Rejected rows kept in [`ImportReport::rejected`]; all are counted and
+/// passed to the observer.
+pub const KEPT_REJECTIONS: usize = 1_000;
+
+/// An import that stopped part-way, with what it had done until then.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct ImportFailure {
+    pub report: ImportReport,
+    pub error: ImportError,
+}
+
+/// Imports a CSV file of the given kind.
 pub async fn import_csv<R: Read + Send + 'static>(
     store: &dyn Store,
     kind: ImportKind,
     reader: R,
-    progress: impl FnMut(u64),
-) -> Result<ImportReport, ImportError> {
+    observer: &mut impl ImportObserver,
+) -> Result<ImportReport, ImportFailure> {
     match kind {
-        ImportKind::Responses => import_with::<ResponseColumns, R>(store, reader, progress).await,
-        ImportKind::Customers => import_with::<CustomerColumns, R>(store, reader, progress).await,
-        ImportKind::Operations => import_with::<OperationColumns, R>(store, reader, progress).await,
+        ImportKind::Responses => import_with::<ResponseColumns, R>(store, reader, observer).await,
+        ImportKind::Customers => import_with::<CustomerColumns, R>(store, reader, observer).await,
+        ImportKind::Operations => import_with::<OperationColumns, R>(store, reader, observer).await,
     }
 }
 
@@ -161,11 +186,22 @@ struct ParsedBatch<T> {
     bytes: u64,
 }
 
+impl<T> ParsedBatch<T> {
+    fn new() -> Self {
+        Self {
+            items: Vec::with_capacity(BATCH_ROWS),
+            rejected: Vec::new(),
+            rows: 0,
+            bytes: 0,
+        }
+    }
+}
+
 async fn import_with<L: Layout, R: Read + Send + 'static>(
     store: &dyn Store,
     reader: R,
-    mut progress: impl FnMut(u64),
-) -> Result<ImportReport, ImportError> {
+    observer: &mut impl ImportObserver,
+) -> Result<ImportReport, ImportFailure> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<ParsedBatch<L::Item>, ImportError>>(2);
     let parser = std::thread::spawn(move || {
         if let Err(e) = parse_file::<L, R>(reader, &tx) {
@@ -173,41 +209,84 @@ async fn import_with<L: Layout, R: Read + Send + 'static>(
         }
     });
     let mut report = ImportReport::default();
-    let mut outcome = Ok(());
+    let mut failure = None;
     while let Some(batch) = rx.recv().await {
         let batch = match batch {
             Ok(b) => b,
             Err(e) => {
-                outcome = Err(e);
+                failure = Some(e);
                 break;
             }
         };
         report.rows_read += batch.rows;
-        report.rejected.extend(batch.rejected);
         if !batch.items.is_empty() {
             match L::write(store, batch.items).await {
                 Ok(w) => report.written.add(w),
                 Err(e) => {
-                    outcome = Err(e.into());
+                    // The batch was rolled back: its rows were read but not written.
+                    failure = Some(e.into());
                     break;
                 }
             }
         }
-        progress(batch.bytes);
+        for row in batch.rejected {
+            observer.rejected(&row);
+            report.rejected_rows += 1;
+            if report.rejected.len() < KEPT_REJECTIONS {
+                report.rejected.push(row);
+            }
+        }
+        observer.progress(batch.bytes);
     }
     drop(rx);
     let _ = parser.join();
-    outcome.map(|()| report)
+    match failure {
+        None => Ok(report),
+        Some(error) => Err(ImportFailure { report, error }),
+    }
+}
+
+/// Counts what the CSV reader pulls through, so that the last record of a
+/// file without a final newline gets the right line number.
+struct CountingReader<R> {
+    inner: R,
+    total: u64,
+    /// The last three bytes read, oldest first.
+    tail: [u8; 3],
+    at_end: bool,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            self.at_end = true;
+        }
+        self.total += n as u64;
+        for &b in &buf[..n.min(buf.len())][n.saturating_sub(3)..] {
+            self.tail = [self.tail[1], self.tail[2], b];
+        }
+        Ok(n)
+    }
 }
 
 fn parse_file<L: Layout, R: Read>(
     reader: R,
     tx: &tokio::sync::mpsc::Sender<Result<ParsedBatch<L::Item>, ImportError>>,
 ) -> Result<(), ImportError> {
+    // Records end at '\n' only: with the default, a CRLF file's '\n' is read
+    // as the start of the next record and every line number is off by one.
+    // A '\r' before the '\n' is trimmed with the rest of the cell's whitespace.
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(reader);
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(CountingReader {
+            inner: reader,
+            total: 0,
+            tail: [0; 3],
+            at_end: false,
+        });
     let mut record = csv::ByteRecord::new();
     if !csv.read_byte_record(&mut record)? {
         return Err(ImportError::Empty);
@@ -218,68 +297,41 @@ fn parse_file<L: Layout, R: Read>(
         .collect();
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
     let layout = L::from_header(&header_refs).map_err(ImportError::Header)?;
-    // Keys seen in this file, as 64-bit hashes (a 10M-row file stays in memory).
-    let mut seen: HashMap<u64, u64> = HashMap::new();
-    let mut batch = ParsedBatch {
-        items: Vec::with_capacity(BATCH_ROWS),
-        rejected: Vec::new(),
-        rows: 0,
-        bytes: 0,
-    };
+    // Keys seen in this file, as 128-bit hashes: a 10M-row file stays small
+    // in memory, and a false "duplicate" is vanishingly unlikely.
+    let mut seen: HashMap<u128, u64> = HashMap::new();
+    let mut batch = ParsedBatch::new();
     loop {
-        let more = csv.read_byte_record(&mut record)?;
-        if more {
-            let line = record.position().map_or(0, |p| p.line());
+        let more = match csv.read_byte_record(&mut record) {
+            Ok(more) => more,
+            Err(e) => {
+                // Keep what was parsed before the unreadable part.
+                batch.bytes = csv.position().byte();
+                let _ = tx.blocking_send(Ok(batch));
+                return Err(e.into());
+            }
+        };
+        if more && !is_blank(&record) {
+            let (line, last_line) = record_lines(&csv, &record);
             batch.rows += 1;
-            match row_cells(&record, layout.width()).and_then(|cells| {
-                let refs: Vec<&str> = cells.iter().map(|c| c.as_ref()).collect();
-                layout.parse(&refs)
-            }) {
-                Ok(items) => {
-                    let duplicate = items.first().and_then(L::unique_key).and_then(
-                        |(field, key)| {
-                            let mut h = DefaultHasher::new();
-                            key.hash(&mut h);
-                            match seen.insert(h.finish(), line) {
-                                Some(first) => {
-                                    seen.insert(h.finish(), first);
-                                    Some(FieldError::new(
-                                        field,
-                                        format!(
-                                            "{key:?} already appeared on line {first} of this file"
-                                        ),
-                                        "give each row its own id; this row was not imported",
-                                    ))
-                                }
-                                None => None,
-                            }
-                        },
-                    );
-                    match duplicate {
-                        Some(e) => batch.rejected.push(RowError {
-                            line,
-                            errors: vec![e],
-                        }),
-                        None => batch.items.extend(items),
-                    }
-                }
+            match row_cells(&record, layout.width(), line, last_line)
+                .and_then(|cells| layout.parse(&cells))
+            {
+                Ok(items) => match duplicate_of::<L>(&mut seen, items.first(), line) {
+                    Some(e) => batch.rejected.push(RowError {
+                        line,
+                        errors: vec![e],
+                    }),
+                    None => batch.items.extend(items),
+                },
                 Err(errors) => batch.rejected.push(RowError { line, errors }),
             }
         }
-        if batch.items.len() >= BATCH_ROWS
-            || (!more && (batch.rows > 0 || !batch.rejected.is_empty()))
-        {
+        let full = batch.items.len() >= BATCH_ROWS || batch.rows >= 4 * BATCH_ROWS as u64;
+        if full || (!more && batch.rows > 0) {
             batch.bytes = csv.position().byte();
-            let full = std::mem::replace(
-                &mut batch,
-                ParsedBatch {
-                    items: Vec::with_capacity(BATCH_ROWS),
-                    rejected: Vec::new(),
-                    rows: 0,
-                    bytes: 0,
-                },
-            );
-            if tx.blocking_send(Ok(full)).is_err() {
+            let ready = std::mem::replace(&mut batch, ParsedBatch::new());
+            if tx.blocking_send(Ok(ready)).is_err() {
                 return Ok(()); // the writer stopped; it reports why
             }
         }
@@ -289,23 +341,100 @@ fn parse_file<L: Layout, R: Read>(
     }
 }
 
+/// A line with nothing but whitespace (e.g. "\r" in a CRLF file).
+fn is_blank(record: &csv::ByteRecord) -> bool {
+    record.len() == 1 && record.as_slice().iter().all(u8::is_ascii_whitespace)
+}
+
+/// First and last line of the record just read, counted back from where the
+/// reader stopped (the record's own start position does not count blank
+/// lines skipped before it).
+fn record_lines<R: Read>(
+    csv: &csv::Reader<CountingReader<R>>,
+    record: &csv::ByteRecord,
+) -> (u64, u64) {
+    let after = csv.position();
+    let source = csv.get_ref();
+    let last_field_ends_in_newline = record.iter().last().is_some_and(|f| f.ends_with(b"\n"));
+    let terminated = if source.at_end && after.byte() == source.total {
+        // At the end of the file the final '\n' ends the record unless it
+        // sits inside a quoted field that was never closed.
+        let [a, b, c] = source.tail;
+        let before_newline = if b == b'\r' { a } else { b };
+        c == b'\n' && (!last_field_ends_in_newline || before_newline == b'"')
+    } else {
+        true
+    };
+    let inside = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
+    let first_line = after
+        .line()
+        .saturating_sub(u64::from(terminated) + inside)
+        .max(1);
+    // An unclosed quote at the end of the file ends on its own last newline.
+    let last_line =
+        after.line() - u64::from(terminated) - u64::from(!terminated && last_field_ends_in_newline);
+    (first_line, last_line.max(first_line))
+}
+
+fn duplicate_of<L: Layout>(
+    seen: &mut HashMap<u128, u64>,
+    item: Option<&L::Item>,
+    line: u64,
+) -> Option<FieldError> {
+    let (field, key) = L::unique_key(item?)?;
+    let hash = |salt: u8| {
+        let mut h = DefaultHasher::new();
+        salt.hash(&mut h);
+        key.hash(&mut h);
+        h.finish()
+    };
+    let digest = (u128::from(hash(0)) << 64) | u128::from(hash(1));
+    match seen.entry(digest) {
+        std::collections::hash_map::Entry::Occupied(first) => Some(FieldError::new(
+            field,
+            format!(
+                "{key:?} already appeared on line {} of this file",
+                first.get()
+            ),
+            "give each row its own id; this row was not imported",
+        )),
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(line);
+            None
+        }
+    }
+}
+
 /// The cells of a row as text, or why the row cannot be read.
 fn row_cells(
     record: &csv::ByteRecord,
     width: usize,
-) -> Result<Vec<std::borrow::Cow<'_, str>>, Vec<FieldError>> {
+    line: u64,
+    last_line: u64,
+) -> Result<Vec<&str>, Vec<FieldError>> {
     if record.len() != width {
-        return Err(vec![FieldError::new(
-            "row",
-            format!("has {} fields but the header has {width}", record.len()),
-            "quote fields that contain commas, and give every row one cell per column",
-        )]);
+        return Err(vec![if last_line > line {
+            FieldError::new(
+                "row",
+                format!(
+                    "lines {line}–{last_line} were read as one row of {} fields (the header has {width}): a quoted field is probably not closed",
+                    record.len()
+                ),
+                "close the quote; inside a quoted field write a quote as \"\"",
+            )
+        } else {
+            FieldError::new(
+                "row",
+                format!("has {} fields but the header has {width}", record.len()),
+                "quote fields that contain commas, and give every row one cell per column",
+            )
+        }]);
     }
     let mut cells = Vec::with_capacity(width);
     let mut errors = Vec::new();
     for (i, bytes) in record.iter().enumerate() {
         match std::str::from_utf8(bytes) {
-            Ok(s) => cells.push(std::borrow::Cow::Borrowed(s)),
+            Ok(s) => cells.push(s),
             Err(_) => errors.push(FieldError::new(
                 format!("column {}", i + 1),
                 "is not valid UTF-8",

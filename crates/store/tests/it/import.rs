@@ -118,6 +118,75 @@ async fn rejected_rows_are_reported_by_line_and_the_rest_imported() {
     assert_eq!(cells.iter().map(|c| c.2.nps.n()).sum::<i64>(), 1);
 }
 
+/// Line numbers must be right for Windows (CRLF) files, blank lines, rows
+/// with quoted newlines, and a last line without a newline.
+#[tokio::test]
+async fn line_numbers_survive_crlf_blank_lines_and_quoted_newlines() {
+    for eol in ["\n", "\r\n"] {
+        let (store, _dir) = fresh_store().await;
+        let lines = [
+            "external_id,submitted_at,nps,comment", // 1
+            "r1,2026-01-01T00:00:00Z,9,\"two",      // 2
+            "lines\"",                              // 3
+            "",                                     // 4 (blank)
+            "r2,2026-01-01T00:00:00Z,11,",          // 5
+            "r3,2026-01-01T00:00:00Z,7,fine",       // 6
+            "r4,not-a-time,7,",                     // 7 (no newline after it)
+        ];
+        let file = lines.join(eol);
+        let report = import_text(&*store, ImportKind::Responses, &file)
+            .await
+            .unwrap();
+        let got: Vec<(u64, &str)> = report
+            .rejected
+            .iter()
+            .map(|r| (r.line, r.errors[0].field.as_str()))
+            .collect();
+        assert_eq!(got, [(5, "nps"), (7, "submitted_at")], "eol {eol:?}");
+        assert_eq!(
+            (report.rows_read, report.written.inserted),
+            (4, 2),
+            "eol {eol:?}"
+        );
+        let r1 = store.response("r1").await.unwrap().unwrap();
+        assert_eq!(
+            r1.comment.as_deref(),
+            Some(format!("two{eol}lines").as_str())
+        );
+        assert_eq!(
+            store
+                .response("r3")
+                .await
+                .unwrap()
+                .unwrap()
+                .comment
+                .as_deref(),
+            Some("fine")
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unclosed_quote_is_reported_with_the_lines_it_swallowed() {
+    let (store, _dir) = fresh_store().await;
+    // The quote opened in the comment column of line 2 is never closed, so
+    // the reader takes the rest of the file as that one cell.
+    let file = "external_id,submitted_at,comment,nps\nr1,2026-01-01T00:00:00Z,\"oops,9\nr2,2026-01-01T00:00:00Z,,9\nr3,2026-01-01T00:00:00Z,ok,9\n";
+    let report = import_text(&*store, ImportKind::Responses, file)
+        .await
+        .unwrap();
+    assert_eq!(report.rejected.len(), 1);
+    let message = report.rejected[0].to_string();
+    assert!(
+        message.starts_with("2: row: lines 2–4 were read as one row of 3 fields"),
+        "{message}"
+    );
+    assert!(
+        message.contains("quoted field is probably not closed"),
+        "{message}"
+    );
+}
+
 #[tokio::test]
 async fn a_bad_header_imports_nothing_and_names_the_column() {
     let (store, _dir) = fresh_store().await;

@@ -22,11 +22,8 @@ pub async fn import_text(
     kind: northstar_store::import::ImportKind,
     text: &str,
 ) -> Result<northstar_store::import::ImportReport, northstar_store::import::ImportError> {
-    northstar_store::import::import_csv(
-        store,
-        kind,
-        std::io::Cursor::new(text.as_bytes().to_vec()),
-        |_| {},
-    )
-    .await
+    let cursor = std::io::Cursor::new(text.as_bytes().to_vec());
+    northstar_store::import::import_csv(store, kind, cursor, &mut ())
+        .await
+        .map_err(|f| f.error)
 }
