@@ -207,6 +207,24 @@ def section_two_proportion():
     return out
 
 
+def section_holm():
+    """Holm (1979) step-down adjusted p-values, from statsmodels' multipletests."""
+    from statsmodels.stats.multitest import multipletests
+    cases = [
+        [0.01, 0.04, 0.03, 0.005],
+        [0.2, 0.001, 0.049, 0.5, 0.0001],
+        [0.04],
+        [0.03, 0.03, 0.03],
+        [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
+        [1e-12, 0.02, 0.02, 0.5],
+    ]
+    out = []
+    for pvals in cases:
+        _, adjusted, _, _ = multipletests(np.array(pvals), alpha=0.05, method="holm")
+        out.append({"p_values": pvals, "adjusted": [f(x) for x in adjusted]})
+    return out
+
+
 def main():
     doc = {
         "generated_by": {
@@ -223,6 +241,7 @@ def main():
         "t_mean": section_t_mean(),
         "nps_difference": section_nps_difference(),
         "two_proportion": section_two_proportion(),
+        "holm": section_holm(),
     }
     json.dump(doc, sys.stdout, indent=1)
     sys.stdout.write("\n")

@@ -156,13 +156,6 @@ pub struct DifferenceTest {
     pub p_value: f64,
 }
 
-impl DifferenceTest {
-    /// True when the difference is significant at 1 − [`CONFIDENCE`].
-    pub fn is_significant(&self) -> bool {
-        self.p_value < 1.0 - CONFIDENCE
-    }
-}
-
 /// Difference of two NPS (in points, −200…200) with a z-test.
 ///
 /// Each sample's variance is the trinomial (p + d − (p − d)²)/n with
@@ -213,6 +206,24 @@ pub fn two_proportion(a: &ProportionSummary, b: &ProportionSummary) -> Option<Di
         z,
         p_value: two_sided_p(z),
     })
+}
+
+/// Holm (1979) step-down adjustment of p-values for testing several
+/// hypotheses at once (e.g. every department against the rest); the same as
+/// statsmodels' `multipletests(method="holm")`. Returns adjusted p-values in
+/// the input order.
+pub fn holm(p_values: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]));
+    let mut adjusted = vec![0.0; m];
+    let mut running_max: f64 = 0.0;
+    for (rank, &i) in order.iter().enumerate() {
+        let candidate = ((m - rank) as f64 * p_values[i]).min(1.0);
+        running_max = running_max.max(candidate);
+        adjusted[i] = running_max;
+    }
+    adjusted
 }
 
 #[cfg(test)]

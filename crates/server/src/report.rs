@@ -69,6 +69,11 @@ impl From<Estimate> for Figure {
     }
 }
 
+/// Fewest answers in a group, and in the rest, before a difference is
+/// called significant: below it the normal approximation is unreliable
+/// (a unanimous handful has zero variance and any z).
+pub const MIN_ANSWERS_FOR_SIGNIFICANCE: i64 = 30;
+
 /// A group's difference from all other responses in the selection.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VersusRest {
@@ -76,7 +81,10 @@ pub struct VersusRest {
     pub difference: f64,
     pub z: f64,
     pub p_value: f64,
-    /// p < 0.05.
+    /// The p-value after Holm's adjustment across all groups tested.
+    pub p_adjusted: f64,
+    /// Adjusted p < 0.05, and both sides have at least
+    /// [`MIN_ANSWERS_FOR_SIGNIFICANCE`] answers.
     pub significant: bool,
     pub method: &'static str,
 }
@@ -127,6 +135,9 @@ fn versus_rest(
     group: &ResponseSummary,
     rest: &ResponseSummary,
 ) -> Option<VersusRest> {
+    let n = |s: &ResponseSummary| metric.estimate(s).n;
+    let enough =
+        n(group) >= MIN_ANSWERS_FOR_SIGNIFICANCE && n(rest) >= MIN_ANSWERS_FOR_SIGNIFICANCE;
     let (test, method): (DifferenceTest, &'static str) = match metric {
         Metric::Nps => (
             estimate::nps_difference(&group.nps, &rest.nps)?,
@@ -155,9 +166,28 @@ fn versus_rest(
         difference: test.difference,
         z: test.z,
         p_value: test.p_value,
-        significant: test.is_significant(),
+        p_adjusted: test.p_value,
+        // Decided after the adjustment, in `adjust_for_multiple_groups`.
+        significant: enough,
         method,
     })
+}
+
+/// Applies Holm's adjustment across the groups that were tested.
+fn adjust_for_multiple_groups(groups: &mut [GroupFigure]) {
+    let tested: Vec<f64> = groups
+        .iter()
+        .filter_map(|g| g.versus_rest.as_ref().map(|v| v.p_value))
+        .collect();
+    let adjusted = estimate::holm(&tested);
+    for (v, p) in groups
+        .iter_mut()
+        .filter_map(|g| g.versus_rest.as_mut())
+        .zip(adjusted)
+    {
+        v.p_adjusted = p;
+        v.significant = v.significant && p < 1.0 - CONFIDENCE;
+    }
 }
 
 /// Computes a metric for a selection from the store's rollups.
@@ -191,7 +221,9 @@ pub async fn metric_report(
             }
         })
         .filter(|g| g.figure.n > 0)
-        .collect();
+        .collect::<Vec<_>>();
+    let mut groups = groups;
+    adjust_for_multiple_groups(&mut groups);
     Ok(MetricReport {
         metric,
         title: metric.title(),

@@ -355,7 +355,10 @@ fn record_lines<R: Read>(
 ) -> (u64, u64) {
     let after = csv.position();
     let source = csv.get_ref();
-    let last_field_ends_in_newline = record.iter().next_back().is_some_and(|f| f.ends_with(b"\n"));
+    let last_field_ends_in_newline = record
+        .iter()
+        .next_back()
+        .is_some_and(|f| f.ends_with(b"\n"));
     let terminated = if source.at_end && after.byte() == source.total {
         // At the end of the file the final '\n' ends the record unless it
         // sits inside a quoted field that was never closed.

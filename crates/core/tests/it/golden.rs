@@ -135,3 +135,29 @@ fn two_proportion_test_matches_statsmodels() {
         close("p_value", case, Some(t.p_value), f(case, "p_value"));
     }
 }
+
+#[test]
+fn holm_adjustment_matches_statsmodels() {
+    let g = golden();
+    for case in cases(&g, "holm") {
+        let p: Vec<f64> = case["p_values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let want: Vec<f64> = case["adjusted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let got = estimate::holm(&p);
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= TOLERANCE,
+                "holm({p:?}) = {got:?}, want {want:?}"
+            );
+        }
+    }
+}

@@ -52,6 +52,7 @@ struct OverviewPage {
     trend_rows: Vec<(String, String, String, String)>,
     departments: Vec<DepartmentRow>,
     department_method: String,
+    min_answers: i64,
     query: String,
 }
 
@@ -272,6 +273,7 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
         trend_rows,
         departments,
         department_method,
+        min_answers: report::MIN_ANSWERS_FOR_SIGNIFICANCE,
         query: query_string(&selection, &[]),
     };
     Ok(page.render()?)

@@ -35,6 +35,45 @@ async fn metrics_carry_their_provenance() {
 }
 
 #[tokio::test]
+async fn a_tiny_unanimous_group_is_not_called_significant() {
+    let app = TestApp::new().await;
+    app.seed().await;
+    let tiny = json!([
+        {"external_id": "legal-1", "submitted_at": "2026-02-01T09:00:00Z", "department": "legal", "nps": 10},
+        {"external_id": "legal-2", "submitted_at": "2026-02-02T09:00:00Z", "department": "legal", "nps": 10},
+    ]);
+    assert_eq!(
+        app.json("POST", "/api/v1/responses", Some(tiny)).await.0,
+        StatusCode::OK
+    );
+    let (_, body) = app
+        .json(
+            "GET",
+            "/api/v1/metrics?metric=nps&group_by=department",
+            None,
+        )
+        .await;
+    let legal = body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"] == "legal")
+        .unwrap()
+        .clone();
+    // One-sided zero variance makes z huge, but two answers prove nothing.
+    assert!(
+        legal["versus_rest"]["p_value"].as_f64().unwrap() < 1e-6,
+        "{legal}"
+    );
+    assert_eq!(legal["versus_rest"]["significant"], false, "{legal}");
+    // Holm's adjustment never lowers a p-value.
+    for g in body["groups"].as_array().unwrap() {
+        let v = &g["versus_rest"];
+        assert!(v["p_adjusted"].as_f64().unwrap() >= v["p_value"].as_f64().unwrap());
+    }
+}
+
+#[tokio::test]
 async fn filters_and_periods_narrow_the_figures() {
     let app = TestApp::new().await;
     app.seed().await;
