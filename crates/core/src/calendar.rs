@@ -34,11 +34,12 @@ pub fn day_of_date(date: Date) -> Day {
         .unwrap_or_default()
 }
 
-/// The civil date of a day (days outside jiff's range saturate at the epoch,
-/// which valid data never reaches).
+/// The civil date of a day. Days outside jiff's range (years −9999..=9999,
+/// which valid data never reaches) map to the epoch instead of panicking.
 pub fn date_of_day(day: Day) -> Date {
-    epoch()
-        .checked_add(Span::new().days(i64::from(day)))
+    Span::new()
+        .try_days(i64::from(day))
+        .and_then(|span| epoch().checked_add(span))
         .unwrap_or_else(|_| epoch())
 }
 
@@ -92,6 +93,7 @@ mod tests {
             parse_day("2026-03-04"),
             Some(day_of_date(Date::constant(2026, 3, 4)))
         );
+        assert_eq!(date_of_day(i32::MAX), epoch());
         for day in [-400, -1, 0, 1, 59, 20_000, 20_513] {
             assert_eq!(day_of_date(date_of_day(day)), day);
             let m = month_of_day(day);

@@ -105,21 +105,25 @@ pub fn clean_header(name: &str) -> &str {
 /// Checks that a header has the required columns and no duplicates.
 pub fn check_header(names: &[&str], required: &[&str]) -> Result<(), Vec<FieldError>> {
     let mut errors = Vec::new();
+    let mut first_position: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
-        if names[..i].contains(name) {
+        if let Some(first) = first_position.get(name) {
             errors.push(FieldError::new(
                 *name,
                 format!(
                     "column appears more than once (columns {} and {})",
-                    names[..i].iter().position(|n| n == name).unwrap_or(0) + 1,
+                    first + 1,
                     i + 1
                 ),
                 "keep one column of each name",
             ));
+        } else {
+            first_position.insert(name, i);
         }
     }
     for req in required {
-        if !names.contains(req) {
+        if !first_position.contains_key(req) {
             errors.push(FieldError::new(
                 *req,
                 "required column is missing from the header",

@@ -232,7 +232,13 @@ impl SqliteStore {
         let loaded = self.load_cube().await?;
         let answer = f(&loaded.cube);
         if let Ok(mut slot) = self.cube.write() {
-            *slot = Some(loaded);
+            // A writer may have moved a cube past this snapshot meanwhile.
+            if slot
+                .as_ref()
+                .is_none_or(|current| current.version < loaded.version)
+            {
+                *slot = Some(loaded);
+            }
         }
         Ok(answer)
     }
@@ -260,6 +266,9 @@ impl SqliteStore {
                 }
                 loaded.version = version;
             }
+            // A reader already loaded a snapshot that includes this write.
+            Some(loaded) if loaded.version >= version => {}
+            // Another process wrote in between: reload on the next query.
             Some(_) => *slot = None,
             None => {}
         }
@@ -516,10 +525,20 @@ impl Store for SqliteStore {
         }
         let _writing = self.write_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let keys: Vec<String> = rows.iter().map(key).collect();
+        let keys: Vec<[&str; 3]> = rows
+            .iter()
+            .map(|o| {
+                [
+                    o.department.as_str(),
+                    o.order_id.as_str(),
+                    o.measure.as_str(),
+                ]
+            })
+            .collect();
         let stored = sqlx::query(
             "SELECT department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes \
-             FROM operations WHERE json_array(department, order_id, measure) IN (SELECT value FROM json_each(?1))",
+             FROM operations WHERE (department, order_id, measure) IN \
+             (SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1))",
         )
         .bind(json_text(&keys))
         .fetch_all(&mut *tx)

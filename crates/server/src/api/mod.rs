@@ -3,6 +3,7 @@
 pub mod metrics;
 pub mod responses;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use utoipa::OpenApi;
@@ -31,7 +32,10 @@ pub struct ApiDoc;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/metrics", get(metrics::get_metrics))
-        .route("/api/v1/responses", post(responses::post_responses))
+        .route(
+            "/api/v1/responses",
+            post(responses::post_responses).layer(DefaultBodyLimit::max(responses::MAX_BODY_BYTES)),
+        )
         .route(
             "/api/v1/openapi.json",
             get(|| async { Json(ApiDoc::openapi()) }),

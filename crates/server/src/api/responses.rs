@@ -3,8 +3,9 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use northstar_core::FieldError;
-use northstar_core::response::ResponseColumns;
+use northstar_core::response::{REQUIRED_COLUMNS, ResponseColumns};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -14,6 +15,8 @@ use crate::error::ApiError;
 
 /// Largest batch accepted in one request.
 pub const MAX_BATCH: usize = 10_000;
+/// Largest request body accepted (room for a full batch with comments).
+pub const MAX_BODY_BYTES: usize = 64 << 20;
 
 /// Why one item of a batch was rejected.
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,6 +54,9 @@ fn cell(field: &str, value: &Value) -> Result<String, FieldError> {
     })
 }
 
+/// Most fields one response object may have.
+pub const MAX_FIELDS: usize = 256;
+
 fn parse_item(item: &Value) -> Result<northstar_core::response::NewResponse, Vec<FieldError>> {
     let Value::Object(map) = item else {
         return Err(vec![FieldError::new(
@@ -59,6 +65,13 @@ fn parse_item(item: &Value) -> Result<northstar_core::response::NewResponse, Vec
             "send an array of objects",
         )]);
     };
+    if map.len() > MAX_FIELDS {
+        return Err(vec![FieldError::new(
+            "item",
+            format!("has {} fields, more than {MAX_FIELDS}", map.len()),
+            "send only the response's own fields",
+        )]);
+    }
     let mut names = Vec::with_capacity(map.len());
     let mut cells = Vec::with_capacity(map.len());
     let mut errors = Vec::new();
@@ -71,13 +84,38 @@ fn parse_item(item: &Value) -> Result<northstar_core::response::NewResponse, Vec
             Err(e) => errors.push(e),
         }
     }
-    let columns = ResponseColumns::from_header(&names)?;
-    let parsed = columns.parse_row(&cells);
+    for required in REQUIRED_COLUMNS {
+        if !map.contains_key(required) {
+            errors.push(FieldError::new(
+                required,
+                "is missing from the object",
+                "every response needs external_id and submitted_at (RFC 3339, like 2026-03-04T10:15:00Z)",
+            ));
+        }
+    }
+    let parsed = if errors.is_empty() {
+        ResponseColumns::from_header(&names).and_then(|columns| columns.parse_row(&cells))
+    } else {
+        // Still check the fields that were given, to report everything at once.
+        let mut present: Vec<&str> = names.clone();
+        let mut present_cells = cells.clone();
+        for required in REQUIRED_COLUMNS {
+            if !present.contains(&required) {
+                present.push(required);
+                present_cells.push(String::new());
+            }
+        }
+        ResponseColumns::from_header(&present).and_then(|columns| columns.parse_row(&present_cells))
+    };
     match parsed {
         Ok(r) if errors.is_empty() => Ok(r),
         Ok(_) => Err(errors),
-        Err(mut e) => {
-            errors.append(&mut e);
+        Err(more) => {
+            for e in more {
+                if !errors.iter().any(|known| known.field == e.field) {
+                    errors.push(e);
+                }
+            }
             Err(errors)
         }
     }
@@ -97,8 +135,14 @@ fn parse_item(item: &Value) -> Result<northstar_core::response::NewResponse, Vec
 )]
 pub async fn post_responses(
     State(state): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchReport>, ApiError> {
+    let body = body.map_err(|e| {
+        ApiError::BadBody(format!(
+            "{e}; send at most {MAX_BATCH} items and {} MiB per request",
+            MAX_BODY_BYTES >> 20
+        ))
+    })?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadBody(format!("not valid JSON: {e}")))?;
     let Value::Array(items) = value else {
