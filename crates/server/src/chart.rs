@@ -3,8 +3,10 @@
 
 use std::fmt::Write;
 
-/// One point of a trend: label, value and its interval.
+/// One point of a trend: where it sits in time, label, value and interval.
 pub struct TrendPoint {
+    /// Position on the time axis (e.g. a month index): gaps stay gaps.
+    pub position: f64,
     pub label: String,
     pub value: f64,
     pub ci_low: f64,
@@ -55,9 +57,18 @@ pub fn trend_svg(title: &str, unit: &str, points: &[TrendPoint]) -> String {
     let span = (y_max - y_min).max(10.0);
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
-    // Half a slot of padding each side keeps the first and last labels inside.
-    let slot = plot_w / points.len() as f64;
-    let x = |i: usize| LEFT + slot * (i as f64 + 0.5);
+    // Points sit by their position, so a month without data leaves a gap;
+    // half a slot of padding each side keeps the first and last labels inside.
+    let first = points
+        .iter()
+        .map(|p| p.position)
+        .fold(f64::INFINITY, f64::min);
+    let last = points
+        .iter()
+        .map(|p| p.position)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let slot = plot_w / (last - first + 1.0);
+    let x = |i: usize| LEFT + slot * (points[i].position - first + 0.5);
     let y = |v: f64| TOP + plot_h * (1.0 - (v - y_min) / span);
     let step = if span > 100.0 {
         50.0
@@ -134,6 +145,7 @@ mod tests {
     fn the_band_and_every_point_are_drawn() {
         let pts: Vec<TrendPoint> = (0..3)
             .map(|i| TrendPoint {
+                position: i as f64,
                 label: format!("2026-0{}", i + 1),
                 value: 10.0 * i as f64,
                 ci_low: 10.0 * i as f64 - 5.0,
@@ -146,5 +158,23 @@ mod tests {
         assert!(svg.contains("<polygon class=\"band\""));
         assert!(svg.contains("2026-02: 10.0 (95% CI 5.0 to 15.0), n = 100"));
         assert!(trend_svg("x", "", &[]).contains("No data"));
+        // A missing month leaves a gap: the middle of three slots stays empty.
+        let gap: Vec<TrendPoint> = [0.0, 2.0]
+            .into_iter()
+            .map(|position| TrendPoint {
+                position,
+                label: format!("m{position}"),
+                value: 0.0,
+                ci_low: -1.0,
+                ci_high: 1.0,
+                n: 1,
+            })
+            .collect();
+        let svg = trend_svg("gap", "", &gap);
+        let slot = (760.0 - 48.0 - 40.0) / 3.0;
+        assert!(
+            svg.contains(&format!("cx=\"{:.1}\"", 48.0 + slot * 2.5)),
+            "{svg}"
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use northstar_core::calendar::{self, Day};
 use northstar_core::estimate::{self, CONFIDENCE, DifferenceTest};
-use northstar_core::rollup::{CubeQuery, GroupBy};
+use northstar_core::rollup::{CubeAnswer, CubeQuery, GroupBy};
 use northstar_core::{Dimension, Estimate, Mergeable, Metric, ProportionSummary, ResponseSummary};
 use northstar_store::Store;
 use serde::Serialize;
@@ -190,6 +190,18 @@ fn adjust_for_multiple_groups(groups: &mut [GroupFigure]) {
     }
 }
 
+impl Selection {
+    /// The cube query for this selection.
+    pub fn query(&self, group_by: Option<GroupBy>) -> CubeQuery {
+        CubeQuery {
+            filter: self.filter.clone(),
+            from: self.from,
+            to: self.to,
+            group_by,
+        }
+    }
+}
+
 /// Computes a metric for a selection from the store's rollups.
 pub async fn metric_report(
     store: &dyn Store,
@@ -197,14 +209,18 @@ pub async fn metric_report(
     selection: &Selection,
     group_by: Option<GroupBy>,
 ) -> Result<MetricReport, ApiError> {
-    let answer = store
-        .query_rollups(&CubeQuery {
-            filter: selection.filter.clone(),
-            from: selection.from,
-            to: selection.to,
-            group_by,
-        })
-        .await?;
+    let answer = store.query_rollups(&selection.query(group_by)).await?;
+    Ok(report_from(&answer, metric, selection, group_by))
+}
+
+/// The report for a metric from an answer already merged (several reports
+/// from one snapshot agree with each other).
+pub fn report_from(
+    answer: &CubeAnswer,
+    metric: Metric,
+    selection: &Selection,
+    group_by: Option<GroupBy>,
+) -> MetricReport {
     let groups = answer
         .groups
         .iter()
@@ -224,7 +240,7 @@ pub async fn metric_report(
         .collect::<Vec<_>>();
     let mut groups = groups;
     adjust_for_multiple_groups(&mut groups);
-    Ok(MetricReport {
+    MetricReport {
         metric,
         title: metric.title(),
         scale: metric.scale(),
@@ -241,5 +257,5 @@ pub async fn metric_report(
         overall: metric.estimate(&answer.overall).into(),
         groups,
         source: "daily rollups of raw responses (UTC days), merged in memory",
-    })
+    }
 }

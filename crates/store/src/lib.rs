@@ -81,6 +81,10 @@ pub trait Store: Send + Sync + 'static {
     /// rollup table when another process has written since it was loaded.
     async fn query_rollups(&self, query: &CubeQuery) -> StoreResult<CubeAnswer>;
 
+    /// Answers several queries from one snapshot of the cube, so that the
+    /// figures on one page agree with each other.
+    async fn query_rollups_many(&self, queries: &[CubeQuery]) -> StoreResult<Vec<CubeAnswer>>;
+
     /// Distinct values of a dimension present in the rollups.
     async fn dimension_values(&self, dimension: Dimension) -> StoreResult<Vec<String>>;
 

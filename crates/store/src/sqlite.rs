@@ -603,6 +603,11 @@ impl Store for SqliteStore {
         self.with_current_cube(|cube| cube.query(query)).await
     }
 
+    async fn query_rollups_many(&self, queries: &[CubeQuery]) -> StoreResult<Vec<CubeAnswer>> {
+        self.with_current_cube(|cube| queries.iter().map(|q| cube.query(q)).collect())
+            .await
+    }
+
     async fn dimension_values(&self, dimension: Dimension) -> StoreResult<Vec<String>> {
         self.with_current_cube(|cube| cube.values(dimension)).await
     }

@@ -115,6 +115,14 @@ fn encode(v: &str) -> String {
         .collect()
 }
 
+/// `2026-03` → the month's index, for placing trend points by time.
+fn month_index(label: &str) -> Option<f64> {
+    let (year, month) = label.split_once('-')?;
+    Some(f64::from(
+        year.parse::<i32>().ok()? * 12 + month.parse::<i32>().ok()? - 1,
+    ))
+}
+
 fn period_text(r: &MetricReport) -> String {
     match (&r.period.from, &r.period.to) {
         (Some(f), Some(t)) => format!("{f} to {t} (UTC days)"),
@@ -133,10 +141,23 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
     let p = params::parse(pairs, &[])?;
     let selection = p.selection;
     let store = &*state.store;
+    let by_month = Some(GroupBy::Month);
+    let by_department = Some(GroupBy::Dimension(Dimension::Department));
+    let answers = store
+        .query_rollups_many(&[
+            selection.query(None),
+            selection.query(by_month),
+            selection.query(by_department),
+        ])
+        .await?;
+    let [overall, monthly, departmental] = answers.as_slice() else {
+        return Err(ApiError::BadRequest(
+            "the store answered a different number of queries".into(),
+        ));
+    };
     let mut tiles = Vec::new();
-    let mut nps_overall = None;
     for metric in Metric::ALL {
-        let r = report::metric_report(store, metric, &selection, None).await?;
+        let r = report::report_from(overall, metric, &selection, None);
         tiles.push(Tile {
             title: r.title,
             value: format_value(metric, r.overall.value),
@@ -149,16 +170,15 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
                 query_string(&selection, &[("metric", metric.as_str())])
             ),
         });
-        if metric == Metric::Nps {
-            nps_overall = Some(r);
-        }
     }
-    let trend = report::metric_report(store, Metric::Nps, &selection, Some(GroupBy::Month)).await?;
+    let nps = report::report_from(overall, Metric::Nps, &selection, None);
+    let trend = report::report_from(monthly, Metric::Nps, &selection, by_month);
     let points: Vec<TrendPoint> = trend
         .groups
         .iter()
         .filter_map(|g| {
             Some(TrendPoint {
+                position: month_index(&g.key)?,
                 label: g.key.clone(),
                 value: g.figure.value?,
                 ci_low: g.figure.ci_low?,
@@ -179,13 +199,7 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
             )
         })
         .collect();
-    let by_department = report::metric_report(
-        store,
-        Metric::Nps,
-        &selection,
-        Some(GroupBy::Dimension(Dimension::Department)),
-    )
-    .await?;
+    let by_department = report::report_from(departmental, Metric::Nps, &selection, by_department);
     let departments = by_department
         .groups
         .iter()
@@ -202,10 +216,10 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
                 n: thousands(g.figure.n),
                 difference: vs.map_or("–".into(), |v| format!("{:+.1}", v.difference)),
                 p_value: vs.map_or("–".into(), |v| {
-                    if v.p_value < 0.001 {
+                    if v.p_adjusted < 0.001 {
                         "< 0.001".into()
                     } else {
-                        format!("{:.3}", v.p_value)
+                        format!("{:.3}", v.p_adjusted)
                     }
                 }),
                 signal: match vs {
@@ -251,7 +265,6 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
             values,
         });
     }
-    let nps = nps_overall.ok_or_else(|| ApiError::BadRequest("no NPS report".into()))?;
     let page = OverviewPage {
         tiles,
         filter: selection.describe(),
