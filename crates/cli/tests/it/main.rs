@@ -129,21 +129,33 @@ fn http_get(addr: &str, path: &str) -> String {
     response
 }
 
+/// Kills the child process however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn demo_generates_serves_and_says_where() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_northstar"))
-        .args(["demo", "--responses", "2000", "--bind", "127.0.0.1:0"])
-        .env(
-            "NORTHSTAR_DEMO_DATABASE_URL",
-            format!("sqlite://{}", db.display()),
-        )
-        .env("NORTHSTAR_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_northstar"))
+            .args(["demo", "--responses", "2000", "--bind", "127.0.0.1:0"])
+            .env(
+                "NORTHSTAR_DEMO_DATABASE_URL",
+                format!("sqlite://{}", db.display()),
+            )
+            .env("NORTHSTAR_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     let url = loop {
         let line = lines.next().expect("demo printed its URL").unwrap();
         if let Some(rest) = line.split("at http://").nth(1) {
@@ -154,8 +166,7 @@ fn demo_generates_serves_and_says_where() {
     assert!(warning.contains("no authentication"), "{warning}");
     let page = http_get(&url, "/");
     let api = http_get(&url, "/api/v1/metrics?metric=nps&group_by=department");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.contains("Net Promoter Score"));
     for dept in ["logistics", "support", "billing", "sales"] {
