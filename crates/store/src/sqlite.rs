@@ -140,6 +140,34 @@ fn response_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<NewResponse> 
     })
 }
 
+/// A row to write, and the stored row it replaces (if any).
+type Change<'a, T> = (&'a T, Option<&'a T>);
+
+/// Compares a batch with the stored rows of the same keys: identical rows
+/// are unchanged; the others are inserted or replace what was stored.
+fn changes<'a, T: PartialEq>(
+    rows: &'a [T],
+    existing: &'a HashMap<String, T>,
+    key: impl Fn(&T) -> String,
+) -> (WriteSummary, Vec<Change<'a, T>>) {
+    let mut summary = WriteSummary::default();
+    let mut changed = Vec::with_capacity(rows.len());
+    for row in rows {
+        match existing.get(&key(row)) {
+            Some(old) if old == row => summary.unchanged += 1,
+            Some(old) => {
+                summary.replaced += 1;
+                changed.push((row, Some(old)));
+            }
+            None => {
+                summary.inserted += 1;
+                changed.push((row, None));
+            }
+        }
+    }
+    (summary, changed)
+}
+
 /// Keeps the last row per key, in order of first appearance.
 fn last_per_key<T>(batch: Vec<T>, key: impl Fn(&T) -> String) -> Vec<T> {
     let mut index: HashMap<String, usize> = HashMap::with_capacity(batch.len());
@@ -360,32 +388,23 @@ impl Store for SqliteStore {
             existing.insert(r.external_id.clone(), r);
         }
 
-        let mut summary = WriteSummary::default();
+        let (summary, changes) = changes(&rows, &existing, |r| r.external_id.clone());
         let mut deltas: HashMap<(Day, DimensionValues), ResponseSummary> = HashMap::new();
         let mut retracted_days: Vec<Day> = Vec::new();
-        let mut changed: Vec<&NewResponse> = Vec::with_capacity(rows.len());
-        for r in &rows {
-            match existing.get(&r.external_id) {
-                Some(old) if old == r => {
-                    summary.unchanged += 1;
-                    continue;
-                }
-                Some(old) => {
-                    summary.replaced += 1;
-                    retracted_days.push(old.day());
-                    deltas
-                        .entry((old.day(), old.dimensions.clone()))
-                        .or_insert_with(ResponseSummary::empty)
-                        .merge(&old.summary().negated());
-                }
-                None => summary.inserted += 1,
+        for (new, old) in &changes {
+            if let Some(old) = old {
+                retracted_days.push(old.day());
+                deltas
+                    .entry((old.day(), old.dimensions.clone()))
+                    .or_insert_with(ResponseSummary::empty)
+                    .merge(&old.summary().negated());
             }
             deltas
-                .entry((r.day(), r.dimensions.clone()))
+                .entry((new.day(), new.dimensions.clone()))
                 .or_insert_with(ResponseSummary::empty)
-                .merge(&r.summary());
-            changed.push(r);
+                .merge(&new.summary());
         }
+        let changed: Vec<&NewResponse> = changes.iter().map(|(new, _)| *new).collect();
         if changed.is_empty() {
             tx.commit().await?;
             return Ok(summary);
@@ -480,21 +499,8 @@ impl Store for SqliteStore {
             };
             existing.insert(c.customer_id.clone(), c);
         }
-        let mut summary = WriteSummary::default();
-        let mut changed = Vec::new();
-        for c in &rows {
-            match existing.get(&c.customer_id) {
-                Some(old) if old == c => summary.unchanged += 1,
-                Some(_) => {
-                    summary.replaced += 1;
-                    changed.push(c);
-                }
-                None => {
-                    summary.inserted += 1;
-                    changed.push(c);
-                }
-            }
-        }
+        let (summary, changes) = changes(&rows, &existing, |c| c.customer_id.clone());
+        let changed: Vec<&NewCustomer> = changes.iter().map(|(new, _)| *new).collect();
         for chunk in changed.chunks(ROWS_PER_STATEMENT) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO customers (customer_id, segment, region, annual_value, churned, attributes) ",
@@ -558,21 +564,8 @@ impl Store for SqliteStore {
             };
             existing.insert(key(&o), o);
         }
-        let mut summary = WriteSummary::default();
-        let mut changed = Vec::new();
-        for o in &rows {
-            match existing.get(&key(o)) {
-                Some(old) if old == o => summary.unchanged += 1,
-                Some(_) => {
-                    summary.replaced += 1;
-                    changed.push(o);
-                }
-                None => {
-                    summary.inserted += 1;
-                    changed.push(o);
-                }
-            }
-        }
+        let (summary, changes) = changes(&rows, &existing, key);
+        let changed: Vec<&NewOperation> = changes.iter().map(|(new, _)| *new).collect();
         for chunk in changed.chunks(ROWS_PER_STATEMENT) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO operations (department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes) ",
