@@ -154,9 +154,19 @@ impl RollupCube {
         )
     }
 
-    /// Distinct values seen for a dimension, sorted.
+    /// Distinct values of a dimension that still have data, sorted.
     pub fn values(&self, d: Dimension) -> Vec<String> {
-        let mut v = self.dictionaries[d.index()].names.clone();
+        let names = &self.dictionaries[d.index()].names;
+        let mut used = vec![false; names.len()];
+        for c in self.combinations.iter().filter(|c| !c.days.is_empty()) {
+            used[c.dims[d.index()] as usize] = true;
+        }
+        let mut v: Vec<String> = names
+            .iter()
+            .zip(used)
+            .filter(|(_, u)| *u)
+            .map(|(n, _)| n.clone())
+            .collect();
         v.sort();
         v
     }
@@ -391,6 +401,7 @@ mod tests {
                 cube.add(r.day, &dims_of(r), &summary_of(r.nps).negated());
             }
             prop_assert_eq!(cube.cells().count(), 0);
+            prop_assert!(cube.values(Dimension::Department).is_empty());
             prop_assert_eq!(cube.query(&CubeQuery::default()).first_day, None);
         }
     }
