@@ -139,6 +139,67 @@ impl Drop for KillOnDrop {
     }
 }
 
+fn serve(db: &Path) -> (KillOnDrop, String) {
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_northstar"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env(
+                "NORTHSTAR_DATABASE_URL",
+                format!("sqlite://{}", db.display()),
+            )
+            .env("NORTHSTAR_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve printed its URL").unwrap();
+        if let Some(rest) = line.split("at http://").nth(1) {
+            break rest.trim_end_matches('/').to_string();
+        }
+    };
+    (child, addr)
+}
+
+fn http_post(addr: &str, path: &str, body: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// A write the API acknowledged survives the server process being killed
+/// (SIGKILL) right after: the commit happened before the response.
+#[test]
+fn acknowledged_writes_survive_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("durable.db");
+    let (mut server, addr) = serve(&db);
+    let batch: Vec<String> = (0..500)
+        .map(|i| format!(r#"{{"external_id":"d{i}","submitted_at":"2026-05-01T10:00:00Z","department":"support","nps":{}}}"#, i % 11))
+        .collect();
+    let response = http_post(
+        &addr,
+        "/api/v1/responses",
+        &format!("[{}]", batch.join(",")),
+    );
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"inserted\":500"), "{response}");
+    server.0.kill().unwrap(); // SIGKILL: no shutdown, no checkpoint
+    server.0.wait().unwrap();
+
+    let (_server, addr) = serve(&db);
+    let metrics = http_get(&addr, "/api/v1/metrics?metric=nps");
+    assert!(metrics.contains("\"n\":500"), "{metrics}");
+}
+
 #[test]
 fn demo_generates_serves_and_says_where() {
     let dir = tempfile::tempdir().unwrap();
