@@ -35,15 +35,19 @@ impl Selection {
 
     /// One line describing the filter, for pages.
     pub fn describe(&self) -> String {
-        let map = self.filter_map();
-        if map.is_empty() {
-            return "all responses".to_string();
-        }
-        map.iter()
-            .map(|(d, vs)| format!("{d} = {}", vs.join(" or ")))
-            .collect::<Vec<_>>()
-            .join(", ")
+        describe_filter(&self.filter_map())
     }
+}
+
+/// One line describing a filter map, e.g. `segment = smb or enterprise`.
+pub fn describe_filter(map: &BTreeMap<String, Vec<String>>) -> String {
+    if map.is_empty() {
+        return "all responses".to_string();
+    }
+    map.iter()
+        .map(|(d, vs)| format!("{d} = {}", vs.join(" or ")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An estimate as reported.

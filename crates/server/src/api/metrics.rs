@@ -1,5 +1,7 @@
 use axum::Json;
 use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
 
 use crate::error::ApiError;
 use crate::report::{self, MetricReport};
@@ -33,4 +35,90 @@ pub async fn get_metrics(
     Ok(Json(
         report::metric_report(&*state.store, metric, &p.selection, p.group_by).await?,
     ))
+}
+
+/// The same figures as CSV: one row per group (and one for the overall
+/// figure, key `(all)`), each row carrying its own provenance columns so a
+/// number copied into a spreadsheet still says how it was computed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/metrics.csv",
+    params(
+        ("metric" = String, Query, description = "nps, csat, ces or fcr"),
+        ("group_by" = Option<String>, Query, description = "survey, touchpoint, department, segment, channel or month"),
+        ("from" = Option<String>, Query, description = "first UTC day, YYYY-MM-DD (inclusive)"),
+        ("to" = Option<String>, Query, description = "last UTC day, YYYY-MM-DD (inclusive)"),
+    ),
+    responses(
+        (status = 200, description = "CSV with provenance columns", content_type = "text/csv"),
+        (status = 400, description = "A parameter is wrong; the message names it"),
+    )
+)]
+pub async fn get_metrics_csv(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(report) = get_metrics(State(state), Query(pairs)).await?;
+    let body = metrics_csv(&report)
+        .map_err(|e| ApiError::BadRequest(format!("could not write CSV: {e}")))?;
+    let filename = format!("northstar-{}.csv", report.metric.as_str());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    ))
+}
+
+fn metrics_csv(r: &MetricReport) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "metric",
+        "group_by",
+        "key",
+        "n",
+        "value",
+        "ci_low",
+        "ci_high",
+        "confidence",
+        "method",
+        "p_adjusted_vs_rest",
+        "significant_vs_rest",
+        "filter",
+        "period_from",
+        "period_to",
+        "scale",
+    ])?;
+    let number = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    let filter = crate::report::describe_filter(&r.filter);
+    let rows = std::iter::once(("(all)", &r.overall, None)).chain(
+        r.groups
+            .iter()
+            .map(|g| (g.key.as_str(), &g.figure, g.versus_rest.as_ref())),
+    );
+    for (key, figure, versus) in rows {
+        w.write_record([
+            r.metric.as_str(),
+            r.group_by.as_deref().unwrap_or(""),
+            key,
+            &figure.n.to_string(),
+            &number(figure.value),
+            &number(figure.ci_low),
+            &number(figure.ci_high),
+            &r.confidence.to_string(),
+            r.method,
+            &number(versus.map(|v| v.p_adjusted)),
+            versus.map_or("", |v| if v.significant { "yes" } else { "no" }),
+            &filter,
+            r.period.from.as_deref().unwrap_or(""),
+            r.period.to.as_deref().unwrap_or(""),
+            r.scale,
+        ])?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

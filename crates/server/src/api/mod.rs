@@ -16,7 +16,11 @@ use crate::AppState;
         title = "Northstar API",
         description = "Customer-experience metrics with their provenance."
     ),
-    paths(metrics::get_metrics, responses::post_responses),
+    paths(
+        metrics::get_metrics,
+        metrics::get_metrics_csv,
+        responses::post_responses
+    ),
     components(schemas(
         crate::report::MetricReport,
         crate::report::Figure,
@@ -32,6 +36,7 @@ pub struct ApiDoc;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/metrics", get(metrics::get_metrics))
+        .route("/api/v1/metrics.csv", get(metrics::get_metrics_csv))
         .route(
             "/api/v1/responses",
             post(responses::post_responses).layer(DefaultBodyLimit::max(responses::MAX_BODY_BYTES)),

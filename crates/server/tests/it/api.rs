@@ -101,6 +101,37 @@ async fn filters_and_periods_narrow_the_figures() {
 }
 
 #[tokio::test]
+async fn csv_rows_carry_their_own_provenance() {
+    let app = TestApp::new().await;
+    app.seed().await;
+    let (status, text) = app
+        .request(
+            "GET",
+            "/api/v1/metrics.csv?metric=nps&group_by=department&segment=smb",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let keys: Vec<&str> = rows.iter().map(|r| &r[col("key")]).collect();
+    assert_eq!(keys, ["(all)", "billing", "logistics", "support"]);
+    for r in &rows {
+        assert_eq!(&r[col("filter")], "segment = smb");
+        assert_eq!(&r[col("confidence")], "0.95");
+        assert!(r[col("method")].contains("adjusted-Wald"));
+        assert_eq!(&r[col("period_from")], "2026-01-01");
+    }
+    assert_eq!(&rows[0][col("n")], "180");
+    let (status, _) = app
+        .request("GET", "/api/v1/metrics.csv?metric=nope", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn bad_parameters_get_a_400_that_names_them() {
     let app = TestApp::new().await;
     for (query, parameter) in [
@@ -207,6 +238,7 @@ async fn health_readiness_and_the_openapi_document() {
     assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
     assert!(doc["paths"]["/api/v1/metrics"]["get"].is_object());
     assert!(doc["paths"]["/api/v1/responses"]["post"].is_object());
+    assert!(doc["paths"]["/api/v1/metrics.csv"]["get"].is_object());
     assert!(doc["components"]["schemas"]["MetricReport"].is_object());
 }
 
