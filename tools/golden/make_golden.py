@@ -225,6 +225,27 @@ def section_holm():
     return out
 
 
+def section_chi_square():
+    """Pearson's goodness-of-fit test of observed counts against expected
+    shares, from scipy.stats.chisquare."""
+    from scipy.stats import chisquare
+    cases = [
+        ([120, 300, 580], [0.68, 0.24, 0.08]),
+        ([50, 30, 20], [0.5, 0.3, 0.2]),
+        ([10, 12], [0.5, 0.5]),
+        ([5, 40, 100, 3], [0.1, 0.2, 0.3, 0.4]),
+        ([9000, 7000, 5000], [0.6, 0.3, 0.1]),
+    ]
+    out = []
+    for observed, shares in cases:
+        total = sum(observed)
+        expected = [total * s for s in shares]
+        stat, p = chisquare(np.array(observed, dtype=float), np.array(expected, dtype=float))
+        out.append({"observed": observed, "shares": shares, "chi_square": f(stat),
+                    "degrees_of_freedom": len(observed) - 1, "p_value": f(p)})
+    return out
+
+
 def main():
     doc = {
         "generated_by": {
@@ -242,6 +263,7 @@ def main():
         "nps_difference": section_nps_difference(),
         "two_proportion": section_two_proportion(),
         "holm": section_holm(),
+        "chi_square": section_chi_square(),
     }
     json.dump(doc, sys.stdout, indent=1)
     sys.stdout.write("\n")

@@ -12,6 +12,7 @@ pub mod estimate;
 pub mod field;
 pub mod metric;
 pub mod operation;
+pub mod representativeness;
 pub mod response;
 pub mod rollup;
 pub mod summary;

@@ -263,3 +263,79 @@ pub fn report_from(
         source: "daily rollups of raw responses (UTC days), merged in memory",
     }
 }
+
+/// Respondents against the customer base, by segment: NPS answers in the
+/// selection per segment compared with customers per segment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Representativeness {
+    pub dimension: &'static str,
+    /// What is counted on the respondents' side.
+    pub answers_counted: &'static str,
+    pub filter: BTreeMap<String, Vec<String>>,
+    pub period: Period,
+    #[schema(value_type = Object)]
+    pub comparison: Option<northstar_core::representativeness::MixComparison>,
+    pub method: &'static str,
+    /// A sentence for people, e.g. which segment is over-represented.
+    pub summary: String,
+}
+
+/// Compares who answered (NPS answers by segment) with the customer base.
+pub fn representativeness_from(
+    customers: &[(String, u64)],
+    answer: &CubeAnswer,
+    selection: &Selection,
+) -> Representativeness {
+    let answers: Vec<(String, u64)> = answer
+        .groups
+        .iter()
+        .map(|g| (g.key.clone(), g.summary.nps.n().max(0) as u64))
+        .collect();
+    let segment_filtered = selection
+        .filter
+        .iter()
+        .any(|(d, _)| *d == Dimension::Segment);
+    let comparison = if segment_filtered {
+        None
+    } else {
+        northstar_core::representativeness::compare_mix(customers, &answers)
+    };
+    let summary = match &comparison {
+        None if segment_filtered => "The selection is filtered by segment; remove that filter to compare respondents with the customer base.".to_string(),
+        None if customers.is_empty() => "No customers with a segment are imported, so respondents cannot be compared with the customer base.".to_string(),
+        None => "No answers from customers of a known segment in this selection.".to_string(),
+        Some(c) => {
+            let most = c.rows.iter().max_by(|a, b| a.ratio.total_cmp(&b.ratio));
+            let least = c.rows.iter().min_by(|a, b| a.ratio.total_cmp(&b.ratio));
+            let differs = c.p_value < 1.0 - CONFIDENCE;
+            match (differs, most, least) {
+                (true, Some(m), Some(l)) => format!(
+                    "Respondents differ from the customer base (χ² = {:.1}, df = {}, p {}): {} is {:.0}% of customers but {:.0}% of answers; {} is {:.0}% of customers but {:.0}% of answers. Overall figures lean towards over-represented segments.",
+                    c.chi_square,
+                    c.degrees_of_freedom,
+                    if c.p_value < 0.001 { "< 0.001".to_string() } else { format!("= {:.3}", c.p_value) },
+                    m.key, 100.0 * m.customer_share, 100.0 * m.answer_share,
+                    l.key, 100.0 * l.customer_share, 100.0 * l.answer_share,
+                ),
+                _ => format!(
+                    "No significant difference between respondents and the customer base by segment (χ² = {:.1}, df = {}, p = {:.3}).",
+                    c.chi_square, c.degrees_of_freedom, c.p_value
+                ),
+            }
+        }
+    };
+    Representativeness {
+        dimension: "segment",
+        answers_counted: "NPS answers",
+        filter: selection.filter_map(),
+        period: Period {
+            from: answer.first_day.map(calendar::day_label),
+            to: answer.last_day.map(calendar::day_label),
+            requested_from: selection.from.map(calendar::day_label),
+            requested_to: selection.to.map(calendar::day_label),
+        },
+        comparison,
+        method: "Pearson's chi-square goodness-of-fit test of answers against customer shares (Pearson 1900)",
+        summary,
+    }
+}

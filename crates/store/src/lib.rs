@@ -88,6 +88,9 @@ pub trait Store: Send + Sync + 'static {
     /// Distinct values of a dimension present in the rollups.
     async fn dimension_values(&self, dimension: Dimension) -> StoreResult<Vec<String>>;
 
+    /// Customers per segment (customers without a segment not counted).
+    async fn customer_segments(&self) -> StoreResult<Vec<(String, u64)>>;
+
     /// Replaces the rollup table by a rebuild from raw responses.
     async fn rebuild_rollups(&self) -> StoreResult<u64>;
 

@@ -605,6 +605,19 @@ impl Store for SqliteStore {
         self.with_current_cube(|cube| cube.values(dimension)).await
     }
 
+    async fn customer_segments(&self) -> StoreResult<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT segment, COUNT(*) FROM customers WHERE segment IS NOT NULL AND segment <> '' \
+             GROUP BY segment ORDER BY segment",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(s, n)| (s, n.max(0) as u64))
+            .collect())
+    }
+
     async fn rebuild_rollups(&self) -> StoreResult<u64> {
         let _writing = self.write_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;

@@ -161,3 +161,33 @@ fn holm_adjustment_matches_statsmodels() {
         }
     }
 }
+
+#[test]
+fn chi_square_goodness_of_fit_matches_scipy() {
+    let g = golden();
+    for case in cases(&g, "chi_square") {
+        let observed: Vec<u64> = case["observed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        let shares: Vec<f64> = case["shares"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let (stat, df, p) =
+            northstar_core::representativeness::chi_square_goodness_of_fit(&observed, &shares)
+                .unwrap();
+        // The statistic is large, so compare it relatively.
+        let want = f(case, "chi_square");
+        assert!(
+            (stat - want).abs() <= TOLERANCE * want.max(1.0),
+            "{stat} vs {want}"
+        );
+        assert_eq!(i64::from(df), i(case, "degrees_of_freedom"));
+        close("p_value", case, Some(p), f(case, "p_value"));
+    }
+}

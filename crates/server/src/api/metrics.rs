@@ -122,3 +122,38 @@ fn metrics_csv(r: &MetricReport) -> Result<String, csv::Error> {
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
+
+/// Who answered against who the customers are, by segment: NPS answers in
+/// the selection per segment against customers per segment, with Pearson's
+/// goodness-of-fit test.
+#[utoipa::path(
+    get,
+    path = "/api/v1/representativeness",
+    params(
+        ("from" = Option<String>, Query, description = "first UTC day, YYYY-MM-DD (inclusive)"),
+        ("to" = Option<String>, Query, description = "last UTC day, YYYY-MM-DD (inclusive)"),
+    ),
+    responses(
+        (status = 200, description = "Respondent mix against the customer base", body = crate::report::Representativeness),
+        (status = 400, description = "A parameter is wrong; the message names it"),
+    )
+)]
+pub async fn get_representativeness(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<crate::report::Representativeness>, ApiError> {
+    let p = params::parse(&pairs, &[])?;
+    let by_segment = Some(northstar_core::rollup::GroupBy::Dimension(
+        northstar_core::Dimension::Segment,
+    ));
+    let answer = state
+        .store
+        .query_rollups(&p.selection.query(by_segment))
+        .await?;
+    let customers = state.store.customer_segments().await?;
+    Ok(Json(report::representativeness_from(
+        &customers,
+        &answer,
+        &p.selection,
+    )))
+}

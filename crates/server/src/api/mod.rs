@@ -27,6 +27,7 @@ use crate::AppState;
         crate::report::GroupFigure,
         crate::report::VersusRest,
         crate::report::Period,
+        crate::report::Representativeness,
         responses::BatchReport,
         responses::ItemError,
     ))
@@ -37,6 +38,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/metrics", get(metrics::get_metrics))
         .route("/api/v1/metrics.csv", get(metrics::get_metrics_csv))
+        .route(
+            "/api/v1/representativeness",
+            get(metrics::get_representativeness),
+        )
         .route(
             "/api/v1/responses",
             post(responses::post_responses).layer(DefaultBodyLimit::max(responses::MAX_BODY_BYTES)),

@@ -34,6 +34,15 @@ struct DepartmentRow {
     signal: &'static str,
 }
 
+struct MixRowView {
+    key: String,
+    customers: String,
+    answers: String,
+    ratio: String,
+    /// "over", "under" or "".
+    lean: &'static str,
+}
+
 struct FilterOption {
     dimension: &'static str,
     values: Vec<(String, bool)>,
@@ -53,6 +62,9 @@ struct OverviewPage {
     departments: Vec<DepartmentRow>,
     department_method: String,
     min_answers: i64,
+    who_summary: String,
+    who_method: &'static str,
+    mix_rows: Vec<MixRowView>,
     query: String,
 }
 
@@ -143,14 +155,16 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
     let store = &*state.store;
     let by_month = Some(GroupBy::Month);
     let by_department = Some(GroupBy::Dimension(Dimension::Department));
+    let by_segment = Some(GroupBy::Dimension(Dimension::Segment));
     let answers = store
         .query_rollups_many(&[
             selection.query(None),
             selection.query(by_month),
             selection.query(by_department),
+            selection.query(by_segment),
         ])
         .await?;
-    let [overall, monthly, departmental] = answers.as_slice() else {
+    let [overall, monthly, departmental, segmental] = answers.as_slice() else {
         return Err(ApiError::BadRequest(
             "the store answered a different number of queries".into(),
         ));
@@ -236,6 +250,30 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
         .find_map(|g| g.versus_rest.as_ref().map(|v| v.method))
         .unwrap_or("z-test")
         .to_string();
+    let who =
+        report::representativeness_from(&store.customer_segments().await?, segmental, &selection);
+    let mix_rows = who
+        .comparison
+        .as_ref()
+        .map(|c| {
+            c.rows
+                .iter()
+                .map(|r| MixRowView {
+                    key: r.key.clone(),
+                    customers: format!("{:.1}%", 100.0 * r.customer_share),
+                    answers: format!("{:.1}%", 100.0 * r.answer_share),
+                    ratio: format!("{:.2}×", r.ratio),
+                    lean: if r.ratio > 1.25 {
+                        "over"
+                    } else if r.ratio < 0.8 {
+                        "under"
+                    } else {
+                        ""
+                    },
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let mut options = Vec::new();
     for d in [
         Dimension::Segment,
@@ -287,6 +325,9 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
         departments,
         department_method,
         min_answers: report::MIN_ANSWERS_FOR_SIGNIFICANCE,
+        who_summary: who.summary,
+        who_method: who.method,
+        mix_rows,
         query: query_string(&selection, &[]),
     };
     Ok(page.render()?)

@@ -271,3 +271,60 @@ async fn a_real_listener_serves_requests_with_a_request_id() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn respondents_are_compared_with_the_customer_base() {
+    let app = TestApp::new().await;
+    app.seed().await;
+    let (_, none) = app.json("GET", "/api/v1/representativeness", None).await;
+    assert!(none["comparison"].is_null());
+    assert!(
+        none["summary"].as_str().unwrap().contains("No customers"),
+        "{none}"
+    );
+
+    // 80% of customers are small businesses, but half the answers come from enterprise.
+    let customers = (0..100)
+        .map(|i| northstar_core::customer::NewCustomer {
+            customer_id: format!("C{i}"),
+            segment: Some(if i < 80 { "smb" } else { "enterprise" }.to_string()),
+            region: None,
+            annual_value: None,
+            churned: None,
+            attributes: Default::default(),
+        })
+        .collect();
+    app.store.write_customers(customers).await.unwrap();
+    let (status, body) = app.json("GET", "/api/v1/representativeness", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rows = body["comparison"]["rows"].as_array().unwrap();
+    let enterprise = rows.iter().find(|r| r["key"] == "enterprise").unwrap();
+    assert!((enterprise["customer_share"].as_f64().unwrap() - 0.2).abs() < 1e-12);
+    assert!((enterprise["answer_share"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    assert!((enterprise["ratio"].as_f64().unwrap() - 2.5).abs() < 1e-12);
+    assert!(body["comparison"]["p_value"].as_f64().unwrap() < 0.001);
+    assert!(
+        body["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Respondents differ from the customer base"),
+        "{body}"
+    );
+
+    let (_, filtered) = app
+        .json("GET", "/api/v1/representativeness?segment=smb", None)
+        .await;
+    assert!(
+        filtered["summary"]
+            .as_str()
+            .unwrap()
+            .contains("filtered by segment")
+    );
+
+    let (_, html) = app.request("GET", "/", None).await;
+    assert!(html.contains("Who answered"));
+    assert!(
+        html.contains("over-represented") && html.contains("under-represented"),
+        "{html}"
+    );
+}
