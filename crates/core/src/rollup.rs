@@ -364,8 +364,13 @@ mod tests {
                     .into_iter()
                     .map(|(d, v)| (Dimension::ALL[d], format!("v{v}")))
                     .collect(),
-                from,
-                to: from.zip(len).map(|(f, l)| f + l),
+                // Closed, open-ended, open-started and unbounded ranges.
+                from: from.filter(|f| f % 3 != 0),
+                to: match (from, len) {
+                    (Some(f), Some(l)) => Some(f + l),
+                    (None, Some(l)) => Some(20_400 + 2 * l),
+                    _ => None,
+                },
                 group_by: group.map(|g| {
                     if g == 5 {
                         GroupBy::Month
