@@ -75,7 +75,7 @@ fn delivery_effect(days: f64) -> f64 {
     if days <= 3.0 {
         0.3
     } else {
-        0.3 - 1.35 * (days - 3.0)
+        0.3 - 0.6 * (days - 3.0)
     }
 }
 
