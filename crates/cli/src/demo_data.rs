@@ -341,6 +341,6 @@ mod tests {
     #[test]
     fn satisfaction_falls_off_after_three_days() {
         assert_eq!(delivery_effect(1.0), delivery_effect(3.0));
-        assert!(delivery_effect(5.0) < delivery_effect(3.0) - 2.0);
+        assert!(delivery_effect(5.0) < delivery_effect(3.0) - 1.0);
     }
 }
