@@ -237,3 +237,59 @@ fn demo_generates_serves_and_says_where() {
         );
     }
 }
+
+/// `--log-format json` writes one JSON object per line, request logs with
+/// the request id a client sent.
+#[test]
+fn json_logs_carry_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("logs.db");
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_northstar"))
+            .args(["--log-format", "json", "serve", "--bind", "127.0.0.1:0"])
+            .env(
+                "NORTHSTAR_DATABASE_URL",
+                format!("sqlite://{}", db.display()),
+            )
+            .env("NORTHSTAR_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve printed its URL").unwrap();
+        if let Some(rest) = line.split("at http://").nth(1) {
+            break rest.trim_end_matches('/').to_string();
+        }
+    };
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nx-request-id: trace-me-42\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.contains("trace-me-42"),
+        "the id comes back: {response}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let logs: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|l| l["span"]["request_id"] == "trace-me-42" && l["fields"]["status"] == 200),
+        "{stderr}"
+    );
+}
