@@ -115,6 +115,18 @@ pub struct Period {
     pub requested_to: Option<String>,
 }
 
+impl Period {
+    /// The span with data in an answer, and the range the selection asked for.
+    pub fn of(answer: &CubeAnswer, selection: &Selection) -> Self {
+        Self {
+            from: answer.first_day.map(calendar::day_label),
+            to: answer.last_day.map(calendar::day_label),
+            requested_from: selection.from.map(calendar::day_label),
+            requested_to: selection.to.map(calendar::day_label),
+        }
+    }
+}
+
 /// A metric with n, interval, method, filter and period.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MetricReport {
@@ -251,12 +263,7 @@ pub fn report_from(
         method: metric.method(),
         confidence: CONFIDENCE,
         filter: selection.filter_map(),
-        period: Period {
-            from: answer.first_day.map(calendar::day_label),
-            to: answer.last_day.map(calendar::day_label),
-            requested_from: selection.from.map(calendar::day_label),
-            requested_to: selection.to.map(calendar::day_label),
-        },
+        period: Period::of(answer, selection),
         group_by: group_by.map(|g| g.as_str().to_string()),
         overall: metric.estimate(&answer.overall).into(),
         groups,
@@ -328,12 +335,7 @@ pub fn representativeness_from(
         dimension: "segment",
         answers_counted: "NPS answers",
         filter: selection.filter_map(),
-        period: Period {
-            from: answer.first_day.map(calendar::day_label),
-            to: answer.last_day.map(calendar::day_label),
-            requested_from: selection.from.map(calendar::day_label),
-            requested_to: selection.to.map(calendar::day_label),
-        },
+        period: Period::of(answer, selection),
         comparison,
         method: "Pearson's chi-square goodness-of-fit test of answers against customer shares (Pearson 1900)",
         summary,

@@ -139,6 +139,20 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Reads the child's stdout up to the line that says where it serves;
+/// returns that address and the rest of its output.
+fn announced_address(
+    child: &mut KillOnDrop,
+) -> (String, std::io::Lines<BufReader<std::process::ChildStdout>>) {
+    let mut lines = BufReader::new(child.0.stdout.take().expect("stdout is piped")).lines();
+    loop {
+        let line = lines.next().expect("the URL is printed").unwrap();
+        if let Some(rest) = line.split("at http://").nth(1) {
+            return (rest.trim_end_matches('/').to_string(), lines);
+        }
+    }
+}
+
 fn serve(db: &Path) -> (KillOnDrop, String) {
     let mut child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_northstar"))
@@ -152,13 +166,7 @@ fn serve(db: &Path) -> (KillOnDrop, String) {
             .spawn()
             .unwrap(),
     );
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("serve printed its URL").unwrap();
-        if let Some(rest) = line.split("at http://").nth(1) {
-            break rest.trim_end_matches('/').to_string();
-        }
-    };
+    let (addr, _stdout) = announced_address(&mut child);
     (child, addr)
 }
 
@@ -216,13 +224,7 @@ fn demo_generates_serves_and_says_where() {
             .spawn()
             .unwrap(),
     );
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("demo printed its URL").unwrap();
-        if let Some(rest) = line.split("at http://").nth(1) {
-            break rest.trim_end_matches('/').to_string();
-        }
-    };
+    let (url, mut lines) = announced_address(&mut child);
     let warning = lines.next().unwrap().unwrap();
     assert!(warning.contains("no authentication"), "{warning}");
     let page = http_get(&url, "/");
@@ -257,13 +259,7 @@ fn json_logs_carry_the_request_id() {
             .spawn()
             .unwrap(),
     );
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("serve printed its URL").unwrap();
-        if let Some(rest) = line.split("at http://").nth(1) {
-            break rest.trim_end_matches('/').to_string();
-        }
-    };
+    let (addr, _stdout) = announced_address(&mut child);
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
     write!(stream, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nx-request-id: trace-me-42\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();

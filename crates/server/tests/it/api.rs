@@ -245,16 +245,8 @@ async fn health_readiness_and_the_openapi_document() {
 #[tokio::test]
 async fn a_real_listener_serves_requests_with_a_request_id() {
     let app = TestApp::new().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(northstar_server::serve(
-        listener,
-        app.store.clone(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let server = app.serve().await;
+    let addr = server.addr;
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     stream
@@ -268,8 +260,7 @@ async fn a_real_listener_serves_requests_with_a_request_id() {
         response.to_ascii_lowercase().contains("x-request-id:"),
         "{response}"
     );
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 #[tokio::test]

@@ -45,16 +45,8 @@ async fn the_overview_works_in_headless_chromium() {
     };
     let app = TestApp::new().await;
     app.seed().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(northstar_server::serve(
-        listener,
-        app.store.clone(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let server = app.serve().await;
+    let base = format!("http://{}", server.addr);
 
     let port = free_port();
     let _driver = Driver(
@@ -191,6 +183,5 @@ async fn the_overview_works_in_headless_chromium() {
     assert_eq!(n, "n = 180");
 
     client.close().await.unwrap();
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }

@@ -14,6 +14,20 @@ use northstar_store::Store;
 use serde_json::Value;
 use tower::ServiceExt;
 
+pub struct RunningServer {
+    pub addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Shuts down gracefully and checks that the server ended cleanly.
+    pub async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
 pub struct TestApp {
     pub store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
@@ -56,6 +70,21 @@ impl TestApp {
             status,
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
         )
+    }
+
+    /// Serves the app on a real listener until the returned server is stopped.
+    pub async fn serve(&self) -> RunningServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(northstar_server::serve(
+            listener,
+            self.store.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        RunningServer { addr, stop, task }
     }
 
     /// Posts responses: `n` per (department, month) with the given NPS answers cycled.
