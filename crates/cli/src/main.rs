@@ -8,6 +8,7 @@ mod demo_data;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -354,16 +355,22 @@ async fn serve_store(store: Arc<dyn Store>, bind: SocketAddr, database: &str) ->
         format!("binding {bind} (is another server running? choose another with --bind)")
     })?;
     let addr = listener.local_addr()?;
-    println!("Northstar is serving {database} at http://{addr}/");
-    if addr.ip().is_loopback() {
-        println!(
+    // Best effort: a closed stdout (e.g. a supervisor that stopped reading)
+    // must not stop the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "Northstar is serving {database} at http://{addr}/");
+    let _ = if addr.ip().is_loopback() {
+        writeln!(
+            out,
             "Listening on this machine only. There is no authentication yet: do not expose it."
-        );
+        )
     } else {
-        println!(
+        writeln!(
+            out,
             "WARNING: listening on {addr} with no authentication. Anyone who can reach it can read and write data."
-        );
-    }
+        )
+    };
+    let _ = out.flush();
     northstar_server::serve(listener, store, shutdown_signal()).await?;
     Ok(())
 }

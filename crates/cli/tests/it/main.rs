@@ -141,9 +141,7 @@ impl Drop for KillOnDrop {
 
 /// Reads the child's stdout up to the line that says where it serves;
 /// returns that address and the rest of its output.
-fn announced_address(
-    child: &mut KillOnDrop,
-) -> (String, std::io::Lines<BufReader<std::process::ChildStdout>>) {
+fn announced_address(child: &mut KillOnDrop) -> (String, Stdout) {
     let mut lines = BufReader::new(child.0.stdout.take().expect("stdout is piped")).lines();
     loop {
         let line = lines.next().expect("the URL is printed").unwrap();
@@ -153,7 +151,9 @@ fn announced_address(
     }
 }
 
-fn serve(db: &Path) -> (KillOnDrop, String) {
+type Stdout = std::io::Lines<BufReader<std::process::ChildStdout>>;
+
+fn serve(db: &Path) -> (KillOnDrop, String, Stdout) {
     let mut child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_northstar"))
             .args(["serve", "--bind", "127.0.0.1:0"])
@@ -166,8 +166,8 @@ fn serve(db: &Path) -> (KillOnDrop, String) {
             .spawn()
             .unwrap(),
     );
-    let (addr, _stdout) = announced_address(&mut child);
-    (child, addr)
+    let (addr, stdout) = announced_address(&mut child);
+    (child, addr, stdout)
 }
 
 fn http_post(addr: &str, path: &str, body: &str) -> String {
@@ -189,7 +189,7 @@ fn http_post(addr: &str, path: &str, body: &str) -> String {
 fn acknowledged_writes_survive_a_kill() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("durable.db");
-    let (mut server, addr) = serve(&db);
+    let (mut server, addr, _stdout) = serve(&db);
     let batch: Vec<String> = (0..500)
         .map(|i| format!(r#"{{"external_id":"d{i}","submitted_at":"2026-05-01T10:00:00Z","department":"support","nps":{}}}"#, i % 11))
         .collect();
@@ -203,7 +203,7 @@ fn acknowledged_writes_survive_a_kill() {
     server.0.kill().unwrap(); // SIGKILL: no shutdown, no checkpoint
     server.0.wait().unwrap();
 
-    let (_server, addr) = serve(&db);
+    let (_server, addr, _stdout) = serve(&db);
     let metrics = http_get(&addr, "/api/v1/metrics?metric=nps");
     assert!(metrics.contains("\"n\":500"), "{metrics}");
 }
