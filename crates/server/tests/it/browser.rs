@@ -67,8 +67,9 @@ async fn the_overview_works_in_headless_chromium() {
     }
     let mut caps = serde_json::Map::new();
     caps.insert("goog:chromeOptions".into(), options);
+    // A cold first start of Chromium on a fresh machine can take a while.
     let mut client = None;
-    for _ in 0..50 {
+    for _ in 0..150 {
         match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps.clone())
             .connect(&format!("http://127.0.0.1:{port}"))
