@@ -315,7 +315,15 @@ pub fn representativeness_from(
             let most = c.rows.iter().max_by(|a, b| a.ratio.total_cmp(&b.ratio));
             let least = c.rows.iter().min_by(|a, b| a.ratio.total_cmp(&b.ratio));
             let differs = c.p_value < 1.0 - CONFIDENCE;
-            match (differs, most, least) {
+            let unmatched = if c.answers_unmatched > 0 {
+                format!(
+                    " {} answers carry a segment that no imported customer has and are left out of the comparison.",
+                    c.answers_unmatched
+                )
+            } else {
+                String::new()
+            };
+            let verdict = match (differs, most, least) {
                 (true, Some(m), Some(l)) => format!(
                     "Respondents differ from the customer base (χ² = {:.1}, df = {}, p {}): {} is {:.0}% of customers but {:.0}% of answers; {} is {:.0}% of customers but {:.0}% of answers. Overall figures lean towards over-represented segments.",
                     c.chi_square,
@@ -328,7 +336,8 @@ pub fn representativeness_from(
                     "No significant difference between respondents and the customer base by segment (χ² = {:.1}, df = {}, p = {:.3}).",
                     c.chi_square, c.degrees_of_freedom, c.p_value
                 ),
-            }
+            };
+            verdict + &unmatched
         }
     };
     Representativeness {

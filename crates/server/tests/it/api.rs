@@ -302,6 +302,16 @@ async fn respondents_are_compared_with_the_customer_base() {
         "{body}"
     );
 
+    let odd = json!([{"external_id": "odd-1", "submitted_at": "2026-02-01T09:00:00Z", "segment": "SMB ", "nps": 5}]);
+    app.json("POST", "/api/v1/responses", Some(odd)).await;
+    let (_, body) = app.json("GET", "/api/v1/representativeness", None).await;
+    assert_eq!(body["comparison"]["answers_unmatched"], 1);
+    let summary = body["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("1 answers carry a segment that no imported customer has"),
+        "{summary}"
+    );
+
     let (_, filtered) = app
         .json("GET", "/api/v1/representativeness?segment=smb", None)
         .await;
