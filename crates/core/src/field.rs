@@ -73,18 +73,35 @@ pub fn yes_no(field: &str, raw: &str) -> Result<Option<bool>, FieldError> {
     }
 }
 
+/// Timestamps must fall in these years: anything else is a typo, and would
+/// stretch the rollups' month arrays across centuries.
+pub const YEARS: std::ops::RangeInclusive<i16> = 1970..=2099;
+
 /// An RFC 3339 timestamp with an offset, or `None` for an empty cell.
 pub fn timestamp(field: &str, raw: &str) -> Result<Option<jiff::Timestamp>, FieldError> {
     let Some(t) = non_empty(raw) else {
         return Ok(None);
     };
-    t.parse::<jiff::Timestamp>().map(Some).map_err(|_| {
+    let ts = t.parse::<jiff::Timestamp>().map_err(|_| {
         FieldError::new(
             field,
             format!("{t:?} is not an RFC 3339 timestamp"),
             "write it with a date, time and offset, like 2026-03-04T10:15:00Z",
         )
-    })
+    })?;
+    let year = crate::calendar::date_of_day(crate::calendar::day_of_timestamp(ts)).year();
+    if !YEARS.contains(&year) {
+        return Err(FieldError::new(
+            field,
+            format!("{t:?} is in the year {year}"),
+            format!(
+                "check the year; timestamps from {} to {} are accepted",
+                YEARS.start(),
+                YEARS.end()
+            ),
+        ));
+    }
+    Ok(Some(ts))
 }
 
 /// A finite decimal number, optionally at least `min`, or `None` when empty.
@@ -162,6 +179,8 @@ mod tests {
         );
         assert!(timestamp("submitted_at", "2026-03-04 10:15").is_err());
         assert!(timestamp("submitted_at", "2026-13-04T10:15:00Z").is_err());
+        let e = timestamp("submitted_at", "0026-03-04T10:15:00Z").unwrap_err();
+        assert!(e.problem.contains("year 26"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The in-memory rollup cube: response summaries per (day, survey,
-//! touchpoint, department, segment, channel), with month totals beside the
-//! days so that a query merges whole months and only the partial months at
-//! its edges day by day. A query's cost grows with the number of dimension
+//! touchpoint, department, segment, channel), with dense month totals beside
+//! the days so that a query merges whole months and only the partial months
+//! at its edges day by day. A query's cost grows with the number of dimension
 //! combinations and months it touches, not with the number of responses.
 
 use std::collections::{BTreeMap, HashMap};
@@ -86,7 +86,49 @@ impl Dictionary {
 struct Combination {
     dims: [u32; 5],
     days: BTreeMap<Day, ResponseSummary>,
-    months: BTreeMap<Month, ResponseSummary>,
+    /// Month totals, dense from `first_month`: a query walks them as one
+    /// contiguous slice.
+    first_month: Month,
+    months: Vec<ResponseSummary>,
+}
+
+impl Combination {
+    fn add_to_month(&mut self, month: Month, delta: &ResponseSummary) {
+        if self.months.is_empty() {
+            self.first_month = month;
+        } else if month < self.first_month {
+            let extra = (self.first_month - month) as usize;
+            self.months
+                .splice(0..0, std::iter::repeat_n(ResponseSummary::empty(), extra));
+            self.first_month = month;
+        }
+        let index = (month - self.first_month) as usize;
+        if index >= self.months.len() {
+            self.months.resize(index + 1, ResponseSummary::empty());
+        }
+        self.months[index].merge(delta);
+    }
+
+    /// Month totals within `lo..=hi`, with their months.
+    fn months_between(
+        &self,
+        lo: Month,
+        hi: Month,
+    ) -> impl Iterator<Item = (Month, &ResponseSummary)> {
+        let first = i64::from(self.first_month);
+        let start = (i64::from(lo) - first).max(0);
+        let end = (i64::from(hi) - first).min(self.months.len() as i64 - 1);
+        let range = if start <= end {
+            start as usize..end as usize + 1
+        } else {
+            0..0
+        };
+        let first_month = self.first_month;
+        self.months[range.clone()]
+            .iter()
+            .zip(range)
+            .map(move |(s, i)| (first_month + i as Month, s))
+    }
 }
 
 /// Response summaries by day and dimension combination.
@@ -127,7 +169,8 @@ impl RollupCube {
                 self.combinations.push(Combination {
                     dims: key,
                     days: BTreeMap::new(),
-                    months: BTreeMap::new(),
+                    first_month: 0,
+                    months: Vec::new(),
                 });
                 let i = self.combinations.len() - 1;
                 self.combination_ids.insert(key, i);
@@ -136,7 +179,7 @@ impl RollupCube {
         };
         let combination = &mut self.combinations[index];
         merge_into(&mut combination.days, day, delta);
-        merge_into(&mut combination.months, calendar::month_of_day(day), delta);
+        combination.add_to_month(calendar::month_of_day(day), delta);
     }
 
     /// Every non-empty day cell, in no particular order.
@@ -240,7 +283,10 @@ impl RollupCube {
                     None => {}
                 }
             };
-            for (&m, month_summary) in c.months.range(m_lo..=m_hi) {
+            for (m, month_summary) in c.months_between(m_lo, m_hi) {
+                if month_summary.is_empty() {
+                    continue;
+                }
                 let full = !bounded || ((m != m_lo || lo_full) && (m != m_hi || hi_full));
                 if full {
                     add(m, month_summary);
