@@ -17,6 +17,11 @@ async fn the_overview_shows_every_number_with_its_provenance() {
         assert!(html.contains(title), "{title}");
     }
     assert_eq!(html.matches("How was this computed?").count(), 4);
+    assert!(
+        html.contains("<title>Overview · Northstar</title>"),
+        "the title is plain text"
+    );
+    assert_eq!(html.matches("<section id=\"who-answered\">").count(), 1);
     assert!(html.contains("n = 360"));
     assert!(html.contains("2026-01-01 to 2026-03-28 (UTC days)"));
     assert!(html.contains("adjusted-Wald interval for NPS (Rocks 2016)"));
