@@ -7,18 +7,31 @@ use crate::error::ApiError;
 use crate::report::{self, MetricReport};
 use crate::{AppState, params};
 
+/// The query parameters of the metrics endpoints, for the OpenAPI document
+/// only: `params::parse` reads the query (it also takes a filter on any
+/// dimension, repeated for any-of).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct MetricQueryDoc {
+    /// nps, csat, ces or fcr
+    metric: String,
+    /// survey, touchpoint, department, segment, channel or month
+    group_by: Option<String>,
+    /// first UTC day, YYYY-MM-DD (inclusive)
+    from: Option<String>,
+    /// last UTC day, YYYY-MM-DD (inclusive)
+    to: Option<String>,
+    /// a dimension filter, e.g. segment=enterprise; any dimension may be given
+    segment: Option<String>,
+}
+
 /// A metric with n, 95% interval, method, filter and period, overall and by
 /// group; computed from rollups, never by re-reading raw rows.
 #[utoipa::path(
     get,
     path = "/api/v1/metrics",
-    params(
-        ("metric" = String, Query, description = "nps, csat, ces or fcr"),
-        ("group_by" = Option<String>, Query, description = "survey, touchpoint, department, segment, channel or month"),
-        ("from" = Option<String>, Query, description = "first UTC day, YYYY-MM-DD (inclusive)"),
-        ("to" = Option<String>, Query, description = "last UTC day, YYYY-MM-DD (inclusive)"),
-        ("segment" = Option<String>, Query, description = "filter; any dimension may be given, repeated for any-of"),
-    ),
+    params(MetricQueryDoc),
     responses(
         (status = 200, description = "The metric with its provenance", body = MetricReport),
         (status = 400, description = "A parameter is wrong; the message names it"),
@@ -43,12 +56,7 @@ pub async fn get_metrics(
 #[utoipa::path(
     get,
     path = "/api/v1/metrics.csv",
-    params(
-        ("metric" = String, Query, description = "nps, csat, ces or fcr"),
-        ("group_by" = Option<String>, Query, description = "survey, touchpoint, department, segment, channel or month"),
-        ("from" = Option<String>, Query, description = "first UTC day, YYYY-MM-DD (inclusive)"),
-        ("to" = Option<String>, Query, description = "last UTC day, YYYY-MM-DD (inclusive)"),
-    ),
+    params(MetricQueryDoc),
     responses(
         (status = 200, description = "CSV with provenance columns", content_type = "text/csv"),
         (status = 400, description = "A parameter is wrong; the message names it"),

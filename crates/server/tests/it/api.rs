@@ -239,6 +239,19 @@ async fn health_readiness_and_the_openapi_document() {
     assert!(doc["paths"]["/api/v1/metrics"]["get"].is_object());
     assert!(doc["paths"]["/api/v1/responses"]["post"].is_object());
     assert!(doc["paths"]["/api/v1/metrics.csv"]["get"].is_object());
+    for path in ["/api/v1/metrics", "/api/v1/metrics.csv"] {
+        let names: Vec<&str> = doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["metric", "group_by", "from", "to", "segment"],
+            "{path}"
+        );
+    }
     assert!(doc["components"]["schemas"]["MetricReport"].is_object());
 }
 
