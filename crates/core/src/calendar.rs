@@ -1,8 +1,15 @@
 //! Day and month buckets. Periods are UTC calendar days; a day is counted as
 //! days since 1970-01-01 and a month as `year * 12 + (month − 1)`.
+//!
+//! Conversions between days and civil dates are plain arithmetic on the
+//! proleptic Gregorian calendar (H. Hinnant, "chrono-Compatible Low-Level Date
+//! Algorithms", `days_from_civil` / `civil_from_days`), so they are total:
+//! every `Day` has its month and label, and nothing falls back to 1970-01-01.
+//! Only conversions into `jiff` types, whose years stop at ±9999, are partial
+//! and return `Option`.
 
+use jiff::Timestamp;
 use jiff::civil::Date;
-use jiff::{Span, Timestamp};
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
@@ -11,56 +18,101 @@ pub type Day = i32;
 /// `year * 12 + (month − 1)`.
 pub type Month = i32;
 
-fn epoch() -> Date {
-    Date::constant(1970, 1, 1)
+/// A civil date as plain numbers: year, month 1–12, day 1–31.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Civil {
+    pub year: i64,
+    pub month: u8,
+    pub day: u8,
+}
+
+/// Days since 1970-01-01 of a civil date (any year; months and days are
+/// taken as given, so callers pass valid ones).
+fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
+    let (m, d) = (i64::from(month), i64::from(day));
+    let y = if m <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date of a day (any `Day`).
+pub fn civil_of_day(day: Day) -> Civil {
+    let z = i64::from(day) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(m <= 2);
+    // d is 1..=31 and m is 1..=12 by construction.
+    Civil {
+        year,
+        month: m as u8,
+        day: d as u8,
+    }
+}
+
+/// Days outside this range are not representable as a `Day`; saturating keeps
+/// the arithmetic total (no real data gets near: imports accept 1970–2099).
+fn clamp_day(days: i64) -> Day {
+    days.clamp(i64::from(Day::MIN), i64::from(Day::MAX)) as Day
 }
 
 /// The UTC day a timestamp falls on.
 pub fn day_of_timestamp(ts: Timestamp) -> Day {
-    // jiff timestamps span years −9999..=9999, well inside i32 days.
     day_of_unix(ts.as_second())
 }
 
 /// The UTC day of a Unix time in seconds.
 pub fn day_of_unix(seconds: i64) -> Day {
-    seconds.div_euclid(SECONDS_PER_DAY) as Day
+    clamp_day(seconds.div_euclid(SECONDS_PER_DAY))
 }
 
 /// The day of a civil date.
 pub fn day_of_date(date: Date) -> Day {
-    epoch()
-        .until(date)
-        .map(|span| span.get_days())
-        .unwrap_or_default()
+    clamp_day(days_from_civil(
+        i64::from(date.year()),
+        date.month() as u8,
+        date.day() as u8,
+    ))
 }
 
-/// The civil date of a day. Days outside jiff's range (years −9999..=9999,
-/// which valid data never reaches) map to the epoch instead of panicking.
-pub fn date_of_day(day: Day) -> Date {
-    Span::new()
-        .try_days(i64::from(day))
-        .and_then(|span| epoch().checked_add(span))
-        .unwrap_or_else(|_| epoch())
+/// The `jiff` date of a day, or `None` outside jiff's years −9999..=9999.
+pub fn date_of_day(day: Day) -> Option<Date> {
+    let c = civil_of_day(day);
+    Date::new(i16::try_from(c.year).ok()?, c.month as i8, c.day as i8).ok()
+}
+
+/// The year a day falls in.
+pub fn year_of_day(day: Day) -> i64 {
+    civil_of_day(day).year
 }
 
 /// The month a day falls in.
 pub fn month_of_day(day: Day) -> Month {
-    let d = date_of_day(day);
-    i32::from(d.year()) * 12 + i32::from(d.month()) - 1
+    let c = civil_of_day(day);
+    // |year| ≤ 5.9 million for any i32 day, so year * 12 fits an i32.
+    (c.year * 12 + i64::from(c.month) - 1) as Month
 }
 
 /// First day of a month.
 pub fn first_day_of_month(month: Month) -> Day {
-    let year = month.div_euclid(12);
-    let m = month.rem_euclid(12) + 1;
-    Date::new(year as i16, m as i8, 1)
-        .map(day_of_date)
-        .unwrap_or_default()
+    let year = i64::from(month.div_euclid(12));
+    let m = month.rem_euclid(12) as u8 + 1;
+    clamp_day(days_from_civil(year, m, 1))
 }
 
 /// Last day of a month.
 pub fn last_day_of_month(month: Month) -> Day {
-    first_day_of_month(month + 1) - 1
+    let next = i64::from(month) + 1;
+    let year = next.div_euclid(12);
+    let m = next.rem_euclid(12) as u8 + 1;
+    clamp_day(days_from_civil(year, m, 1) - 1)
 }
 
 /// `2026-03` for a month.
@@ -74,7 +126,8 @@ pub fn month_label(month: Month) -> String {
 
 /// `2026-03-04` for a day.
 pub fn day_label(day: Day) -> String {
-    date_of_day(day).to_string()
+    let c = civil_of_day(day);
+    format!("{:04}-{:02}-{:02}", c.year, c.month, c.day)
 }
 
 /// Parses a `YYYY-MM-DD` date into a day.
@@ -85,6 +138,7 @@ pub fn parse_day(text: &str) -> Option<Day> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn days_and_months_round_trip() {
@@ -93,9 +147,8 @@ mod tests {
             parse_day("2026-03-04"),
             Some(day_of_date(Date::constant(2026, 3, 4)))
         );
-        assert_eq!(date_of_day(i32::MAX), epoch());
         for day in [-400, -1, 0, 1, 59, 20_000, 20_513] {
-            assert_eq!(day_of_date(date_of_day(day)), day);
+            assert_eq!(day_of_date(date_of_day(day).unwrap()), day);
             let m = month_of_day(day);
             assert!(first_day_of_month(m) <= day && day <= last_day_of_month(m));
         }
@@ -107,10 +160,44 @@ mod tests {
         assert_eq!(month_label(feb_2028), "2028-02");
     }
 
+    /// The old helpers mapped days outside jiff's range to 1970-01-01; now
+    /// such a day has its own (far-future) date, and only the jiff
+    /// conversion says it cannot represent it.
+    #[test]
+    fn days_outside_jiff_have_their_own_dates_not_the_epoch() {
+        assert_eq!(date_of_day(i32::MAX), None);
+        assert_ne!(day_label(i32::MAX), "1970-01-01");
+        assert!(year_of_day(i32::MAX) > 5_000_000);
+        assert!(year_of_day(i32::MIN) < -5_000_000);
+        let m = month_of_day(i32::MAX);
+        assert!(first_day_of_month(m) <= last_day_of_month(m));
+        assert_ne!(month_of_day(i32::MAX), month_of_day(0));
+        assert_ne!(month_of_day(i32::MIN), month_of_day(0));
+    }
+
     #[test]
     fn timestamps_fall_on_utc_days() {
         let ts: Timestamp = "2026-03-04T23:30:00-02:00".parse().unwrap();
         assert_eq!(day_label(day_of_timestamp(ts)), "2026-03-05");
         assert_eq!(parse_day("2026-02-30"), None);
+    }
+
+    proptest! {
+        /// The arithmetic agrees with jiff over jiff's whole range.
+        #[test]
+        fn civil_arithmetic_agrees_with_jiff(day in -4_000_000i32..2_900_000) {
+            let date = Date::constant(1970, 1, 1)
+                .checked_add(jiff::Span::new().days(i64::from(day)))
+                .unwrap();
+            prop_assert_eq!(date_of_day(day), Some(date));
+            prop_assert_eq!(day_of_date(date), day);
+            if date.year() >= 0 {
+                prop_assert_eq!(day_label(day), date.to_string());
+            }
+            let m = month_of_day(day);
+            prop_assert_eq!(m, i32::from(date.year()) * 12 + i32::from(date.month()) - 1);
+            prop_assert_eq!(first_day_of_month(m), day_of_date(date.first_of_month()));
+            prop_assert_eq!(last_day_of_month(m), day_of_date(date.last_of_month()));
+        }
     }
 }

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::field::{self, FieldError};
-use crate::response::{check_header, clean_header};
+use crate::calendar::{self, Day};
+use crate::field::{self, ATTRIBUTE_LIMIT, DIMENSION_LIMIT, FieldError, ID_LIMIT};
+use crate::header;
 
 /// A validated customer, ready to store.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -15,22 +16,76 @@ pub struct NewCustomer {
     pub region: Option<String>,
     pub annual_value: Option<f64>,
     pub churned: Option<bool>,
+    /// The UTC day the customer churned, when known: the customer base of a
+    /// period leaves out customers who had churned before it began.
+    pub churned_on: Option<Day>,
     pub attributes: BTreeMap<String, String>,
 }
+
+/// Every column name a customers file may use.
+pub const KNOWN_COLUMNS: [&str; 6] = [
+    "customer_id",
+    "segment",
+    "region",
+    "annual_value",
+    "churned",
+    "churned_at",
+];
 
 /// The layout of a customers file.
 #[derive(Debug, Clone)]
 pub struct CustomerColumns {
+    /// Normalized names (known columns) or names as given (attributes).
     names: Vec<String>,
+    warnings: Vec<FieldError>,
+}
+
+/// A churn date: `YYYY-MM-DD` or an RFC 3339 timestamp (its UTC day).
+fn churn_day(raw: &str) -> Result<Option<Day>, FieldError> {
+    let Some(t) = field::non_empty(raw) else {
+        return Ok(None);
+    };
+    // A bare date; jiff would also read the date part of a timestamp.
+    if let Some(day) = calendar::parse_day(t).filter(|_| t.len() == 10) {
+        let year = calendar::year_of_day(day);
+        if (i64::from(*field::YEARS.start())..=i64::from(*field::YEARS.end())).contains(&year) {
+            return Ok(Some(day));
+        }
+    }
+    field::timestamp("churned_at", t)
+        .map(|ts| ts.map(calendar::day_of_timestamp))
+        .map_err(|_| {
+            FieldError::new(
+                "churned_at",
+                format!("{t:?} is not a date from 1970 to 2099"),
+                "write it as YYYY-MM-DD, like 2026-03-04, or as an RFC 3339 timestamp",
+            )
+        })
 }
 
 impl CustomerColumns {
     pub fn from_header<S: AsRef<str>>(header: &[S]) -> Result<Self, Vec<FieldError>> {
-        let names: Vec<&str> = header.iter().map(|h| clean_header(h.as_ref())).collect();
-        check_header(&names, &["customer_id"])?;
-        Ok(Self {
-            names: names.into_iter().map(str::to_string).collect(),
-        })
+        let shown: Vec<&str> = header.iter().map(|h| header::clean(h.as_ref())).collect();
+        let normalized = header::check(&shown, &["customer_id"])?;
+        let mut warnings = Vec::new();
+        let names = normalized
+            .into_iter()
+            .zip(&shown)
+            .map(|(n, shown)| {
+                if KNOWN_COLUMNS.contains(&n.as_str()) {
+                    n
+                } else {
+                    warnings.extend(header::lookalike(shown, &KNOWN_COLUMNS));
+                    shown.to_string()
+                }
+            })
+            .collect();
+        Ok(Self { names, warnings })
+    }
+
+    /// Columns kept as attributes that look like known columns.
+    pub fn warnings(&self) -> &[FieldError] {
+        &self.warnings
     }
 
     pub fn len(&self) -> usize {
@@ -49,36 +104,39 @@ impl CustomerColumns {
             region: None,
             annual_value: None,
             churned: None,
+            churned_on: None,
             attributes: BTreeMap::new(),
         };
         for (name, cell) in self.names.iter().zip(cells) {
             let raw = cell.as_ref();
-            let text = field::non_empty(raw).map(str::to_string);
             let result = match name.as_str() {
-                "customer_id" => field::required("customer_id", raw, "C-1042")
+                "customer_id" => field::required("customer_id", raw, "C-1042", ID_LIMIT)
                     .map(|v| c.customer_id = v.to_string()),
-                "segment" => {
-                    c.segment = text;
-                    Ok(())
-                }
-                "region" => {
-                    c.region = text;
-                    Ok(())
-                }
+                "segment" => field::text("segment", raw, DIMENSION_LIMIT).map(|v| c.segment = v),
+                "region" => field::text("region", raw, DIMENSION_LIMIT).map(|v| c.region = v),
                 "annual_value" => {
                     field::number("annual_value", raw, Some(0.0)).map(|v| c.annual_value = v)
                 }
                 "churned" => field::yes_no("churned", raw).map(|v| c.churned = v),
-                other => {
-                    if let Some(v) = text {
+                "churned_at" => churn_day(raw).map(|v| c.churned_on = v),
+                other => field::text(other, raw, ATTRIBUTE_LIMIT).map(|v| {
+                    if let Some(v) = v {
                         c.attributes.insert(other.to_string(), v);
                     }
-                    Ok(())
-                }
+                }),
             };
             if let Err(e) = result {
                 errors.push(e);
             }
+        }
+        match (c.churned, c.churned_on) {
+            (Some(false), Some(_)) => errors.push(FieldError::new(
+                "churned_at",
+                "is given but churned is no",
+                "leave churned_at empty for customers who have not churned, or set churned to yes",
+            )),
+            (None, Some(_)) => c.churned = Some(true),
+            _ => {}
         }
         if errors.is_empty() {
             Ok(c)
@@ -112,5 +170,19 @@ mod tests {
             .parse_row(&["", "smb", "-3", "perhaps", ""])
             .unwrap_err();
         assert_eq!(e.len(), 3);
+    }
+
+    #[test]
+    fn churn_dates_imply_churn() {
+        let cols = CustomerColumns::from_header(&["Customer_ID", "Churned", "churned_at"]).unwrap();
+        let c = cols.parse_row(&["C1", "", "2026-03-04"]).unwrap();
+        assert_eq!(c.churned, Some(true));
+        assert_eq!(c.churned_on, calendar::parse_day("2026-03-04"));
+        let c = cols
+            .parse_row(&["C1", "yes", "2026-03-04T23:00:00-05:00"])
+            .unwrap();
+        assert_eq!(c.churned_on, calendar::parse_day("2026-03-05"));
+        assert!(cols.parse_row(&["C1", "no", "2026-03-04"]).is_err());
+        assert!(cols.parse_row(&["C1", "", "1900-01-01"]).is_err());
     }
 }

@@ -89,11 +89,20 @@ pub fn nps_adjusted_wald(s: &NpsSummary) -> Estimate {
     let nps_adj = p_adj - d_adj;
     let var = (p_adj + d_adj - nps_adj * nps_adj) / n_adj;
     let half = z_critical() * var.max(0.0).sqrt();
+    let (low, high) = (
+        100.0 * (nps_adj - half).clamp(-1.0, 1.0),
+        100.0 * (nps_adj + half).clamp(-1.0, 1.0),
+    );
+    // With a handful of unanimous answers the adjusted interval can miss the
+    // raw score (n = 1 promoter: NPS 100, interval −48.5 to 98.5). An
+    // interval that excludes its own estimate would mislead, so none is shown:
+    // there are too few answers for one.
+    let shown = (low..=high).contains(&value);
     Estimate {
         n,
         value: Some(value),
-        ci_low: Some(100.0 * (nps_adj - half).clamp(-1.0, 1.0)),
-        ci_high: Some(100.0 * (nps_adj + half).clamp(-1.0, 1.0)),
+        ci_low: shown.then_some(low),
+        ci_high: shown.then_some(high),
     }
 }
 
@@ -186,6 +195,63 @@ pub fn nps_difference(a: &NpsSummary, b: &NpsSummary) -> Option<DifferenceTest> 
     })
 }
 
+/// Difference of two NPS with the adjusted-Wald variance: each sample gets
+/// ¾ promoter and ¾ detractor added and n + 3 (Rocks 2016), the adjustment
+/// MeasuringU uses to compare two NPS (Sauro, "Comparing Two Net Promoter
+/// Scores"); z = (NPS'a − NPS'b)/√(var'a + var'b). Unlike the plain trinomial
+/// variance it is never zero, so a unanimous handful is not "significant" on
+/// a zero standard error. The reported difference is of the raw scores.
+/// `None` when either sample is empty.
+pub fn nps_difference_adjusted(a: &NpsSummary, b: &NpsSummary) -> Option<DifferenceTest> {
+    let part = |s: &NpsSummary| -> Option<(f64, f64, f64)> {
+        let n = s.n();
+        if n <= 0 {
+            return None;
+        }
+        let raw = (s.promoters() - s.detractors()) as f64 / n as f64;
+        let n_adj = n as f64 + 3.0;
+        let p = (s.promoters() as f64 + 0.75) / n_adj;
+        let d = (s.detractors() as f64 + 0.75) / n_adj;
+        Some((raw, p - d, (p + d - (p - d) * (p - d)) / n_adj))
+    };
+    let (raw_a, adj_a, var_a) = part(a)?;
+    let (raw_b, adj_b, var_b) = part(b)?;
+    let z = (adj_a - adj_b) / (var_a + var_b).sqrt();
+    Some(DifferenceTest {
+        difference: 100.0 * (raw_a - raw_b),
+        z,
+        p_value: two_sided_p(z),
+    })
+}
+
+/// Difference of two proportions with the Agresti–Caffo adjusted Wald test:
+/// one success and one failure added to each sample (Agresti & Caffo 2000),
+/// z = (p̃a − p̃b)/√(p̃a(1−p̃a)/(na+2) + p̃b(1−p̃b)/(nb+2)); the same as
+/// statsmodels' `test_proportions_2indep(method="agresti-caffo")`. The
+/// variance is never zero. The reported difference is of the raw shares.
+/// `None` when either sample is empty.
+pub fn two_proportion_adjusted(
+    a: &ProportionSummary,
+    b: &ProportionSummary,
+) -> Option<DifferenceTest> {
+    if a.trials <= 0 || b.trials <= 0 {
+        return None;
+    }
+    let adjusted = |s: &ProportionSummary| {
+        let n = s.trials as f64 + 2.0;
+        let p = (s.successes as f64 + 1.0) / n;
+        (p, p * (1.0 - p) / n)
+    };
+    let (pa, va) = adjusted(a);
+    let (pb, vb) = adjusted(b);
+    let z = (pa - pb) / (va + vb).sqrt();
+    Some(DifferenceTest {
+        difference: a.successes as f64 / a.trials as f64 - b.successes as f64 / b.trials as f64,
+        z,
+        p_value: two_sided_p(z),
+    })
+}
+
 /// Difference of two proportions (a − b, on 0…1) with the pooled
 /// two-proportion z-test; the same as statsmodels' `proportions_ztest`.
 /// `None` when a sample is empty or the pooled proportion is 0 or 1.
@@ -233,6 +299,58 @@ mod tests {
     #[test]
     fn z_is_the_familiar_one() {
         assert!((z_critical() - 1.959963984540054).abs() < 1e-12);
+    }
+
+    #[test]
+    fn an_nps_interval_contains_its_estimate_or_is_not_shown() {
+        let mut one = NpsSummary::from_counts([0; 11]);
+        one.add(10);
+        let e = nps_adjusted_wald(&one);
+        assert_eq!((e.value, e.ci_low, e.ci_high), (Some(100.0), None, None));
+        for counts in [
+            [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0],
+        ] {
+            let e = nps_adjusted_wald(&NpsSummary::from_counts(counts));
+            if let (Some(lo), Some(hi), Some(v)) = (e.ci_low, e.ci_high, e.value) {
+                assert!(lo <= v && v <= hi, "{e:?}");
+            }
+        }
+        let mut five = NpsSummary::from_counts([0; 11]);
+        five.add_weighted(10, 5);
+        let e = nps_adjusted_wald(&five);
+        assert!(e.ci_low.is_some() && e.ci_high == Some(100.0), "{e:?}");
+    }
+
+    /// A unanimous small group against a large mixed rest: the plain
+    /// trinomial variance of the group is zero; the adjusted one is not.
+    #[test]
+    fn adjusted_tests_never_divide_by_a_zero_variance() {
+        let mut group = NpsSummary::from_counts([0; 11]);
+        group.add_weighted(10, 3);
+        let rest = NpsSummary::from_counts([5, 5, 5, 5, 5, 5, 5, 10, 10, 20, 20]);
+        let plain = nps_difference(&group, &rest).unwrap();
+        let adjusted = nps_difference_adjusted(&group, &rest).unwrap();
+        assert!(adjusted.p_value > plain.p_value, "{plain:?} {adjusted:?}");
+        assert!(adjusted.p_value > 0.05, "{adjusted:?}");
+        let all_yes = ProportionSummary {
+            successes: 3,
+            trials: 3,
+        };
+        let all_no = ProportionSummary {
+            successes: 0,
+            trials: 3,
+        };
+        assert!(
+            two_proportion_adjusted(&all_yes, &all_no)
+                .unwrap()
+                .z
+                .is_finite()
+        );
+        assert_eq!(
+            two_proportion_adjusted(&all_yes, &ProportionSummary::default()),
+            None
+        );
     }
 
     #[test]

@@ -89,8 +89,8 @@ pub fn timestamp(field: &str, raw: &str) -> Result<Option<jiff::Timestamp>, Fiel
             "write it with a date, time and offset, like 2026-03-04T10:15:00Z",
         )
     })?;
-    let year = crate::calendar::date_of_day(crate::calendar::day_of_timestamp(ts)).year();
-    if !YEARS.contains(&year) {
+    let year = crate::calendar::year_of_day(crate::calendar::day_of_timestamp(ts));
+    if !(i64::from(*YEARS.start())..=i64::from(*YEARS.end())).contains(&year) {
         return Err(FieldError::new(
             field,
             format!("{t:?} is in the year {year}"),
@@ -122,15 +122,87 @@ pub fn number(field: &str, raw: &str, min: Option<f64>) -> Result<Option<f64>, F
     }
 }
 
-/// A required text field.
-pub fn required<'a>(field: &str, raw: &'a str, example: &str) -> Result<&'a str, FieldError> {
-    non_empty(raw).ok_or_else(|| {
+/// The longest text a kind of field may hold, in characters (Unicode scalar
+/// values). Every string a client sends is bounded, so that memory and the
+/// database grow with real data, never with what one request claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextLimit {
+    /// What the limit applies to, for the error message ("ids").
+    pub applies_to: &'static str,
+    pub max_chars: usize,
+}
+
+/// Ids: external_id, customer_id, order_id.
+pub const ID_LIMIT: TextLimit = TextLimit {
+    applies_to: "ids",
+    max_chars: 200,
+};
+/// Dimension values (survey, touchpoint, department, segment, channel) and
+/// customer segment and region.
+pub const DIMENSION_LIMIT: TextLimit = TextLimit {
+    applies_to: "dimension values",
+    max_chars: 100,
+};
+/// Column names, hence attribute, driver and measure names.
+pub const NAME_LIMIT: TextLimit = TextLimit {
+    applies_to: "column names",
+    max_chars: 64,
+};
+/// Values of columns kept as attributes.
+pub const ATTRIBUTE_LIMIT: TextLimit = TextLimit {
+    applies_to: "attribute values",
+    max_chars: 1_000,
+};
+/// Free-text comments.
+pub const COMMENT_LIMIT: TextLimit = TextLimit {
+    applies_to: "comments",
+    max_chars: 10_000,
+};
+/// Most columns a file (or fields a JSON item) may have.
+pub const MAX_COLUMNS: usize = 256;
+
+/// Checks a text against its limit.
+pub fn within(field: &str, text: &str, limit: TextLimit) -> Result<(), FieldError> {
+    // Bytes bound chars from above: only count when the bytes could exceed.
+    if text.len() > limit.max_chars {
+        let chars = text.chars().count();
+        if chars > limit.max_chars {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "is {chars} characters long; the limit for {} is {}",
+                    limit.applies_to, limit.max_chars
+                ),
+                format!("shorten it to at most {} characters", limit.max_chars),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An optional text field within its limit; `None` when empty.
+pub fn text(field: &str, raw: &str, limit: TextLimit) -> Result<Option<String>, FieldError> {
+    match non_empty(raw) {
+        None => Ok(None),
+        Some(t) => within(field, t, limit).map(|()| Some(t.to_string())),
+    }
+}
+
+/// A required text field within its limit.
+pub fn required<'a>(
+    field: &str,
+    raw: &'a str,
+    example: &str,
+    limit: TextLimit,
+) -> Result<&'a str, FieldError> {
+    let t = non_empty(raw).ok_or_else(|| {
         FieldError::new(
             field,
             "is empty",
             format!("every row needs a {field}, e.g. {example}"),
         )
-    })
+    })?;
+    within(field, t, limit).map(|()| t)
 }
 
 /// Checks a name used inside a column name (`driver_<name>`, `measure_<name>`).
@@ -181,6 +253,25 @@ mod tests {
         assert!(timestamp("submitted_at", "2026-13-04T10:15:00Z").is_err());
         let e = timestamp("submitted_at", "0026-03-04T10:15:00Z").unwrap_err();
         assert!(e.problem.contains("year 26"), "{e}");
+    }
+
+    #[test]
+    fn text_is_bounded_and_the_error_names_the_limit() {
+        assert_eq!(
+            text("comment", "  hi ", COMMENT_LIMIT),
+            Ok(Some("hi".into()))
+        );
+        assert_eq!(text("comment", "  ", COMMENT_LIMIT), Ok(None));
+        let long = "é".repeat(101);
+        let e = text("segment", &long, DIMENSION_LIMIT).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "segment: is 101 characters long; the limit for dimension values is 100 (shorten it to at most 100 characters)"
+        );
+        // 100 two-byte characters are 200 bytes but within the limit.
+        assert!(text("segment", &"é".repeat(100), DIMENSION_LIMIT).is_ok());
+        assert!(required("external_id", &"x".repeat(201), "r1", ID_LIMIT).is_err());
+        assert!(required("external_id", "", "r1", ID_LIMIT).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod customer;
 pub mod dimension;
 pub mod estimate;
 pub mod field;
+pub mod header;
 pub mod metric;
 pub mod operation;
 pub mod representativeness;

@@ -28,6 +28,21 @@ impl Metric {
         }
     }
 
+    /// Position in [`Metric::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Number of answers to this metric in a summary.
+    pub fn answers(self, s: &ResponseSummary) -> i64 {
+        match self {
+            Metric::Nps => s.nps.n(),
+            Metric::Csat => s.csat.n(),
+            Metric::Ces => s.ces.n(),
+            Metric::Fcr => s.fcr.trials,
+        }
+    }
+
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.as_str() == name)
     }
@@ -72,9 +87,19 @@ impl Metric {
                 };
                 percent(estimate::wilson(&top_two))
             }
-            Metric::Ces => estimate::mean_t(&s.ces.to_mean()),
+            // The t interval can reach past the scale (a few answers of 7
+            // give 6.2 to 7.8); the mean cannot, so the interval is clipped.
+            Metric::Ces => clipped(estimate::mean_t(&s.ces.to_mean()), 1.0, 7.0),
             Metric::Fcr => percent(estimate::wilson(&s.fcr)),
         }
+    }
+}
+
+fn clipped(e: Estimate, low: f64, high: f64) -> Estimate {
+    Estimate {
+        ci_low: e.ci_low.map(|v| v.clamp(low, high)),
+        ci_high: e.ci_high.map(|v| v.clamp(low, high)),
+        ..e
     }
 }
 
@@ -84,5 +109,26 @@ fn percent(e: Estimate) -> Estimate {
         value: e.value.map(|v| 100.0 * v),
         ci_low: e.ci_low.map(|v| 100.0 * v),
         ci_high: e.ci_high.map(|v| 100.0 * v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ces_interval_stays_on_the_scale() {
+        let mut s = ResponseSummary::default();
+        for v in [7, 7, 7, 6] {
+            s.add_answers(None, None, Some(v), None);
+        }
+        let e = Metric::Ces.estimate(&s);
+        assert_eq!(e.ci_high, Some(7.0));
+        assert!(e.ci_low.is_some_and(|lo| (1.0..6.75).contains(&lo)), "{e:?}");
+        let unclipped = estimate::mean_t(&s.ces.to_mean());
+        assert!(
+            unclipped.ci_high.is_some_and(|hi| hi > 7.0),
+            "{unclipped:?}"
+        );
     }
 }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::field::{self, FieldError};
-use crate::response::{check_header, clean_header};
+use crate::field::{self, ATTRIBUTE_LIMIT, DIMENSION_LIMIT, FieldError, ID_LIMIT};
+use crate::header;
 
 /// One measured value, ready to store.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,12 +45,23 @@ pub struct OperationColumns {
     columns: Vec<Column>,
     /// For each measure column index, the index of its target column.
     targets: BTreeMap<usize, usize>,
+    warnings: Vec<FieldError>,
 }
+
+/// The column names of an operations file other than measures and targets.
+pub const KNOWN_COLUMNS: [&str; 5] = [
+    "order_id",
+    "customer_id",
+    "department",
+    "delivered_at",
+    "occurred_at",
+];
 
 impl OperationColumns {
     pub fn from_header<S: AsRef<str>>(header: &[S]) -> Result<Self, Vec<FieldError>> {
-        let names: Vec<&str> = header.iter().map(|h| clean_header(h.as_ref())).collect();
-        check_header(&names, &["order_id", "department"])?;
+        let shown: Vec<&str> = header.iter().map(|h| header::clean(h.as_ref())).collect();
+        let normalized = header::check(&shown, &["order_id", "department"])?;
+        let names: Vec<&str> = normalized.iter().map(String::as_str).collect();
         let target_units: Vec<(usize, &str)> = names
             .iter()
             .enumerate()
@@ -76,7 +87,7 @@ impl OperationColumns {
                             Column::Measure(m.unwrap_or(n).to_string())
                         }
                         (Some(m), None) => Column::Measure(m.to_string()),
-                        (None, None) => Column::Attribute(n.to_string()),
+                        (None, None) => Column::Attribute(shown[i].to_string()),
                     }
                 }
             };
@@ -89,11 +100,24 @@ impl OperationColumns {
                 "add a measure with its target, like delivery_days and target_days, or a measure_<name> column",
             )]);
         }
+        let warnings = columns
+            .iter()
+            .filter_map(|c| match c {
+                Column::Attribute(name) => header::lookalike(name, &KNOWN_COLUMNS),
+                _ => None,
+            })
+            .collect();
         Ok(Self {
+            warnings,
             names: names.into_iter().map(str::to_string).collect(),
             columns,
             targets,
         })
+    }
+
+    /// Columns kept as attributes that look like known columns.
+    pub fn warnings(&self) -> &[FieldError] {
+        &self.warnings
     }
 
     pub fn len(&self) -> usize {
@@ -116,15 +140,20 @@ impl OperationColumns {
         for (column, cell) in self.columns.iter().zip(cells) {
             let raw = cell.as_ref();
             match column {
-                Column::OrderId => match field::required("order_id", raw, "SO-10442") {
+                Column::OrderId => match field::required("order_id", raw, "SO-10442", ID_LIMIT) {
                     Ok(v) => order_id = Some(v.to_string()),
                     Err(e) => errors.push(e),
                 },
-                Column::Department => match field::required("department", raw, "logistics") {
-                    Ok(v) => department = Some(v.to_string()),
+                Column::Department => {
+                    match field::required("department", raw, "logistics", DIMENSION_LIMIT) {
+                        Ok(v) => department = Some(v.to_string()),
+                        Err(e) => errors.push(e),
+                    }
+                }
+                Column::CustomerId => match field::text("customer_id", raw, ID_LIMIT) {
+                    Ok(v) => customer_id = v,
                     Err(e) => errors.push(e),
                 },
-                Column::CustomerId => customer_id = field::non_empty(raw).map(str::to_string),
                 Column::OccurredAt => {
                     let name = self
                         .names
@@ -145,11 +174,13 @@ impl OperationColumns {
                         Err(e) => errors.push(e),
                     }
                 }
-                Column::Attribute(name) => {
-                    if let Some(v) = field::non_empty(raw) {
-                        attributes.insert(name.clone(), v.to_string());
+                Column::Attribute(name) => match field::text(name, raw, ATTRIBUTE_LIMIT) {
+                    Ok(Some(v)) => {
+                        attributes.insert(name.clone(), v);
                     }
-                }
+                    Ok(None) => {}
+                    Err(e) => errors.push(e),
+                },
                 Column::Measure(_) | Column::Target => {}
             }
         }

@@ -19,16 +19,33 @@ pub struct MixRow {
     pub ratio: f64,
 }
 
-/// The comparison, with Pearson's goodness-of-fit test.
+/// Pearson's χ² test of the respondent mix against the customer shares.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MixTest {
+    pub chi_square: f64,
+    pub degrees_of_freedom: u32,
+    pub p_value: f64,
+    /// Values whose expected count was under [`MIN_EXPECTED`], pooled into
+    /// one category for the test (empty when none were).
+    pub pooled: Vec<String>,
+}
+
+/// The comparison, with Pearson's goodness-of-fit test when its
+/// approximation holds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MixComparison {
     pub rows: Vec<MixRow>,
     /// Answers whose value is not among the customers' (not tested).
     pub answers_unmatched: u64,
-    pub chi_square: f64,
-    pub degrees_of_freedom: u32,
-    pub p_value: f64,
+    /// `None` when too few answers for the χ² approximation (see
+    /// `no_test_reason`).
+    pub test: Option<MixTest>,
+    pub no_test_reason: Option<String>,
 }
+
+/// Smallest expected count per category for Pearson's χ² approximation
+/// (Cochran 1954's rule: every expected count at least 5).
+pub const MIN_EXPECTED: f64 = 5.0;
 
 /// Pearson's χ² goodness-of-fit statistic and p-value of observed counts
 /// against expected shares (Pearson 1900; the same as
@@ -52,7 +69,62 @@ pub fn chi_square_goodness_of_fit(observed: &[u64], shares: &[f64]) -> Option<(f
     Some((statistic, df, p))
 }
 
-/// Compares answers per value with customers per value.
+/// The χ² test with categories under [`MIN_EXPECTED`] pooled: the smallest
+/// expected categories are merged into one until every category (the pooled
+/// one too) expects at least 5; with fewer than two categories left there is
+/// no test, and the reason says so.
+fn pooled_test(rows: &[MixRow], total: u64) -> Result<MixTest, String> {
+    let expected = |share: f64| total as f64 * share;
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| rows[a].customer_share.total_cmp(&rows[b].customer_share));
+    // Pool the smallest until the pool and every remaining category are large enough.
+    let mut pooled = 0;
+    let pool_share = |k: usize| {
+        order[..k]
+            .iter()
+            .map(|&i| rows[i].customer_share)
+            .sum::<f64>()
+    };
+    while pooled < order.len() {
+        let smallest_left = order.get(pooled).map(|&i| expected(rows[i].customer_share));
+        let pool_ok = pooled == 0 || expected(pool_share(pooled)) >= MIN_EXPECTED;
+        if pool_ok && smallest_left.is_some_and(|e| e >= MIN_EXPECTED) {
+            break;
+        }
+        pooled += if pooled == 0 { 2.min(order.len()) } else { 1 };
+    }
+    let categories = order.len() - pooled + usize::from(pooled > 0);
+    if categories < 2 {
+        return Err(format!(
+            "too few answers ({total}) for a chi-square test: every category needs at least {MIN_EXPECTED} expected answers (Cochran's rule), even with small segments pooled"
+        ));
+    }
+    let mut observed = Vec::with_capacity(categories);
+    let mut shares = Vec::with_capacity(categories);
+    if pooled > 0 {
+        observed.push(order[..pooled].iter().map(|&i| rows[i].answers).sum());
+        shares.push(pool_share(pooled));
+    }
+    for &i in &order[pooled..] {
+        observed.push(rows[i].answers);
+        shares.push(rows[i].customer_share);
+    }
+    let (chi_square, degrees_of_freedom, p_value) = chi_square_goodness_of_fit(&observed, &shares)
+        .ok_or_else(|| "no customers in the compared segments".to_string())?;
+    let mut pooled_keys: Vec<String> = order[..pooled]
+        .iter()
+        .map(|&i| rows[i].key.clone())
+        .collect();
+    pooled_keys.sort();
+    Ok(MixTest {
+        chi_square,
+        degrees_of_freedom,
+        p_value,
+        pooled: pooled_keys,
+    })
+}
+
+/// Compares answers (or respondents) per value with customers per value.
 pub fn compare_mix(
     customers: &[(String, u64)],
     answers: &[(String, u64)],
@@ -91,15 +163,15 @@ pub fn compare_mix(
             }
         })
         .collect();
-    let observed: Vec<u64> = rows.iter().map(|r| r.answers).collect();
-    let shares: Vec<f64> = rows.iter().map(|r| r.customer_share).collect();
-    let (chi_square, degrees_of_freedom, p_value) = chi_square_goodness_of_fit(&observed, &shares)?;
+    let (test, no_test_reason) = match pooled_test(&rows, matched) {
+        Ok(t) => (Some(t), None),
+        Err(reason) => (None, Some(reason)),
+    };
     Some(MixComparison {
         rows,
         answers_unmatched: unmatched,
-        chi_square,
-        degrees_of_freedom,
-        p_value,
+        test,
+        no_test_reason,
     })
 }
 
@@ -116,9 +188,41 @@ mod tests {
             ("".to_string(), 5),
         ];
         let m = compare_mix(&customers, &answers).unwrap();
-        assert!((m.p_value - 1.0).abs() < 1e-12);
+        assert!((m.test.as_ref().unwrap().p_value - 1.0).abs() < 1e-12);
         assert_eq!(m.answers_unmatched, 5);
         assert!((m.rows[0].ratio - 1.0).abs() < 1e-12);
         assert!(compare_mix(&[], &answers).is_none());
+    }
+
+    /// Four answers cannot support a χ² verdict; small segments are pooled.
+    #[test]
+    fn small_expected_counts_are_pooled_or_not_tested() {
+        let customers = [
+            ("a".to_string(), 600),
+            ("b".to_string(), 390),
+            ("c".to_string(), 6),
+            ("d".to_string(), 4),
+        ];
+        let few = [
+            ("a".to_string(), 0),
+            ("b".to_string(), 0),
+            ("c".to_string(), 4),
+        ];
+        let m = compare_mix(&customers, &few).unwrap();
+        assert!(m.test.is_none());
+        assert!(m.no_test_reason.unwrap().contains("Cochran"));
+        let many = [
+            ("a".to_string(), 300),
+            ("b".to_string(), 190),
+            ("c".to_string(), 9),
+            ("d".to_string(), 1),
+        ];
+        let m = compare_mix(&customers, &many).unwrap();
+        let t = m.test.unwrap();
+        // c and d expect 3 and 2 answers: pooled into one category of 5.
+        assert_eq!(t.pooled, ["c", "d"]);
+        assert_eq!(t.degrees_of_freedom, 2);
+        let (stat, _, _) = chi_square_goodness_of_fit(&[10, 300, 190], &[0.01, 0.6, 0.39]).unwrap();
+        assert!((t.chi_square - stat).abs() < 1e-9);
     }
 }

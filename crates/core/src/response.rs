@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::calendar::{self, Day};
 use crate::dimension::{Dimension, DimensionValues};
-use crate::field::{self, FieldError};
+use crate::field::{self, ATTRIBUTE_LIMIT, COMMENT_LIMIT, DIMENSION_LIMIT, FieldError, ID_LIMIT};
+use crate::header;
 use crate::summary::{Mergeable, ResponseSummary};
 
 /// A validated response, ready to store.
@@ -63,7 +64,8 @@ enum Column {
 }
 
 impl Column {
-    fn parse(name: &str) -> Result<Self, FieldError> {
+    /// `name` is normalized (trimmed, lower-case); `shown` as given.
+    fn parse(name: &str, shown: &str) -> Result<Self, FieldError> {
         Ok(match name {
             "external_id" => Column::ExternalId,
             "customer_id" => Column::CustomerId,
@@ -80,14 +82,14 @@ impl Column {
                 } else if let Some(driver) = other.strip_prefix("driver_") {
                     if !field::is_identifier(driver) {
                         return Err(FieldError::new(
-                            other,
+                            shown,
                             "is not a valid driver column name",
                             "name driver columns driver_<name> with lower-case letters, digits and _, like driver_delivery_speed",
                         ));
                     }
                     Column::Driver(driver.to_string())
                 } else {
-                    Column::Attribute(other.to_string())
+                    Column::Attribute(shown.to_string())
                 }
             }
         })
@@ -97,72 +99,64 @@ impl Column {
 /// Column names that every responses file must have.
 pub const REQUIRED_COLUMNS: [&str; 2] = ["external_id", "submitted_at"];
 
-/// Strips whitespace and a UTF-8 byte-order mark from a header cell.
-pub fn clean_header(name: &str) -> &str {
-    name.trim_start_matches('\u{feff}').trim()
-}
-
-/// Checks that a header has the required columns and no duplicates.
-pub fn check_header(names: &[&str], required: &[&str]) -> Result<(), Vec<FieldError>> {
-    let mut errors = Vec::new();
-    let mut first_position: std::collections::HashMap<&str, usize> =
-        std::collections::HashMap::with_capacity(names.len());
-    for (i, name) in names.iter().enumerate() {
-        if let Some(first) = first_position.get(name) {
-            errors.push(FieldError::new(
-                *name,
-                format!(
-                    "column appears more than once (columns {} and {})",
-                    first + 1,
-                    i + 1
-                ),
-                "keep one column of each name",
-            ));
-        } else {
-            first_position.insert(name, i);
-        }
-    }
-    for req in required {
-        if !first_position.contains_key(req) {
-            errors.push(FieldError::new(
-                *req,
-                "required column is missing from the header",
-                format!("add a {req} column; the header was: {}", names.join(",")),
-            ));
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
-}
+/// Every column name a responses file may use besides `driver_<name>`.
+pub const KNOWN_COLUMNS: [&str; 14] = [
+    "external_id",
+    "customer_id",
+    "submitted_at",
+    "survey",
+    "touchpoint",
+    "department",
+    "segment",
+    "channel",
+    "nps",
+    "csat",
+    "ces",
+    "fcr",
+    "comment",
+    "order_id",
+];
 
 /// The layout of a responses file or batch item, resolved once per header.
 #[derive(Debug, Clone)]
 pub struct ResponseColumns {
     columns: Vec<Column>,
+    warnings: Vec<FieldError>,
 }
 
 impl ResponseColumns {
-    /// Resolves header names (exact, in any order; unknown ones are kept as
-    /// attributes).
+    /// Resolves header names (in any order, ignoring case and surrounding
+    /// space; unknown ones are kept as attributes, with a warning when they
+    /// look like a known column).
     pub fn from_header<S: AsRef<str>>(header: &[S]) -> Result<Self, Vec<FieldError>> {
-        let names: Vec<&str> = header.iter().map(|h| clean_header(h.as_ref())).collect();
-        check_header(&names, &REQUIRED_COLUMNS)?;
+        let shown: Vec<&str> = header.iter().map(|h| header::clean(h.as_ref())).collect();
+        let names = header::check(&shown, &REQUIRED_COLUMNS)?;
         let mut errors = Vec::new();
+        let mut warnings = Vec::new();
         let mut columns = Vec::with_capacity(names.len());
-        for name in &names {
-            match Column::parse(name) {
-                Ok(c) => columns.push(c),
+        for (name, shown) in names.iter().zip(&shown) {
+            match Column::parse(name, shown) {
+                Ok(c) => {
+                    if matches!(c, Column::Attribute(_))
+                        && let Some(w) = header::lookalike(shown, &KNOWN_COLUMNS)
+                    {
+                        warnings.push(w);
+                    }
+                    columns.push(c);
+                }
                 Err(e) => errors.push(e),
             }
         }
         if errors.is_empty() {
-            Ok(Self { columns })
+            Ok(Self { columns, warnings })
         } else {
             Err(errors)
         }
+    }
+
+    /// Columns kept as attributes that look like known columns.
+    pub fn warnings(&self) -> &[FieldError] {
+        &self.warnings
     }
 
     /// Number of columns a row must have.
@@ -197,12 +191,14 @@ impl ResponseColumns {
         };
         for (column, cell) in self.columns.iter().zip(cells) {
             let raw = cell.as_ref();
-            let text = || field::non_empty(raw).map(str::to_string);
             let result: Result<(), FieldError> = match column {
-                Column::ExternalId => {
-                    field::required("external_id", raw, "the survey tool's response id")
-                        .map(|v| external_id = Some(v.to_string()))
-                }
+                Column::ExternalId => field::required(
+                    "external_id",
+                    raw,
+                    "the survey tool's response id",
+                    ID_LIMIT,
+                )
+                .map(|v| external_id = Some(v.to_string())),
                 Column::SubmittedAt => field::timestamp("submitted_at", raw).map(|ts| {
                     submitted = ts.map(|ts| {
                         (
@@ -212,25 +208,18 @@ impl ResponseColumns {
                     });
                 }),
                 Column::CustomerId => {
-                    r.customer_id = text();
-                    Ok(())
+                    field::text("customer_id", raw, ID_LIMIT).map(|v| r.customer_id = v)
                 }
-                Column::Dimension(d) => {
-                    r.dimensions.set(*d, text().unwrap_or_default());
-                    Ok(())
-                }
+                Column::Dimension(d) => field::text(d.as_str(), raw, DIMENSION_LIMIT)
+                    .map(|v| r.dimensions.set(*d, v.unwrap_or_default())),
                 Column::Nps => field::score("nps", raw, 0, 10).map(|v| r.nps = v),
                 Column::Csat => field::score("csat", raw, 1, 5).map(|v| r.csat = v),
                 Column::Ces => field::score("ces", raw, 1, 7).map(|v| r.ces = v),
                 Column::Fcr => field::yes_no("fcr", raw).map(|v| r.fcr = v),
                 Column::Comment => {
-                    r.comment = text();
-                    Ok(())
+                    field::text("comment", raw, COMMENT_LIMIT).map(|v| r.comment = v)
                 }
-                Column::OrderId => {
-                    r.order_id = text();
-                    Ok(())
-                }
+                Column::OrderId => field::text("order_id", raw, ID_LIMIT).map(|v| r.order_id = v),
                 Column::Driver(name) => {
                     field::score(&format!("driver_{name}"), raw, 1, 5).map(|v| {
                         if let Some(v) = v {
@@ -238,12 +227,11 @@ impl ResponseColumns {
                         }
                     })
                 }
-                Column::Attribute(name) => {
-                    if let Some(v) = text() {
+                Column::Attribute(name) => field::text(name, raw, ATTRIBUTE_LIMIT).map(|v| {
+                    if let Some(v) = v {
                         r.attributes.insert(name.clone(), v);
                     }
-                    Ok(())
-                }
+                }),
             };
             if let Err(e) = result {
                 errors.push(e);
@@ -335,5 +323,47 @@ mod tests {
             .unwrap_err();
         assert_eq!(bad[0].field, "driver_Bad Name");
         assert!(ResponseColumns::from_header(&["\u{feff}external_id", " submitted_at "]).is_ok());
+    }
+
+    #[test]
+    fn headers_match_ignoring_case_and_lookalikes_warn() {
+        let c = columns("External_ID, Submitted_At ,NPS,NPS Score,Driver_Speed");
+        assert!(
+            c.warnings().iter().any(|w| w.field == "NPS Score"),
+            "{:?}",
+            c.warnings()
+        );
+        assert_eq!(c.warnings().len(), 1);
+        let r = c
+            .parse_row(&["r1", "2026-03-04T10:15:00Z", "9", "high", "4"])
+            .unwrap();
+        assert_eq!(r.nps, Some(9));
+        assert_eq!(r.attributes["NPS Score"], "high");
+        assert_eq!(r.drivers["speed"], 4);
+    }
+
+    #[test]
+    fn every_string_is_bounded() {
+        let c = columns("external_id,submitted_at,department,comment,note,customer_id,order_id");
+        let ok = ["r1", "2026-03-04T10:15:00Z", "d", "c", "n", "c1", "o1"];
+        assert!(c.parse_row(&ok).is_ok());
+        let cases = [
+            (0, 201, "external_id"),
+            (2, 101, "department"),
+            (3, 10_001, "comment"),
+            (4, 1_001, "note"),
+            (5, 201, "customer_id"),
+            (6, 201, "order_id"),
+        ];
+        for (i, len, field) in cases {
+            let mut row: Vec<String> = ok.iter().map(|s| s.to_string()).collect();
+            row[i] = "x".repeat(len);
+            let e = c.parse_row(&row).unwrap_err();
+            assert_eq!(e[0].field, field);
+            assert!(
+                e[0].problem.contains(&format!("is {len} characters long")),
+                "{e:?}"
+            );
+        }
     }
 }

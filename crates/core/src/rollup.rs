@@ -1,13 +1,18 @@
 //! The in-memory rollup cube: response summaries per (day, survey,
-//! touchpoint, department, segment, channel), with dense month totals beside
-//! the days so that a query merges whole months and only the partial months
-//! at its edges day by day. A query's cost grows with the number of dimension
+//! touchpoint, department, segment, channel), with month totals beside the
+//! days so that a query merges whole months and only the partial months at
+//! its edges day by day. A query's cost grows with the number of dimension
 //! combinations and months it touches, not with the number of responses.
+//!
+//! Memory follows the cells present: day cells live in a sorted map and month
+//! totals in a sorted vector of the months that have data, so two responses
+//! 130 years apart cost two cells, not 1,560 months.
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::calendar::{self, Day, Month};
 use crate::dimension::{Dimension, DimensionValues};
+use crate::metric::Metric;
 use crate::summary::{Mergeable, ResponseSummary};
 
 /// How a query splits its answer.
@@ -59,9 +64,24 @@ pub struct CubeAnswer {
     pub overall: ResponseSummary,
     /// Sorted by key; empty when the query had no `group_by`.
     pub groups: Vec<Group>,
-    /// First and last day with data inside the query's range.
-    pub first_day: Option<Day>,
-    pub last_day: Option<Day>,
+    /// Per metric (in [`Metric::ALL`] order), the first and last day inside
+    /// the query's range with an answer to that metric: the period a figure
+    /// shows is the span of its own answers, not of any answer.
+    pub spans: [Option<(Day, Day)>; 4],
+}
+
+impl CubeAnswer {
+    /// First and last day with an answer to `metric`.
+    pub fn span(&self, metric: Metric) -> Option<(Day, Day)> {
+        self.spans[metric.index()]
+    }
+
+    /// First and last day with an answer to any metric.
+    pub fn any_span(&self) -> Option<(Day, Day)> {
+        self.spans.iter().flatten().fold(None, |acc, &(f, l)| {
+            Some(acc.map_or((f, l), |(af, al): (Day, Day)| (af.min(f), al.max(l))))
+        })
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -86,48 +106,93 @@ impl Dictionary {
 struct Combination {
     dims: [u32; 5],
     days: BTreeMap<Day, ResponseSummary>,
-    /// Month totals, dense from `first_month`: a query walks them as one
-    /// contiguous slice.
-    first_month: Month,
-    months: Vec<ResponseSummary>,
+    /// Month totals of the months with data, sorted by month: a query walks
+    /// them as one contiguous slice (as fast as a dense array, measured),
+    /// while memory follows the months present.
+    months: Vec<(Month, ResponseSummary)>,
 }
 
 impl Combination {
     fn add_to_month(&mut self, month: Month, delta: &ResponseSummary) {
-        if self.months.is_empty() {
-            self.first_month = month;
-        } else if month < self.first_month {
-            let extra = (self.first_month - month) as usize;
-            self.months
-                .splice(0..0, std::iter::repeat_n(ResponseSummary::empty(), extra));
-            self.first_month = month;
+        match self.months.binary_search_by_key(&month, |(m, _)| *m) {
+            Ok(i) => {
+                self.months[i].1.merge(delta);
+                if self.months[i].1.is_empty() {
+                    self.months.remove(i);
+                }
+            }
+            Err(i) => {
+                if !delta.is_empty() {
+                    self.months.insert(i, (month, *delta));
+                }
+            }
         }
-        let index = (month - self.first_month) as usize;
-        if index >= self.months.len() {
-            self.months.resize(index + 1, ResponseSummary::empty());
-        }
-        self.months[index].merge(delta);
     }
 
-    /// Month totals within `lo..=hi`, with their months.
-    fn months_between(
-        &self,
-        lo: Month,
-        hi: Month,
-    ) -> impl Iterator<Item = (Month, &ResponseSummary)> {
-        let first = i64::from(self.first_month);
-        let start = (i64::from(lo) - first).max(0);
-        let end = (i64::from(hi) - first).min(self.months.len() as i64 - 1);
-        let range = if start <= end {
-            start as usize..end as usize + 1
-        } else {
-            0..0
-        };
-        let first_month = self.first_month;
-        self.months[range.clone()]
+    /// Month totals within `lo..=hi`.
+    fn months_between(&self, lo: Month, hi: Month) -> &[(Month, ResponseSummary)] {
+        let start = self.months.partition_point(|(m, _)| *m < lo);
+        let end = self.months.partition_point(|(m, _)| *m <= hi);
+        &self.months[start..end.max(start)]
+    }
+
+    /// First day in `from..=to` (and before `before`) with an answer to `metric`.
+    fn first_answer(&self, metric: Metric, from: Day, to: Day, before: Option<Day>) -> Option<Day> {
+        let to = before.map_or(to, |b| to.min(b - 1));
+        if from > to {
+            return None;
+        }
+        for (m, total) in
+            self.months_between(calendar::month_of_day(from), calendar::month_of_day(to))
+        {
+            let start = from.max(calendar::first_day_of_month(*m));
+            if start > to {
+                break;
+            }
+            if metric.answers(total) == 0 {
+                continue;
+            }
+            let end = to.min(calendar::last_day_of_month(*m));
+            if let Some((&d, _)) = self
+                .days
+                .range(start..=end)
+                .find(|(_, s)| metric.answers(s) != 0)
+            {
+                return Some(d);
+            }
+        }
+        None
+    }
+
+    /// Last day in `from..=to` (and after `after`) with an answer to `metric`.
+    fn last_answer(&self, metric: Metric, from: Day, to: Day, after: Option<Day>) -> Option<Day> {
+        let from = after.map_or(from, |a| from.max(a + 1));
+        if from > to {
+            return None;
+        }
+        for (m, total) in self
+            .months_between(calendar::month_of_day(from), calendar::month_of_day(to))
             .iter()
-            .zip(range)
-            .map(move |(s, i)| (first_month + i as Month, s))
+            .rev()
+        {
+            let end = to.min(calendar::last_day_of_month(*m));
+            if end < from {
+                break;
+            }
+            if metric.answers(total) == 0 {
+                continue;
+            }
+            let start = from.max(calendar::first_day_of_month(*m));
+            if let Some((&d, _)) = self
+                .days
+                .range(start..=end)
+                .rev()
+                .find(|(_, s)| metric.answers(s) != 0)
+            {
+                return Some(d);
+            }
+        }
+        None
     }
 }
 
@@ -169,7 +234,6 @@ impl RollupCube {
                 self.combinations.push(Combination {
                     dims: key,
                     days: BTreeMap::new(),
-                    first_month: 0,
                     months: Vec::new(),
                 });
                 let i = self.combinations.len() - 1;
@@ -236,13 +300,12 @@ impl RollupCube {
         if let Some(GroupBy::Dimension(d)) = q.group_by {
             by_id = vec![ResponseSummary::empty(); self.dictionaries[d.index()].names.len()];
         }
-        let (mut first_day, mut last_day) = (None::<Day>, None::<Day>);
+        let mut spans: [Option<(Day, Day)>; 4] = [None; 4];
         if from > to {
             return CubeAnswer {
                 overall,
                 groups: Vec::new(),
-                first_day,
-                last_day,
+                spans,
             };
         }
         let bounded = q.from.is_some() || q.to.is_some();
@@ -264,13 +327,21 @@ impl RollupCube {
             if !admitted {
                 continue;
             }
-            let mut days = c.days.range(from..=to);
-            if let Some((&d, _)) = days.next() {
-                first_day = Some(first_day.map_or(d, |f| f.min(d)));
-                let last = days.next_back().map_or(d, |(&l, _)| l);
-                last_day = Some(last_day.map_or(last, |l| l.max(last)));
-            } else {
+            if c.days.range(from..=to).next().is_none() {
                 continue;
+            }
+            for metric in Metric::ALL {
+                let span = &mut spans[metric.index()];
+                // Only a day before the best first (after the best last) can
+                // change the span, so most combinations stop at once.
+                if let Some(f) = c.first_answer(metric, from, to, span.map(|s| s.0)) {
+                    *span = Some(span.map_or((f, f), |(_, l)| (f, l)));
+                }
+                if let Some((_, l0)) = *span
+                    && let Some(l) = c.last_answer(metric, from, to, Some(l0))
+                {
+                    *span = span.map(|(f, _)| (f, l));
+                }
             }
             let mut add = |month: Month, s: &ResponseSummary| {
                 overall.merge(s);
@@ -283,10 +354,7 @@ impl RollupCube {
                     None => {}
                 }
             };
-            for (m, month_summary) in c.months_between(m_lo, m_hi) {
-                if month_summary.is_empty() {
-                    continue;
-                }
+            for &(m, ref month_summary) in c.months_between(m_lo, m_hi) {
                 let full = !bounded || ((m != m_lo || lo_full) && (m != m_hi || hi_full));
                 if full {
                     add(m, month_summary);
@@ -326,8 +394,7 @@ impl RollupCube {
         CubeAnswer {
             overall,
             groups,
-            first_day,
-            last_day,
+            spans,
         }
     }
 }
@@ -437,6 +504,17 @@ mod tests {
             let answer = cube.query(&q);
             let (overall, groups) = naive(&rows, &q);
             prop_assert_eq!(answer.overall, overall);
+            let days = || rows.iter().map(|r| r.day).filter(|&d| {
+                q.from.is_none_or(|f| d >= f) && q.to.is_none_or(|t| d <= t)
+            });
+            let admitted_days: Vec<Day> = days()
+                .zip(rows.iter().filter(|r| q.from.is_none_or(|f| r.day >= f) && q.to.is_none_or(|t| r.day <= t)))
+                .filter(|(_, r)| naive(std::slice::from_ref(*r), &q).0.nps.n() > 0)
+                .map(|(d, _)| d)
+                .collect();
+            let expected = admitted_days.iter().min().zip(admitted_days.iter().max()).map(|(a, b)| (*a, *b));
+            prop_assert_eq!(answer.span(Metric::Nps), expected);
+            prop_assert_eq!(answer.span(Metric::Fcr), None);
             let got: BTreeMap<String, ResponseSummary> =
                 answer.groups.into_iter().map(|g| (g.key, g.summary)).collect();
             prop_assert_eq!(got, groups);
@@ -453,7 +531,8 @@ mod tests {
             }
             prop_assert_eq!(cube.cells().count(), 0);
             prop_assert!(cube.values(Dimension::Department).is_empty());
-            prop_assert_eq!(cube.query(&CubeQuery::default()).first_day, None);
+            prop_assert_eq!(cube.query(&CubeQuery::default()).any_span(), None);
+            prop_assert!(cube.combinations.iter().all(|c| c.months.is_empty()));
         }
     }
 
@@ -468,7 +547,53 @@ mod tests {
             from: Some(20_505),
             ..Default::default()
         });
-        assert_eq!((a.first_day, a.last_day), (Some(20_510), Some(20_600)));
+        assert_eq!(a.any_span(), Some((20_510, 20_600)));
+        assert_eq!(a.span(Metric::Nps), Some((20_510, 20_600)));
         assert_eq!(a.overall.nps.n(), 2);
+    }
+
+    /// An FCR tile must not say Jan–Dec when FCR was asked only in March.
+    #[test]
+    fn each_metric_has_the_span_of_its_own_answers() {
+        let mut cube = RollupCube::new();
+        let jan1 = calendar::parse_day("2026-01-01").unwrap();
+        let dec31 = calendar::parse_day("2026-12-31").unwrap();
+        let (mar3, mar20) = (jan1 + 61, jan1 + 78);
+        let other = DimensionValues(["s".into(), "t".into(), "d".into(), "g".into(), "c".into()]);
+        for day in [jan1, dec31] {
+            cube.add(day, &DimensionValues::default(), &summary_of(9));
+        }
+        for (day, dims) in [(mar3, &other), (mar20, &DimensionValues::default())] {
+            let mut s = ResponseSummary::empty();
+            s.add_answers(None, None, None, Some(true));
+            cube.add(day, dims, &s);
+        }
+        let a = cube.query(&CubeQuery::default());
+        assert_eq!(a.span(Metric::Nps), Some((jan1, dec31)));
+        assert_eq!(a.span(Metric::Fcr), Some((mar3, mar20)));
+        assert_eq!(a.span(Metric::Csat), None);
+        assert_eq!(a.any_span(), Some((jan1, dec31)));
+        let bounded = cube.query(&CubeQuery {
+            from: Some(mar3 + 1),
+            to: Some(dec31 - 1),
+            ..Default::default()
+        });
+        assert_eq!(bounded.span(Metric::Fcr), Some((mar20, mar20)));
+        assert_eq!(bounded.span(Metric::Nps), None);
+    }
+
+    /// Two answers 130 years apart cost two month cells, not 1,560.
+    #[test]
+    fn memory_follows_the_months_present() {
+        let mut cube = RollupCube::new();
+        let dims = DimensionValues::default();
+        cube.add(0, &dims, &summary_of(9));
+        cube.add(
+            calendar::parse_day("2099-12-31").unwrap(),
+            &dims,
+            &summary_of(3),
+        );
+        assert_eq!(cube.combinations[0].months.len(), 2);
+        assert_eq!(cube.query(&CubeQuery::default()).overall.nps.n(), 2);
     }
 }

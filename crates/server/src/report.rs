@@ -7,7 +7,7 @@ use northstar_core::calendar::{self, Day};
 use northstar_core::estimate::{self, CONFIDENCE, DifferenceTest};
 use northstar_core::rollup::{CubeAnswer, CubeQuery, GroupBy};
 use northstar_core::{Dimension, Estimate, Mergeable, Metric, ProportionSummary, ResponseSummary};
-use northstar_store::Store;
+use northstar_store::{RespondentCounts, RespondentQuery, Store};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -87,8 +87,10 @@ pub struct VersusRest {
     pub p_value: f64,
     /// The p-value after Holm's adjustment across all groups tested.
     pub p_adjusted: f64,
-    /// Adjusted p < 0.05, and both sides have at least
-    /// [`MIN_ANSWERS_FOR_SIGNIFICANCE`] answers.
+    /// Holm-adjusted p < 0.05, both sides have at least
+    /// [`MIN_ANSWERS_FOR_SIGNIFICANCE`] answers, and the group's own 95%
+    /// interval excludes the rest's value, so the verdict never contradicts
+    /// the interval shown beside it.
     pub significant: bool,
     pub method: &'static str,
 }
@@ -116,11 +118,11 @@ pub struct Period {
 }
 
 impl Period {
-    /// The span with data in an answer, and the range the selection asked for.
-    pub fn of(answer: &CubeAnswer, selection: &Selection) -> Self {
+    /// The span of a metric's own answers, and the range the selection asked for.
+    pub fn of(span: Option<(Day, Day)>, selection: &Selection) -> Self {
         Self {
-            from: answer.first_day.map(calendar::day_label),
-            to: answer.last_day.map(calendar::day_label),
+            from: span.map(|s| calendar::day_label(s.0)),
+            to: span.map(|s| calendar::day_label(s.1)),
             requested_from: selection.from.map(calendar::day_label),
             requested_to: selection.to.map(calendar::day_label),
         }
@@ -152,12 +154,19 @@ fn versus_rest(
     rest: &ResponseSummary,
 ) -> Option<VersusRest> {
     let n = |s: &ResponseSummary| metric.estimate(s).n;
-    let enough =
-        n(group) >= MIN_ANSWERS_FOR_SIGNIFICANCE && n(rest) >= MIN_ANSWERS_FOR_SIGNIFICANCE;
+    let group_interval = metric.estimate(group);
+    let rest_value = metric.estimate(rest).value;
+    let interval_excludes_rest = match (group_interval.ci_low, group_interval.ci_high, rest_value) {
+        (Some(lo), Some(hi), Some(v)) => v < lo || v > hi,
+        _ => false,
+    };
+    let enough = n(group) >= MIN_ANSWERS_FOR_SIGNIFICANCE
+        && n(rest) >= MIN_ANSWERS_FOR_SIGNIFICANCE
+        && interval_excludes_rest;
     let (test, method): (DifferenceTest, &'static str) = match metric {
         Metric::Nps => (
-            estimate::nps_difference(&group.nps, &rest.nps)?,
-            "z-test, trinomial variance (Rocks 2016)",
+            estimate::nps_difference_adjusted(&group.nps, &rest.nps)?,
+            "z-test with adjusted-Wald variances (Rocks 2016), group's interval excluding the rest's NPS",
         ),
         Metric::Csat | Metric::Fcr => {
             let prop = |s: &ResponseSummary| match metric {
@@ -167,13 +176,13 @@ fn versus_rest(
                 },
                 _ => s.fcr,
             };
-            let t = estimate::two_proportion(&prop(group), &prop(rest))?;
+            let t = estimate::two_proportion_adjusted(&prop(group), &prop(rest))?;
             (
                 DifferenceTest {
                     difference: 100.0 * t.difference,
                     ..t
                 },
-                "pooled two-proportion z-test",
+                "Agresti-Caffo adjusted two-proportion z-test (Agresti & Caffo 2000), group's interval excluding the rest's share",
             )
         }
         Metric::Ces => return None,
@@ -263,7 +272,7 @@ pub fn report_from(
         method: metric.method(),
         confidence: CONFIDENCE,
         filter: selection.filter_map(),
-        period: Period::of(answer, selection),
+        period: Period::of(answer.span(metric), selection),
         group_by: group_by.map(|g| g.as_str().to_string()),
         overall: metric.estimate(&answer.overall).into(),
         groups,
@@ -271,33 +280,45 @@ pub fn report_from(
     }
 }
 
-/// Respondents against the customer base, by segment: NPS answers in the
-/// selection per segment compared with customers per segment.
+/// Respondents against the customer base, by segment: distinct respondents
+/// with an NPS answer in the selection per segment, against the customers per
+/// segment who had not churned before the period began.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Representativeness {
     pub dimension: &'static str,
     /// What is counted on the respondents' side.
     pub answers_counted: &'static str,
+    /// What is counted on the customers' side.
+    pub base_counted: String,
     pub filter: BTreeMap<String, Vec<String>>,
     pub period: Period,
     #[schema(value_type = Object)]
     pub comparison: Option<northstar_core::representativeness::MixComparison>,
+    /// Respondents whose customer_id is not among the customers, counted
+    /// under their response's own segment.
+    pub segment_from_response: u64,
+    /// Answers without a customer_id, each counted as one respondent.
+    pub anonymous_answers: u64,
     pub method: &'static str,
     /// A sentence for people, e.g. which segment is over-represented.
     pub summary: String,
 }
 
-/// Compares who answered (NPS answers by segment) with the customer base.
+/// The customer base for a selection: customers active at its start.
+pub fn base_from(selection: &Selection, answer: &CubeAnswer) -> Option<Day> {
+    selection
+        .from
+        .or_else(|| answer.span(Metric::Nps).map(|s| s.0))
+}
+
+/// Compares who answered (distinct NPS respondents by segment) with the
+/// customer base.
 pub fn representativeness_from(
     customers: &[(String, u64)],
+    respondents: &RespondentCounts,
     answer: &CubeAnswer,
     selection: &Selection,
 ) -> Representativeness {
-    let answers: Vec<(String, u64)> = answer
-        .groups
-        .iter()
-        .map(|g| (g.key.clone(), g.summary.nps.n().max(0) as u64))
-        .collect();
     let segment_filtered = selection
         .filter
         .iter()
@@ -305,48 +326,94 @@ pub fn representativeness_from(
     let comparison = if segment_filtered {
         None
     } else {
-        northstar_core::representativeness::compare_mix(customers, &answers)
+        northstar_core::representativeness::compare_mix(customers, &respondents.by_segment)
+    };
+    let p_text = |p: f64| {
+        if p < 0.001 {
+            "< 0.001".to_string()
+        } else {
+            format!("= {p:.3}")
+        }
     };
     let summary = match &comparison {
         None if segment_filtered => "The selection is filtered by segment; remove that filter to compare respondents with the customer base.".to_string(),
         None if customers.is_empty() => "No customers with a segment are imported, so respondents cannot be compared with the customer base.".to_string(),
-        None => "No answers from customers of a known segment in this selection.".to_string(),
+        None => "No respondents of a known segment in this selection.".to_string(),
         Some(c) => {
             let most = c.rows.iter().max_by(|a, b| a.ratio.total_cmp(&b.ratio));
             let least = c.rows.iter().min_by(|a, b| a.ratio.total_cmp(&b.ratio));
-            let differs = c.p_value < 1.0 - CONFIDENCE;
-            let unmatched = if c.answers_unmatched > 0 {
-                format!(
-                    " {} answers carry a segment that no imported customer has and are left out of the comparison.",
+            let mut notes = String::new();
+            if c.answers_unmatched > 0 {
+                notes += &format!(
+                    " {} respondents carry a segment that no imported customer has and are left out of the comparison.",
                     c.answers_unmatched
-                )
-            } else {
-                String::new()
-            };
-            let verdict = match (differs, most, least) {
-                (true, Some(m), Some(l)) => format!(
-                    "Respondents differ from the customer base (χ² = {:.1}, df = {}, p {}): {} is {:.0}% of customers but {:.0}% of answers; {} is {:.0}% of customers but {:.0}% of answers. Overall figures lean towards over-represented segments.",
-                    c.chi_square,
-                    c.degrees_of_freedom,
-                    if c.p_value < 0.001 { "< 0.001".to_string() } else { format!("= {:.3}", c.p_value) },
+                );
+            }
+            if respondents.segment_from_response > 0 {
+                notes += &format!(
+                    " {} respondents are not among the imported customers; their segment is taken from their responses.",
+                    respondents.segment_from_response
+                );
+            }
+            if respondents.anonymous > 0 {
+                notes += &format!(
+                    " {} answers carry no customer_id; each is counted as one respondent.",
+                    respondents.anonymous
+                );
+            }
+            let verdict = match (&c.test, most, least) {
+                (None, _, _) => format!(
+                    "No test: {}.",
+                    c.no_test_reason.as_deref().unwrap_or("too few respondents")
+                ),
+                (Some(t), Some(m), Some(l)) if t.p_value < 1.0 - CONFIDENCE => format!(
+                    "Respondents differ from the customer base (χ² = {:.1}, df = {}, p {}): {} is {:.0}% of customers but {:.0}% of respondents; {} is {:.0}% of customers but {:.0}% of respondents. Overall figures lean towards over-represented segments.",
+                    t.chi_square, t.degrees_of_freedom, p_text(t.p_value),
                     m.key, 100.0 * m.customer_share, 100.0 * m.answer_share,
                     l.key, 100.0 * l.customer_share, 100.0 * l.answer_share,
                 ),
-                _ => format!(
-                    "No significant difference between respondents and the customer base by segment (χ² = {:.1}, df = {}, p = {:.3}).",
-                    c.chi_square, c.degrees_of_freedom, c.p_value
+                (Some(t), _, _) => format!(
+                    "No significant difference between respondents and the customer base by segment (χ² = {:.1}, df = {}, p {}).",
+                    t.chi_square, t.degrees_of_freedom, p_text(t.p_value)
                 ),
             };
-            verdict + &unmatched
+            let pooled = match &c.test {
+                Some(t) if !t.pooled.is_empty() => format!(
+                    " Segments expecting fewer than 5 respondents were pooled for the test: {}.",
+                    t.pooled.join(", ")
+                ),
+                _ => String::new(),
+            };
+            verdict + &pooled + &notes
         }
     };
     Representativeness {
         dimension: "segment",
-        answers_counted: "NPS answers",
+        answers_counted: "distinct respondents with an NPS answer (segment from the customers table through customer_id)",
+        base_counted: match base_from(selection, answer) {
+            Some(day) => format!(
+                "customers with a segment who had not churned before {} (customers without a churn date always count)",
+                calendar::day_label(day)
+            ),
+            None => "customers with a segment".to_string(),
+        },
         filter: selection.filter_map(),
-        period: Period::of(answer, selection),
+        period: Period::of(answer.span(Metric::Nps), selection),
         comparison,
-        method: "Pearson's chi-square goodness-of-fit test of answers against customer shares (Pearson 1900)",
+        segment_from_response: respondents.segment_from_response,
+        anonymous_answers: respondents.anonymous,
+        method: "Pearson's chi-square goodness-of-fit test of respondents against customer shares (Pearson 1900); segments expecting fewer than 5 respondents pooled, no test when fewer than two categories remain (Cochran 1954)",
         summary,
+    }
+}
+
+impl Selection {
+    /// The respondent query for this selection.
+    pub fn respondents(&self) -> RespondentQuery {
+        RespondentQuery {
+            filter: self.filter.clone(),
+            from: self.from,
+            to: self.to,
+        }
     }
 }

@@ -12,6 +12,12 @@ pub enum StoreError {
     NotReady(String),
     #[error("stored data could not be read back: {0}")]
     Corrupt(String),
+    /// A client-facing limit: the message names the limit and the fix.
+    #[error("{field}: {message}")]
+    Limit { field: String, message: String },
+    /// A caller bug: e.g. one key twice in a batch.
+    #[error("invalid batch: {0}")]
+    InvalidBatch(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -41,6 +41,13 @@ pub struct ImportReport {
     pub rejected_rows: u64,
     /// The first [`KEPT_REJECTIONS`] rejected rows.
     pub rejected: Vec<RowError>,
+    /// Rows that produced something to write. For responses and customers
+    /// one row is one record; an operations row gives one record per measure,
+    /// so `written` counts measures and this counts rows.
+    pub rows_accepted: u64,
+    /// Header warnings, e.g. a column kept as an attribute that looks like
+    /// a known column (`NPS Score`).
+    pub warnings: Vec<FieldError>,
 }
 
 /// Why an import stopped. Batches already written stay written (each batch
@@ -71,8 +78,11 @@ pub trait Layout: Sized + Send + 'static {
     fn from_header(header: &[&str]) -> Result<Self, Vec<FieldError>>;
     fn width(&self) -> usize;
     fn parse(&self, cells: &[&str]) -> Result<Vec<Self::Item>, Vec<FieldError>>;
-    /// The key that must be unique within one file, if any.
-    fn unique_key(item: &Self::Item) -> Option<(&'static str, &str)>;
+    /// Header warnings (look-alike columns kept as attributes).
+    fn warnings(&self) -> Vec<FieldError>;
+    /// The key that must be unique within one file: what it is called and
+    /// its value.
+    fn unique_key(item: &Self::Item) -> (&'static str, String);
     fn write(
         store: &dyn Store,
         items: Vec<Self::Item>,
@@ -90,8 +100,11 @@ impl Layout for ResponseColumns {
     fn parse(&self, cells: &[&str]) -> Result<Vec<NewResponse>, Vec<FieldError>> {
         self.parse_row(cells).map(|r| vec![r])
     }
-    fn unique_key(item: &NewResponse) -> Option<(&'static str, &str)> {
-        Some(("external_id", &item.external_id))
+    fn warnings(&self) -> Vec<FieldError> {
+        ResponseColumns::warnings(self).to_vec()
+    }
+    fn unique_key(item: &NewResponse) -> (&'static str, String) {
+        ("external_id", item.external_id.clone())
     }
     async fn write(store: &dyn Store, items: Vec<NewResponse>) -> Result<WriteSummary, StoreError> {
         store.write_responses(items).await
@@ -109,8 +122,11 @@ impl Layout for CustomerColumns {
     fn parse(&self, cells: &[&str]) -> Result<Vec<NewCustomer>, Vec<FieldError>> {
         self.parse_row(cells).map(|c| vec![c])
     }
-    fn unique_key(item: &NewCustomer) -> Option<(&'static str, &str)> {
-        Some(("customer_id", &item.customer_id))
+    fn warnings(&self) -> Vec<FieldError> {
+        CustomerColumns::warnings(self).to_vec()
+    }
+    fn unique_key(item: &NewCustomer) -> (&'static str, String) {
+        ("customer_id", item.customer_id.clone())
     }
     async fn write(store: &dyn Store, items: Vec<NewCustomer>) -> Result<WriteSummary, StoreError> {
         store.write_customers(items).await
@@ -128,10 +144,16 @@ impl Layout for OperationColumns {
     fn parse(&self, cells: &[&str]) -> Result<Vec<NewOperation>, Vec<FieldError>> {
         self.parse_row(cells)
     }
-    fn unique_key(_: &NewOperation) -> Option<(&'static str, &str)> {
+    fn warnings(&self) -> Vec<FieldError> {
+        OperationColumns::warnings(self).to_vec()
+    }
+    fn unique_key(o: &NewOperation) -> (&'static str, String) {
         // One row yields several measures; (department, order_id) may repeat
-        // across rows with different measures, and a repeat replaces.
-        None
+        // across rows with different measures, but not the same measure.
+        (
+            "order_id",
+            format!("{}/{} ({})", o.department, o.order_id, o.measure),
+        )
     }
     async fn write(
         store: &dyn Store,
@@ -147,6 +169,7 @@ impl Layout for OperationColumns {
 pub trait ImportObserver {
     fn progress(&mut self, _bytes_read: u64) {}
     fn rejected(&mut self, _row: &RowError) {}
+    fn warning(&mut self, _warning: &FieldError) {}
 }
 
 /// An observer that ignores everything.
@@ -182,7 +205,9 @@ pub async fn import_csv<R: Read + Send + 'static>(
 struct ParsedBatch<T> {
     items: Vec<T>,
     rejected: Vec<RowError>,
+    warnings: Vec<FieldError>,
     rows: u64,
+    rows_accepted: u64,
     bytes: u64,
 }
 
@@ -191,7 +216,9 @@ impl<T> ParsedBatch<T> {
         Self {
             items: Vec::with_capacity(BATCH_ROWS),
             rejected: Vec::new(),
+            warnings: Vec::new(),
             rows: 0,
+            rows_accepted: 0,
             bytes: 0,
         }
     }
@@ -219,21 +246,29 @@ async fn import_with<L: Layout, R: Read + Send + 'static>(
             }
         };
         report.rows_read += batch.rows;
-        if !batch.items.is_empty() {
-            match L::write(store, batch.items).await {
-                Ok(w) => report.written.add(w),
-                Err(e) => {
-                    // The batch was rolled back: its rows were read but not written.
-                    failure = Some(e.into());
-                    break;
-                }
-            }
+        for w in batch.warnings {
+            observer.warning(&w);
+            report.warnings.push(w);
         }
+        // Rejected rows are reported whether or not the write succeeds.
         for row in batch.rejected {
             observer.rejected(&row);
             report.rejected_rows += 1;
             if report.rejected.len() < KEPT_REJECTIONS {
                 report.rejected.push(row);
+            }
+        }
+        if !batch.items.is_empty() {
+            match L::write(store, batch.items).await {
+                Ok(w) => {
+                    report.written.add(w);
+                    report.rows_accepted += batch.rows_accepted;
+                }
+                Err(e) => {
+                    // The batch was rolled back: its rows were read but not written.
+                    failure = Some(e.into());
+                    break;
+                }
             }
         }
         observer.progress(batch.bytes);
@@ -301,6 +336,7 @@ fn parse_file<L: Layout, R: Read>(
     // in memory, and a false "duplicate" is vanishingly unlikely.
     let mut seen: HashMap<u128, u64> = HashMap::new();
     let mut batch = ParsedBatch::new();
+    batch.warnings = layout.warnings();
     loop {
         let more = match csv.read_byte_record(&mut record) {
             Ok(more) => more,
@@ -317,18 +353,21 @@ fn parse_file<L: Layout, R: Read>(
             match row_cells(&record, layout.width(), line, last_line)
                 .and_then(|cells| layout.parse(&cells))
             {
-                Ok(items) => match duplicate_of::<L>(&mut seen, items.first(), line) {
+                Ok(items) => match duplicate_of::<L>(&mut seen, &items, line) {
                     Some(e) => batch.rejected.push(RowError {
                         line,
                         errors: vec![e],
                     }),
-                    None => batch.items.extend(items),
+                    None => {
+                        batch.rows_accepted += u64::from(!items.is_empty());
+                        batch.items.extend(items);
+                    }
                 },
                 Err(errors) => batch.rejected.push(RowError { line, errors }),
             }
         }
         let full = batch.items.len() >= BATCH_ROWS || batch.rows >= 4 * BATCH_ROWS as u64;
-        if full || (!more && batch.rows > 0) {
+        if full || (!more && (batch.rows > 0 || !batch.warnings.is_empty())) {
             batch.bytes = csv.position().byte();
             let ready = std::mem::replace(&mut batch, ParsedBatch::new());
             if tx.blocking_send(Ok(ready)).is_err() {
@@ -379,33 +418,36 @@ fn record_lines<R: Read>(
     (first_line, last_line.max(first_line))
 }
 
+/// The first of a row's keys already seen on an earlier line; the row's
+/// keys are recorded only when none was.
 fn duplicate_of<L: Layout>(
     seen: &mut HashMap<u128, u64>,
-    item: Option<&L::Item>,
+    items: &[L::Item],
     line: u64,
 ) -> Option<FieldError> {
-    let (field, key) = L::unique_key(item?)?;
-    let hash = |salt: u8| {
-        let mut h = DefaultHasher::new();
-        salt.hash(&mut h);
-        key.hash(&mut h);
-        h.finish()
+    let digest = |key: &str| {
+        let hash = |salt: u8| {
+            let mut h = DefaultHasher::new();
+            salt.hash(&mut h);
+            key.hash(&mut h);
+            h.finish()
+        };
+        (u128::from(hash(0)) << 64) | u128::from(hash(1))
     };
-    let digest = (u128::from(hash(0)) << 64) | u128::from(hash(1));
-    match seen.entry(digest) {
-        std::collections::hash_map::Entry::Occupied(first) => Some(FieldError::new(
-            field,
-            format!(
-                "{key:?} already appeared on line {} of this file",
-                first.get()
-            ),
-            "give each row its own id; this row was not imported",
-        )),
-        std::collections::hash_map::Entry::Vacant(slot) => {
-            slot.insert(line);
-            None
+    let keys: Vec<(&'static str, String)> = items.iter().map(L::unique_key).collect();
+    for (field, key) in &keys {
+        if let Some(first) = seen.get(&digest(key)) {
+            return Some(FieldError::new(
+                *field,
+                format!("{key:?} already appeared on line {first} of this file"),
+                "give each row its own id; this row was not imported",
+            ));
         }
     }
+    for (_, key) in &keys {
+        seen.insert(digest(key), line);
+    }
+    None
 }
 
 /// The cells of a row as text, or why the row cannot be read.

@@ -2,6 +2,8 @@
 //! response summaries are written in the same transaction as the raw rows and
 //! can always be rebuilt from them. Handlers see only the [`Store`] trait.
 
+pub mod backend;
+mod cached;
 mod error;
 pub mod import;
 mod sqlite;
@@ -16,6 +18,8 @@ use northstar_core::response::NewResponse;
 use northstar_core::rollup::{CubeAnswer, CubeQuery};
 use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 
+pub use backend::{Backend, RespondentCounts, RespondentQuery};
+pub use cached::{CachedStore, MAX_DISTINCT_VALUES};
 pub use error::{StoreError, StoreResult};
 pub use sqlite::SqliteStore;
 
@@ -54,8 +58,19 @@ pub struct StoreCounts {
     pub rollup_cells: u64,
 }
 
+/// The outcome of [`Store::verify_rollups`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RollupCheck {
+    pub stored_cells: u64,
+    /// `rollups_daily` equals a rebuild from the raw responses.
+    pub stored_equals_raw: bool,
+    /// The in-memory cube equals `rollups_daily`.
+    pub cube_equals_stored: bool,
+}
+
 /// Everything the server and CLI need from a database. Object-safe, so the
-/// server holds an `Arc<dyn Store>` and compiles its router once.
+/// server holds an `Arc<dyn Store>` and compiles its router once. The one
+/// implementation is [`CachedStore`] over a [`Backend`].
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations.
@@ -65,7 +80,9 @@ pub trait Store: Send + Sync + 'static {
     async fn check_ready(&self) -> StoreResult<()>;
 
     /// Inserts or replaces responses by `external_id` and updates the
-    /// rollups in the same transaction; returns after the commit.
+    /// rollups in the same transaction; returns after the commit. A batch
+    /// must not name an id twice, nor take a dimension past
+    /// [`MAX_DISTINCT_VALUES`] values (`StoreError::Limit`).
     async fn write_responses(&self, batch: Vec<NewResponse>) -> StoreResult<WriteSummary>;
 
     /// One stored response by its external id.
@@ -77,8 +94,8 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces operational records by (department, order_id, measure).
     async fn write_operations(&self, batch: Vec<NewOperation>) -> StoreResult<WriteSummary>;
 
-    /// Answers a rollup query from the in-memory cube, reloading it from the
-    /// rollup table when another process has written since it was loaded.
+    /// Answers a rollup query from the in-memory cube, first replaying the
+    /// rollup deltas of writes by other processes.
     async fn query_rollups(&self, query: &CubeQuery) -> StoreResult<CubeAnswer>;
 
     /// Answers several queries from one snapshot of the cube, so that the
@@ -88,20 +105,41 @@ pub trait Store: Send + Sync + 'static {
     /// Distinct values of a dimension present in the rollups.
     async fn dimension_values(&self, dimension: Dimension) -> StoreResult<Vec<String>>;
 
-    /// Customers per segment (customers without a segment not counted).
-    async fn customer_segments(&self) -> StoreResult<Vec<(String, u64)>>;
+    /// Customers per segment (customers without a segment not counted),
+    /// leaving out customers who churned before `active_from`; kept on write.
+    async fn customer_segments(&self, active_from: Option<Day>) -> StoreResult<Vec<(String, u64)>>;
+
+    /// Distinct respondents with an NPS answer in a selection, per segment.
+    async fn respondents_by_segment(
+        &self,
+        query: &RespondentQuery,
+    ) -> StoreResult<RespondentCounts>;
 
     /// Replaces the rollup table by a rebuild from raw responses.
     async fn rebuild_rollups(&self) -> StoreResult<u64>;
 
-    /// The stored rollup cells, sorted.
-    async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>>;
-
-    /// The rollup cells recomputed from raw responses, sorted.
-    async fn rollup_cells_from_raw(&self) -> StoreResult<Vec<RollupCell>>;
+    /// Compares the rollup table with a rebuild from raw rows, and the
+    /// in-memory cube with the table.
+    async fn verify_rollups(&self) -> StoreResult<RollupCheck>;
 
     /// Row counts per table.
     async fn counts(&self) -> StoreResult<StoreCounts>;
+
+    /// The persistence layer underneath (for inspection by tools and tests).
+    fn backend(&self) -> &dyn Backend;
+
+    /// How the in-memory cube has been kept current.
+    fn cube_status(&self) -> CubeStatus;
+}
+
+/// How a process's cube has been kept current: whole loads of the rollup
+/// table and catch-ups that replayed other processes' deltas.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CubeStatus {
+    /// The rollup version the cube reflects; `None` before the first load.
+    pub version: Option<i64>,
+    pub loads: u64,
+    pub replays: u64,
 }
 
 /// Default database: a SQLite file in the working directory.
@@ -122,7 +160,7 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
                 reason: format!("unknown scheme {scheme:?}; use sqlite://path/to/file.db"),
             });
         } else {
-            Arc::new(SqliteStore::connect(url).await?)
+            Arc::new(CachedStore::new(Box::new(SqliteStore::connect(url).await?)))
         };
     store.migrate().await?;
     Ok(store)

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,13 +11,15 @@ use northstar_core::calendar::Day;
 use northstar_core::customer::NewCustomer;
 use northstar_core::operation::NewOperation;
 use northstar_core::response::NewResponse;
-use northstar_core::rollup::{CubeAnswer, CubeQuery, RollupCube};
 use northstar_core::{Dimension, DimensionValues, Mergeable, ResponseSummary};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::Mutex;
 
-use crate::{RollupCell, Store, StoreCounts, StoreError, StoreResult, WriteSummary};
+use crate::backend::{
+    self, Backend, DeltasSince, RespondentCounts, RespondentQuery, ResponsesWritten, RollupDelta,
+};
+use crate::{RollupCell, StoreCounts, StoreError, StoreResult, WriteSummary};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -38,18 +39,17 @@ const RESPONSE_COLUMNS: &str = "external_id, customer_id, submitted_at, submitte
 /// SQLite's 32,766-variable limit.
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// The in-memory cube and the `rollup_version` it reflects.
-struct LoadedCube {
-    version: i64,
-    cube: RollupCube,
-}
+/// How long the rollup delta log keeps a write's deltas: a server that has
+/// not looked for longer reloads the whole rollup table instead.
+const DELTA_LOG_SECONDS: i64 = 3_600;
+
+/// A customer with no churn date counts as active in every period.
+const NEVER_CHURNED: i64 = i32::MAX as i64;
 
 /// A SQLite database file.
 pub struct SqliteStore {
     pool: SqlitePool,
     write_lock: Mutex<()>,
-    reload_lock: Mutex<()>,
-    cube: RwLock<Option<LoadedCube>>,
 }
 
 fn day_expression() -> String {
@@ -168,20 +168,14 @@ fn changes<'a, T: PartialEq>(
     (summary, changed)
 }
 
-/// Keeps the last row per key, in order of first appearance.
-fn last_per_key<T>(batch: Vec<T>, key: impl Fn(&T) -> String) -> Vec<T> {
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(batch.len());
-    let mut out: Vec<Option<T>> = Vec::with_capacity(batch.len());
-    for item in batch {
-        match index.get(&key(&item)) {
-            Some(&i) => out[i] = Some(item),
-            None => {
-                index.insert(key(&item), out.len());
-                out.push(Some(item));
-            }
-        }
-    }
-    out.into_iter().flatten().collect()
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn churn_key(c: &NewCustomer) -> i64 {
+    c.churned_on.map_or(NEVER_CHURNED, i64::from)
 }
 
 impl SqliteStore {
@@ -208,98 +202,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             write_lock: Mutex::new(()),
-            reload_lock: Mutex::new(()),
-            cube: RwLock::new(None),
         })
-    }
-
-    async fn rollup_version(&self) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM store_state WHERE key = 'rollup_version'")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn load_cube(&self) -> StoreResult<LoadedCube> {
-        let mut tx = self.pool.begin().await?;
-        let version: i64 =
-            sqlx::query_scalar("SELECT value FROM store_state WHERE key = 'rollup_version'")
-                .fetch_one(&mut *tx)
-                .await?;
-        let sql = format!(
-            "SELECT day, {DIMENSION_COLUMNS}, {} FROM rollups_daily",
-            COUNTER_COLUMNS.join(", ")
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        let mut cube = RollupCube::new();
-        for row in &rows {
-            let (day, dims, summary) = rollup_cell_from_row(row)?;
-            cube.add(day, &dims, &summary);
-        }
-        tracing::info!(
-            version,
-            cells = rows.len(),
-            combinations = cube.combinations(),
-            "loaded rollup cube"
-        );
-        Ok(LoadedCube { version, cube })
-    }
-
-    /// Runs `f` on a cube that reflects the database's current rollups.
-    async fn with_current_cube<T>(&self, f: impl Fn(&RollupCube) -> T) -> StoreResult<T> {
-        let version = self.rollup_version().await?;
-        if let Some(answer) = self.read_cube_at(version, &f) {
-            return Ok(answer);
-        }
-        let _reloading = self.reload_lock.lock().await;
-        if let Some(answer) = self.read_cube_at(version, &f) {
-            return Ok(answer);
-        }
-        let loaded = self.load_cube().await?;
-        let answer = f(&loaded.cube);
-        if let Ok(mut slot) = self.cube.write() {
-            // A writer may have moved a cube past this snapshot meanwhile.
-            if slot
-                .as_ref()
-                .is_none_or(|current| current.version < loaded.version)
-            {
-                *slot = Some(loaded);
-            }
-        }
-        Ok(answer)
-    }
-
-    fn read_cube_at<T>(&self, version: i64, f: &impl Fn(&RollupCube) -> T) -> Option<T> {
-        let guard = self.cube.read().ok()?;
-        let loaded = guard.as_ref()?;
-        (loaded.version >= version).then(|| f(&loaded.cube))
-    }
-
-    /// After a commit that moved the version to `version`, applies the same
-    /// deltas to the cube, or drops it if another writer got in between.
-    fn apply_to_cube(
-        &self,
-        version: i64,
-        deltas: &HashMap<(Day, DimensionValues), ResponseSummary>,
-    ) {
-        let Ok(mut slot) = self.cube.write() else {
-            return;
-        };
-        match slot.as_mut() {
-            Some(loaded) if loaded.version == version - 1 => {
-                for ((day, dims), delta) in deltas {
-                    loaded.cube.add(*day, dims, delta);
-                }
-                loaded.version = version;
-            }
-            // A reader already loaded a snapshot that includes this write.
-            Some(loaded) if loaded.version >= version => {}
-            // Another process wrote in between: reload on the next query.
-            Some(_) => *slot = None,
-            None => {}
-        }
     }
 
     async fn upsert_rollups(
@@ -345,7 +248,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Backend for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
@@ -366,10 +269,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn write_responses(&self, batch: Vec<NewResponse>) -> StoreResult<WriteSummary> {
-        let rows = last_per_key(batch, |r| r.external_id.clone());
+    async fn write_responses(&self, rows: Vec<NewResponse>) -> StoreResult<ResponsesWritten> {
+        backend::ensure_unique_keys(&rows, "external_id", |r| r.external_id.clone())?;
         if rows.is_empty() {
-            return Ok(WriteSummary::default());
+            return Ok(ResponsesWritten::default());
         }
         let _writing = self.write_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -407,7 +310,10 @@ impl Store for SqliteStore {
         let changed: Vec<&NewResponse> = changes.iter().map(|(new, _)| *new).collect();
         if changed.is_empty() {
             tx.commit().await?;
-            return Ok(summary);
+            return Ok(ResponsesWritten {
+                summary,
+                delta: None,
+            });
         }
 
         let updates: Vec<String> = RESPONSE_COLUMNS
@@ -457,9 +363,27 @@ impl Store for SqliteStore {
             .await?;
         }
         let version = Self::bump_version(&mut tx).await?;
+        let cells: Vec<RollupCell> = deltas
+            .into_iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|((day, dims), s)| (day, dims, s))
+            .collect();
+        let now = now_unix();
+        sqlx::query("INSERT INTO rollup_deltas (version, written_unix, cells) VALUES (?1, ?2, ?3)")
+            .bind(version)
+            .bind(now)
+            .bind(backend::encode_cells(&cells))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM rollup_deltas WHERE written_unix < ?1")
+            .bind(now - DELTA_LOG_SECONDS)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        self.apply_to_cube(version, &deltas);
-        Ok(summary)
+        Ok(ResponsesWritten {
+            summary,
+            delta: Some(RollupDelta { version, cells }),
+        })
     }
 
     async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>> {
@@ -472,8 +396,8 @@ impl Store for SqliteStore {
         row.as_ref().map(response_from_row).transpose()
     }
 
-    async fn write_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<WriteSummary> {
-        let rows = last_per_key(batch, |c| c.customer_id.clone());
+    async fn write_customers(&self, rows: Vec<NewCustomer>) -> StoreResult<WriteSummary> {
+        backend::ensure_unique_keys(&rows, "customer_id", |c| c.customer_id.clone())?;
         if rows.is_empty() {
             return Ok(WriteSummary::default());
         }
@@ -481,7 +405,7 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let ids: Vec<&str> = rows.iter().map(|c| c.customer_id.as_str()).collect();
         let stored = sqlx::query(
-            "SELECT customer_id, segment, region, annual_value, churned, attributes FROM customers \
+            "SELECT customer_id, segment, region, annual_value, churned, churned_on, attributes FROM customers \
              WHERE customer_id IN (SELECT value FROM json_each(?1))",
         )
         .bind(json_text(&ids))
@@ -495,15 +419,29 @@ impl Store for SqliteStore {
                 region: row.try_get("region")?,
                 annual_value: row.try_get("annual_value")?,
                 churned: row.try_get::<Option<i64>, _>("churned")?.map(|v| v == 1),
+                churned_on: row.try_get("churned_on")?,
                 attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
             };
             existing.insert(c.customer_id.clone(), c);
         }
         let (summary, changes) = changes(&rows, &existing, |c| c.customer_id.clone());
+        // Customers per (segment, churn day), kept on write like the rollups.
+        let mut counts: HashMap<(String, i64), i64> = HashMap::new();
+        for (new, old) in &changes {
+            if let Some(old) = old
+                && let Some(segment) = old.segment.clone()
+            {
+                *counts.entry((segment, churn_key(old))).or_default() -= 1;
+            }
+            if let Some(segment) = new.segment.clone() {
+                *counts.entry((segment, churn_key(new))).or_default() += 1;
+            }
+        }
+        counts.retain(|_, n| *n != 0);
         let changed: Vec<&NewCustomer> = changes.iter().map(|(new, _)| *new).collect();
         for chunk in changed.chunks(ROWS_PER_STATEMENT) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO customers (customer_id, segment, region, annual_value, churned, attributes) ",
+                "INSERT INTO customers (customer_id, segment, region, annual_value, churned, churned_on, attributes) ",
             );
             qb.push_values(chunk, |mut b, c| {
                 b.push_bind(c.customer_id.clone())
@@ -511,13 +449,33 @@ impl Store for SqliteStore {
                     .push_bind(c.region.clone())
                     .push_bind(c.annual_value)
                     .push_bind(c.churned.map(i64::from))
+                    .push_bind(c.churned_on)
                     .push_bind(json_text(&c.attributes));
             });
             qb.push(
                 " ON CONFLICT (customer_id) DO UPDATE SET segment = excluded.segment, region = excluded.region, \
-                 annual_value = excluded.annual_value, churned = excluded.churned, attributes = excluded.attributes",
+                 annual_value = excluded.annual_value, churned = excluded.churned, churned_on = excluded.churned_on, \
+                 attributes = excluded.attributes",
             );
             qb.build().execute(&mut *tx).await?;
+        }
+        let counts: Vec<((String, i64), i64)> = counts.into_iter().collect();
+        for chunk in counts.chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO customer_segment_counts (segment, churned_day, customers) ",
+            );
+            qb.push_values(chunk, |mut b, ((segment, day), n)| {
+                b.push_bind(segment.clone()).push_bind(*day).push_bind(*n);
+            });
+            qb.push(
+                " ON CONFLICT (segment, churned_day) DO UPDATE SET customers = customers + excluded.customers",
+            );
+            qb.build().execute(&mut *tx).await?;
+        }
+        if !counts.is_empty() {
+            sqlx::query("DELETE FROM customer_segment_counts WHERE customers = 0")
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(summary)
@@ -525,7 +483,8 @@ impl Store for SqliteStore {
 
     async fn write_operations(&self, batch: Vec<NewOperation>) -> StoreResult<WriteSummary> {
         let key = |o: &NewOperation| json_text(&[&o.department, &o.order_id, &o.measure]);
-        let rows = last_per_key(batch, key);
+        let rows = batch;
+        backend::ensure_unique_keys(&rows, "operation (department, order_id, measure)", key)?;
         if rows.is_empty() {
             return Ok(WriteSummary::default());
         }
@@ -592,30 +551,134 @@ impl Store for SqliteStore {
         Ok(summary)
     }
 
-    async fn query_rollups(&self, query: &CubeQuery) -> StoreResult<CubeAnswer> {
-        self.with_current_cube(|cube| cube.query(query)).await
-    }
-
-    async fn query_rollups_many(&self, queries: &[CubeQuery]) -> StoreResult<Vec<CubeAnswer>> {
-        self.with_current_cube(|cube| queries.iter().map(|q| cube.query(q)).collect())
-            .await
-    }
-
-    async fn dimension_values(&self, dimension: Dimension) -> StoreResult<Vec<String>> {
-        self.with_current_cube(|cube| cube.values(dimension)).await
-    }
-
-    async fn customer_segments(&self) -> StoreResult<Vec<(String, u64)>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT segment, COUNT(*) FROM customers WHERE segment IS NOT NULL AND segment <> '' \
-             GROUP BY segment ORDER BY segment",
+    async fn rollup_version(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM store_state WHERE key = 'rollup_version'")
+                .fetch_one(&self.pool)
+                .await?,
         )
+    }
+
+    async fn load_rollups(&self) -> StoreResult<(i64, Vec<RollupCell>)> {
+        // One read transaction: the version and the cells are one snapshot.
+        let mut tx = self.pool.begin().await?;
+        let version: i64 =
+            sqlx::query_scalar("SELECT value FROM store_state WHERE key = 'rollup_version'")
+                .fetch_one(&mut *tx)
+                .await?;
+        let sql = format!(
+            "SELECT day, {DIMENSION_COLUMNS}, {} FROM rollups_daily",
+            COUNTER_COLUMNS.join(", ")
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let cells = rows
+            .iter()
+            .map(rollup_cell_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((version, cells))
+    }
+
+    async fn rollup_deltas_since(&self, version: i64) -> StoreResult<DeltasSince> {
+        let mut tx = self.pool.begin().await?;
+        let current: i64 =
+            sqlx::query_scalar("SELECT value FROM store_state WHERE key = 'rollup_version'")
+                .fetch_one(&mut *tx)
+                .await?;
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT version, cells FROM rollup_deltas WHERE version > ?1 AND version <= ?2 ORDER BY version",
+        )
+        .bind(version)
+        .bind(current)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        // Every version in between must be in the log (a rebuild writes none).
+        let contiguous = rows.len() as i64 == current - version
+            && rows
+                .iter()
+                .enumerate()
+                .all(|(i, (v, _))| *v == version + 1 + i as i64);
+        if !contiguous {
+            return Ok(DeltasSince::Reload);
+        }
+        let deltas = rows
+            .into_iter()
+            .map(|(v, bytes)| {
+                Ok(RollupDelta {
+                    version: v,
+                    cells: backend::decode_cells(&bytes)?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(DeltasSince::Replay(deltas))
+    }
+
+    async fn customer_segments(&self, active_from: Option<Day>) -> StoreResult<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT segment, SUM(customers) FROM customer_segment_counts \
+             WHERE segment <> '' AND churned_day >= ?1 GROUP BY segment HAVING SUM(customers) > 0 ORDER BY segment",
+        )
+        .bind(active_from.map_or(i64::MIN, i64::from))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
             .map(|(s, n)| (s, n.max(0) as u64))
             .collect())
+    }
+
+    async fn respondents_by_segment(
+        &self,
+        query: &RespondentQuery,
+    ) -> StoreResult<RespondentCounts> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT CASE WHEN c.customer_id IS NULL THEN r.segment ELSE COALESCE(c.segment, '') END AS seg, \
+             CASE WHEN r.customer_id IS NULL THEN 2 WHEN c.customer_id IS NULL THEN 1 ELSE 0 END AS source, \
+             COUNT(DISTINCT COALESCE(r.customer_id, '#' || r.id)) \
+             FROM responses r LEFT JOIN customers c ON c.customer_id = r.customer_id \
+             WHERE r.nps IS NOT NULL",
+        );
+        if let Some(from) = query.from {
+            qb.push(" AND r.submitted_unix >= ")
+                .push_bind(i64::from(from) * 86_400);
+        }
+        if let Some(to) = query.to {
+            qb.push(" AND r.submitted_unix < ")
+                .push_bind((i64::from(to) + 1) * 86_400);
+        }
+        for d in Dimension::ALL {
+            let values: Vec<&str> = query
+                .filter
+                .iter()
+                .filter(|(fd, _)| *fd == d)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            qb.push(format!(
+                " AND r.{} IN (SELECT value FROM json_each(",
+                d.as_str()
+            ))
+            .push_bind(json_text(&values))
+            .push("))");
+        }
+        qb.push(" GROUP BY 1, 2 ORDER BY 1");
+        let rows: Vec<(String, i64, i64)> = qb.build_query_as().fetch_all(&self.pool).await?;
+        let mut counts = RespondentCounts::default();
+        let mut by_segment: std::collections::BTreeMap<String, u64> = Default::default();
+        for (segment, source, n) in rows {
+            let n = n.max(0) as u64;
+            match source {
+                2 => counts.anonymous += n,
+                1 => counts.segment_from_response += n,
+                _ => {}
+            }
+            *by_segment.entry(segment).or_default() += n;
+        }
+        counts.by_segment = by_segment.into_iter().collect();
+        Ok(counts)
     }
 
     async fn rebuild_rollups(&self) -> StoreResult<u64> {
@@ -632,11 +695,9 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // A version with no delta in the log: every cube reloads.
         Self::bump_version(&mut tx).await?;
         tx.commit().await?;
-        if let Ok(mut slot) = self.cube.write() {
-            *slot = None;
-        }
         Ok(inserted)
     }
 

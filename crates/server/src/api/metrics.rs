@@ -158,9 +158,17 @@ pub async fn get_representativeness(
         .store
         .query_rollups(&p.selection.query(by_segment))
         .await?;
-    let customers = state.store.customer_segments().await?;
+    let customers = state
+        .store
+        .customer_segments(report::base_from(&p.selection, &answer))
+        .await?;
+    let respondents = state
+        .store
+        .respondents_by_segment(&p.selection.respondents())
+        .await?;
     Ok(Json(report::representativeness_from(
         &customers,
+        &respondents,
         &answer,
         &p.selection,
     )))

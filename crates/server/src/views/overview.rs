@@ -15,6 +15,8 @@ use crate::{AppState, params};
 
 struct Tile {
     title: &'static str,
+    /// The span of this metric's own answers.
+    period: String,
     value: String,
     interval: String,
     n: String,
@@ -64,6 +66,8 @@ struct OverviewPage {
     min_answers: i64,
     who_summary: String,
     who_method: &'static str,
+    who_counted: &'static str,
+    who_base: String,
     mix_rows: Vec<MixRowView>,
     query: String,
 }
@@ -173,6 +177,7 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
     for metric in Metric::ALL {
         let r = report::report_from(overall, metric, &selection, None);
         tiles.push(Tile {
+            period: period_text(&r),
             title: r.title,
             value: format_value(metric, r.overall.value),
             interval: format_interval(metric, &r.overall),
@@ -250,8 +255,13 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
         .find_map(|g| g.versus_rest.as_ref().map(|v| v.method))
         .unwrap_or("z-test")
         .to_string();
-    let who =
-        report::representativeness_from(&store.customer_segments().await?, segmental, &selection);
+    let customers = store
+        .customer_segments(report::base_from(&selection, segmental))
+        .await?;
+    let respondents = store
+        .respondents_by_segment(&selection.respondents())
+        .await?;
+    let who = report::representativeness_from(&customers, &respondents, segmental, &selection);
     let mix_rows = who
         .comparison
         .as_ref()
@@ -327,6 +337,8 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
         min_answers: report::MIN_ANSWERS_FOR_SIGNIFICANCE,
         who_summary: who.summary,
         who_method: who.method,
+        who_counted: who.answers_counted,
+        who_base: who.base_counted.clone(),
         mix_rows,
         query: query_string(&selection, &[]),
     };

@@ -60,9 +60,10 @@ async fn a_tiny_unanimous_group_is_not_called_significant() {
         .find(|g| g["key"] == "legal")
         .unwrap()
         .clone();
-    // One-sided zero variance makes z huge, but two answers prove nothing.
+    // The plain trinomial variance of two unanimous answers is zero, which
+    // made z huge (p < 1e-6); the adjusted-Wald variance never is.
     assert!(
-        legal["versus_rest"]["p_value"].as_f64().unwrap() < 1e-6,
+        legal["versus_rest"]["p_value"].as_f64().unwrap() > 0.05,
         "{legal}"
     );
     assert_eq!(legal["versus_rest"]["significant"], false, "{legal}");
@@ -295,6 +296,7 @@ async fn respondents_are_compared_with_the_customer_base() {
             region: None,
             annual_value: None,
             churned: None,
+            churned_on: None,
             attributes: Default::default(),
         })
         .collect();
@@ -306,7 +308,7 @@ async fn respondents_are_compared_with_the_customer_base() {
     assert!((enterprise["customer_share"].as_f64().unwrap() - 0.2).abs() < 1e-12);
     assert!((enterprise["answer_share"].as_f64().unwrap() - 0.5).abs() < 1e-12);
     assert!((enterprise["ratio"].as_f64().unwrap() - 2.5).abs() < 1e-12);
-    assert!(body["comparison"]["p_value"].as_f64().unwrap() < 0.001);
+    assert!(body["comparison"]["test"]["p_value"].as_f64().unwrap() < 0.001);
     assert!(
         body["summary"]
             .as_str()
@@ -321,7 +323,7 @@ async fn respondents_are_compared_with_the_customer_base() {
     assert_eq!(body["comparison"]["answers_unmatched"], 1);
     let summary = body["summary"].as_str().unwrap();
     assert!(
-        summary.contains("1 answers carry a segment that no imported customer has"),
+        summary.contains("1 respondents carry a segment that no imported customer has"),
         "{summary}"
     );
 
@@ -340,5 +342,36 @@ async fn respondents_are_compared_with_the_customer_base() {
     assert!(
         html.contains("over-represented") && html.contains("under-represented"),
         "{html}"
+    );
+}
+
+/// The period shown with a figure is the span of that metric's own answers:
+/// an FCR figure must not say January to December when FCR was asked only in
+/// March.
+#[tokio::test]
+async fn each_figure_s_period_is_the_span_of_its_own_answers() {
+    let app = TestApp::new().await;
+    let batch = json!([
+        {"external_id": "p-1", "submitted_at": "2026-01-05T09:00:00Z", "nps": 9},
+        {"external_id": "p-2", "submitted_at": "2026-12-20T09:00:00Z", "nps": 3},
+        {"external_id": "p-3", "submitted_at": "2026-03-02T09:00:00Z", "fcr": "yes"},
+        {"external_id": "p-4", "submitted_at": "2026-03-30T09:00:00Z", "fcr": "no", "nps": 8},
+    ]);
+    assert_eq!(
+        app.json("POST", "/api/v1/responses", Some(batch)).await.0,
+        StatusCode::OK
+    );
+    let (_, fcr) = app.json("GET", "/api/v1/metrics?metric=fcr", None).await;
+    assert_eq!(fcr["period"]["from"], "2026-03-02", "{fcr}");
+    assert_eq!(fcr["period"]["to"], "2026-03-30", "{fcr}");
+    let (_, nps) = app.json("GET", "/api/v1/metrics?metric=nps", None).await;
+    assert_eq!(nps["period"]["from"], "2026-01-05", "{nps}");
+    assert_eq!(nps["period"]["to"], "2026-12-20", "{nps}");
+    let (_, csat) = app.json("GET", "/api/v1/metrics?metric=csat", None).await;
+    assert!(csat["period"]["from"].is_null(), "{csat}");
+    let (_, html) = app.request("GET", "/", None).await;
+    assert!(
+        html.contains("2026-03-02 to 2026-03-30"),
+        "the FCR tile shows its own period"
     );
 }

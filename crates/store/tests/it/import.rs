@@ -25,7 +25,7 @@ async fn importing_the_same_file_twice_changes_nothing() {
         ),
         (2, 2, 0)
     );
-    let before = store.rollup_cells().await.unwrap();
+    let before = store.backend().rollup_cells().await.unwrap();
     let second = import_text(&*store, ImportKind::Responses, &file)
         .await
         .unwrap();
@@ -37,7 +37,7 @@ async fn importing_the_same_file_twice_changes_nothing() {
         ),
         (2, 0, 0)
     );
-    assert_eq!(store.rollup_cells().await.unwrap(), before);
+    assert_eq!(store.backend().rollup_cells().await.unwrap(), before);
     assert_eq!(store.counts().await.unwrap().responses, 2);
 }
 
@@ -66,8 +66,8 @@ async fn a_changed_row_replaces_the_old_one_in_raw_data_and_rollups() {
     assert_eq!(keys, ["billing"]);
     assert_eq!(answer.overall.nps.detractors(), 1);
     assert_eq!(
-        store.rollup_cells().await.unwrap(),
-        store.rollup_cells_from_raw().await.unwrap()
+        store.backend().rollup_cells().await.unwrap(),
+        store.backend().rollup_cells_from_raw().await.unwrap()
     );
 }
 
@@ -114,7 +114,7 @@ async fn rejected_rows_are_reported_by_line_and_the_rest_imported() {
         Some("multi\nline, \"quoted\" ünïcödé ✓")
     );
     assert_eq!(r1.drivers.get("delivery_speed"), Some(&4));
-    let cells = store.rollup_cells().await.unwrap();
+    let cells = store.backend().rollup_cells().await.unwrap();
     assert_eq!(cells.iter().map(|c| c.2.nps.n()).sum::<i64>(), 1);
 }
 
@@ -268,4 +268,73 @@ mod round_trip {
             })?;
         }
     }
+}
+
+/// A batch the store refuses still has its rejected rows reported and
+/// counted (they used to be dropped with the failing batch).
+#[tokio::test]
+async fn rejected_rows_survive_a_store_error() {
+    let (store, _dir) = fresh_store().await;
+    let mut text = String::from("external_id,submitted_at,department,nps\nbad,yesterday,d,9\n");
+    for i in 0..=northstar_store::MAX_DISTINCT_VALUES {
+        text.push_str(&format!("r{i},2026-01-01T00:00:00Z,dept{i},9\n"));
+    }
+    let cursor = std::io::Cursor::new(text.into_bytes());
+    let failure =
+        northstar_store::import::import_csv(&*store, ImportKind::Responses, cursor, &mut ())
+            .await
+            .unwrap_err();
+    assert!(
+        failure.error.to_string().contains("distinct values"),
+        "{}",
+        failure.error
+    );
+    assert_eq!(failure.report.rejected_rows, 1);
+    assert_eq!(failure.report.rejected[0].line, 2);
+    assert_eq!(failure.report.written.accepted(), 0);
+}
+
+#[tokio::test]
+async fn operations_count_rows_and_measures_and_report_repeats() {
+    let (store, _dir) = fresh_store().await;
+    let report = import_text(
+        &*store,
+        ImportKind::Operations,
+        "order_id,department,delivery_days,target_days,measure_touches\n\
+         SO-1,logistics,4,5,2\n\
+         SO-2,logistics,3,5,\n\
+         SO-1,logistics,6,5,\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.rows_read, 3);
+    assert_eq!(report.rows_accepted, 2);
+    assert_eq!(report.written.inserted, 3, "three measures from two rows");
+    assert_eq!(report.rejected_rows, 1);
+    assert_eq!(report.rejected[0].line, 4);
+    assert!(
+        report.rejected[0].errors[0]
+            .problem
+            .contains("already appeared on line 2"),
+        "{:?}",
+        report.rejected
+    );
+}
+
+#[tokio::test]
+async fn headers_ignore_case_and_lookalikes_are_warned_about() {
+    let (store, _dir) = fresh_store().await;
+    let report = import_text(
+        &*store,
+        ImportKind::Responses,
+        " External_ID ,SUBMITTED_AT,NPS Score,Nps\nr1,2026-01-01T00:00:00Z,high,9\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.written.inserted, 1);
+    assert_eq!(report.warnings.len(), 1);
+    assert_eq!(report.warnings[0].field, "NPS Score");
+    let r = store.response("r1").await.unwrap().unwrap();
+    assert_eq!(r.nps, Some(9));
+    assert_eq!(r.attributes["NPS Score"], "high");
 }

@@ -27,3 +27,4 @@ pub async fn import_text(
         .await
         .map_err(|f| f.error)
 }
+mod customers;

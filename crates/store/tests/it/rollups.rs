@@ -63,6 +63,12 @@ fn responses() -> impl Strategy<Value = Vec<NewResponse>> {
             }),
         0..25,
     )
+    // A batch names each id once (the importers report repeats).
+    .prop_map(|mut batch| {
+        let mut seen = std::collections::HashSet::new();
+        batch.retain(|r| seen.insert(r.external_id.clone()));
+        batch
+    })
 }
 
 fn cube_total(cells: &[northstar_store::RollupCell]) -> ResponseSummary {
@@ -85,8 +91,8 @@ proptest! {
                 let again = store.write_responses(batch.clone()).await.unwrap();
                 prop_assert_eq!(again.inserted + again.replaced, 0);
             }
-            let stored = store.rollup_cells().await.unwrap();
-            let rebuilt = store.rollup_cells_from_raw().await.unwrap();
+            let stored = store.backend().rollup_cells().await.unwrap();
+            let rebuilt = store.backend().rollup_cells_from_raw().await.unwrap();
             prop_assert_eq!(&stored, &rebuilt);
 
             // The cube kept up to date write by write answers like one
@@ -102,7 +108,7 @@ proptest! {
             prop_assert_eq!(incremental[0].overall, cube_total(&stored));
 
             store.rebuild_rollups().await.unwrap();
-            prop_assert_eq!(store.rollup_cells().await.unwrap(), rebuilt);
+            prop_assert_eq!(store.backend().rollup_cells().await.unwrap(), rebuilt);
             prop_assert_eq!(store.query_rollups_many(&queries).await.unwrap(), incremental);
             Ok(())
         })?;
@@ -138,4 +144,121 @@ async fn a_second_process_writing_is_seen_by_the_first() {
             .n(),
         1
     );
+}
+
+#[tokio::test]
+async fn another_process_s_writes_are_replayed_not_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let server = northstar_store::open(&url).await.unwrap();
+    let cli = northstar_store::open(&url).await.unwrap();
+    server.query_rollups(&CubeQuery::default()).await.unwrap();
+    assert_eq!(server.cube_status().loads, 1);
+    for i in 0..5u8 {
+        cli.write_responses(vec![response(
+            i,
+            i64::from(i),
+            i % 3,
+            Some(9),
+            Some(4),
+            None,
+            None,
+        )])
+        .await
+        .unwrap();
+        // A changed row: retracts the old answer and adds the new one.
+        cli.write_responses(vec![response(
+            i,
+            i64::from(i),
+            i % 3,
+            Some(3),
+            Some(2),
+            None,
+            None,
+        )])
+        .await
+        .unwrap();
+        let answer = server.query_rollups(&CubeQuery::default()).await.unwrap();
+        assert_eq!(answer.overall.nps.n(), i64::from(i) + 1);
+        assert_eq!(answer.overall.nps.detractors(), i64::from(i) + 1);
+    }
+    let status = server.cube_status();
+    assert_eq!(status.loads, 1, "{status:?}");
+    assert_eq!(status.replays, 5, "{status:?}");
+    let check = server.verify_rollups().await.unwrap();
+    assert!(
+        check.stored_equals_raw && check.cube_equals_stored,
+        "{check:?}"
+    );
+
+    // A rebuild leaves no delta: the other process reloads and still agrees.
+    cli.rebuild_rollups().await.unwrap();
+    cli.write_responses(vec![response(9, 9, 0, Some(10), None, None, None)])
+        .await
+        .unwrap();
+    assert_eq!(
+        server
+            .query_rollups(&CubeQuery::default())
+            .await
+            .unwrap()
+            .overall
+            .nps
+            .n(),
+        6
+    );
+    assert_eq!(server.cube_status().loads, 2);
+    let check = server.verify_rollups().await.unwrap();
+    assert!(
+        check.stored_equals_raw && check.cube_equals_stored,
+        "{check:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_may_not_name_an_id_twice() {
+    let (store, _dir) = fresh_store().await;
+    let r = response(1, 1, 0, Some(9), None, None, None);
+    let e = store.write_responses(vec![r.clone(), r]).await.unwrap_err();
+    assert!(e.to_string().contains("appears twice"), "{e}");
+    assert_eq!(store.counts().await.unwrap().responses, 0);
+}
+
+#[tokio::test]
+async fn distinct_values_per_dimension_are_capped() {
+    let (store, _dir) = fresh_store().await;
+    let cap = northstar_store::MAX_DISTINCT_VALUES;
+    let batch = |offset: usize, n: usize| -> Vec<NewResponse> {
+        (0..n)
+            .map(|i| {
+                let mut r = response(0, 1, 0, Some(9), None, None, None);
+                r.external_id = format!("x{}", offset + i);
+                r.dimensions
+                    .set(Dimension::Department, format!("dept{}", offset + i));
+                r
+            })
+            .collect()
+    };
+    store.write_responses(batch(0, cap - 1)).await.unwrap();
+    let e = store.write_responses(batch(cap, 2)).await.unwrap_err();
+    let message = e.to_string();
+    assert!(message.starts_with("department: "), "{message}");
+    assert!(
+        message.contains(&format!("at most {cap} distinct values")),
+        "{message}"
+    );
+    assert_eq!(store.counts().await.unwrap().responses, (cap - 1) as u64);
+    // Values already present may be used again; one more new value fits.
+    store
+        .write_responses(
+            batch(0, 5)
+                .into_iter()
+                .map(|mut r| {
+                    r.external_id.push('b');
+                    r
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    store.write_responses(batch(cap, 1)).await.unwrap();
 }

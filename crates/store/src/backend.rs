@@ -1,0 +1,211 @@
+//! The persistence seam: a [`Backend`] only persists. A write returns the
+//! rollup version it produced and its rollup deltas; deltas since a version
+//! can be read back. The backend-neutral [`crate::cached::CachedStore`]
+//! holds the in-memory cube on top, so that a second database is only SQL.
+
+use async_trait::async_trait;
+use northstar_core::calendar::Day;
+use northstar_core::customer::NewCustomer;
+use northstar_core::operation::NewOperation;
+use northstar_core::response::NewResponse;
+use northstar_core::{Dimension, DimensionValues, ResponseSummary};
+
+use crate::{RollupCell, StoreCounts, StoreError, StoreResult, WriteSummary};
+
+/// The rollup deltas one committed write produced, and the version it moved
+/// the store to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupDelta {
+    pub version: i64,
+    pub cells: Vec<RollupCell>,
+}
+
+/// What a response write did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponsesWritten {
+    pub summary: WriteSummary,
+    /// `None` when no rollup changed (nothing new, or only unchanged rows).
+    pub delta: Option<RollupDelta>,
+}
+
+/// Deltas since a version, or why they cannot be replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeltasSince {
+    /// Every version after the one asked for, in order, up to `current`.
+    Replay(Vec<RollupDelta>),
+    /// The log no longer covers the gap (pruned, or the rollups were
+    /// rebuilt): load the whole rollup table instead.
+    Reload,
+}
+
+/// Who answered in a selection, counted as distinct respondents.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RespondentCounts {
+    /// Distinct respondents per segment (the customer's segment from the
+    /// customers table; the response's own where the customer is unknown).
+    pub by_segment: Vec<(String, u64)>,
+    /// Respondents counted under their response's segment because their
+    /// customer_id is not among the customers.
+    pub segment_from_response: u64,
+    /// Answers without a customer_id, each counted as one respondent.
+    pub anonymous: u64,
+}
+
+/// Which responses a respondent count covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct RespondentQuery {
+    /// Several values of one dimension mean any of them.
+    pub filter: Vec<(Dimension, String)>,
+    pub from: Option<Day>,
+    pub to: Option<Day>,
+}
+
+/// Persistence only: SQL, no caches. Object-safe.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    async fn migrate(&self) -> StoreResult<()>;
+    async fn check_ready(&self) -> StoreResult<()>;
+
+    /// Inserts or replaces responses by `external_id` (each id at most once
+    /// per batch) and updates the rollups and the delta log in the same
+    /// transaction; returns after the commit.
+    async fn write_responses(&self, batch: Vec<NewResponse>) -> StoreResult<ResponsesWritten>;
+    async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>>;
+    /// Inserts or replaces customers by `customer_id` (each at most once per
+    /// batch) and keeps the customer counts per segment in step.
+    async fn write_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<WriteSummary>;
+    /// Inserts or replaces operational records by (department, order_id,
+    /// measure), each key at most once per batch.
+    async fn write_operations(&self, batch: Vec<NewOperation>) -> StoreResult<WriteSummary>;
+
+    /// The current rollup version (one small read).
+    async fn rollup_version(&self) -> StoreResult<i64>;
+    /// The whole rollup table and the version it reflects, read in one
+    /// snapshot.
+    async fn load_rollups(&self) -> StoreResult<(i64, Vec<RollupCell>)>;
+    /// The deltas of every write after `version`.
+    async fn rollup_deltas_since(&self, version: i64) -> StoreResult<DeltasSince>;
+
+    /// Customers per segment, leaving out those who churned before
+    /// `active_from` (customers without a churn date always count).
+    async fn customer_segments(&self, active_from: Option<Day>) -> StoreResult<Vec<(String, u64)>>;
+    /// Distinct respondents with an NPS answer in a selection, per segment.
+    async fn respondents_by_segment(
+        &self,
+        query: &RespondentQuery,
+    ) -> StoreResult<RespondentCounts>;
+
+    /// Replaces the rollup table by a rebuild from raw responses; returns
+    /// the number of cells.
+    async fn rebuild_rollups(&self) -> StoreResult<u64>;
+    /// The stored rollup cells, sorted.
+    async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>>;
+    /// The rollup cells recomputed from raw responses, sorted.
+    async fn rollup_cells_from_raw(&self) -> StoreResult<Vec<RollupCell>>;
+    async fn counts(&self) -> StoreResult<StoreCounts>;
+}
+
+/// Rejects a batch that names one key twice: the caller reports duplicates
+/// row by row; the store never silently keeps the last one.
+pub fn ensure_unique_keys<T>(
+    batch: &[T],
+    what: &str,
+    key: impl Fn(&T) -> String,
+) -> StoreResult<()> {
+    let mut seen = std::collections::HashSet::with_capacity(batch.len());
+    for item in batch {
+        let k = key(item);
+        if !seen.insert(k.clone()) {
+            return Err(StoreError::InvalidBatch(format!(
+                "{what} {k:?} appears twice in one batch; report the duplicate row instead of writing it"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Compact binary encoding of a delta's cells for the delta log: per cell
+/// the day, the five dimension values (u16 length + UTF-8), a bit mask of
+/// the non-zero counters and those counters (i64, little-endian).
+pub fn encode_cells(cells: &[RollupCell]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(cells.len() * 64);
+    out.extend_from_slice(&(cells.len() as u32).to_le_bytes());
+    for (day, dims, summary) in cells {
+        out.extend_from_slice(&day.to_le_bytes());
+        for d in Dimension::ALL {
+            let v = dims.get(d).as_bytes();
+            // Dimension values are at most 100 characters (400 bytes).
+            let len = v.len().min(u16::MAX as usize);
+            out.extend_from_slice(&(len as u16).to_le_bytes());
+            out.extend_from_slice(&v[..len]);
+        }
+        let counters = summary.to_counters();
+        let mask = counters
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c != 0)
+            .fold(0u32, |m, (i, _)| m | (1 << i));
+        out.extend_from_slice(&mask.to_le_bytes());
+        for c in counters.iter().filter(|c| **c != 0) {
+            out.extend_from_slice(&c.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Reads what [`encode_cells`] wrote.
+pub fn decode_cells(bytes: &[u8]) -> StoreResult<Vec<RollupCell>> {
+    let corrupt = || StoreError::Corrupt("a rollup delta in the log is truncated".into());
+    let mut at = 0usize;
+    let mut take = |n: usize| -> StoreResult<&[u8]> {
+        let slice = bytes.get(at..at + n).ok_or_else(corrupt)?;
+        at += n;
+        Ok(slice)
+    };
+    let le4 = |b: &[u8]| -> [u8; 4] { [b[0], b[1], b[2], b[3]] };
+    let count = u32::from_le_bytes(le4(take(4)?)) as usize;
+    // Each cell takes at least 18 bytes: never trust the count further.
+    let mut cells = Vec::with_capacity(count.min(bytes.len() / 18));
+    for _ in 0..count {
+        let day = i32::from_le_bytes(le4(take(4)?));
+        let mut dims = DimensionValues::default();
+        for d in Dimension::ALL {
+            let len_bytes = take(2)?;
+            let len = u16::from_le_bytes([len_bytes[0], len_bytes[1]]) as usize;
+            let text = std::str::from_utf8(take(len)?)
+                .map_err(|_| StoreError::Corrupt("a rollup delta holds invalid UTF-8".into()))?;
+            dims.set(d, text.to_string());
+        }
+        let mask = u32::from_le_bytes(le4(take(4)?));
+        let mut counters = [0i64; ResponseSummary::COUNTERS];
+        for (i, c) in counters.iter_mut().enumerate() {
+            if mask & (1 << i) != 0 {
+                let b = take(8)?;
+                *c = i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+            }
+        }
+        cells.push((day, dims, ResponseSummary::from_counters(&counters)));
+    }
+    Ok(cells)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delta_cells_round_trip_and_truncation_is_an_error() {
+        let mut s = ResponseSummary::default();
+        s.add_answers(Some(9), None, Some(3), Some(false));
+        let mut dims = DimensionValues::default();
+        dims.set(Dimension::Department, "logística".into());
+        let cells = vec![
+            (20_500, dims, s),
+            (-3, DimensionValues::default(), s.negated()),
+        ];
+        let bytes = encode_cells(&cells);
+        assert_eq!(decode_cells(&bytes).unwrap(), cells);
+        assert!(decode_cells(&bytes[..bytes.len() - 1]).is_err());
+        assert!(decode_cells(&[255, 255, 255, 255]).is_err());
+    }
+}

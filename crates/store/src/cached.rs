@@ -1,0 +1,280 @@
+//! The backend-neutral layer: a [`Backend`] persists, [`CachedStore`] holds
+//! the in-memory rollup cube on top of it and keeps it current by replaying
+//! the versioned rollup deltas of other processes' writes — never by
+//! reloading the whole table unless the delta log no longer covers the gap.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use async_trait::async_trait;
+use northstar_core::calendar::Day;
+use northstar_core::customer::NewCustomer;
+use northstar_core::operation::NewOperation;
+use northstar_core::response::NewResponse;
+use northstar_core::rollup::{CubeAnswer, CubeQuery, RollupCube};
+use northstar_core::{Dimension, DimensionValues, ResponseSummary};
+use tokio::sync::Mutex;
+
+use crate::backend::{Backend, DeltasSince, RespondentCounts, RespondentQuery, RollupDelta};
+use crate::{CubeStatus, RollupCheck, Store, StoreCounts, StoreError, StoreResult, WriteSummary};
+
+/// Most distinct values one dimension may take (departments, segments, …).
+/// Each value costs memory in the cube for every combination it appears in;
+/// a typo'd or generated value per row would otherwise grow it without bound.
+pub const MAX_DISTINCT_VALUES: usize = 1_000;
+
+/// The cube and the rollup version it reflects.
+struct LoadedCube {
+    version: i64,
+    cube: RollupCube,
+}
+
+/// A [`Store`] over any [`Backend`].
+pub struct CachedStore {
+    backend: Box<dyn Backend>,
+    cube: RwLock<Option<LoadedCube>>,
+    /// One catch-up (replay or reload) at a time.
+    refresh: Mutex<()>,
+    loads: AtomicU64,
+    replays: AtomicU64,
+}
+
+fn read(lock: &RwLock<Option<LoadedCube>>) -> RwLockReadGuard<'_, Option<LoadedCube>> {
+    lock.read().unwrap_or_else(|poisoned| {
+        tracing::error!("the rollup cube lock was poisoned by a panic; recovering");
+        lock.clear_poison();
+        poisoned.into_inner()
+    })
+}
+
+fn write(lock: &RwLock<Option<LoadedCube>>) -> RwLockWriteGuard<'_, Option<LoadedCube>> {
+    lock.write().unwrap_or_else(|poisoned| {
+        tracing::error!("the rollup cube lock was poisoned by a panic; recovering");
+        lock.clear_poison();
+        poisoned.into_inner()
+    })
+}
+
+impl CachedStore {
+    pub fn new(backend: Box<dyn Backend>) -> Self {
+        Self {
+            backend,
+            cube: RwLock::new(None),
+            refresh: Mutex::new(()),
+            loads: AtomicU64::new(0),
+            replays: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs `f` on a cube that reflects at least the database's version at
+    /// the time of the call.
+    async fn with_current_cube<T>(&self, f: impl Fn(&RollupCube) -> T) -> StoreResult<T> {
+        let version = self.backend.rollup_version().await?;
+        if let Some(answer) = self.read_cube_at(version, &f) {
+            return Ok(answer);
+        }
+        let _refreshing = self.refresh.lock().await;
+        if let Some(answer) = self.read_cube_at(version, &f) {
+            return Ok(answer);
+        }
+        let have = read(&self.cube).as_ref().map(|l| l.version);
+        if let Some(have) = have {
+            match self.backend.rollup_deltas_since(have).await? {
+                DeltasSince::Replay(deltas) => {
+                    self.replays.fetch_add(1, Ordering::Relaxed);
+                    let mut slot = write(&self.cube);
+                    if let Some(loaded) = slot.as_mut() {
+                        let replayed = deltas.len();
+                        for delta in deltas {
+                            apply(loaded, &delta);
+                        }
+                        tracing::debug!(
+                            replayed,
+                            version = loaded.version,
+                            "rollup deltas replayed"
+                        );
+                        if loaded.version >= version {
+                            return Ok(f(&loaded.cube));
+                        }
+                    }
+                }
+                DeltasSince::Reload => {
+                    tracing::info!(have, "rollup delta log does not cover the gap; reloading");
+                }
+            }
+        }
+        let (loaded_version, cells) = self.backend.load_rollups().await?;
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        let mut cube = RollupCube::new();
+        for (day, dims, summary) in &cells {
+            cube.add(*day, dims, summary);
+        }
+        tracing::info!(
+            version = loaded_version,
+            cells = cells.len(),
+            combinations = cube.combinations(),
+            "loaded rollup cube"
+        );
+        let answer = f(&cube);
+        let mut slot = write(&self.cube);
+        if slot.as_ref().is_none_or(|c| c.version < loaded_version) {
+            *slot = Some(LoadedCube {
+                version: loaded_version,
+                cube,
+            });
+        }
+        Ok(answer)
+    }
+
+    fn read_cube_at<T>(&self, version: i64, f: &impl Fn(&RollupCube) -> T) -> Option<T> {
+        let guard = read(&self.cube);
+        let loaded = guard.as_ref()?;
+        (loaded.version >= version).then(|| f(&loaded.cube))
+    }
+
+    /// Refuses a batch that would take a dimension past
+    /// [`MAX_DISTINCT_VALUES`], naming the dimension and the limit.
+    async fn check_distinct_values(&self, batch: &[NewResponse]) -> StoreResult<()> {
+        let mut new_values: [HashSet<&str>; 5] = Default::default();
+        for r in batch {
+            for d in Dimension::ALL {
+                new_values[d.index()].insert(r.dimensions.get(d));
+            }
+        }
+        let present = self
+            .with_current_cube(|cube| Dimension::ALL.map(|d| cube.values(d)))
+            .await?;
+        for d in Dimension::ALL {
+            let known: HashSet<&str> = present[d.index()].iter().map(String::as_str).collect();
+            let added: Vec<&&str> = new_values[d.index()]
+                .iter()
+                .filter(|v| !known.contains(**v))
+                .collect();
+            if known.len() + added.len() > MAX_DISTINCT_VALUES {
+                return Err(StoreError::Limit {
+                    field: d.as_str().to_string(),
+                    message: format!(
+                        "this batch would add {} new {d} values to the {} present; at most {MAX_DISTINCT_VALUES} distinct values of a dimension are allowed, e.g. {:?}. Check the column holds {d} names, not ids or free text",
+                        added.len(),
+                        known.len(),
+                        added.first().map(|v| **v).unwrap_or_default(),
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn apply(loaded: &mut LoadedCube, delta: &RollupDelta) {
+    if delta.version <= loaded.version {
+        return;
+    }
+    for (day, dims, summary) in &delta.cells {
+        loaded.cube.add(*day, dims, summary);
+    }
+    loaded.version = delta.version;
+}
+
+#[async_trait]
+impl Store for CachedStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        self.backend.migrate().await
+    }
+
+    async fn check_ready(&self) -> StoreResult<()> {
+        self.backend.check_ready().await
+    }
+
+    async fn write_responses(&self, batch: Vec<NewResponse>) -> StoreResult<WriteSummary> {
+        if batch.is_empty() {
+            return Ok(WriteSummary::default());
+        }
+        self.check_distinct_values(&batch).await?;
+        let written = self.backend.write_responses(batch).await?;
+        if let Some(delta) = &written.delta {
+            let mut slot = write(&self.cube);
+            match slot.as_mut() {
+                Some(loaded) if loaded.version == delta.version - 1 => apply(loaded, delta),
+                // Another process wrote in between, or a reader already
+                // caught up past this write: the next query replays the log.
+                _ => {}
+            }
+        }
+        Ok(written.summary)
+    }
+
+    async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>> {
+        self.backend.response(external_id).await
+    }
+
+    async fn write_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<WriteSummary> {
+        self.backend.write_customers(batch).await
+    }
+
+    async fn write_operations(&self, batch: Vec<NewOperation>) -> StoreResult<WriteSummary> {
+        self.backend.write_operations(batch).await
+    }
+
+    async fn query_rollups(&self, query: &CubeQuery) -> StoreResult<CubeAnswer> {
+        self.with_current_cube(|cube| cube.query(query)).await
+    }
+
+    async fn query_rollups_many(&self, queries: &[CubeQuery]) -> StoreResult<Vec<CubeAnswer>> {
+        self.with_current_cube(|cube| queries.iter().map(|q| cube.query(q)).collect())
+            .await
+    }
+
+    async fn dimension_values(&self, dimension: Dimension) -> StoreResult<Vec<String>> {
+        self.with_current_cube(|cube| cube.values(dimension)).await
+    }
+
+    async fn customer_segments(&self, active_from: Option<Day>) -> StoreResult<Vec<(String, u64)>> {
+        self.backend.customer_segments(active_from).await
+    }
+
+    async fn respondents_by_segment(
+        &self,
+        query: &RespondentQuery,
+    ) -> StoreResult<RespondentCounts> {
+        self.backend.respondents_by_segment(query).await
+    }
+
+    async fn rebuild_rollups(&self) -> StoreResult<u64> {
+        let cells = self.backend.rebuild_rollups().await?;
+        // The rebuild left no delta: the next query reloads.
+        *write(&self.cube) = None;
+        Ok(cells)
+    }
+
+    async fn verify_rollups(&self) -> StoreResult<RollupCheck> {
+        let stored = self.backend.rollup_cells().await?;
+        let rebuilt = self.backend.rollup_cells_from_raw().await?;
+        let mut cube_cells: Vec<(Day, DimensionValues, ResponseSummary)> = self
+            .with_current_cube(|cube| cube.cells().map(|(d, v, s)| (d, v, *s)).collect())
+            .await?;
+        cube_cells.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        Ok(RollupCheck {
+            stored_cells: stored.len() as u64,
+            stored_equals_raw: stored == rebuilt,
+            cube_equals_stored: cube_cells == stored,
+        })
+    }
+
+    async fn counts(&self) -> StoreResult<StoreCounts> {
+        self.backend.counts().await
+    }
+
+    fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
+    fn cube_status(&self) -> CubeStatus {
+        CubeStatus {
+            version: read(&self.cube).as_ref().map(|l| l.version),
+            loads: self.loads.load(Ordering::Relaxed),
+            replays: self.replays.load(Ordering::Relaxed),
+        }
+    }
+}

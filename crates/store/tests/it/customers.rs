@@ -1,0 +1,95 @@
+//! Customers per segment are kept on write (with churn dates), and who
+//! answered is counted as distinct respondents through the customers table.
+
+use northstar_core::calendar;
+use northstar_store::RespondentQuery;
+use northstar_store::import::ImportKind;
+
+use crate::{fresh_store, import_text};
+
+#[tokio::test]
+async fn customer_counts_follow_replacements_and_churn_dates() {
+    let (store, _dir) = fresh_store().await;
+    import_text(
+        &*store,
+        ImportKind::Customers,
+        "customer_id,segment,churned_at\nC1,smb,\nC2,smb,2026-02-10\nC3,enterprise,\nC4,,\n",
+    )
+    .await
+    .unwrap();
+    let all = store.customer_segments(None).await.unwrap();
+    assert_eq!(all, [("enterprise".to_string(), 1), ("smb".to_string(), 2)]);
+    // C2 churned on 10 February: not in the base of a period from March.
+    let march = calendar::parse_day("2026-03-01");
+    assert_eq!(
+        store.customer_segments(march).await.unwrap(),
+        [("enterprise".to_string(), 1), ("smb".to_string(), 1)]
+    );
+    // Still a customer on the day it churned.
+    let feb10 = calendar::parse_day("2026-02-10");
+    assert_eq!(store.customer_segments(feb10).await.unwrap(), all);
+    // C1 moves to enterprise: the counts move with it, on re-import too.
+    for _ in 0..2 {
+        import_text(
+            &*store,
+            ImportKind::Customers,
+            "customer_id,segment\nC1,enterprise\n",
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        store.customer_segments(None).await.unwrap(),
+        [("enterprise".to_string(), 2), ("smb".to_string(), 1)]
+    );
+}
+
+#[tokio::test]
+async fn respondents_are_distinct_and_take_the_customer_s_segment() {
+    let (store, _dir) = fresh_store().await;
+    import_text(
+        &*store,
+        ImportKind::Customers,
+        "customer_id,segment\nC1,enterprise\nC2,smb\n",
+    )
+    .await
+    .unwrap();
+    // C1 answers three times, filed under the wrong segment once; C9 is not a
+    // known customer; two answers have no customer at all; one has no NPS.
+    import_text(
+        &*store,
+        ImportKind::Responses,
+        "external_id,submitted_at,customer_id,segment,department,nps\n\
+         r1,2026-03-01T10:00:00Z,C1,enterprise,support,9\n\
+         r2,2026-03-02T10:00:00Z,C1,smb,support,7\n\
+         r3,2026-03-20T10:00:00Z,C1,enterprise,billing,3\n\
+         r4,2026-03-02T10:00:00Z,C2,smb,support,10\n\
+         r5,2026-03-02T10:00:00Z,C9,smb,support,8\n\
+         r6,2026-03-03T10:00:00Z,,smb,support,2\n\
+         r7,2026-03-03T10:00:00Z,,enterprise,support,6\n\
+         r8,2026-03-03T10:00:00Z,C2,smb,support,\n",
+    )
+    .await
+    .unwrap();
+    let all = store
+        .respondents_by_segment(&RespondentQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        all.by_segment,
+        [("enterprise".to_string(), 2), ("smb".to_string(), 3)]
+    );
+    assert_eq!((all.segment_from_response, all.anonymous), (1, 2));
+    let support_early_march = store
+        .respondents_by_segment(&RespondentQuery {
+            filter: vec![(northstar_core::Dimension::Department, "support".into())],
+            from: calendar::parse_day("2026-03-02"),
+            to: calendar::parse_day("2026-03-02"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        support_early_march.by_segment,
+        [("enterprise".to_string(), 1), ("smb".to_string(), 2)]
+    );
+}
