@@ -207,6 +207,29 @@ def section_two_proportion():
     return out
 
 
+AGRESTI_CAFFO_CASES = [
+    # (successes_a, trials_a, successes_b, trials_b)
+    (3, 3, 0, 3),          # unanimous small groups: plain variance would be zero
+    (30, 30, 450, 900),    # unanimous group against a mixed rest
+    (12, 40, 300, 600),
+    (0, 25, 40, 100),
+    (410, 500, 3900, 5000),
+    (31234, 50000, 1200, 2000),
+]
+
+
+def section_two_proportion_agresti_caffo():
+    """Agresti & Caffo (2000) adjusted Wald test of p_a - p_b, from
+    statsmodels' test_proportions_2indep(method="agresti-caffo")."""
+    from statsmodels.stats.proportion import test_proportions_2indep
+    out = []
+    for sa, na, sb, nb in AGRESTI_CAFFO_CASES:
+        r = test_proportions_2indep(sa, na, sb, nb, method="agresti-caffo", compare="diff")
+        out.append({"successes_a": sa, "trials_a": na, "successes_b": sb, "trials_b": nb,
+                    "z": f(r.statistic), "p_value": f(r.pvalue)})
+    return out
+
+
 def section_holm():
     """Holm (1979) step-down adjusted p-values, from statsmodels' multipletests."""
     from statsmodels.stats.multitest import multipletests
@@ -262,6 +285,7 @@ def main():
         "t_mean": section_t_mean(),
         "nps_difference": section_nps_difference(),
         "two_proportion": section_two_proportion(),
+        "two_proportion_agresti_caffo": section_two_proportion_agresti_caffo(),
         "holm": section_holm(),
         "chi_square": section_chi_square(),
     }

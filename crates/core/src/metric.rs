@@ -43,6 +43,16 @@ impl Metric {
         }
     }
 
+    /// True when a summary (or a delta) has any non-zero counter of this metric.
+    pub fn touches(self, s: &ResponseSummary) -> bool {
+        match self {
+            Metric::Nps => !s.nps.is_empty(),
+            Metric::Csat => !s.csat.is_empty(),
+            Metric::Ces => !s.ces.is_empty(),
+            Metric::Fcr => s.fcr.trials != 0 || s.fcr.successes != 0,
+        }
+    }
+
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.as_str() == name)
     }
@@ -124,7 +134,10 @@ mod tests {
         }
         let e = Metric::Ces.estimate(&s);
         assert_eq!(e.ci_high, Some(7.0));
-        assert!(e.ci_low.is_some_and(|lo| (1.0..6.75).contains(&lo)), "{e:?}");
+        assert!(
+            e.ci_low.is_some_and(|lo| (1.0..6.75).contains(&lo)),
+            "{e:?}"
+        );
         let unclipped = estimate::mean_t(&s.ces.to_mean());
         assert!(
             unclipped.ci_high.is_some_and(|hi| hi > 7.0),

