@@ -34,6 +34,8 @@ impl ApiError {
             ApiError::BadParameter { .. } | ApiError::BadRequest(_) | ApiError::BadBody(_) => {
                 StatusCode::BAD_REQUEST
             }
+            // A client-facing limit of the store (e.g. distinct values).
+            ApiError::Store(StoreError::Limit { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(_) | ApiError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -41,6 +43,7 @@ impl ApiError {
     /// The message a client sees; internals stay in the log.
     pub fn public_message(&self) -> String {
         match self {
+            ApiError::Store(StoreError::Limit { field, message }) => format!("{field}: {message}"),
             ApiError::Store(_) | ApiError::Render(_) => {
                 "internal error; the server log has the details".to_string()
             }
@@ -69,6 +72,7 @@ impl IntoResponse for ApiError {
         }
         let parameter = match &self {
             ApiError::BadParameter { parameter, .. } => Some(parameter.clone()),
+            ApiError::Store(StoreError::Limit { field, .. }) => Some(field.clone()),
             _ => None,
         };
         (

@@ -38,6 +38,15 @@ pub enum DeltasSince {
     Reload,
 }
 
+/// Versions of the data a cached figure depends on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DataVersions {
+    /// Bumped by every write that changes responses (hence rollups).
+    pub rollups: i64,
+    /// Bumped by every write that changes customers.
+    pub customers: i64,
+}
+
 /// Who answered in a selection, counted as distinct respondents.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RespondentCounts {
@@ -80,6 +89,8 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The current rollup version (one small read).
     async fn rollup_version(&self) -> StoreResult<i64>;
+    /// The rollup and customer versions (one small read).
+    async fn data_versions(&self) -> StoreResult<DataVersions>;
     /// The whole rollup table and the version it reflects, read in one
     /// snapshot.
     async fn load_rollups(&self) -> StoreResult<(i64, Vec<RollupCell>)>;

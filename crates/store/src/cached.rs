@@ -3,7 +3,7 @@
 //! the versioned rollup deltas of other processes' writes — never by
 //! reloading the whole table unless the delta log no longer covers the gap.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -16,13 +16,22 @@ use northstar_core::rollup::{CubeAnswer, CubeQuery, RollupCube};
 use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 use tokio::sync::Mutex;
 
-use crate::backend::{Backend, DeltasSince, RespondentCounts, RespondentQuery, RollupDelta};
+use crate::backend::{
+    Backend, DataVersions, DeltasSince, RespondentCounts, RespondentQuery, RollupDelta,
+};
 use crate::{CubeStatus, RollupCheck, Store, StoreCounts, StoreError, StoreResult, WriteSummary};
 
 /// Most distinct values one dimension may take (departments, segments, …).
 /// Each value costs memory in the cube for every combination it appears in;
 /// a typo'd or generated value per row would otherwise grow it without bound.
 pub const MAX_DISTINCT_VALUES: usize = 1_000;
+
+/// Respondent counts kept per selection, at most this many.
+const RESPONDENT_CACHE_ENTRIES: usize = 64;
+
+/// A respondent count, the data versions it was computed at and when it was
+/// last used (for eviction).
+type RespondentEntry = (DataVersions, u64, RespondentCounts);
 
 /// The cube and the rollup version it reflects.
 struct LoadedCube {
@@ -38,6 +47,10 @@ pub struct CachedStore {
     refresh: Mutex<()>,
     loads: AtomicU64,
     replays: AtomicU64,
+    /// Distinct respondents need a pass over raw rows; a page view repeats
+    /// the same selection, so counts are kept until the data changes.
+    respondents: std::sync::Mutex<HashMap<RespondentQuery, RespondentEntry>>,
+    uses: AtomicU64,
 }
 
 fn read(lock: &RwLock<Option<LoadedCube>>) -> RwLockReadGuard<'_, Option<LoadedCube>> {
@@ -64,6 +77,8 @@ impl CachedStore {
             refresh: Mutex::new(()),
             loads: AtomicU64::new(0),
             replays: AtomicU64::new(0),
+            respondents: std::sync::Mutex::new(HashMap::new()),
+            uses: AtomicU64::new(0),
         }
     }
 
@@ -238,7 +253,33 @@ impl Store for CachedStore {
         &self,
         query: &RespondentQuery,
     ) -> StoreResult<RespondentCounts> {
-        self.backend.respondents_by_segment(query).await
+        let versions = self.backend.data_versions().await?;
+        let now = self.uses.fetch_add(1, Ordering::Relaxed);
+        let cache = || {
+            self.respondents.lock().unwrap_or_else(|poisoned| {
+                tracing::error!("the respondent cache lock was poisoned by a panic; recovering");
+                self.respondents.clear_poison();
+                poisoned.into_inner()
+            })
+        };
+        if let Some((v, used, counts)) = cache().get_mut(query)
+            && *v == versions
+        {
+            *used = now;
+            return Ok(counts.clone());
+        }
+        let counts = self.backend.respondents_by_segment(query).await?;
+        let mut entries = cache();
+        if entries.len() >= RESPONDENT_CACHE_ENTRIES
+            && let Some(oldest) = entries
+                .iter()
+                .min_by_key(|(_, (_, used, _))| *used)
+                .map(|(k, _)| k.clone())
+        {
+            entries.remove(&oldest);
+        }
+        entries.insert(query.clone(), (versions, now, counts.clone()));
+        Ok(counts)
     }
 
     async fn rebuild_rollups(&self) -> StoreResult<u64> {

@@ -17,7 +17,8 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::Mutex;
 
 use crate::backend::{
-    self, Backend, DeltasSince, RespondentCounts, RespondentQuery, ResponsesWritten, RollupDelta,
+    self, Backend, DataVersions, DeltasSince, RespondentCounts, RespondentQuery, ResponsesWritten,
+    RollupDelta,
 };
 use crate::{RollupCell, StoreCounts, StoreError, StoreResult, WriteSummary};
 
@@ -477,6 +478,11 @@ impl Backend for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        if !changed.is_empty() {
+            sqlx::query("UPDATE store_state SET value = value + 1 WHERE key = 'customers_version'")
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(summary)
     }
@@ -557,6 +563,19 @@ impl Backend for SqliteStore {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    async fn data_versions(&self) -> StoreResult<DataVersions> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key, value FROM store_state WHERE key IN ('rollup_version', 'customers_version')",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let get = |k: &str| rows.iter().find(|(key, _)| key == k).map_or(0, |(_, v)| *v);
+        Ok(DataVersions {
+            rollups: get("rollup_version"),
+            customers: get("customers_version"),
+        })
     }
 
     async fn load_rollups(&self) -> StoreResult<(i64, Vec<RollupCell>)> {

@@ -22,3 +22,7 @@ CREATE TABLE customer_segment_counts (
 INSERT INTO customer_segment_counts (segment, churned_day, customers)
 SELECT segment, 2147483647, COUNT(*) FROM customers
 WHERE segment IS NOT NULL GROUP BY segment;
+
+-- Bumped by every customer write that changes something, so that cached
+-- figures over customers (who answered) know when to recompute.
+INSERT INTO store_state (key, value) VALUES ('customers_version', 0);

@@ -80,6 +80,35 @@ async fn respondents_are_distinct_and_take_the_customer_s_segment() {
         [("enterprise".to_string(), 2), ("smb".to_string(), 3)]
     );
     assert_eq!((all.segment_from_response, all.anonymous), (1, 2));
+    // Counts are cached per selection until customers or responses change.
+    import_text(
+        &*store,
+        ImportKind::Customers,
+        "customer_id,segment\nC9,enterprise\n",
+    )
+    .await
+    .unwrap();
+    let after = store
+        .respondents_by_segment(&RespondentQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        after.by_segment,
+        [("enterprise".to_string(), 3), ("smb".to_string(), 2)]
+    );
+    assert_eq!(after.segment_from_response, 0);
+    import_text(
+        &*store,
+        ImportKind::Responses,
+        "external_id,submitted_at,customer_id,nps\nr9,2026-04-01T10:00:00Z,C10,9\n",
+    )
+    .await
+    .unwrap();
+    let more = store
+        .respondents_by_segment(&RespondentQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(more.segment_from_response, 1);
     let support_early_march = store
         .respondents_by_segment(&RespondentQuery {
             filter: vec![(northstar_core::Dimension::Department, "support".into())],
@@ -88,8 +117,9 @@ async fn respondents_are_distinct_and_take_the_customer_s_segment() {
         })
         .await
         .unwrap();
+    // C1 (enterprise, filed as smb), C2 (smb) and C9 (now enterprise).
     assert_eq!(
         support_early_march.by_segment,
-        [("enterprise".to_string(), 1), ("smb".to_string(), 2)]
+        [("enterprise".to_string(), 2), ("smb".to_string(), 1)]
     );
 }
