@@ -15,6 +15,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("the request body could not be read: {0}")]
     BadBody(String),
+    /// The body or the batch is over its limit (named in the message).
+    #[error("{0}")]
+    TooLarge(String),
     #[error("database unavailable")]
     Store(#[from] StoreError),
     #[error("page rendering failed")]
@@ -34,6 +37,7 @@ impl ApiError {
             ApiError::BadParameter { .. } | ApiError::BadRequest(_) | ApiError::BadBody(_) => {
                 StatusCode::BAD_REQUEST
             }
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             // A client-facing limit of the store (e.g. distinct values).
             ApiError::Store(StoreError::Limit { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(_) | ApiError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,

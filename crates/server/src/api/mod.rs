@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, described by an OpenAPI document.
 
+pub mod batch;
 pub mod metrics;
 pub mod responses;
 

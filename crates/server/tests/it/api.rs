@@ -375,3 +375,91 @@ async fn each_figure_s_period_is_the_span_of_its_own_answers() {
         "the FCR tile shows its own period"
     );
 }
+
+/// A realistic full batch fits the body limit with room to spare; a body
+/// over the limit, or with more items than the cap, is a 413 that names the
+/// limit; the decoder stops at the cap instead of building every item.
+#[tokio::test]
+async fn batch_bodies_are_bounded_by_items_and_bytes() {
+    use northstar_server::api::responses::{MAX_BATCH, MAX_BODY_BYTES};
+    use serde_json::Value;
+    let app = TestApp::new().await;
+    let comment = "x".repeat(200);
+    let realistic: Vec<Value> = (0..MAX_BATCH)
+        .map(|i| {
+            json!({
+                "external_id": format!("resp-2026-{i:08}"), "customer_id": format!("C-{i:07}"),
+                "submitted_at": "2026-03-04T10:15:00Z", "survey": "relationship-2026",
+                "touchpoint": "delivery", "department": format!("dept{}", i % 20), "segment": "mid_market",
+                "channel": "email", "nps": i % 11, "csat": 1 + i % 5, "ces": 1 + i % 7, "fcr": i % 2 == 0,
+                "comment": comment, "order_id": format!("SO-{i:08}"), "driver_delivery_speed": 4,
+                "driver_price": 3, "driver_support": 5, "store": "Leeds", "carrier": "DHL",
+            })
+        })
+        .collect();
+    let body = serde_json::to_vec(&Value::Array(realistic)).unwrap();
+    eprintln!(
+        "a realistic batch of {MAX_BATCH} responses: {} bytes",
+        body.len()
+    );
+    assert!(body.len() * 2 < MAX_BODY_BYTES, "{} bytes", body.len());
+    let (status, report) = app.post_bytes("/api/v1/responses", body).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["inserted"], MAX_BATCH);
+
+    // The body that took the old server to a 3.47 GB peak: zeros up to the limit.
+    let mut zeros = b"[0".to_vec();
+    while zeros.len() + 3 < MAX_BODY_BYTES {
+        zeros.extend_from_slice(b",0");
+    }
+    zeros.push(b']');
+    let (status, e) = app.post_bytes("/api/v1/responses", zeros).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 10000 items"),
+        "{e}"
+    );
+
+    let too_big = vec![b' '; MAX_BODY_BYTES + 1];
+    let (status, e) = app.post_bytes("/api/v1/responses", too_big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("16 MiB"),
+        "{e}"
+    );
+
+    // Nested values and oversized items are that item's error, by index.
+    let fields: serde_json::Map<String, Value> =
+        (0..300).map(|i| (format!("f{i}"), json!(i))).collect();
+    let (status, report) = app
+        .json(
+            "POST",
+            "/api/v1/responses",
+            Some(json!([
+                {"external_id": "n1", "submitted_at": "2026-03-01T00:00:00Z", "nps": [9, [10]]},
+                Value::Object(fields),
+                {"external_id": "n3", "submitted_at": "2026-03-01T00:00:00Z", "segment": "s".repeat(101)},
+            ])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected[0]["errors"][0]["problem"], "is a list");
+    assert!(
+        rejected[1]["errors"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("limit is 256"),
+        "{report}"
+    );
+    assert!(
+        rejected[2]["errors"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("limit for dimension values is 100"),
+        "{report}"
+    );
+}

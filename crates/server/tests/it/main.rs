@@ -64,6 +64,25 @@ impl TestApp {
         (status, String::from_utf8(bytes.to_vec()).unwrap())
     }
 
+    /// Posts raw bytes (bodies that are not valid JSON values, or huge ones).
+    pub async fn post_bytes(&self, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let response = northstar_server::app(self.store.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
     pub async fn json(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
         let (status, text) = self.request(method, uri, body).await;
         (
