@@ -114,6 +114,12 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArg,
     },
+    /// Check that the rollup table equals a rebuild from the raw responses
+    /// (exit status 0) or not (1; `rebuild-rollups` repairs it).
+    VerifyRollups {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -262,6 +268,24 @@ async fn run(command: Command) -> Result<ExitCode> {
             open(&db.database).await?;
             println!("{}: migrations applied", db.database);
         }
+        Command::VerifyRollups { db } => {
+            let store = open(&db.database).await?;
+            let check = store.verify_rollups().await?;
+            println!(
+                "{} rollup cells; table equals a rebuild from raw responses: {}; in-memory cube equals the table: {}",
+                check.stored_cells,
+                if check.stored_equals_raw { "yes" } else { "NO" },
+                if check.cube_equals_stored {
+                    "yes"
+                } else {
+                    "NO"
+                },
+            );
+            if !(check.stored_equals_raw && check.cube_equals_stored) {
+                println!("run `northstar rebuild-rollups` to repair the rollup table");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::RebuildRollups { db } => {
             let store = open(&db.database).await?;
             let started = Instant::now();
@@ -289,6 +313,10 @@ impl ImportObserver for TerminalObserver<'_> {
     fn rejected(&mut self, row: &RowError) {
         self.bar
             .suspend(|| eprintln!("{}:{row}", self.path.display()));
+    }
+    fn warning(&mut self, warning: &northstar_core::FieldError) {
+        self.bar
+            .suspend(|| eprintln!("{}:1: warning: {warning}", self.path.display()));
     }
 }
 
@@ -325,14 +353,23 @@ async fn import_file(
 }
 
 fn summary_counts(r: &ImportReport) -> String {
+    let written = format!(
+        "{} new, {} replaced, {} unchanged",
+        r.written.inserted, r.written.replaced, r.written.unchanged
+    );
+    // An operations row holds one record per measure: say both.
+    let accepted = if r.written.accepted() == r.rows_accepted {
+        format!("{} accepted ({written})", r.rows_accepted)
+    } else {
+        format!(
+            "{} accepted, giving {} records ({written})",
+            r.rows_accepted,
+            r.written.accepted()
+        )
+    };
     format!(
-        "{} rows read, {} accepted ({} new, {} replaced, {} unchanged), {} rejected",
-        r.rows_read,
-        r.written.accepted(),
-        r.written.inserted,
-        r.written.replaced,
-        r.written.unchanged,
-        r.rejected_rows,
+        "{} rows read, {accepted}, {} rejected",
+        r.rows_read, r.rejected_rows,
     )
 }
 

@@ -115,6 +115,38 @@ fn demo_data_imports_cleanly_and_rollups_rebuild() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("rebuilt "));
     assert!(northstar(&["migrate"], &db).status.success());
+    let out = northstar(&["verify-rollups"], &db);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("table equals a rebuild from raw responses: yes"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn operations_count_rows_and_records_and_lookalike_headers_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("n.db");
+    let ops = dir.path().join("ops.csv");
+    std::fs::write(
+        &ops,
+        "Order_ID,Department,delivery_days,target_days,measure_touches,Customer ID\n\
+         SO-1,logistics,4,5,2,C1\nSO-2,logistics,3,5,,C2\n",
+    )
+    .unwrap();
+    let out = northstar(&["import", "operations", ops.to_str().unwrap()], &db);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 rows read, 2 accepted, giving 3 records (3 new"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains(":1: warning: Customer ID: is not a column Northstar knows"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 fn http_get(addr: &str, path: &str) -> String {
