@@ -365,7 +365,9 @@ impl RollupCube {
             if !admitted {
                 continue;
             }
-            if c.days.range(from..=to).next().is_none() {
+            // No answer of any metric within the range (from the kept spans,
+            // without descending the day map).
+            if c.spans.iter().flatten().all(|&(f, l)| l < from || f > to) {
                 continue;
             }
             for metric in Metric::ALL {
