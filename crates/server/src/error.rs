@@ -79,7 +79,7 @@ impl IntoResponse for ApiError {
             ApiError::Store(StoreError::Limit { field, .. }) => Some(field.clone()),
             _ => None,
         };
-        (
+        let mut response = (
             status,
             Json(ErrorBody {
                 error: ErrorDetail {
@@ -88,6 +88,13 @@ impl IntoResponse for ApiError {
                 },
             }),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            // The outer layer adds the request id and keeps the message generic.
+            response
+                .extensions_mut()
+                .insert(crate::limits::InternalError);
+        }
+        response
     }
 }

@@ -19,10 +19,14 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.store.check_ready().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Err(e) => {
+            // Details (paths, SQL errors) stay in the log.
             tracing::warn!(error = %e, "not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "not ready", "reason": e.to_string()})),
+                Json(json!({
+                    "status": "not ready",
+                    "reason": "the database is not reachable or its migrations are not all applied; the server log has the details (run `northstar migrate` if migrations are missing)"
+                })),
             )
         }
     }

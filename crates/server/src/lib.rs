@@ -5,6 +5,7 @@ pub mod api;
 mod chart;
 pub mod error;
 mod health;
+pub mod limits;
 pub mod params;
 pub mod report;
 mod views;
@@ -27,9 +28,54 @@ pub struct AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole application, without a socket (tests call it with `oneshot`).
+pub use limits::ServerLimits;
+
+/// The whole application with default limits, without a socket (tests call
+/// it with `oneshot`).
 pub fn app(store: Arc<dyn Store>) -> Router {
-    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+    app_with(store, ServerLimits::default())
+}
+
+/// The whole application with the given limits.
+pub fn app_with(store: Arc<dyn Store>, limits: ServerLimits) -> Router {
+    with_layers(routes().with_state(AppState { store }), limits)
+}
+
+/// Wraps routes in the request id, tracing, error-shape, in-flight, deadline
+/// and panic layers (public so tests can wrap routes of their own).
+pub fn with_layers(router: Router, limits: ServerLimits) -> Router {
+    router
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            limits::panic_response,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            (
+                Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight)),
+                limits,
+            ),
+            limits::bounded,
+        ))
+        .layer(axum::middleware::from_fn(limits::internal_errors))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(trace())
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Every route, before state and layers.
+fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(health::router())
+        .merge(api::router())
+        .merge(views::router())
+}
+
+fn trace() -> TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    impl Fn(&Request<axum::body::Body>) -> tracing::Span + Clone,
+    tower_http::trace::DefaultOnRequest,
+    DefaultOnResponse,
+> {
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<axum::body::Body>| {
         let id = request
             .headers()
             .get(&REQUEST_ID)
@@ -39,14 +85,7 @@ pub fn app(store: Arc<dyn Store>) -> Router {
     })
     // One line per request at INFO: status and latency, inside the span above.
     .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros));
-    Router::new()
-        .merge(health::router())
-        .merge(api::router())
-        .merge(views::router())
-        .with_state(AppState { store })
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(trace)
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+    trace
 }
 
 /// Serves the app on a bound listener until `shutdown` resolves.

@@ -8,6 +8,77 @@ use northstar_core::{Dimension, Metric};
 use crate::error::ApiError;
 use crate::report::Selection;
 
+/// The query string as name/value pairs; a query that cannot be decoded is
+/// answered in the same JSON error shape as every other error.
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        decode_query(parts.uri.query().unwrap_or("")).map(QueryPairs)
+    }
+}
+
+/// Most name/value pairs one query string may carry.
+pub const MAX_QUERY_PAIRS: usize = 200;
+
+/// Decodes `application/x-www-form-urlencoded` pairs strictly: a malformed
+/// `%` escape or bytes that are not UTF-8 are an error naming the
+/// parameter, not silently replaced (a filter on `�` matches nothing and
+/// says nothing).
+pub fn decode_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    fn decode(part: &str, parameter: &str) -> Result<String, ApiError> {
+        let bytes = part.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    let hex = bytes
+                        .get(i + 1..i + 3)
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .and_then(|h| u8::from_str_radix(h, 16).ok());
+                    let Some(b) = hex else {
+                        return Err(ApiError::parameter(
+                            parameter,
+                            "has a malformed %-escape; write % as %25",
+                        ));
+                    };
+                    out.push(b);
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).map_err(|_| {
+            ApiError::parameter(
+                parameter,
+                "is not valid UTF-8 once decoded; percent-encode text as UTF-8",
+            )
+        })
+    }
+    let mut pairs = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        if pairs.len() == MAX_QUERY_PAIRS {
+            return Err(ApiError::parameter(
+                "query",
+                format!("has more than {MAX_QUERY_PAIRS} parameters; narrow the filter"),
+            ));
+        }
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decode(name, "query")?;
+        let value = decode(value, &name)?;
+        pairs.push((name, value));
+    }
+    Ok(pairs)
+}
+
 /// Parameters of a metrics request.
 #[derive(Debug, Clone, Default)]
 pub struct MetricParams {
@@ -115,6 +186,33 @@ mod tests {
                 other => panic!("{q:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn queries_decode_strictly_and_are_bounded() {
+        assert_eq!(
+            decode_query("segment=mid+market&department=R%26D&x").unwrap(),
+            [
+                ("segment".to_string(), "mid market".to_string()),
+                ("department".to_string(), "R&D".to_string()),
+                ("x".to_string(), String::new()),
+            ]
+        );
+        for (bad, parameter) in [
+            ("segment=%FF", "segment"),
+            ("segment=%zz", "segment"),
+            ("%FF=1", "query"),
+        ] {
+            match decode_query(bad) {
+                Err(ApiError::BadParameter { parameter: p, .. }) => {
+                    assert_eq!(p, parameter, "{bad}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let many = vec!["segment=a"; MAX_QUERY_PAIRS + 1].join("&");
+        assert!(decode_query(&many).is_err());
+        assert!(decode_query(&vec!["segment=a"; MAX_QUERY_PAIRS].join("&")).is_ok());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
@@ -39,7 +39,7 @@ struct MetricQueryDoc {
 )]
 pub async fn get_metrics(
     State(state): State<AppState>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<Json<MetricReport>, ApiError> {
     let p = params::parse(&pairs, &["metric", "group_by"])?;
     let metric = p.metric.ok_or_else(|| {
@@ -64,9 +64,9 @@ pub async fn get_metrics(
 )]
 pub async fn get_metrics_csv(
     State(state): State<AppState>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Json(report) = get_metrics(State(state), Query(pairs)).await?;
+    let Json(report) = get_metrics(State(state), params::QueryPairs(pairs)).await?;
     let body = metrics_csv(&report)
         .map_err(|e| ApiError::BadRequest(format!("could not write CSV: {e}")))?;
     let filename = format!("northstar-{}.csv", report.metric.as_str());
@@ -80,6 +80,17 @@ pub async fn get_metrics_csv(
         ],
         body,
     ))
+}
+
+/// A text cell that a spreadsheet would run as a formula (it starts with
+/// `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`, as OWASP's
+/// "CSV Injection" page recommends. Only text columns: numbers stay numbers.
+fn text_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}").into()
+    } else {
+        value.into()
+    }
 }
 
 fn metrics_csv(r: &MetricReport) -> Result<String, csv::Error> {
@@ -103,6 +114,7 @@ fn metrics_csv(r: &MetricReport) -> Result<String, csv::Error> {
     ])?;
     let number = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     let filter = crate::report::describe_filter(&r.filter);
+    let filter = text_cell(&filter);
     let rows = std::iter::once(("(all)", &r.overall, None)).chain(
         r.groups
             .iter()
@@ -112,7 +124,7 @@ fn metrics_csv(r: &MetricReport) -> Result<String, csv::Error> {
         w.write_record([
             r.metric.as_str(),
             r.group_by.as_deref().unwrap_or(""),
-            key,
+            &text_cell(key),
             &figure.n.to_string(),
             &number(figure.value),
             &number(figure.ci_low),
@@ -121,7 +133,7 @@ fn metrics_csv(r: &MetricReport) -> Result<String, csv::Error> {
             r.method,
             &number(versus.map(|v| v.p_adjusted)),
             versus.map_or("", |v| if v.significant { "yes" } else { "no" }),
-            &filter,
+            &*filter,
             r.period.from.as_deref().unwrap_or(""),
             r.period.to.as_deref().unwrap_or(""),
             r.scale,
@@ -148,7 +160,7 @@ fn metrics_csv(r: &MetricReport) -> Result<String, csv::Error> {
 )]
 pub async fn get_representativeness(
     State(state): State<AppState>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<Json<crate::report::Representativeness>, ApiError> {
     let p = params::parse(&pairs, &[])?;
     let by_segment = Some(northstar_core::rollup::GroupBy::Dimension(
@@ -172,4 +184,18 @@ pub async fn get_representativeness(
         &answer,
         &p.selection,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_like_text_is_neutralised() {
+        for risky in ["=HYPERLINK(\"x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(text_cell(risky), format!("'{risky}"));
+        }
+        assert_eq!(text_cell("logistics"), "logistics");
+        assert_eq!(text_cell(""), "");
+    }
 }

@@ -29,8 +29,14 @@ fn render(page: Result<String, ApiError>) -> Response {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
             let status = e.status();
-            if status.is_server_error() {
+            if status == axum::http::StatusCode::INTERNAL_SERVER_ERROR {
                 tracing::error!(error = %e, details = ?e, "page failed");
+                // The outer layer answers with the request id.
+                let mut response = status.into_response();
+                response
+                    .extensions_mut()
+                    .insert(crate::limits::InternalError);
+                return response;
             }
             let message = e
                 .public_message()

@@ -3,7 +3,7 @@
 //! rest. Every number carries n, interval, method, filter and period.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use northstar_core::rollup::GroupBy;
 use northstar_core::{Dimension, Metric};
@@ -148,7 +148,7 @@ fn period_text(r: &MetricReport) -> String {
 
 pub async fn page(
     State(state): State<AppState>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    params::QueryPairs(pairs): params::QueryPairs,
 ) -> Response {
     super::render(build(&state, &pairs).await)
 }

@@ -4,6 +4,7 @@
 
 mod api;
 mod browser;
+mod limits;
 mod pages;
 
 use std::sync::Arc;
