@@ -75,7 +75,7 @@ fn trace() -> TraceLayer<
     tower_http::trace::DefaultOnRequest,
     DefaultOnResponse,
 > {
-    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<axum::body::Body>| {
+    TraceLayer::new_for_http().make_span_with(|request: &Request<axum::body::Body>| {
         let id = request
             .headers()
             .get(&REQUEST_ID)
@@ -84,8 +84,7 @@ fn trace() -> TraceLayer<
         tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
     })
     // One line per request at INFO: status and latency, inside the span above.
-    .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros));
-    trace
+    .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros))
 }
 
 /// Serves the app on a bound listener until `shutdown` resolves.
