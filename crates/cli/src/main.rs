@@ -55,6 +55,21 @@ struct ServeArgs {
     /// authentication yet, so do not expose it.
     #[arg(long, env = "NORTHSTAR_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
+    /// Requests handled at once; more are refused with 503 and Retry-After.
+    #[arg(long, env = "NORTHSTAR_MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_in_flight: u32,
+    /// Seconds a request may take before it is stopped with 503.
+    #[arg(long, env = "NORTHSTAR_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3_600))]
+    request_timeout: u32,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> northstar_server::ServerLimits {
+        northstar_server::ServerLimits {
+            max_in_flight: self.max_in_flight as usize,
+            request_timeout: std::time::Duration::from_secs(u64::from(self.request_timeout)),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -182,7 +197,7 @@ async fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Serve { db, serve } => {
             let store = open(&db.database).await?;
-            serve_store(store, serve.bind, &db.database).await?;
+            serve_store(store, &serve, &db.database).await?;
         }
         Command::Demo {
             database,
@@ -214,7 +229,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                     println!("  {}", summary_line(path, &report, elapsed));
                 }
             }
-            serve_store(store, serve.bind, &database).await?;
+            serve_store(store, &serve, &database).await?;
         }
         Command::DemoData {
             out,
@@ -383,7 +398,8 @@ fn summary_line(path: &Path, r: &ImportReport, seconds: f64) -> String {
     )
 }
 
-async fn serve_store(store: Arc<dyn Store>, bind: SocketAddr, database: &str) -> Result<()> {
+async fn serve_store(store: Arc<dyn Store>, serve: &ServeArgs, database: &str) -> Result<()> {
+    let bind = serve.bind;
     // Load the rollup cube before taking requests, so the first one is fast.
     let started = Instant::now();
     store.query_rollups(&Default::default()).await?;
@@ -408,7 +424,7 @@ async fn serve_store(store: Arc<dyn Store>, bind: SocketAddr, database: &str) ->
         )
     };
     let _ = out.flush();
-    northstar_server::serve(listener, store, shutdown_signal()).await?;
+    northstar_server::serve_with(listener, store, serve.limits(), shutdown_signal()).await?;
     Ok(())
 }
 

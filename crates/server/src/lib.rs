@@ -93,7 +93,17 @@ pub async fn serve(
     store: Arc<dyn Store>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(store))
+    serve_with(listener, store, ServerLimits::default(), shutdown).await
+}
+
+/// Serves the app with the given limits until `shutdown` resolves.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    store: Arc<dyn Store>,
+    limits: ServerLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app_with(store, limits))
         .with_graceful_shutdown(shutdown)
         .await
 }
