@@ -231,7 +231,7 @@ async fn import_with<L: Layout, R: Read + Send + 'static>(
 ) -> Result<ImportReport, ImportFailure> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<ParsedBatch<L::Item>, ImportError>>(2);
     let parser = std::thread::spawn(move || {
-        if let Err(e) = parse_file::<L, R>(reader, &tx) {
+        if let Err(e) = parse_file::<L, R>(reader, &mut |b| tx.blocking_send(Ok(b)).is_ok()) {
             let _ = tx.blocking_send(Err(e));
         }
     });
@@ -281,6 +281,39 @@ async fn import_with<L: Layout, R: Read + Send + 'static>(
     }
 }
 
+/// What parsing a whole file gave, without writing anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParsedCsv {
+    pub rows_read: u64,
+    pub rows_accepted: u64,
+    /// Records the accepted rows gave (an operations row gives one per measure).
+    pub records: u64,
+    pub rejected: Vec<RowError>,
+    pub warnings: Vec<FieldError>,
+}
+
+/// Parses and validates a CSV file of the given kind in memory, exactly as
+/// an import does, but writes nothing (for `cargo fuzz` and for checks).
+pub fn parse_csv(kind: ImportKind, bytes: &[u8]) -> Result<ParsedCsv, ImportError> {
+    fn run<L: Layout>(bytes: &[u8]) -> Result<ParsedCsv, ImportError> {
+        let mut parsed = ParsedCsv::default();
+        let result = parse_file::<L, _>(bytes, &mut |b: ParsedBatch<L::Item>| {
+            parsed.rows_read += b.rows;
+            parsed.rows_accepted += b.rows_accepted;
+            parsed.records += b.items.len() as u64;
+            parsed.rejected.extend(b.rejected);
+            parsed.warnings.extend(b.warnings);
+            true
+        });
+        result.map(|()| parsed)
+    }
+    match kind {
+        ImportKind::Responses => run::<ResponseColumns>(bytes),
+        ImportKind::Customers => run::<CustomerColumns>(bytes),
+        ImportKind::Operations => run::<OperationColumns>(bytes),
+    }
+}
+
 /// Counts what the CSV reader pulls through, so that the last record of a
 /// file without a final newline gets the right line number.
 struct CountingReader<R> {
@@ -305,9 +338,11 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+/// Parses a file into batches handed to `sink`; stops early when `sink`
+/// returns false (the writer stopped and reports why).
 fn parse_file<L: Layout, R: Read>(
     reader: R,
-    tx: &tokio::sync::mpsc::Sender<Result<ParsedBatch<L::Item>, ImportError>>,
+    sink: &mut dyn FnMut(ParsedBatch<L::Item>) -> bool,
 ) -> Result<(), ImportError> {
     // Records end at '\n' only: with the default, a CRLF file's '\n' is read
     // as the start of the next record and every line number is off by one.
@@ -343,7 +378,7 @@ fn parse_file<L: Layout, R: Read>(
             Err(e) => {
                 // Keep what was parsed before the unreadable part.
                 batch.bytes = csv.position().byte();
-                let _ = tx.blocking_send(Ok(batch));
+                sink(batch);
                 return Err(e.into());
             }
         };
@@ -370,7 +405,7 @@ fn parse_file<L: Layout, R: Read>(
         if full || (!more && (batch.rows > 0 || !batch.warnings.is_empty())) {
             batch.bytes = csv.position().byte();
             let ready = std::mem::replace(&mut batch, ParsedBatch::new());
-            if tx.blocking_send(Ok(ready)).is_err() {
+            if !sink(ready) {
                 return Ok(()); // the writer stopped; it reports why
             }
         }

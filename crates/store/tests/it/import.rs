@@ -338,3 +338,22 @@ async fn headers_ignore_case_and_lookalikes_are_warned_about() {
     assert_eq!(r.nps, Some(9));
     assert_eq!(r.attributes["NPS Score"], "high");
 }
+
+/// The in-memory parser the fuzz targets drive is the import's own.
+#[test]
+fn parse_csv_reports_like_an_import() {
+    use northstar_store::import::parse_csv;
+    let parsed = parse_csv(
+        ImportKind::Responses,
+        b"external_id,submitted_at,nps,NPS Score\r\nr1,2026-01-01T00:00:00Z,9,x\r\nr2,yesterday,9,\r\nr1,2026-01-01T00:00:00Z,9,\r\n",
+    )
+    .unwrap();
+    assert_eq!((parsed.rows_read, parsed.rows_accepted, parsed.records), (3, 1, 1));
+    let lines: Vec<u64> = parsed.rejected.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [3, 4]);
+    assert_eq!(parsed.warnings.len(), 1);
+    assert!(matches!(
+        parse_csv(ImportKind::Customers, b""),
+        Err(northstar_store::import::ImportError::Empty)
+    ));
+}
