@@ -118,6 +118,10 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         db: DatabaseArg,
+        /// Rows per write transaction; each committed one is acknowledged
+        /// on stdout as `committed through line N`.
+        #[arg(long, env = "NORTHSTAR_IMPORT_BATCH_ROWS", default_value_t = northstar_store::import::BATCH_ROWS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+        batch_rows: usize,
     },
     /// Apply database migrations.
     Migrate {
@@ -223,7 +227,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                     (ImportKind::Operations, &files.operations),
                     (ImportKind::Responses, &files.responses),
                 ] {
-                    let (report, elapsed) = import_file(&*store, kind, path)
+                    let (report, elapsed) = import_file(&*store, kind, path, import::BATCH_ROWS)
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("  {}", summary_line(path, &report, elapsed));
@@ -241,7 +245,12 @@ async fn run(command: Command) -> Result<ExitCode> {
                 println!("wrote {}", f.display());
             }
         }
-        Command::Import { kind, file, db } => {
+        Command::Import {
+            kind,
+            file,
+            db,
+            batch_rows,
+        } => {
             if !file.is_file() {
                 eprintln!(
                     "{}: no such file (give the path of a CSV file with a header row)",
@@ -250,7 +259,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
             let store = open(&db.database).await?;
-            return match import_file(&*store, kind.into(), &file).await {
+            return match import_file(&*store, kind.into(), &file, batch_rows).await {
                 Ok((report, elapsed)) => {
                     println!("{}", summary_line(&file, &report, elapsed));
                     Ok(ExitCode::from(if report.rejected_rows == 0 {
@@ -329,6 +338,17 @@ impl ImportObserver for TerminalObserver<'_> {
         self.bar
             .suspend(|| eprintln!("{}:{row}", self.path.display()));
     }
+    fn committed(&mut self, through_line: u64, rows_accepted: u64) {
+        // After the commit: a line here means those rows are durable.
+        self.bar.suspend(|| {
+            let mut out = std::io::stdout();
+            let _ = writeln!(
+                out,
+                "committed through line {through_line} ({rows_accepted} rows accepted so far)"
+            );
+            let _ = out.flush();
+        });
+    }
     fn warning(&mut self, warning: &northstar_core::FieldError) {
         self.bar
             .suspend(|| eprintln!("{}:1: warning: {warning}", self.path.display()));
@@ -339,6 +359,7 @@ async fn import_file(
     store: &dyn Store,
     kind: ImportKind,
     path: &Path,
+    batch_rows: usize,
 ) -> Result<(ImportReport, f64), ImportFailure> {
     let file = std::fs::File::open(path).map_err(|e| ImportFailure {
         report: ImportReport::default(),
@@ -356,11 +377,12 @@ async fn import_file(
     bar.set_message(format!("importing {}", path.display()));
     let started = Instant::now();
     let mut observer = TerminalObserver { bar, path };
-    let report = import::import_csv(
+    let report = import::import_csv_with(
         store,
         kind,
         std::io::BufReader::with_capacity(1 << 20, file),
         &mut observer,
+        import::ImportOptions { batch_rows },
     )
     .await;
     observer.bar.finish_and_clear();

@@ -170,6 +170,9 @@ pub trait ImportObserver {
     fn progress(&mut self, _bytes_read: u64) {}
     fn rejected(&mut self, _row: &RowError) {}
     fn warning(&mut self, _warning: &FieldError) {}
+    /// A write transaction committed: every accepted row up to `through_line`
+    /// is durable (`rows_accepted` so far).
+    fn committed(&mut self, _through_line: u64, _rows_accepted: u64) {}
 }
 
 /// An observer that ignores everything.
@@ -187,6 +190,21 @@ pub struct ImportFailure {
     pub error: ImportError,
 }
 
+/// How an import runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Rows per write transaction (at least 1).
+    pub batch_rows: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            batch_rows: BATCH_ROWS,
+        }
+    }
+}
+
 /// Imports a CSV file of the given kind.
 pub async fn import_csv<R: Read + Send + 'static>(
     store: &dyn Store,
@@ -194,10 +212,28 @@ pub async fn import_csv<R: Read + Send + 'static>(
     reader: R,
     observer: &mut impl ImportObserver,
 ) -> Result<ImportReport, ImportFailure> {
+    import_csv_with(store, kind, reader, observer, ImportOptions::default()).await
+}
+
+/// Imports a CSV file of the given kind with explicit options.
+pub async fn import_csv_with<R: Read + Send + 'static>(
+    store: &dyn Store,
+    kind: ImportKind,
+    reader: R,
+    observer: &mut impl ImportObserver,
+    options: ImportOptions,
+) -> Result<ImportReport, ImportFailure> {
+    let rows = options.batch_rows.max(1);
     match kind {
-        ImportKind::Responses => import_with::<ResponseColumns, R>(store, reader, observer).await,
-        ImportKind::Customers => import_with::<CustomerColumns, R>(store, reader, observer).await,
-        ImportKind::Operations => import_with::<OperationColumns, R>(store, reader, observer).await,
+        ImportKind::Responses => {
+            import_with::<ResponseColumns, R>(store, reader, observer, rows).await
+        }
+        ImportKind::Customers => {
+            import_with::<CustomerColumns, R>(store, reader, observer, rows).await
+        }
+        ImportKind::Operations => {
+            import_with::<OperationColumns, R>(store, reader, observer, rows).await
+        }
     }
 }
 
@@ -209,17 +245,20 @@ struct ParsedBatch<T> {
     rows: u64,
     rows_accepted: u64,
     bytes: u64,
+    /// The last line of the file this batch covers.
+    last_line: u64,
 }
 
 impl<T> ParsedBatch<T> {
-    fn new() -> Self {
+    fn new(batch_rows: usize) -> Self {
         Self {
-            items: Vec::with_capacity(BATCH_ROWS),
+            items: Vec::with_capacity(batch_rows.min(BATCH_ROWS)),
             rejected: Vec::new(),
             warnings: Vec::new(),
             rows: 0,
             rows_accepted: 0,
             bytes: 0,
+            last_line: 0,
         }
     }
 }
@@ -228,10 +267,13 @@ async fn import_with<L: Layout, R: Read + Send + 'static>(
     store: &dyn Store,
     reader: R,
     observer: &mut impl ImportObserver,
+    batch_rows: usize,
 ) -> Result<ImportReport, ImportFailure> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<ParsedBatch<L::Item>, ImportError>>(2);
     let parser = std::thread::spawn(move || {
-        if let Err(e) = parse_file::<L, R>(reader, &mut |b| tx.blocking_send(Ok(b)).is_ok()) {
+        if let Err(e) =
+            parse_file::<L, R>(reader, batch_rows, &mut |b| tx.blocking_send(Ok(b)).is_ok())
+        {
             let _ = tx.blocking_send(Err(e));
         }
     });
@@ -263,6 +305,7 @@ async fn import_with<L: Layout, R: Read + Send + 'static>(
                 Ok(w) => {
                     report.written.add(w);
                     report.rows_accepted += batch.rows_accepted;
+                    observer.committed(batch.last_line, report.rows_accepted);
                 }
                 Err(e) => {
                     // The batch was rolled back: its rows were read but not written.
@@ -297,7 +340,7 @@ pub struct ParsedCsv {
 pub fn parse_csv(kind: ImportKind, bytes: &[u8]) -> Result<ParsedCsv, ImportError> {
     fn run<L: Layout>(bytes: &[u8]) -> Result<ParsedCsv, ImportError> {
         let mut parsed = ParsedCsv::default();
-        let result = parse_file::<L, _>(bytes, &mut |b: ParsedBatch<L::Item>| {
+        let result = parse_file::<L, _>(bytes, BATCH_ROWS, &mut |b: ParsedBatch<L::Item>| {
             parsed.rows_read += b.rows;
             parsed.rows_accepted += b.rows_accepted;
             parsed.records += b.items.len() as u64;
@@ -342,6 +385,7 @@ impl<R: Read> Read for CountingReader<R> {
 /// returns false (the writer stopped and reports why).
 fn parse_file<L: Layout, R: Read>(
     reader: R,
+    batch_rows: usize,
     sink: &mut dyn FnMut(ParsedBatch<L::Item>) -> bool,
 ) -> Result<(), ImportError> {
     // Records end at '\n' only: with the default, a CRLF file's '\n' is read
@@ -370,7 +414,7 @@ fn parse_file<L: Layout, R: Read>(
     // Keys seen in this file, as 128-bit hashes: a 10M-row file stays small
     // in memory, and a false "duplicate" is vanishingly unlikely.
     let mut seen: HashMap<u128, u64> = HashMap::new();
-    let mut batch = ParsedBatch::new();
+    let mut batch = ParsedBatch::new(batch_rows);
     batch.warnings = layout.warnings();
     loop {
         let more = match csv.read_byte_record(&mut record) {
@@ -385,6 +429,7 @@ fn parse_file<L: Layout, R: Read>(
         if more && !is_blank(&record) {
             let (line, last_line) = record_lines(&csv, &record);
             batch.rows += 1;
+            batch.last_line = last_line;
             match row_cells(&record, layout.width(), line, last_line)
                 .and_then(|cells| layout.parse(&cells))
             {
@@ -401,10 +446,10 @@ fn parse_file<L: Layout, R: Read>(
                 Err(errors) => batch.rejected.push(RowError { line, errors }),
             }
         }
-        let full = batch.items.len() >= BATCH_ROWS || batch.rows >= 4 * BATCH_ROWS as u64;
+        let full = batch.items.len() >= batch_rows || batch.rows >= 4 * batch_rows as u64;
         if full || (!more && (batch.rows > 0 || !batch.warnings.is_empty())) {
             batch.bytes = csv.position().byte();
-            let ready = std::mem::replace(&mut batch, ParsedBatch::new());
+            let ready = std::mem::replace(&mut batch, ParsedBatch::new(batch_rows));
             if !sink(ready) {
                 return Ok(()); // the writer stopped; it reports why
             }

@@ -348,7 +348,10 @@ fn parse_csv_reports_like_an_import() {
         b"external_id,submitted_at,nps,NPS Score\r\nr1,2026-01-01T00:00:00Z,9,x\r\nr2,yesterday,9,\r\nr1,2026-01-01T00:00:00Z,9,\r\n",
     )
     .unwrap();
-    assert_eq!((parsed.rows_read, parsed.rows_accepted, parsed.records), (3, 1, 1));
+    assert_eq!(
+        (parsed.rows_read, parsed.rows_accepted, parsed.records),
+        (3, 1, 1)
+    );
     let lines: Vec<u64> = parsed.rejected.iter().map(|r| r.line).collect();
     assert_eq!(lines, [3, 4]);
     assert_eq!(parsed.warnings.len(), 1);
