@@ -362,8 +362,8 @@ pub fn parse_csv(kind: ImportKind, bytes: &[u8]) -> Result<ParsedCsv, ImportErro
 struct CountingReader<R> {
     inner: R,
     total: u64,
-    /// The last three bytes read, oldest first.
-    tail: [u8; 3],
+    /// The last four bytes read, oldest first.
+    tail: [u8; 4],
     at_end: bool,
 }
 
@@ -374,8 +374,8 @@ impl<R: Read> Read for CountingReader<R> {
             self.at_end = true;
         }
         self.total += n as u64;
-        for &b in &buf[..n.min(buf.len())][n.saturating_sub(3)..] {
-            self.tail = [self.tail[1], self.tail[2], b];
+        for &b in &buf[..n.min(buf.len())][n.saturating_sub(4)..] {
+            self.tail = [self.tail[1], self.tail[2], self.tail[3], b];
         }
         Ok(n)
     }
@@ -398,7 +398,7 @@ fn parse_file<L: Layout, R: Read>(
         .from_reader(CountingReader {
             inner: reader,
             total: 0,
-            tail: [0; 3],
+            tail: [0; 4],
             at_end: false,
         });
     let mut record = csv::ByteRecord::new();
@@ -481,9 +481,14 @@ fn record_lines<R: Read>(
     let terminated = if source.at_end && after.byte() == source.total {
         // At the end of the file the final '\n' ends the record unless it
         // sits inside a quoted field that was never closed.
-        let [a, b, c] = source.tail;
-        let before_newline = if b == b'\r' { a } else { b };
-        c == b'\n' && (!last_field_ends_in_newline || before_newline == b'"')
+        // A last field that ends in a newline ends the record only if a
+        // closing quote follows that newline (`…\n"\n`); in `…,"\n` the quote
+        // opens a field that holds the newline and is never closed.
+        let [w, x, y, z] = source.tail;
+        let (before_quote, quote) = if y == b'\r' { (w, x) } else { (x, y) };
+        z == b'\n'
+            && (!last_field_ends_in_newline
+                || (quote == b'"' && matches!(before_quote, b'\n' | b'\r')))
     } else {
         true
     };

@@ -360,3 +360,38 @@ fn parse_csv_reports_like_an_import() {
         Err(northstar_store::import::ImportError::Empty)
     ));
 }
+
+/// Found by `cargo fuzz run csv_import`: a quote that opens a field right
+/// before the final newline (`…,"\n`) was taken for a closing one, and the
+/// rejected row was reported on line 1, the header.
+#[test]
+fn an_opening_quote_before_the_last_newline_is_reported_on_its_own_line() {
+    use northstar_store::import::parse_csv;
+    for file in [
+        &b"order_id,department,delivery_days,target_days\nSO-0,logistics,4,5,\"\n"[..],
+        &b"order_id,department,delivery_days,target_days\r\nSO-0,logistics,4,5,\"\r\n"[..],
+    ] {
+        let parsed = parse_csv(ImportKind::Operations, file).unwrap();
+        assert_eq!(parsed.rejected.len(), 1, "{parsed:?}");
+        assert_eq!(parsed.rejected[0].line, 2, "{parsed:?}");
+    }
+    // A closed quoted field that ends in a newline still ends the record.
+    let parsed = parse_csv(
+        ImportKind::Responses,
+        b"external_id,submitted_at,comment\nr1,2026-01-01T00:00:00Z,\"two\nlines\n\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        (parsed.records, parsed.rejected.len()),
+        (1, 0),
+        "{parsed:?}"
+    );
+    // The fuzzer's own input.
+    let crash = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/it/fuzz_regressions/csv_import_line_1.bin"
+    ))
+    .unwrap();
+    let parsed = parse_csv(ImportKind::Operations, &crash[1..]).unwrap();
+    assert!(parsed.rejected.iter().all(|r| r.line >= 2), "{parsed:?}");
+}
