@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod crash;
+mod memory;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
