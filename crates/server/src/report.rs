@@ -292,7 +292,7 @@ pub struct Representativeness {
     pub base_counted: String,
     pub filter: BTreeMap<String, Vec<String>>,
     pub period: Period,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub comparison: Option<northstar_core::representativeness::MixComparison>,
     /// Respondents whose customer_id is not among the customers, counted
     /// under their response's own segment.

@@ -7,40 +7,24 @@ use crate::error::ApiError;
 use crate::report::{self, MetricReport};
 use crate::{AppState, params};
 
-/// The query parameters of the metrics endpoints, for the OpenAPI document
-/// only: `params::parse` reads the query (it also takes a filter on any
-/// dimension, repeated for any-of).
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-struct MetricQueryDoc {
-    /// nps, csat, ces or fcr
-    metric: String,
-    /// survey, touchpoint, department, segment, channel or month
-    group_by: Option<String>,
-    /// first UTC day, YYYY-MM-DD (inclusive)
-    from: Option<String>,
-    /// last UTC day, YYYY-MM-DD (inclusive)
-    to: Option<String>,
-    /// a dimension filter, e.g. segment=enterprise; any dimension may be given
-    segment: Option<String>,
-}
-
 /// A metric with n, 95% interval, method, filter and period, overall and by
 /// group; computed from rollups, never by re-reading raw rows.
 #[utoipa::path(
     get,
     path = "/api/v1/metrics",
-    params(MetricQueryDoc),
+    params(super::doc::MetricDoc, super::doc::SelectionDoc),
     responses(
         (status = 200, description = "The metric with its provenance", body = MetricReport),
-        (status = 400, description = "A parameter is wrong; the message names it"),
+        (status = 400, description = "A parameter is wrong; the message names it", body = super::doc::ErrorBody),
+        (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
+        (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
     )
 )]
 pub async fn get_metrics(
     State(state): State<AppState>,
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<Json<MetricReport>, ApiError> {
+    params::reject_empty(&pairs, &["metric", "group_by", "from", "to"])?;
     let p = params::parse(&pairs, &["metric", "group_by"])?;
     let metric = p.metric.ok_or_else(|| {
         ApiError::parameter("metric", "is required; use one of nps, csat, ces, fcr")
@@ -56,10 +40,12 @@ pub async fn get_metrics(
 #[utoipa::path(
     get,
     path = "/api/v1/metrics.csv",
-    params(MetricQueryDoc),
+    params(super::doc::MetricDoc, super::doc::SelectionDoc),
     responses(
-        (status = 200, description = "CSV with provenance columns", content_type = "text/csv"),
-        (status = 400, description = "A parameter is wrong; the message names it"),
+        (status = 200, description = "CSV with provenance columns", body = String, content_type = "text/csv"),
+        (status = 400, description = "A parameter is wrong; the message names it", body = super::doc::ErrorBody),
+        (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
+        (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
     )
 )]
 pub async fn get_metrics_csv(
@@ -149,19 +135,19 @@ fn metrics_csv(r: &MetricReport) -> Result<String, csv::Error> {
 #[utoipa::path(
     get,
     path = "/api/v1/representativeness",
-    params(
-        ("from" = Option<String>, Query, description = "first UTC day, YYYY-MM-DD (inclusive)"),
-        ("to" = Option<String>, Query, description = "last UTC day, YYYY-MM-DD (inclusive)"),
-    ),
+    params(super::doc::SelectionDoc),
     responses(
         (status = 200, description = "Respondent mix against the customer base", body = crate::report::Representativeness),
-        (status = 400, description = "A parameter is wrong; the message names it"),
+        (status = 400, description = "A parameter is wrong; the message names it", body = super::doc::ErrorBody),
+        (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
+        (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
     )
 )]
 pub async fn get_representativeness(
     State(state): State<AppState>,
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<Json<crate::report::Representativeness>, ApiError> {
+    params::reject_empty(&pairs, &["from", "to"])?;
     let p = params::parse(&pairs, &[])?;
     let by_segment = Some(northstar_core::rollup::GroupBy::Dimension(
         northstar_core::Dimension::Segment,

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, described by an OpenAPI document.
 
 pub mod batch;
+mod doc;
 pub mod metrics;
 pub mod responses;
 
@@ -20,9 +21,14 @@ use crate::AppState;
     paths(
         metrics::get_metrics,
         metrics::get_metrics_csv,
+        metrics::get_representativeness,
         responses::post_responses
     ),
     components(schemas(
+        doc::ErrorBody,
+        doc::ErrorDetail,
+        doc::ResponseItem,
+        doc::ResponseBatch,
         crate::report::MetricReport,
         crate::report::Figure,
         crate::report::GroupFigure,

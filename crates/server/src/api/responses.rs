@@ -136,10 +136,14 @@ fn parse_item(item: &RawItem) -> Result<northstar_core::response::NewResponse, V
 #[utoipa::path(
     post,
     path = "/api/v1/responses",
-    request_body(content = Vec<Object>, description = "Responses: external_id, submitted_at, nps, csat, ces, fcr, dimensions, driver_<name>, …"),
+    request_body(content = super::doc::ResponseBatch, description = "At most 10,000 responses and 16 MiB: external_id, submitted_at, nps, csat, ces, fcr, dimensions, driver_<name>, …"),
     responses(
         (status = 200, description = "Committed; per-item errors by index", body = BatchReport),
-        (status = 400, description = "The body is not a JSON array, or is too large"),
+        (status = 400, description = "The body is not a JSON array of at most 10,000 flat objects (the message names the item and field)", body = super::doc::ErrorBody),
+        (status = 413, description = "The body is over 16 MiB", body = super::doc::ErrorBody),
+        (status = 422, description = "The batch would take a dimension past 1,000 distinct values", body = super::doc::ErrorBody),
+        (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
+        (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
     )
 )]
 pub async fn post_responses(
@@ -155,11 +159,33 @@ pub async fn post_responses(
         other => ApiError::BadBody(other.to_string()),
     })?;
     let items = batch::decode_batch(&body).map_err(|e| match e {
-        BatchError::TooManyItems => ApiError::TooLarge(e.to_string()),
+        // 400, not 413: the body fit; its content is over the item cap.
+        BatchError::TooManyItems => ApiError::BadBody(e.to_string()),
         BatchError::Json(_) => {
             ApiError::BadBody(format!("{e}; send a JSON array of response objects"))
         }
     })?;
+    // A shape the document does not allow is a client bug: refuse the batch,
+    // naming the item. Values are checked item by item below.
+    for (index, item) in items.iter().enumerate() {
+        let problem = match item {
+            RawItem::NotObject(what) => Some(format!("item {index} is {what}, not an object")),
+            RawItem::TooManyFields(n) => Some(format!(
+                "item {index} has {n} fields; the limit is {MAX_COLUMNS}"
+            )),
+            RawItem::Object(fields) => fields.iter().find_map(|(name, value)| match value {
+                Cell::Nested(what) => Some(format!(
+                    "item {index}: field {name:?} is {what}; give a string, number, boolean or null"
+                )),
+                _ => None,
+            }),
+        };
+        if let Some(problem) = problem {
+            return Err(ApiError::BadBody(format!(
+                "{problem}; send an array of flat objects"
+            )));
+        }
+    }
     let mut rejected = Vec::new();
     let mut accepted = Vec::with_capacity(items.len());
     let mut seen: HashMap<String, usize> = HashMap::new();

@@ -165,7 +165,6 @@ async fn batches_report_errors_by_index_and_keep_the_valid_items() {
         {"external_id": "b", "submitted_at": "not a time", "nps": 11},
         {"external_id": "a", "submitted_at": "2026-03-01T09:00:00Z", "nps": 1},
         {"external_id": "c", "submitted_at": "2026-03-02T09:00:00Z", "fcr": true, "driver_speed": 5, "store": "Leeds"},
-        "not an object",
     ]);
     let (status, body) = app
         .json("POST", "/api/v1/responses", Some(batch.clone()))
@@ -173,7 +172,7 @@ async fn batches_report_errors_by_index_and_keep_the_valid_items() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         (body["received"].as_u64(), body["inserted"].as_u64()),
-        (Some(5), Some(2))
+        (Some(4), Some(2))
     );
     let rejected: Vec<(u64, Vec<&str>)> = body["rejected"]
         .as_array()
@@ -193,11 +192,7 @@ async fn batches_report_errors_by_index_and_keep_the_valid_items() {
         .collect();
     assert_eq!(
         rejected,
-        [
-            (1, vec!["nps", "submitted_at"]),
-            (2, vec!["external_id"]),
-            (4, vec!["item"])
-        ]
+        [(1, vec!["nps", "submitted_at"]), (2, vec!["external_id"]),]
     );
     // The write is committed before the answer: it is readable at once, and idempotent.
     assert_eq!(
@@ -223,6 +218,23 @@ async fn batches_report_errors_by_index_and_keep_the_valid_items() {
             .unwrap()
             .contains("JSON array")
     );
+    // A shape the API document does not allow refuses the batch, naming the item.
+    let (status, body) = app
+        .json(
+            "POST",
+            "/api/v1/responses",
+            Some(json!([{"external_id": "d"}, "not an object"])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("item 1 is a string"),
+        "{body}"
+    );
+    assert!(app.store.response("d").await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -249,10 +261,36 @@ async fn health_readiness_and_the_openapi_document() {
             .collect();
         assert_eq!(
             names,
-            ["metric", "group_by", "from", "to", "segment"],
+            [
+                "metric",
+                "group_by",
+                "from",
+                "to",
+                "survey",
+                "touchpoint",
+                "department",
+                "segment",
+                "channel"
+            ],
             "{path}"
         );
+        let metric = &doc["paths"][path]["get"]["parameters"][0];
+        assert_eq!(metric["required"], true);
+        assert_eq!(
+            metric["schema"]["enum"],
+            json!(["nps", "csat", "ces", "fcr"])
+        );
     }
+    assert!(doc["paths"]["/api/v1/representativeness"]["get"].is_object());
+    assert_eq!(
+        doc["paths"]["/api/v1/responses"]["post"]["responses"]["413"]["content"]["application/json"]
+            ["schema"]["$ref"],
+        "#/components/schemas/ErrorBody"
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["ResponseBatch"]["maxItems"],
+        10_000
+    );
     assert!(doc["components"]["schemas"]["MetricReport"].is_object());
 }
 
@@ -414,7 +452,7 @@ async fn batch_bodies_are_bounded_by_items_and_bytes() {
     }
     zeros.push(b']');
     let (status, e) = app.post_bytes("/api/v1/responses", zeros).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
     assert!(
         e["error"]["message"]
             .as_str()
@@ -431,35 +469,42 @@ async fn batch_bodies_are_bounded_by_items_and_bytes() {
         "{e}"
     );
 
-    // Nested values and oversized items are that item's error, by index.
+    // Nested values and oversized items refuse the batch, naming the item;
+    // an over-long value is that item's error, by index.
     let fields: serde_json::Map<String, Value> =
         (0..300).map(|i| (format!("f{i}"), json!(i))).collect();
+    for (body, says) in [
+        (
+            json!([{"external_id": "n1", "submitted_at": "2026-03-01T00:00:00Z", "nps": [9, [10]]}]),
+            "item 0: field \"nps\" is a list",
+        ),
+        (
+            json!([{}, Value::Object(fields)]),
+            "item 1 has 300 fields; the limit is 256",
+        ),
+    ] {
+        let (status, e) = app.json("POST", "/api/v1/responses", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(says),
+            "{e}"
+        );
+    }
     let (status, report) = app
         .json(
             "POST",
             "/api/v1/responses",
             Some(json!([
-                {"external_id": "n1", "submitted_at": "2026-03-01T00:00:00Z", "nps": [9, [10]]},
-                Value::Object(fields),
                 {"external_id": "n3", "submitted_at": "2026-03-01T00:00:00Z", "segment": "s".repeat(101)},
             ])),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{report}");
-    let rejected = report["rejected"].as_array().unwrap();
-    assert_eq!(rejected[0]["errors"][0]["problem"], "is a list");
+    let problem = report["rejected"][0]["errors"][0]["problem"]
+        .as_str()
+        .unwrap();
     assert!(
-        rejected[1]["errors"][0]["problem"]
-            .as_str()
-            .unwrap()
-            .contains("limit is 256"),
-        "{report}"
-    );
-    assert!(
-        rejected[2]["errors"][0]["problem"]
-            .as_str()
-            .unwrap()
-            .contains("limit for dimension values is 100"),
+        problem.contains("limit for dimension values is 100"),
         "{report}"
     );
 }

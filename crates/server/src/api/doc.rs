@@ -1,0 +1,162 @@
+//! Types that exist only to describe the API exactly in its OpenAPI
+//! document: parameter enums and formats, the batch body, the error shape.
+//! The handlers parse with `params` and `batch`; tests (schemathesis with
+//! every check, from `./scripts/test`) keep the two in agreement.
+
+#![allow(dead_code)]
+
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
+
+use super::batch::MAX_BATCH;
+use northstar_core::field::{DIMENSION_LIMIT, MAX_COLUMNS};
+
+/// A headline metric.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum MetricName {
+    Nps,
+    Csat,
+    Ces,
+    Fcr,
+}
+
+/// How to split the figure.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum GroupByName {
+    Survey,
+    Touchpoint,
+    Department,
+    Segment,
+    Channel,
+    Month,
+}
+
+/// Which responses a figure covers. Each dimension filter may be repeated
+/// (any of the values); an empty value is ignored.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, style = Form)]
+pub struct SelectionDoc {
+    /// First UTC day, inclusive.
+    #[param(format = Date)]
+    from: Option<String>,
+    /// Last UTC day, inclusive; not before `from`.
+    #[param(format = Date)]
+    to: Option<String>,
+    #[param(explode, max_length = 100)]
+    survey: Option<Vec<String>>,
+    #[param(explode, max_length = 100)]
+    touchpoint: Option<Vec<String>>,
+    #[param(explode, max_length = 100)]
+    department: Option<Vec<String>>,
+    #[param(explode, max_length = 100)]
+    segment: Option<Vec<String>>,
+    #[param(explode, max_length = 100)]
+    channel: Option<Vec<String>>,
+}
+
+/// The metric and its grouping.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MetricDoc {
+    #[param(inline)]
+    metric: MetricName,
+    #[param(inline)]
+    group_by: Option<GroupByName>,
+}
+
+/// The error every non-2xx answer carries.
+#[derive(ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(ToSchema)]
+pub struct ErrorDetail {
+    /// What was wrong, where, and how to fix it.
+    message: String,
+    /// The parameter or field at fault, when there is one.
+    parameter: Option<String>,
+    /// For internal errors: the id to quote (the server log has the details).
+    request_id: Option<String>,
+}
+
+fn scalar(description: &str) -> Schema {
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([
+                Type::String,
+                Type::Number,
+                Type::Boolean,
+                Type::Null,
+            ]))
+            .description(Some(description))
+            .build(),
+    )
+}
+
+/// One response: a flat object of scalar fields. Values are validated item
+/// by item (errors by index in the 200 answer): scores as whole numbers on
+/// their scales, timestamps as RFC 3339 in 1970–2099, text within its limits.
+pub struct ResponseItem;
+
+impl PartialSchema for ResponseItem {
+    fn schema() -> RefOr<Schema> {
+        let fields = [
+            (
+                "external_id",
+                "The survey tool's response id; required, at most 200 characters.",
+            ),
+            (
+                "submitted_at",
+                "RFC 3339 timestamp with offset, years 1970–2099; required.",
+            ),
+            ("customer_id", "At most 200 characters."),
+            ("survey", "Dimension value, at most 100 characters."),
+            ("touchpoint", "Dimension value, at most 100 characters."),
+            ("department", "Dimension value, at most 100 characters."),
+            ("segment", "Dimension value, at most 100 characters."),
+            ("channel", "Dimension value, at most 100 characters."),
+            ("nps", "0–10."),
+            ("csat", "1–5."),
+            ("ces", "1–7."),
+            ("fcr", "yes/no (also true/false, 1/0)."),
+            ("comment", "At most 10,000 characters."),
+            ("order_id", "At most 200 characters."),
+        ];
+        let mut object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .max_properties(Some(MAX_COLUMNS))
+            .description(Some(format!(
+                "One response. Fields named driver_<name> are ratings 1–5; other fields are kept as attributes (names up to 64 characters, values up to 1,000; dimension values up to {}).",
+                DIMENSION_LIMIT.max_chars
+            )))
+            .additional_properties(Some(RefOr::T(scalar("An attribute or driver_<name> rating."))));
+        for (name, description) in fields {
+            object = object.property(name, scalar(description));
+        }
+        RefOr::T(Schema::Object(object.build()))
+    }
+}
+
+impl ToSchema for ResponseItem {}
+
+/// The body of `POST /api/v1/responses`.
+pub struct ResponseBatch;
+
+impl PartialSchema for ResponseBatch {
+    fn schema() -> RefOr<Schema> {
+        RefOr::T(Schema::Array(
+            ArrayBuilder::new()
+                .items(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                    "ResponseItem",
+                )))
+                .max_items(Some(MAX_BATCH))
+                .build(),
+        ))
+    }
+}
+
+impl ToSchema for ResponseBatch {}
