@@ -6,6 +6,7 @@ mod api;
 mod browser;
 mod limits;
 mod pages;
+mod snapshots;
 
 use std::sync::Arc;
 
