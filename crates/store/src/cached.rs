@@ -319,3 +319,28 @@ impl Store for CachedStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic while the cube was held must not take every later query down.
+    #[test]
+    fn a_poisoned_cube_lock_is_recovered() {
+        let lock = std::sync::Arc::new(RwLock::new(Some(LoadedCube {
+            version: 7,
+            cube: RollupCube::new(),
+        })));
+        let held = lock.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = held.write();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(lock.is_poisoned());
+        assert_eq!(read(&lock).as_ref().map(|l| l.version), Some(7));
+        assert!(!lock.is_poisoned(), "cleared once recovered");
+        write(&lock).take();
+        assert!(read(&lock).is_none());
+    }
+}
