@@ -43,17 +43,13 @@ impl TestApp {
         Self { store, _dir: dir }
     }
 
-    pub async fn request(
-        &self,
-        method: &str,
-        uri: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, String) {
+    /// Sends one request through the real router; the status and body text.
+    async fn send(&self, method: &str, uri: &str, body: Body) -> (StatusCode, String) {
         let request = Request::builder()
             .method(method)
             .uri(uri)
             .header("content-type", "application/json")
-            .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
+            .body(body)
             .unwrap();
         let response = northstar_server::app(self.store.clone())
             .oneshot(request)
@@ -66,23 +62,20 @@ impl TestApp {
         (status, String::from_utf8(bytes.to_vec()).unwrap())
     }
 
+    pub async fn request(
+        &self,
+        method: &str,
+        uri: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, String) {
+        let body = body.map_or(Body::empty(), |b| Body::from(b.to_string()));
+        self.send(method, uri, body).await
+    }
+
     /// Posts raw bytes (bodies that are not valid JSON values, or huge ones).
     pub async fn post_bytes(&self, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {
-        let request = Request::builder()
-            .method("POST")
-            .uri(uri)
-            .header("content-type", "application/json")
-            .body(Body::from(body))
-            .unwrap();
-        let response = northstar_server::app(self.store.clone())
-            .oneshot(request)
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap())
+        let (status, text) = self.send("POST", uri, Body::from(body)).await;
+        (status, serde_json::from_str(&text).unwrap())
     }
 
     pub async fn json(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
