@@ -41,6 +41,32 @@ pub struct BatchReport {
     pub replaced: u64,
     pub unchanged: u64,
     pub rejected: Vec<ItemError>,
+    /// Fields kept as attributes that look like known fields (`NPS Score`),
+    /// once per name: {field, problem, fix}.
+    #[schema(value_type = Vec<Object>)]
+    pub warnings: Vec<FieldError>,
+}
+
+/// Look-alike field names across the batch, once per name.
+fn lookalike_warnings(items: &[RawItem]) -> Vec<FieldError> {
+    let mut warnings: std::collections::BTreeMap<String, FieldError> = Default::default();
+    for item in items {
+        if let RawItem::Object(fields) = item {
+            let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+            let mut with_required = names.clone();
+            with_required.extend(REQUIRED_COLUMNS.iter().filter(|r| {
+                !names
+                    .iter()
+                    .any(|n| northstar_core::header::normalized(n) == **r)
+            }));
+            if let Ok(columns) = ResponseColumns::from_header(&with_required) {
+                for w in columns.warnings() {
+                    warnings.entry(w.field.clone()).or_insert_with(|| w.clone());
+                }
+            }
+        }
+    }
+    warnings.into_values().collect()
 }
 
 fn cell(field: &str, value: &Cell) -> Result<String, FieldError> {
@@ -218,5 +244,6 @@ pub async fn post_responses(
         replaced: written.replaced,
         unchanged: written.unchanged,
         rejected,
+        warnings: lookalike_warnings(&items),
     }))
 }

@@ -218,6 +218,16 @@ async fn batches_report_errors_by_index_and_keep_the_valid_items() {
             .unwrap()
             .contains("JSON array")
     );
+    // A field that looks like a known one is kept as an attribute, with a warning.
+    let (_, body) = app
+        .json(
+            "POST",
+            "/api/v1/responses",
+            Some(json!([{"external_id": "w", "submitted_at": "2026-03-01T09:00:00Z", "NPS Score": 9}])),
+        )
+        .await;
+    assert_eq!(body["warnings"][0]["field"], "NPS Score", "{body}");
+    assert_eq!(body["inserted"], 1);
     // A shape the API document does not allow refuses the batch, naming the item.
     let (status, body) = app
         .json(
