@@ -51,7 +51,14 @@ pub struct CachedStore {
     /// the same selection, so counts are kept until the data changes.
     respondents: std::sync::Mutex<HashMap<RespondentQuery, RespondentEntry>>,
     uses: AtomicU64,
+    /// Respondent counts scan raw rows: at most this many at once, so that
+    /// requests varying their filter to miss the cache queue here instead of
+    /// taking every database connection.
+    respondent_scans: tokio::sync::Semaphore,
 }
+
+/// Respondent scans allowed at the same time.
+const RESPONDENT_SCANS: usize = 2;
 
 fn read(lock: &RwLock<Option<LoadedCube>>) -> RwLockReadGuard<'_, Option<LoadedCube>> {
     lock.read().unwrap_or_else(|poisoned| {
@@ -79,6 +86,7 @@ impl CachedStore {
             replays: AtomicU64::new(0),
             respondents: std::sync::Mutex::new(HashMap::new()),
             uses: AtomicU64::new(0),
+            respondent_scans: tokio::sync::Semaphore::new(RESPONDENT_SCANS),
         }
     }
 
@@ -268,7 +276,14 @@ impl Store for CachedStore {
             *used = now;
             return Ok(counts.clone());
         }
-        let counts = self.backend.respondents_by_segment(query).await?;
+        let counts = {
+            let _scan = self
+                .respondent_scans
+                .acquire()
+                .await
+                .map_err(|_| StoreError::NotReady("the store is shutting down".into()))?;
+            self.backend.respondents_by_segment(query).await?
+        };
         let mut entries = cache();
         if entries.len() >= RESPONDENT_CACHE_ENTRIES
             && let Some(oldest) = entries

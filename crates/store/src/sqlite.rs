@@ -40,9 +40,11 @@ const RESPONSE_COLUMNS: &str = "external_id, customer_id, submitted_at, submitte
 /// SQLite's 32,766-variable limit.
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// How long the rollup delta log keeps a write's deltas: a server that has
-/// not looked for longer reloads the whole rollup table instead.
+/// How long the rollup delta log keeps a write's deltas, and how many writes
+/// it keeps at most: a process further behind reloads the whole rollup table
+/// instead (one read), so the log stays small even through a 10M-row import.
 const DELTA_LOG_SECONDS: i64 = 3_600;
+const DELTA_LOG_VERSIONS: i64 = 64;
 
 /// A customer with no churn date counts as active in every period.
 const NEVER_CHURNED: i64 = i32::MAX as i64;
@@ -376,8 +378,9 @@ impl Backend for SqliteStore {
             .bind(backend::encode_cells(&cells))
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM rollup_deltas WHERE written_unix < ?1")
+        sqlx::query("DELETE FROM rollup_deltas WHERE written_unix < ?1 OR version <= ?2")
             .bind(now - DELTA_LOG_SECONDS)
+            .bind(version - DELTA_LOG_VERSIONS)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

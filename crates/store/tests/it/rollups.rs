@@ -262,3 +262,39 @@ async fn distinct_values_per_dimension_are_capped() {
         .unwrap();
     store.write_responses(batch(cap, 1)).await.unwrap();
 }
+
+/// The delta log keeps the last 64 writes: a process further behind reloads
+/// once instead of replaying an unbounded log.
+#[tokio::test]
+async fn a_process_far_behind_reloads_and_the_log_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let server = northstar_store::open(&url).await.unwrap();
+    let cli = northstar_store::open(&url).await.unwrap();
+    server.query_rollups(&CubeQuery::default()).await.unwrap();
+    for i in 0..70u8 {
+        let mut r = response(
+            i % 30,
+            i64::from(i % 60),
+            i % 3,
+            Some(i % 11),
+            None,
+            None,
+            None,
+        );
+        r.external_id = format!("far{i}");
+        cli.write_responses(vec![r]).await.unwrap();
+    }
+    let answer = server.query_rollups(&CubeQuery::default()).await.unwrap();
+    assert_eq!(answer.overall.nps.n(), 70);
+    assert_eq!(server.cube_status().loads, 2, "{:?}", server.cube_status());
+    assert_eq!(server.backend().rollup_version().await.unwrap(), 70);
+    match server.backend().rollup_deltas_since(0).await.unwrap() {
+        northstar_store::backend::DeltasSince::Reload => {}
+        other => panic!("expected a reload, got {other:?}"),
+    }
+    match server.backend().rollup_deltas_since(60).await.unwrap() {
+        northstar_store::backend::DeltasSince::Replay(d) => assert_eq!(d.len(), 10),
+        other => panic!("expected a replay, got {other:?}"),
+    }
+}
