@@ -227,9 +227,10 @@ async fn run(command: Command) -> Result<ExitCode> {
                     (ImportKind::Operations, &files.operations),
                     (ImportKind::Responses, &files.responses),
                 ] {
-                    let (report, elapsed) = import_file(&*store, kind, path, import::BATCH_ROWS)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let (report, elapsed) =
+                        import_file(&*store, kind, path, import::BATCH_ROWS, false)
+                            .await
+                            .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("  {}", summary_line(path, &report, elapsed));
                 }
             }
@@ -259,7 +260,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
             let store = open(&db.database).await?;
-            return match import_file(&*store, kind.into(), &file, batch_rows).await {
+            return match import_file(&*store, kind.into(), &file, batch_rows, true).await {
                 Ok((report, elapsed)) => {
                     println!("{}", summary_line(&file, &report, elapsed));
                     Ok(ExitCode::from(if report.rejected_rows == 0 {
@@ -328,6 +329,8 @@ async fn run(command: Command) -> Result<ExitCode> {
 struct TerminalObserver<'a> {
     bar: indicatif::ProgressBar,
     path: &'a Path,
+    /// Print `committed through line N` after each transaction (`import`).
+    acknowledge: bool,
 }
 
 impl ImportObserver for TerminalObserver<'_> {
@@ -339,6 +342,9 @@ impl ImportObserver for TerminalObserver<'_> {
             .suspend(|| eprintln!("{}:{row}", self.path.display()));
     }
     fn committed(&mut self, through_line: u64, rows_accepted: u64) {
+        if !self.acknowledge {
+            return;
+        }
         // After the commit: a line here means those rows are durable.
         self.bar.suspend(|| {
             let mut out = std::io::stdout();
@@ -360,6 +366,7 @@ async fn import_file(
     kind: ImportKind,
     path: &Path,
     batch_rows: usize,
+    acknowledge: bool,
 ) -> Result<(ImportReport, f64), ImportFailure> {
     let file = std::fs::File::open(path).map_err(|e| ImportFailure {
         report: ImportReport::default(),
@@ -376,7 +383,11 @@ async fn import_file(
     );
     bar.set_message(format!("importing {}", path.display()));
     let started = Instant::now();
-    let mut observer = TerminalObserver { bar, path };
+    let mut observer = TerminalObserver {
+        bar,
+        path,
+        acknowledge,
+    };
     let report = import::import_csv_with(
         store,
         kind,
