@@ -233,6 +233,30 @@ impl Store for CachedStore {
     }
 
     async fn write_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<WriteSummary> {
+        // Segments are compared with the respondents' row by row on every
+        // overview: bounded like a dimension.
+        let present: HashSet<String> = self
+            .backend
+            .customer_segments(None)
+            .await?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        let added: HashSet<&str> = batch
+            .iter()
+            .filter_map(|c| c.segment.as_deref())
+            .filter(|s| !present.contains(*s))
+            .collect();
+        if present.len() + added.len() > MAX_DISTINCT_VALUES {
+            return Err(StoreError::Limit {
+                field: "segment".into(),
+                message: format!(
+                    "this batch would add {} new customer segments to the {} present; at most {MAX_DISTINCT_VALUES} distinct segments are allowed. Check the column holds segment names, not ids or free text",
+                    added.len(),
+                    present.len()
+                ),
+            });
+        }
         self.backend.write_customers(batch).await
     }
 

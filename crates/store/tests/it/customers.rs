@@ -123,3 +123,21 @@ async fn respondents_are_distinct_and_take_the_customer_s_segment() {
         [("enterprise".to_string(), 2), ("smb".to_string(), 1)]
     );
 }
+
+#[tokio::test]
+async fn customer_segments_are_capped_like_dimensions() {
+    let (store, _dir) = fresh_store().await;
+    let cap = northstar_store::MAX_DISTINCT_VALUES;
+    let mut text = String::from("customer_id,segment\n");
+    for i in 0..=cap {
+        text.push_str(&format!("C{i},seg{i}\n"));
+    }
+    let e = import_text(&*store, ImportKind::Customers, &text)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("at most 1000 distinct segments"),
+        "{e}"
+    );
+    assert!(store.customer_segments(None).await.unwrap().is_empty());
+}
