@@ -124,40 +124,34 @@ fn nps_difference_matches_the_reference() {
     }
 }
 
-#[test]
-fn two_proportion_test_matches_statsmodels() {
+/// Checks a two-sample proportion test against a golden section.
+fn check_two_proportion_section(
+    section: &str,
+    test: fn(&ProportionSummary, &ProportionSummary) -> Option<estimate::DifferenceTest>,
+) {
     let g = golden();
-    for case in cases(&g, "two_proportion") {
-        let a = ProportionSummary {
-            successes: i(case, "successes_a"),
-            trials: i(case, "trials_a"),
+    for case in cases(&g, section) {
+        let sample = |side: &str| ProportionSummary {
+            successes: i(case, &format!("successes_{side}")),
+            trials: i(case, &format!("trials_{side}")),
         };
-        let b = ProportionSummary {
-            successes: i(case, "successes_b"),
-            trials: i(case, "trials_b"),
-        };
-        let t = estimate::two_proportion(&a, &b).expect("defined");
+        let t = test(&sample("a"), &sample("b")).expect("defined");
         close("z", case, Some(t.z), f(case, "z"));
         close("p_value", case, Some(t.p_value), f(case, "p_value"));
     }
 }
 
 #[test]
+fn two_proportion_test_matches_statsmodels() {
+    check_two_proportion_section("two_proportion", estimate::two_proportion);
+}
+
+#[test]
 fn agresti_caffo_test_matches_statsmodels() {
-    let g = golden();
-    for case in cases(&g, "two_proportion_agresti_caffo") {
-        let a = ProportionSummary {
-            successes: i(case, "successes_a"),
-            trials: i(case, "trials_a"),
-        };
-        let b = ProportionSummary {
-            successes: i(case, "successes_b"),
-            trials: i(case, "trials_b"),
-        };
-        let t = estimate::two_proportion_adjusted(&a, &b).expect("defined");
-        close("z", case, Some(t.z), f(case, "z"));
-        close("p_value", case, Some(t.p_value), f(case, "p_value"));
-    }
+    check_two_proportion_section(
+        "two_proportion_agresti_caffo",
+        estimate::two_proportion_adjusted,
+    );
 }
 
 #[test]
