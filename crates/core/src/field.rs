@@ -161,8 +161,16 @@ pub const COMMENT_LIMIT: TextLimit = TextLimit {
 /// Most columns a file (or fields a JSON item) may have.
 pub const MAX_COLUMNS: usize = 256;
 
-/// Checks a text against its limit.
+/// Checks a text against its limit, and that it holds no NUL character
+/// (U+0000), which PostgreSQL cannot store in text.
 pub fn within(field: &str, text: &str, limit: TextLimit) -> Result<(), FieldError> {
+    if text.contains('\0') {
+        return Err(FieldError::new(
+            field,
+            "contains a NUL character (U+0000), which cannot be stored as text",
+            "remove the NUL characters (often left by a binary export or a wrong encoding)",
+        ));
+    }
     // Bytes bound chars from above: only count when the bytes could exceed.
     if text.len() > limit.max_chars {
         let chars = text.chars().count();
@@ -253,6 +261,14 @@ mod tests {
         assert!(timestamp("submitted_at", "2026-13-04T10:15:00Z").is_err());
         let e = timestamp("submitted_at", "0026-03-04T10:15:00Z").unwrap_err();
         assert!(e.problem.contains("year 26"), "{e}");
+    }
+
+    #[test]
+    fn nul_characters_are_refused_with_the_field_named() {
+        let e = text("comment", "a\0b", COMMENT_LIMIT).unwrap_err();
+        assert_eq!(e.field, "comment");
+        assert!(e.to_string().contains("NUL"), "{e}");
+        assert!(required("external_id", "\0", "R1", ID_LIMIT).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The persistence seam: a [`Backend`] only persists. A write returns the
-//! rollup version it produced and its rollup deltas; deltas since a version
-//! can be read back. The backend-neutral [`crate::cached::CachedStore`]
+//! The persistence seam: a [`Backend`] only persists. A write returns its
+//! rollup deltas; the deltas committed since a [`CubePosition`] can be read
+//! back. The backend-neutral [`crate::cached::CachedStore`]
 //! holds the in-memory cube on top, so that a second database is only SQL.
 
 use async_trait::async_trait;
@@ -12,11 +12,27 @@ use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 
 use crate::{RollupCell, StoreCounts, StoreError, StoreResult, WriteSummary};
 
-/// The rollup deltas one committed write produced, and the version it moved
-/// the store to.
+/// Where a cube stands in the history of rollup writes: which writes its
+/// cells include. Made and read only by the backend that wrote the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CubePosition {
+    /// SQLite: writes are serial (one writer at a time), so a counter that
+    /// every write bumps orders them.
+    Serial(i64),
+    /// PostgreSQL: writers commit concurrently and in any order, so the cube
+    /// remembers the snapshot it was read at (`xmin:xmax:xip,…`, see
+    /// `pg_current_snapshot`) and the writes of its own process applied
+    /// since (their transaction ids). A write is in the cube when its
+    /// transaction is visible in the snapshot or listed.
+    Snapshot { snapshot: String, applied: Vec<u64> },
+}
+
+/// The rollup deltas one committed write produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RollupDelta {
-    pub version: i64,
+    /// Which write: the version it produced (SQLite) or its transaction id
+    /// (PostgreSQL).
+    pub id: i64,
     pub cells: Vec<RollupCell>,
 }
 
@@ -28,11 +44,16 @@ pub struct ResponsesWritten {
     pub delta: Option<RollupDelta>,
 }
 
-/// Deltas since a version, or why they cannot be replayed.
+/// The writes committed since a position, or why they cannot be replayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeltasSince {
-    /// Every version after the one asked for, in order, up to `current`.
-    Replay(Vec<RollupDelta>),
+    /// Nothing was committed since.
+    Current,
+    /// Every write committed since, and the position after them.
+    Replay {
+        deltas: Vec<RollupDelta>,
+        to: CubePosition,
+    },
     /// The log no longer covers the gap (pruned, or the rollups were
     /// rebuilt): load the whole rollup table instead.
     Reload,
@@ -41,9 +62,9 @@ pub enum DeltasSince {
 /// Versions of the data a cached figure depends on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DataVersions {
-    /// Bumped by every write that changes responses (hence rollups).
+    /// Grows with every write that changes responses (hence rollups).
     pub rollups: i64,
-    /// Bumped by every write that changes customers.
+    /// Grows with every write that changes customers.
     pub customers: i64,
 }
 
@@ -87,15 +108,19 @@ pub trait Backend: Send + Sync + 'static {
     /// measure), each key at most once per batch.
     async fn write_operations(&self, batch: Vec<NewOperation>) -> StoreResult<WriteSummary>;
 
-    /// The current rollup version (one small read).
-    async fn rollup_version(&self) -> StoreResult<i64>;
-    /// The rollup and customer versions (one small read).
+    /// The rollup and customer versions (one small read). Any committed
+    /// write changes them.
     async fn data_versions(&self) -> StoreResult<DataVersions>;
-    /// The whole rollup table and the version it reflects, read in one
+    /// The whole rollup table and the position it reflects, read in one
     /// snapshot.
-    async fn load_rollups(&self) -> StoreResult<(i64, Vec<RollupCell>)>;
-    /// The deltas of every write after `version`.
-    async fn rollup_deltas_since(&self, version: i64) -> StoreResult<DeltasSince>;
+    async fn load_rollups(&self) -> StoreResult<(CubePosition, Vec<RollupCell>)>;
+    /// The deltas of every write committed after `position` (one small read
+    /// when there are none).
+    async fn rollup_deltas_since(&self, position: &CubePosition) -> StoreResult<DeltasSince>;
+    /// The position of a cube at `position` once this process's own
+    /// committed `delta` is added to it, or `None` when the delta is already
+    /// in it or cannot be placed (the next catch-up replays it instead).
+    fn position_after(&self, position: &CubePosition, delta: &RollupDelta) -> Option<CubePosition>;
 
     /// Customers per segment, leaving out those who churned before
     /// `active_from` (customers without a churn date always count).

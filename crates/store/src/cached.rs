@@ -17,7 +17,7 @@ use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 use tokio::sync::Mutex;
 
 use crate::backend::{
-    Backend, DataVersions, DeltasSince, RespondentCounts, RespondentQuery, RollupDelta,
+    Backend, CubePosition, DataVersions, DeltasSince, RespondentCounts, RespondentQuery,
 };
 use crate::{CubeStatus, RollupCheck, Store, StoreCounts, StoreError, StoreResult, WriteSummary};
 
@@ -33,9 +33,9 @@ const RESPONDENT_CACHE_ENTRIES: usize = 64;
 /// last used (for eviction).
 type RespondentEntry = (DataVersions, u64, RespondentCounts);
 
-/// The cube and the rollup version it reflects.
+/// The cube and the writes it includes.
 struct LoadedCube {
-    version: i64,
+    position: CubePosition,
     cube: RollupCube,
 }
 
@@ -90,70 +90,73 @@ impl CachedStore {
         }
     }
 
-    /// Runs `f` on a cube that reflects at least the database's version at
-    /// the time of the call.
+    /// Runs `f` on a cube that includes every write committed before the
+    /// call: one small read of the delta log when nothing changed, a replay
+    /// of other processes' deltas when something did, a whole load only
+    /// when the log no longer covers the gap.
     async fn with_current_cube<T>(&self, f: impl Fn(&RollupCube) -> T) -> StoreResult<T> {
-        let version = self.backend.rollup_version().await?;
-        if let Some(answer) = self.read_cube_at(version, &f) {
+        if let Some(answer) = self.catch_up(&f).await? {
             return Ok(answer);
         }
+        // One load at a time; whoever waited may find the cube current.
         let _refreshing = self.refresh.lock().await;
-        if let Some(answer) = self.read_cube_at(version, &f) {
+        if let Some(answer) = self.catch_up(&f).await? {
             return Ok(answer);
         }
-        let have = read(&self.cube).as_ref().map(|l| l.version);
-        if let Some(have) = have {
-            match self.backend.rollup_deltas_since(have).await? {
-                DeltasSince::Replay(deltas) => {
-                    self.replays.fetch_add(1, Ordering::Relaxed);
-                    let mut slot = write(&self.cube);
-                    if let Some(loaded) = slot.as_mut() {
-                        let replayed = deltas.len();
-                        for delta in deltas {
-                            apply(loaded, &delta);
-                        }
-                        tracing::debug!(
-                            replayed,
-                            version = loaded.version,
-                            "rollup deltas replayed"
-                        );
-                        if loaded.version >= version {
-                            return Ok(f(&loaded.cube));
-                        }
-                    }
-                }
-                DeltasSince::Reload => {
-                    tracing::info!(have, "rollup delta log does not cover the gap; reloading");
-                }
-            }
-        }
-        let (loaded_version, cells) = self.backend.load_rollups().await?;
+        let (position, cells) = self.backend.load_rollups().await?;
         self.loads.fetch_add(1, Ordering::Relaxed);
         let mut cube = RollupCube::new();
         for (day, dims, summary) in &cells {
             cube.add(*day, dims, summary);
         }
         tracing::info!(
-            version = loaded_version,
             cells = cells.len(),
             combinations = cube.combinations(),
             "loaded rollup cube"
         );
         let answer = f(&cube);
-        let mut slot = write(&self.cube);
-        if slot.as_ref().is_none_or(|c| c.version < loaded_version) {
-            *slot = Some(LoadedCube {
-                version: loaded_version,
-                cube,
-            });
-        }
+        // Replacing whatever is there is right even if a write of ours was
+        // applied meanwhile: the loaded position says which writes the
+        // cells include, and the next catch-up replays the rest.
+        *write(&self.cube) = Some(LoadedCube { position, cube });
         Ok(answer)
     }
 
-    fn read_cube_at<T>(&self, version: i64, f: &impl Fn(&RollupCube) -> T) -> Option<T> {
-        let guard = read(&self.cube);
-        let loaded = guard.as_ref()?;
-        (loaded.version >= version).then(|| f(&loaded.cube))
+    /// Brings the cube up to date from the delta log and answers, or says
+    /// (`None`) that it must be loaded.
+    async fn catch_up<T>(&self, f: &impl Fn(&RollupCube) -> T) -> StoreResult<Option<T>> {
+        // A few tries: a concurrent replay or own write may move the cube
+        // between the read of the log and the apply.
+        for _ in 0..3 {
+            let Some(position) = read(&self.cube).as_ref().map(|l| l.position.clone()) else {
+                return Ok(None);
+            };
+            match self.backend.rollup_deltas_since(&position).await? {
+                // The cube only moves forward: it includes at least this.
+                DeltasSince::Current => return Ok(read(&self.cube).as_ref().map(|l| f(&l.cube))),
+                DeltasSince::Replay { deltas, to } => {
+                    let mut slot = write(&self.cube);
+                    if let Some(loaded) = slot.as_mut()
+                        && loaded.position == position
+                    {
+                        for delta in &deltas {
+                            for (day, dims, summary) in &delta.cells {
+                                loaded.cube.add(*day, dims, summary);
+                            }
+                        }
+                        loaded.position = to;
+                        self.replays.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(replayed = deltas.len(), "rollup deltas replayed");
+                        return Ok(Some(f(&loaded.cube)));
+                    }
+                }
+                DeltasSince::Reload => {
+                    tracing::info!("rollup delta log does not cover the gap; reloading");
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Refuses a batch that would take a dimension past
@@ -190,16 +193,6 @@ impl CachedStore {
     }
 }
 
-fn apply(loaded: &mut LoadedCube, delta: &RollupDelta) {
-    if delta.version <= loaded.version {
-        return;
-    }
-    for (day, dims, summary) in &delta.cells {
-        loaded.cube.add(*day, dims, summary);
-    }
-    loaded.version = delta.version;
-}
-
 #[async_trait]
 impl Store for CachedStore {
     async fn migrate(&self) -> StoreResult<()> {
@@ -218,11 +211,16 @@ impl Store for CachedStore {
         let written = self.backend.write_responses(batch).await?;
         if let Some(delta) = &written.delta {
             let mut slot = write(&self.cube);
-            match slot.as_mut() {
-                Some(loaded) if loaded.version == delta.version - 1 => apply(loaded, delta),
-                // Another process wrote in between, or a reader already
-                // caught up past this write: the next query replays the log.
-                _ => {}
+            // When the backend cannot place it (another process wrote in
+            // between, or a reader already caught up past it), the next
+            // query replays the log instead.
+            if let Some(loaded) = slot.as_mut()
+                && let Some(next) = self.backend.position_after(&loaded.position, delta)
+            {
+                for (day, dims, summary) in &delta.cells {
+                    loaded.cube.add(*day, dims, summary);
+                }
+                loaded.position = next;
             }
         }
         Ok(written.summary)
@@ -352,7 +350,7 @@ impl Store for CachedStore {
 
     fn cube_status(&self) -> CubeStatus {
         CubeStatus {
-            version: read(&self.cube).as_ref().map(|l| l.version),
+            loaded: read(&self.cube).is_some(),
             loads: self.loads.load(Ordering::Relaxed),
             replays: self.replays.load(Ordering::Relaxed),
         }
@@ -367,7 +365,7 @@ mod tests {
     #[test]
     fn a_poisoned_cube_lock_is_recovered() {
         let lock = std::sync::Arc::new(RwLock::new(Some(LoadedCube {
-            version: 7,
+            position: CubePosition::Serial(7),
             cube: RollupCube::new(),
         })));
         let held = lock.clone();
@@ -377,7 +375,10 @@ mod tests {
         })
         .join();
         assert!(lock.is_poisoned());
-        assert_eq!(read(&lock).as_ref().map(|l| l.version), Some(7));
+        assert_eq!(
+            read(&lock).as_ref().map(|l| l.position.clone()),
+            Some(CubePosition::Serial(7))
+        );
         assert!(!lock.is_poisoned(), "cleared once recovered");
         write(&lock).take();
         assert!(read(&lock).is_none());

@@ -6,7 +6,10 @@ pub mod backend;
 mod cached;
 mod error;
 pub mod import;
+mod postgres;
+mod schema;
 mod sqlite;
+pub mod test_db;
 
 use std::sync::Arc;
 
@@ -18,9 +21,10 @@ use northstar_core::response::NewResponse;
 use northstar_core::rollup::{CubeAnswer, CubeQuery};
 use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 
-pub use backend::{Backend, RespondentCounts, RespondentQuery};
+pub use backend::{Backend, CubePosition, RespondentCounts, RespondentQuery};
 pub use cached::{CachedStore, MAX_DISTINCT_VALUES};
 pub use error::{StoreError, StoreResult};
+pub use postgres::{PostgresStore, redact};
 pub use sqlite::SqliteStore;
 
 /// What a write did with the rows it was given.
@@ -56,6 +60,8 @@ pub struct StoreCounts {
     pub customers: u64,
     pub operations: u64,
     pub rollup_cells: u64,
+    /// Writes whose rollup deltas the log still holds (at most 64).
+    pub logged_deltas: u64,
 }
 
 /// The outcome of [`Store::verify_rollups`].
@@ -136,8 +142,8 @@ pub trait Store: Send + Sync + 'static {
 /// table and catch-ups that replayed other processes' deltas.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CubeStatus {
-    /// The rollup version the cube reflects; `None` before the first load.
-    pub version: Option<i64>,
+    /// Whether the cube has been loaded yet.
+    pub loaded: bool,
     pub loads: u64,
     pub replays: u64,
 }
@@ -145,23 +151,27 @@ pub struct CubeStatus {
 /// Default database: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://northstar.db";
 
-/// Opens the store a URL names (`sqlite://path`, `sqlite:path` or a plain
-/// file path) and applies migrations.
+/// Whether a URL names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Opens the store a URL names (`postgres://…`, or SQLite: `sqlite://path`,
+/// `sqlite:path` or a plain file path) and applies migrations.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
-    let store: Arc<dyn Store> =
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(StoreError::UnsupportedUrl {
-                url: url.to_string(),
-                reason: "PostgreSQL support is not in this release yet; use a sqlite:// URL".into(),
-            });
-        } else if let Some((scheme, _)) = url.split_once("://").filter(|(s, _)| *s != "sqlite") {
-            return Err(StoreError::UnsupportedUrl {
-                url: url.to_string(),
-                reason: format!("unknown scheme {scheme:?}; use sqlite://path/to/file.db"),
-            });
-        } else {
-            Arc::new(CachedStore::new(Box::new(SqliteStore::connect(url).await?)))
-        };
+    let backend: Box<dyn Backend> = if is_postgres_url(url) {
+        Box::new(PostgresStore::connect(url, postgres::DEFAULT_POOL_SIZE).await?)
+    } else if let Some((scheme, _)) = url.split_once("://").filter(|(s, _)| *s != "sqlite") {
+        return Err(StoreError::UnsupportedUrl {
+            url: redact(url),
+            reason: format!(
+                "unknown scheme {scheme:?}; use sqlite://path/to/file.db or postgres://user@host/database"
+            ),
+        });
+    } else {
+        Box::new(SqliteStore::connect(url).await?)
+    };
+    let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend));
     store.migrate().await?;
     Ok(store)
 }

@@ -11,79 +11,35 @@ use northstar_core::calendar::Day;
 use northstar_core::customer::NewCustomer;
 use northstar_core::operation::NewOperation;
 use northstar_core::response::NewResponse;
-use northstar_core::{Dimension, DimensionValues, Mergeable, ResponseSummary};
+use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::Mutex;
 
 use crate::backend::{
-    self, Backend, DataVersions, DeltasSince, RespondentCounts, RespondentQuery, ResponsesWritten,
-    RollupDelta,
+    self, Backend, CubePosition, DataVersions, DeltasSince, RespondentCounts, RespondentQuery,
+    ResponsesWritten, RollupDelta,
+};
+use crate::schema::{
+    self, COUNTER_COLUMNS, DELTA_LOG_SECONDS, DELTA_LOG_VERSIONS, DIMENSION_COLUMNS,
+    RESPONSE_COLUMNS, changes, json_map, json_text, now_unix, opt_u8,
 };
 use crate::{RollupCell, StoreCounts, StoreError, StoreResult, WriteSummary};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Counter columns of `rollups_daily`, in [`ResponseSummary::to_counters`] order.
-const COUNTER_COLUMNS: [&str; ResponseSummary::COUNTERS] = [
-    "nps_0", "nps_1", "nps_2", "nps_3", "nps_4", "nps_5", "nps_6", "nps_7", "nps_8", "nps_9",
-    "nps_10", "csat_1", "csat_2", "csat_3", "csat_4", "csat_5", "ces_1", "ces_2", "ces_3", "ces_4",
-    "ces_5", "ces_6", "ces_7", "fcr_yes", "fcr_no",
-];
-
-const DIMENSION_COLUMNS: &str = "survey, touchpoint, department, segment, channel";
-
-const RESPONSE_COLUMNS: &str = "external_id, customer_id, submitted_at, submitted_unix, survey, \
-     touchpoint, department, segment, channel, nps, csat, ces, fcr, comment, order_id, drivers, attributes";
+fn raw_rollup_select() -> String {
+    schema::raw_rollup_select(|c| format!("COALESCE(SUM({c}), 0)"), "fcr = 1", "fcr = 0")
+}
 
 /// Rows per multi-row statement; 17 or 30 parameters each stays well under
 /// SQLite's 32,766-variable limit.
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// How long the rollup delta log keeps a write's deltas, and how many writes
-/// it keeps at most: a process further behind reloads the whole rollup table
-/// instead (one read), so the log stays small even through a 10M-row import.
-const DELTA_LOG_SECONDS: i64 = 3_600;
-const DELTA_LOG_VERSIONS: i64 = 64;
-
-/// A customer with no churn date counts as active in every period.
-const NEVER_CHURNED: i64 = i32::MAX as i64;
-
 /// A SQLite database file.
 pub struct SqliteStore {
     pool: SqlitePool,
     write_lock: Mutex<()>,
-}
-
-fn day_expression() -> String {
-    // Floor division, also right for instants before 1970.
-    "((submitted_unix - ((submitted_unix % 86400) + 86400) % 86400) / 86400)".to_string()
-}
-
-fn raw_rollup_select() -> String {
-    let mut counters = Vec::new();
-    for v in 0..=10 {
-        counters.push(format!("SUM(nps = {v})"));
-    }
-    for v in 1..=5 {
-        counters.push(format!("SUM(csat = {v})"));
-    }
-    for v in 1..=7 {
-        counters.push(format!("SUM(ces = {v})"));
-    }
-    counters.push("SUM(fcr = 1)".into());
-    counters.push("SUM(fcr = 0)".into());
-    let counters: Vec<String> = counters
-        .into_iter()
-        .map(|c| format!("COALESCE({c}, 0)"))
-        .collect();
-    format!(
-        "SELECT {day} AS day, {DIMENSION_COLUMNS}, {counters} FROM responses \
-         GROUP BY 1, {DIMENSION_COLUMNS} \
-         HAVING COUNT(nps) + COUNT(csat) + COUNT(ces) + COUNT(fcr) > 0",
-        day = day_expression(),
-        counters = counters.join(", "),
-    )
 }
 
 fn rollup_cell_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<RollupCell> {
@@ -99,26 +55,6 @@ fn rollup_cell_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<RollupCell
     let day = Day::try_from(day)
         .map_err(|_| StoreError::Corrupt(format!("rollup day {day} is out of range")))?;
     Ok((day, dims, ResponseSummary::from_counters(&counters)))
-}
-
-fn opt_u8(v: Option<i64>, column: &str) -> StoreResult<Option<u8>> {
-    v.map(|x| {
-        u8::try_from(x).map_err(|_| StoreError::Corrupt(format!("{column} = {x} is out of range")))
-    })
-    .transpose()
-}
-
-fn json_map<V: serde::de::DeserializeOwned>(
-    text: &str,
-    column: &str,
-) -> StoreResult<std::collections::BTreeMap<String, V>> {
-    serde_json::from_str(text)
-        .map_err(|e| StoreError::Corrupt(format!("{column} is not a JSON object: {e}")))
-}
-
-fn json_text<T: serde::Serialize>(value: &T) -> String {
-    // Maps of strings and small integers always serialise.
-    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_string())
 }
 
 fn response_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<NewResponse> {
@@ -141,44 +77,6 @@ fn response_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<NewResponse> 
         drivers: json_map(row.try_get::<&str, _>("drivers")?, "drivers")?,
         attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
     })
-}
-
-/// A row to write, and the stored row it replaces (if any).
-type Change<'a, T> = (&'a T, Option<&'a T>);
-
-/// Compares a batch with the stored rows of the same keys: identical rows
-/// are unchanged; the others are inserted or replace what was stored.
-fn changes<'a, T: PartialEq>(
-    rows: &'a [T],
-    existing: &'a HashMap<String, T>,
-    key: impl Fn(&T) -> String,
-) -> (WriteSummary, Vec<Change<'a, T>>) {
-    let mut summary = WriteSummary::default();
-    let mut changed = Vec::with_capacity(rows.len());
-    for row in rows {
-        match existing.get(&key(row)) {
-            Some(old) if old == row => summary.unchanged += 1,
-            Some(old) => {
-                summary.replaced += 1;
-                changed.push((row, Some(old)));
-            }
-            None => {
-                summary.inserted += 1;
-                changed.push((row, None));
-            }
-        }
-    }
-    (summary, changed)
-}
-
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-fn churn_key(c: &NewCustomer) -> i64 {
-    c.churned_on.map_or(NEVER_CHURNED, i64::from)
 }
 
 impl SqliteStore {
@@ -210,10 +108,8 @@ impl SqliteStore {
 
     async fn upsert_rollups(
         tx: &mut sqlx::Transaction<'static, Sqlite>,
-        deltas: &HashMap<(Day, DimensionValues), ResponseSummary>,
+        cells: &[RollupCell],
     ) -> StoreResult<()> {
-        let cells: Vec<(&(Day, DimensionValues), &ResponseSummary)> =
-            deltas.iter().filter(|(_, s)| !s.is_empty()).collect();
         let updates: Vec<String> = COUNTER_COLUMNS
             .iter()
             .map(|c| format!("{c} = {c} + excluded.{c}"))
@@ -223,7 +119,7 @@ impl SqliteStore {
                 "INSERT INTO rollups_daily (day, {DIMENSION_COLUMNS}, {}) ",
                 COUNTER_COLUMNS.join(", ")
             ));
-            qb.push_values(chunk, |mut b, ((day, dims), summary)| {
+            qb.push_values(chunk, |mut b, (day, dims, summary)| {
                 b.push_bind(i64::from(*day));
                 for d in Dimension::ALL {
                     b.push_bind(dims.get(d).to_string());
@@ -295,21 +191,7 @@ impl Backend for SqliteStore {
         }
 
         let (summary, changes) = changes(&rows, &existing, |r| r.external_id.clone());
-        let mut deltas: HashMap<(Day, DimensionValues), ResponseSummary> = HashMap::new();
-        let mut retracted_days: Vec<Day> = Vec::new();
-        for (new, old) in &changes {
-            if let Some(old) = old {
-                retracted_days.push(old.day());
-                deltas
-                    .entry((old.day(), old.dimensions.clone()))
-                    .or_insert_with(ResponseSummary::empty)
-                    .merge(&old.summary().negated());
-            }
-            deltas
-                .entry((new.day(), new.dimensions.clone()))
-                .or_insert_with(ResponseSummary::empty)
-                .merge(&new.summary());
-        }
+        let (cells, retracted_days) = schema::rollup_deltas(&changes);
         let changed: Vec<&NewResponse> = changes.iter().map(|(new, _)| *new).collect();
         if changed.is_empty() {
             tx.commit().await?;
@@ -351,10 +233,8 @@ impl Backend for SqliteStore {
             qb.build().execute(&mut *tx).await?;
         }
 
-        Self::upsert_rollups(&mut tx, &deltas).await?;
+        Self::upsert_rollups(&mut tx, &cells).await?;
         if !retracted_days.is_empty() {
-            retracted_days.sort_unstable();
-            retracted_days.dedup();
             let all_zero: Vec<String> =
                 COUNTER_COLUMNS.iter().map(|c| format!("{c} = 0")).collect();
             sqlx::query(AssertSqlSafe(format!(
@@ -366,11 +246,6 @@ impl Backend for SqliteStore {
             .await?;
         }
         let version = Self::bump_version(&mut tx).await?;
-        let cells: Vec<RollupCell> = deltas
-            .into_iter()
-            .filter(|(_, s)| !s.is_empty())
-            .map(|((day, dims), s)| (day, dims, s))
-            .collect();
         let now = now_unix();
         sqlx::query("INSERT INTO rollup_deltas (version, written_unix, cells) VALUES (?1, ?2, ?3)")
             .bind(version)
@@ -386,7 +261,7 @@ impl Backend for SqliteStore {
         tx.commit().await?;
         Ok(ResponsesWritten {
             summary,
-            delta: Some(RollupDelta { version, cells }),
+            delta: Some(RollupDelta { id: version, cells }),
         })
     }
 
@@ -430,18 +305,7 @@ impl Backend for SqliteStore {
         }
         let (summary, changes) = changes(&rows, &existing, |c| c.customer_id.clone());
         // Customers per (segment, churn day), kept on write like the rollups.
-        let mut counts: HashMap<(String, i64), i64> = HashMap::new();
-        for (new, old) in &changes {
-            if let Some(old) = old
-                && let Some(segment) = old.segment.clone()
-            {
-                *counts.entry((segment, churn_key(old))).or_default() -= 1;
-            }
-            if let Some(segment) = new.segment.clone() {
-                *counts.entry((segment, churn_key(new))).or_default() += 1;
-            }
-        }
-        counts.retain(|_, n| *n != 0);
+        let counts = schema::customer_count_deltas(&changes);
         let changed: Vec<&NewCustomer> = changes.iter().map(|(new, _)| *new).collect();
         for chunk in changed.chunks(ROWS_PER_STATEMENT) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -463,7 +327,6 @@ impl Backend for SqliteStore {
             );
             qb.build().execute(&mut *tx).await?;
         }
-        let counts: Vec<((String, i64), i64)> = counts.into_iter().collect();
         for chunk in counts.chunks(ROWS_PER_STATEMENT) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO customer_segment_counts (segment, churned_day, customers) ",
@@ -560,14 +423,6 @@ impl Backend for SqliteStore {
         Ok(summary)
     }
 
-    async fn rollup_version(&self) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM store_state WHERE key = 'rollup_version'")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
     async fn data_versions(&self) -> StoreResult<DataVersions> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT key, value FROM store_state WHERE key IN ('rollup_version', 'customers_version')",
@@ -581,7 +436,7 @@ impl Backend for SqliteStore {
         })
     }
 
-    async fn load_rollups(&self) -> StoreResult<(i64, Vec<RollupCell>)> {
+    async fn load_rollups(&self) -> StoreResult<(CubePosition, Vec<RollupCell>)> {
         // One read transaction: the version and the cells are one snapshot.
         let mut tx = self.pool.begin().await?;
         let version: i64 =
@@ -598,24 +453,29 @@ impl Backend for SqliteStore {
             .iter()
             .map(rollup_cell_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok((version, cells))
+        Ok((CubePosition::Serial(version), cells))
     }
 
-    async fn rollup_deltas_since(&self, version: i64) -> StoreResult<DeltasSince> {
-        let mut tx = self.pool.begin().await?;
+    async fn rollup_deltas_since(&self, position: &CubePosition) -> StoreResult<DeltasSince> {
+        let CubePosition::Serial(version) = *position else {
+            return Ok(DeltasSince::Reload);
+        };
         let current: i64 =
             sqlx::query_scalar("SELECT value FROM store_state WHERE key = 'rollup_version'")
-                .fetch_one(&mut *tx)
+                .fetch_one(&self.pool)
                 .await?;
+        if current == version {
+            return Ok(DeltasSince::Current);
+        }
         let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
             "SELECT version, cells FROM rollup_deltas WHERE version > ?1 AND version <= ?2 ORDER BY version",
         )
         .bind(version)
         .bind(current)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
-        tx.commit().await?;
-        // Every version in between must be in the log (a rebuild writes none).
+        // Every version in between must be in the log (a rebuild writes
+        // none). Versions only grow, so rows up to `current` are final.
         let contiguous = rows.len() as i64 == current - version
             && rows
                 .iter()
@@ -628,12 +488,22 @@ impl Backend for SqliteStore {
             .into_iter()
             .map(|(v, bytes)| {
                 Ok(RollupDelta {
-                    version: v,
+                    id: v,
                     cells: backend::decode_cells(&bytes)?,
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(DeltasSince::Replay(deltas))
+        Ok(DeltasSince::Replay {
+            deltas,
+            to: CubePosition::Serial(current),
+        })
+    }
+
+    fn position_after(&self, position: &CubePosition, delta: &RollupDelta) -> Option<CubePosition> {
+        match position {
+            CubePosition::Serial(v) if *v == delta.id - 1 => Some(CubePosition::Serial(delta.id)),
+            _ => None,
+        }
     }
 
     async fn customer_segments(&self, active_from: Option<Day>) -> StoreResult<Vec<(String, u64)>> {
@@ -745,7 +615,8 @@ impl Backend for SqliteStore {
     async fn counts(&self) -> StoreResult<StoreCounts> {
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM responses), (SELECT COUNT(*) FROM customers), \
-             (SELECT COUNT(*) FROM operations), (SELECT COUNT(*) FROM rollups_daily)",
+             (SELECT COUNT(*) FROM operations), (SELECT COUNT(*) FROM rollups_daily), \
+             (SELECT COUNT(*) FROM rollup_deltas)",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -755,6 +626,7 @@ impl Backend for SqliteStore {
             customers: get(1)?,
             operations: get(2)?,
             rollup_cells: get(3)?,
+            logged_deltas: get(4)?,
         })
     }
 }

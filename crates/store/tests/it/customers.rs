@@ -5,11 +5,10 @@ use northstar_core::calendar;
 use northstar_store::RespondentQuery;
 use northstar_store::import::ImportKind;
 
-use crate::{fresh_store, import_text};
+use crate::{TestDb, import_text};
 
-#[tokio::test]
-async fn customer_counts_follow_replacements_and_churn_dates() {
-    let (store, _dir) = fresh_store().await;
+async fn customer_counts_follow_replacements_and_churn_dates(db: TestDb) {
+    let store = db.open().await;
     import_text(
         &*store,
         ImportKind::Customers,
@@ -44,9 +43,8 @@ async fn customer_counts_follow_replacements_and_churn_dates() {
     );
 }
 
-#[tokio::test]
-async fn respondents_are_distinct_and_take_the_customer_s_segment() {
-    let (store, _dir) = fresh_store().await;
+async fn respondents_are_distinct_and_take_the_customer_s_segment(db: TestDb) {
+    let store = db.open().await;
     import_text(
         &*store,
         ImportKind::Customers,
@@ -124,9 +122,8 @@ async fn respondents_are_distinct_and_take_the_customer_s_segment() {
     );
 }
 
-#[tokio::test]
-async fn customer_segments_are_capped_like_dimensions() {
-    let (store, _dir) = fresh_store().await;
+async fn customer_segments_are_capped_like_dimensions(db: TestDb) {
+    let store = db.open().await;
     let cap = northstar_store::MAX_DISTINCT_VALUES;
     let mut text = String::from("customer_id,segment\n");
     for i in 0..=cap {
@@ -141,3 +138,9 @@ async fn customer_segments_are_capped_like_dimensions() {
     );
     assert!(store.customer_segments(None).await.unwrap().is_empty());
 }
+
+crate::conformance!(
+    customer_counts_follow_replacements_and_churn_dates,
+    respondents_are_distinct_and_take_the_customer_s_segment,
+    customer_segments_are_capped_like_dimensions,
+);

@@ -1,20 +1,64 @@
-//! Store integration tests: one binary, a real SQLite file per test.
+//! Store integration tests: one binary, and one conformance suite. Every
+//! behaviour is one test body, run by [`conformance!`] on a fresh SQLite
+//! file and on a fresh PostgreSQL database (see
+//! `northstar_store::test_db`: skipped with a note outside CI when no
+//! server is configured, a failure under CI).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod customers;
 mod import;
 mod rollups;
 
-use std::sync::Arc;
-
 use northstar_store::Store;
+pub use northstar_store::test_db::{Engine, TestDb};
 
-/// A fresh, migrated store in a temporary directory (kept alive by the guard).
-pub async fn fresh_store() -> (Arc<dyn Store>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("test.db").display());
-    let store = northstar_store::open(&url).await.unwrap();
-    (store, dir)
+/// Runs each named `async fn(TestDb)` of the calling module on both
+/// backends, as `sqlite::<name>` and `postgres::<name>`.
+#[macro_export]
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::TestDb::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    if let Some(db) = $crate::TestDb::new($crate::Engine::Postgres).await {
+                        super::$test(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// Runs a property-test case body on a fresh database of `engine`, on a
+/// runtime of its own (proptest cases are synchronous).
+pub fn on_fresh_db<F, Fut>(
+    engine: Engine,
+    body: F,
+) -> Result<(), proptest::test_runner::TestCaseError>
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: std::future::Future<Output = Result<(), proptest::test_runner::TestCaseError>>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        match TestDb::new(engine).await {
+            Some(db) => body(db).await,
+            None => Ok(()),
+        }
+    })
 }
 
 pub async fn import_text(
@@ -27,4 +71,3 @@ pub async fn import_text(
         .await
         .map_err(|f| f.error)
 }
-mod customers;

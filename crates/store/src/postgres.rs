@@ -1,0 +1,1015 @@
+//! The PostgreSQL backend: several servers and importers write at once.
+//!
+//! - A write locks the stored rows it replaces (`FOR UPDATE`, in key order),
+//!   so the old answers it retracts from the rollups are the latest ones; a
+//!   new key that another writer inserted meanwhile sends the write round
+//!   again, as does a deadlock or serialization failure.
+//! - Rollups are counters that writers add to (`ON CONFLICT … DO UPDATE SET
+//!   c = c + EXCLUDED.c`), cells in one sorted order.
+//! - The delta log is keyed by transaction id and read against snapshots
+//!   ([`CubePosition::Snapshot`]), so no row is updated by every writer.
+//! - Rows travel as arrays (`unnest`), one statement per table per batch.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use northstar_core::calendar::Day;
+use northstar_core::customer::NewCustomer;
+use northstar_core::operation::NewOperation;
+use northstar_core::response::NewResponse;
+use northstar_core::{Dimension, DimensionValues, ResponseSummary};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Row};
+
+use crate::backend::{
+    self, Backend, CubePosition, DataVersions, DeltasSince, RespondentCounts, RespondentQuery,
+    ResponsesWritten, RollupDelta,
+};
+use crate::schema::{
+    self, COUNTER_COLUMNS, DELTA_LOG_SECONDS, DELTA_LOG_VERSIONS, DIMENSION_COLUMNS, NEVER_CHURNED,
+    changes, json_map, json_text,
+};
+use crate::{RollupCell, StoreCounts, StoreError, StoreResult, WriteSummary};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Connections per server process. Each request needs at most one at a
+/// time; a write holds one for its transaction.
+pub const DEFAULT_POOL_SIZE: u32 = 10;
+
+/// How many times a write is tried when it loses a race (a concurrent
+/// insert of the same key, a deadlock, a serialization failure).
+const WRITE_ATTEMPTS: u32 = 8;
+
+/// Shards of each data version (see the migration).
+const VERSION_SHARDS: i32 = 16;
+
+/// Delta rows without payload are deleted after this long; a cube read
+/// before the deletion reloads.
+const DELTA_ROWS_KEPT: &str = "7 days";
+
+type Tx = sqlx::Transaction<'static, Postgres>;
+
+/// A PostgreSQL database.
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+/// A write lost a race and must be tried again from the start.
+struct Raced;
+
+fn retryable(e: &sqlx::Error) -> bool {
+    // 40P01 deadlock_detected, 40001 serialization_failure.
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
+}
+
+/// Runs one attempt of a write; `Ok(None)` means it raced and was rolled
+/// back.
+async fn attempt<T>(
+    result: Result<Result<T, Raced>, StoreError>,
+    tries: u32,
+) -> StoreResult<Option<T>> {
+    match result {
+        Ok(Ok(v)) => Ok(Some(v)),
+        Ok(Err(Raced)) => Ok(None),
+        Err(StoreError::Database(e)) if retryable(&e) && tries + 1 < WRITE_ATTEMPTS => {
+            tracing::debug!(error = %e, "write lost a race; trying again");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn back_off(tries: u32) {
+    // A few milliseconds, growing, so that racing writers fall out of step.
+    tokio::time::sleep(Duration::from_millis(2 << tries.min(6))).await;
+}
+
+fn raced_too_often() -> StoreError {
+    StoreError::NotReady(format!(
+        "a write lost {WRITE_ATTEMPTS} races in a row with concurrent writers of the same keys; retry it"
+    ))
+}
+
+/// A parsed `pg_snapshot`: which transactions it sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Snapshot {
+    xmin: u64,
+    xmax: u64,
+    in_progress: Vec<u64>,
+}
+
+impl Snapshot {
+    /// Parses `xmin:xmax:xip,xip,…`.
+    fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, ':');
+        let xmin = parts.next()?.parse().ok()?;
+        let xmax = parts.next()?.parse().ok()?;
+        let in_progress = match parts.next()? {
+            "" => Vec::new(),
+            list => list
+                .split(',')
+                .map(|x| x.parse().ok())
+                .collect::<Option<Vec<u64>>>()?,
+        };
+        Some(Self {
+            xmin,
+            xmax,
+            in_progress,
+        })
+    }
+
+    /// Whether a committed transaction's effects are visible (the rule of
+    /// `pg_visible_in_snapshot`).
+    fn sees(&self, xid: u64) -> bool {
+        xid < self.xmin || (xid < self.xmax && !self.in_progress.contains(&xid))
+    }
+}
+
+fn cell_from_row(row: &PgRow) -> StoreResult<RollupCell> {
+    let day: i32 = row.try_get(0)?;
+    let mut dims = DimensionValues::default();
+    for d in Dimension::ALL {
+        dims.set(d, row.try_get(1 + d.index())?);
+    }
+    let mut counters = [0i64; ResponseSummary::COUNTERS];
+    for (i, c) in counters.iter_mut().enumerate() {
+        *c = row.try_get(6 + i)?;
+    }
+    Ok((day, dims, ResponseSummary::from_counters(&counters)))
+}
+
+fn small(v: Option<i16>, column: &str) -> StoreResult<Option<u8>> {
+    schema::opt_u8(v.map(i64::from), column)
+}
+
+fn response_from_row(row: &PgRow) -> StoreResult<NewResponse> {
+    let mut dims = DimensionValues::default();
+    for d in Dimension::ALL {
+        dims.set(d, row.try_get(d.as_str())?);
+    }
+    Ok(NewResponse {
+        external_id: row.try_get("external_id")?,
+        customer_id: row.try_get("customer_id")?,
+        submitted_at: row.try_get("submitted_at")?,
+        submitted_unix: row.try_get("submitted_unix")?,
+        dimensions: dims,
+        nps: small(row.try_get("nps")?, "nps")?,
+        csat: small(row.try_get("csat")?, "csat")?,
+        ces: small(row.try_get("ces")?, "ces")?,
+        fcr: row.try_get("fcr")?,
+        comment: row.try_get("comment")?,
+        order_id: row.try_get("order_id")?,
+        drivers: json_map(row.try_get::<&str, _>("drivers")?, "drivers")?,
+        attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
+    })
+}
+
+const RESPONSE_SELECT: &str = "SELECT external_id, customer_id, submitted_at, submitted_unix, survey, touchpoint, \
+     department, segment, channel, nps, csat, ces, fcr, comment, order_id, drivers::text AS drivers, \
+     attributes::text AS attributes FROM responses";
+
+/// The columns of a set of responses as arrays, bound as `$1…$17` and read
+/// back by [`RESPONSE_UNNEST`].
+fn bind_responses<'q>(
+    mut q: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    rows: &[&NewResponse],
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    let text = |f: &dyn Fn(&NewResponse) -> String| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let opt =
+        |f: &dyn Fn(&NewResponse) -> Option<String>| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let score = |f: &dyn Fn(&NewResponse) -> Option<u8>| {
+        rows.iter().map(|r| f(r).map(i16::from)).collect::<Vec<_>>()
+    };
+    q = q
+        .bind(text(&|r| r.external_id.clone()))
+        .bind(opt(&|r| r.customer_id.clone()))
+        .bind(text(&|r| r.submitted_at.clone()))
+        .bind(rows.iter().map(|r| r.submitted_unix).collect::<Vec<i64>>());
+    for d in Dimension::ALL {
+        q = q.bind(text(&|r| r.dimensions.get(d).to_string()));
+    }
+    q.bind(score(&|r| r.nps))
+        .bind(score(&|r| r.csat))
+        .bind(score(&|r| r.ces))
+        .bind(rows.iter().map(|r| r.fcr).collect::<Vec<Option<bool>>>())
+        .bind(opt(&|r| r.comment.clone()))
+        .bind(opt(&|r| r.order_id.clone()))
+        .bind(text(&|r| json_text(&r.drivers)))
+        .bind(text(&|r| json_text(&r.attributes)))
+}
+
+const RESPONSE_UNNEST: &str = "unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], \
+     $6::text[], $7::text[], $8::text[], $9::text[], $10::int2[], $11::int2[], $12::int2[], $13::bool[], \
+     $14::text[], $15::text[], $16::text[], $17::text[]) AS t(external_id, customer_id, submitted_at, \
+     submitted_unix, survey, touchpoint, department, segment, channel, nps, csat, ces, fcr, comment, \
+     order_id, drivers, attributes)";
+
+impl PostgresStore {
+    /// Connects to the database a `postgres://` URL names.
+    pub async fn connect(url: &str, pool_size: u32) -> StoreResult<Self> {
+        let options: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size.max(2))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|e| explain_connect_error(url, e))?;
+        Ok(Self { pool })
+    }
+
+    /// One attempt at a response write.
+    async fn try_write_responses(
+        &self,
+        rows: &[NewResponse],
+    ) -> StoreResult<Result<ResponsesWritten, Raced>> {
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
+        // The latest stored version of each row, locked until commit.
+        let stored = sqlx::query(AssertSqlSafe(format!(
+            "{RESPONSE_SELECT} WHERE external_id = ANY($1) ORDER BY external_id FOR UPDATE"
+        )))
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut existing = HashMap::with_capacity(stored.len());
+        for row in &stored {
+            let r = response_from_row(row)?;
+            existing.insert(r.external_id.clone(), r);
+        }
+        let (summary, changes) = changes(rows, &existing, |r| r.external_id.clone());
+        if changes.is_empty() {
+            tx.commit().await?;
+            return Ok(Ok(ResponsesWritten {
+                summary,
+                delta: None,
+            }));
+        }
+        let mut inserted: Vec<&NewResponse> = changes
+            .iter()
+            .filter(|(_, old)| old.is_none())
+            .map(|(new, _)| *new)
+            .collect();
+        inserted.sort_by(|a, b| a.external_id.cmp(&b.external_id));
+        let replaced: Vec<&NewResponse> = changes
+            .iter()
+            .filter(|(_, old)| old.is_some())
+            .map(|(new, _)| *new)
+            .collect();
+        if !inserted.is_empty() {
+            let sql = format!(
+                "INSERT INTO responses (external_id, customer_id, submitted_at, submitted_unix, {DIMENSION_COLUMNS}, \
+                 nps, csat, ces, fcr, comment, order_id, drivers, attributes) \
+                 SELECT external_id, customer_id, submitted_at, submitted_unix, {DIMENSION_COLUMNS}, nps, csat, ces, \
+                 fcr, comment, order_id, drivers::jsonb, attributes::jsonb FROM {RESPONSE_UNNEST} \
+                 ON CONFLICT (external_id) DO NOTHING"
+            );
+            let done = bind_responses(sqlx::query(AssertSqlSafe(sql)), &inserted)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if done != inserted.len() as u64 {
+                // Another writer inserted one of these keys after our read:
+                // its row must be retracted, so read again.
+                tx.rollback().await?;
+                return Ok(Err(Raced));
+            }
+        }
+        if !replaced.is_empty() {
+            let sets: Vec<String> = [
+                "customer_id",
+                "submitted_at",
+                "submitted_unix",
+                "survey",
+                "touchpoint",
+                "department",
+                "segment",
+                "channel",
+                "nps",
+                "csat",
+                "ces",
+                "fcr",
+                "comment",
+                "order_id",
+            ]
+            .iter()
+            .map(|c| format!("{c} = t.{c}"))
+            .chain([
+                "drivers = t.drivers::jsonb".into(),
+                "attributes = t.attributes::jsonb".into(),
+            ])
+            .collect();
+            let sql = format!(
+                "UPDATE responses r SET {} FROM {RESPONSE_UNNEST} WHERE r.external_id = t.external_id",
+                sets.join(", ")
+            );
+            bind_responses(sqlx::query(AssertSqlSafe(sql)), &replaced)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let (cells, retracted_days) = schema::rollup_deltas(&changes);
+        add_to_rollups(&mut tx, &cells).await?;
+        if !retracted_days.is_empty() {
+            let all_zero: Vec<String> =
+                COUNTER_COLUMNS.iter().map(|c| format!("{c} = 0")).collect();
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM rollups_daily WHERE day = ANY($1) AND {}",
+                all_zero.join(" AND ")
+            )))
+            .bind(&retracted_days)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let xid = log_delta(&mut tx, Some(&backend::encode_cells(&cells)), false).await?;
+        bump_data_version(&mut tx, "rollups").await?;
+        tx.commit().await?;
+        Ok(Ok(ResponsesWritten {
+            summary,
+            delta: Some(RollupDelta { id: xid, cells }),
+        }))
+    }
+
+    async fn try_write_customers(
+        &self,
+        rows: &[NewCustomer],
+    ) -> StoreResult<Result<WriteSummary, Raced>> {
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<&str> = rows.iter().map(|c| c.customer_id.as_str()).collect();
+        let stored = sqlx::query(
+            "SELECT customer_id, segment, region, annual_value, churned, churned_on, attributes::text AS attributes \
+             FROM customers WHERE customer_id = ANY($1) ORDER BY customer_id FOR UPDATE",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut existing = HashMap::with_capacity(stored.len());
+        for row in &stored {
+            let c = NewCustomer {
+                customer_id: row.try_get("customer_id")?,
+                segment: row.try_get("segment")?,
+                region: row.try_get("region")?,
+                annual_value: row.try_get("annual_value")?,
+                churned: row.try_get("churned")?,
+                churned_on: row.try_get("churned_on")?,
+                attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
+            };
+            existing.insert(c.customer_id.clone(), c);
+        }
+        let (summary, changes) = changes(rows, &existing, |c| c.customer_id.clone());
+        if changes.is_empty() {
+            tx.commit().await?;
+            return Ok(Ok(summary));
+        }
+        let mut changed: Vec<&NewCustomer> = changes.iter().map(|(new, _)| *new).collect();
+        changed.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        let new_keys = changes.iter().filter(|(_, old)| old.is_none()).count() as u64;
+        // Inserts and updates in one statement: a key that another writer
+        // inserted since our read counts as an update here, which the
+        // `xmax = 0` test (a fresh insert) tells apart.
+        let fresh: i64 = sqlx::query_scalar(
+            "WITH written AS (INSERT INTO customers (customer_id, segment, region, annual_value, churned, churned_on, attributes) \
+             SELECT customer_id, segment, region, annual_value, churned, churned_on, attributes::jsonb \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[], $6::int4[], $7::text[]) \
+             AS t(customer_id, segment, region, annual_value, churned, churned_on, attributes) \
+             ON CONFLICT (customer_id) DO UPDATE SET segment = EXCLUDED.segment, region = EXCLUDED.region, \
+             annual_value = EXCLUDED.annual_value, churned = EXCLUDED.churned, churned_on = EXCLUDED.churned_on, \
+             attributes = EXCLUDED.attributes RETURNING (xmax = 0) AS fresh) \
+             SELECT COUNT(*) FILTER (WHERE fresh) FROM written",
+        )
+        .bind(changed.iter().map(|c| c.customer_id.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|c| c.segment.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|c| c.region.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|c| c.annual_value).collect::<Vec<_>>())
+        .bind(changed.iter().map(|c| c.churned).collect::<Vec<_>>())
+        .bind(changed.iter().map(|c| c.churned_on).collect::<Vec<_>>())
+        .bind(
+            changed
+                .iter()
+                .map(|c| json_text(&c.attributes))
+                .collect::<Vec<_>>(),
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if fresh as u64 != new_keys {
+            tx.rollback().await?;
+            return Ok(Err(Raced));
+        }
+        let counts = schema::customer_count_deltas(&changes);
+        if !counts.is_empty() {
+            sqlx::query(
+                "INSERT INTO customer_segment_counts (segment, churned_day, customers) \
+                 SELECT * FROM unnest($1::text[], $2::int4[], $3::int8[]) \
+                 ON CONFLICT (segment, churned_day) DO UPDATE SET customers = customer_segment_counts.customers + EXCLUDED.customers",
+            )
+            .bind(counts.iter().map(|((s, _), _)| s.clone()).collect::<Vec<_>>())
+            .bind(
+                counts
+                    .iter()
+                    .map(|((_, d), _)| i32::try_from(*d).unwrap_or(i32::MAX))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(counts.iter().map(|(_, n)| *n).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM customer_segment_counts WHERE customers = 0 AND (segment, churned_day) IN \
+                 (SELECT * FROM unnest($1::text[], $2::int4[]))",
+            )
+            .bind(counts.iter().map(|((s, _), _)| s.clone()).collect::<Vec<_>>())
+            .bind(
+                counts
+                    .iter()
+                    .map(|((_, d), _)| i32::try_from(*d).unwrap_or(i32::MAX))
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        bump_data_version(&mut tx, "customers").await?;
+        tx.commit().await?;
+        Ok(Ok(summary))
+    }
+
+    async fn try_write_operations(
+        &self,
+        rows: &[NewOperation],
+    ) -> StoreResult<Result<WriteSummary, Raced>> {
+        let key = operation_key;
+        let mut tx = self.pool.begin().await?;
+        let stored = sqlx::query(
+            "SELECT department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, \
+             attributes::text AS attributes FROM operations WHERE (department, order_id, measure) IN \
+             (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])) \
+             ORDER BY department, order_id, measure FOR UPDATE",
+        )
+        .bind(rows.iter().map(|o| o.department.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|o| o.order_id.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|o| o.measure.clone()).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut existing = HashMap::with_capacity(stored.len());
+        for row in &stored {
+            let o = NewOperation {
+                department: row.try_get("department")?,
+                order_id: row.try_get("order_id")?,
+                measure: row.try_get("measure")?,
+                customer_id: row.try_get("customer_id")?,
+                occurred_at: row.try_get("occurred_at")?,
+                occurred_unix: row.try_get("occurred_unix")?,
+                value: row.try_get("value")?,
+                target: row.try_get("target")?,
+                attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
+            };
+            existing.insert(key(&o), o);
+        }
+        let (summary, changes) = changes(rows, &existing, key);
+        if changes.is_empty() {
+            tx.commit().await?;
+            return Ok(Ok(summary));
+        }
+        let mut changed: Vec<&NewOperation> = changes.iter().map(|(new, _)| *new).collect();
+        changed.sort_by(|a, b| {
+            (&a.department, &a.order_id, &a.measure).cmp(&(&b.department, &b.order_id, &b.measure))
+        });
+        // Operations derive nothing, so a key inserted meanwhile by another
+        // writer is simply replaced (last writer wins, as for any key).
+        sqlx::query(
+            "INSERT INTO operations (department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes) \
+             SELECT department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes::jsonb \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::float8[], $8::float8[], $9::text[]) \
+             AS t(department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes) \
+             ON CONFLICT (department, order_id, measure) DO UPDATE SET customer_id = EXCLUDED.customer_id, \
+             occurred_at = EXCLUDED.occurred_at, occurred_unix = EXCLUDED.occurred_unix, value = EXCLUDED.value, \
+             target = EXCLUDED.target, attributes = EXCLUDED.attributes",
+        )
+        .bind(changed.iter().map(|o| o.department.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|o| o.order_id.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|o| o.measure.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|o| o.customer_id.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|o| o.occurred_at.clone()).collect::<Vec<_>>())
+        .bind(changed.iter().map(|o| o.occurred_unix).collect::<Vec<_>>())
+        .bind(changed.iter().map(|o| o.value).collect::<Vec<_>>())
+        .bind(changed.iter().map(|o| o.target).collect::<Vec<_>>())
+        .bind(
+            changed
+                .iter()
+                .map(|o| json_text(&o.attributes))
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(summary))
+    }
+
+    /// Every rollup cell, sorted like [`crate::RollupCell`]s compare (the
+    /// database's collation may order text differently).
+    async fn cells(&self, sql: String) -> StoreResult<Vec<RollupCell>> {
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut cells = rows
+            .iter()
+            .map(cell_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        cells.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        Ok(cells)
+    }
+}
+
+fn operation_key(o: &NewOperation) -> String {
+    json_text(&[&o.department, &o.order_id, &o.measure])
+}
+
+fn explain_connect_error(url: &str, e: sqlx::Error) -> StoreError {
+    let shown = redact(url);
+    if let sqlx::Error::Database(d) = &e
+        && d.code().as_deref() == Some("3D000")
+    {
+        return StoreError::NotReady(format!(
+            "{d} at {shown}; create it first, e.g. `createdb <name>` or `CREATE DATABASE <name>;` as a superuser"
+        ));
+    }
+    if let sqlx::Error::Io(io) = &e {
+        return StoreError::NotReady(format!(
+            "cannot reach PostgreSQL at {shown}: {io}; is the server running and is the host and port right?"
+        ));
+    }
+    StoreError::Database(e)
+}
+
+/// A URL with its password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((user, host)) => {
+                let user = user.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// Adds delta cells to the rollup counters, in key order.
+async fn add_to_rollups(tx: &mut Tx, cells: &[RollupCell]) -> StoreResult<()> {
+    if cells.is_empty() {
+        return Ok(());
+    }
+    let mut arrays: Vec<String> = vec!["$1::int4[]".into()];
+    arrays.extend((2..=6).map(|i| format!("${i}::text[]")));
+    arrays.extend((7..7 + ResponseSummary::COUNTERS).map(|i| format!("${i}::int8[]")));
+    let updates: Vec<String> = COUNTER_COLUMNS
+        .iter()
+        .map(|c| format!("{c} = rollups_daily.{c} + EXCLUDED.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO rollups_daily (day, {DIMENSION_COLUMNS}, {counters}) SELECT * FROM unnest({arrays}) \
+         ON CONFLICT (day, {DIMENSION_COLUMNS}) DO UPDATE SET {updates}",
+        counters = COUNTER_COLUMNS.join(", "),
+        arrays = arrays.join(", "),
+        updates = updates.join(", "),
+    );
+    let mut q =
+        sqlx::query(AssertSqlSafe(sql)).bind(cells.iter().map(|c| c.0).collect::<Vec<Day>>());
+    for d in Dimension::ALL {
+        q = q.bind(
+            cells
+                .iter()
+                .map(|c| c.1.get(d).to_string())
+                .collect::<Vec<_>>(),
+        );
+    }
+    let counters: Vec<[i64; ResponseSummary::COUNTERS]> =
+        cells.iter().map(|c| c.2.to_counters()).collect();
+    for i in 0..ResponseSummary::COUNTERS {
+        q = q.bind(counters.iter().map(|c| c[i]).collect::<Vec<i64>>());
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Appends this transaction's delta to the log and trims the log; returns
+/// the transaction id.
+async fn log_delta(tx: &mut Tx, cells: Option<&[u8]>, rebuild: bool) -> StoreResult<i64> {
+    let xid: i64 = sqlx::query_scalar(
+        "INSERT INTO rollup_deltas (xid, rebuild, cells) VALUES (pg_current_xact_id(), $1, $2) \
+         RETURNING xid::text::int8",
+    )
+    .bind(rebuild)
+    .bind(cells)
+    .fetch_one(&mut **tx)
+    .await?;
+    // Payloads of all but the newest writes go; rows another writer is
+    // trimming are skipped rather than waited for.
+    sqlx::query(
+        "UPDATE rollup_deltas SET cells = NULL WHERE xid IN (SELECT xid FROM rollup_deltas \
+         WHERE cells IS NOT NULL AND (written_at < now() - make_interval(secs => $1) \
+         OR xid <= (SELECT xid FROM rollup_deltas WHERE cells IS NOT NULL ORDER BY xid DESC OFFSET $2 LIMIT 1)) \
+         FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(DELTA_LOG_SECONDS as f64)
+    .bind(DELTA_LOG_VERSIONS)
+    .execute(&mut **tx)
+    .await?;
+    // About one write in 256 deletes old rows and raises the floor.
+    if xid % 256 == 0 {
+        sqlx::query(AssertSqlSafe(format!(
+            "WITH gone AS (DELETE FROM rollup_deltas WHERE xid IN (SELECT xid FROM rollup_deltas \
+             WHERE cells IS NULL AND written_at < now() - interval '{DELTA_ROWS_KEPT}' FOR UPDATE SKIP LOCKED) \
+             RETURNING xid::text::int8 AS xid) \
+             UPDATE store_state SET value = GREATEST(value, (SELECT max(xid) + 1 FROM gone)) \
+             WHERE key = 'delta_floor' AND EXISTS (SELECT 1 FROM gone)"
+        )))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(xid)
+}
+
+async fn bump_data_version(tx: &mut Tx, kind: &str) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO data_versions (kind, shard, value) VALUES ($1, pg_backend_pid() % $2, 1) \
+         ON CONFLICT (kind, shard) DO UPDATE SET value = data_versions.value + 1",
+    )
+    .bind(kind)
+    .bind(VERSION_SHARDS)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn raw_rollup_select() -> String {
+    schema::raw_rollup_select(|c| format!("COUNT(*) FILTER (WHERE {c})"), "fcr", "NOT fcr")
+}
+
+fn snapshot_of(position: &CubePosition) -> Option<(Snapshot, &[u64])> {
+    match position {
+        CubePosition::Snapshot { snapshot, applied } => {
+            Snapshot::parse(snapshot).map(|s| (s, applied.as_slice()))
+        }
+        CubePosition::Serial(_) => None,
+    }
+}
+
+#[async_trait]
+impl Backend for PostgresStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        // sqlx takes an advisory lock: servers starting together migrate once.
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn check_ready(&self) -> StoreResult<()> {
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let expected: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+        if applied != expected {
+            return Err(StoreError::NotReady(format!(
+                "migrations applied {applied:?}, expected {expected:?}; run `northstar migrate`"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn write_responses(&self, rows: Vec<NewResponse>) -> StoreResult<ResponsesWritten> {
+        backend::ensure_unique_keys(&rows, "external_id", |r| r.external_id.clone())?;
+        if rows.is_empty() {
+            return Ok(ResponsesWritten::default());
+        }
+        for tries in 0..WRITE_ATTEMPTS {
+            let result = self.try_write_responses(&rows).await;
+            if let Some(written) = attempt(result, tries).await? {
+                return Ok(written);
+            }
+            back_off(tries).await;
+        }
+        Err(raced_too_often())
+    }
+
+    async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{RESPONSE_SELECT} WHERE external_id = $1"
+        )))
+        .bind(external_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(response_from_row).transpose()
+    }
+
+    async fn write_customers(&self, rows: Vec<NewCustomer>) -> StoreResult<WriteSummary> {
+        backend::ensure_unique_keys(&rows, "customer_id", |c| c.customer_id.clone())?;
+        if rows.is_empty() {
+            return Ok(WriteSummary::default());
+        }
+        for tries in 0..WRITE_ATTEMPTS {
+            let result = self.try_write_customers(&rows).await;
+            if let Some(written) = attempt(result, tries).await? {
+                return Ok(written);
+            }
+            back_off(tries).await;
+        }
+        Err(raced_too_often())
+    }
+
+    async fn write_operations(&self, rows: Vec<NewOperation>) -> StoreResult<WriteSummary> {
+        backend::ensure_unique_keys(
+            &rows,
+            "operation (department, order_id, measure)",
+            operation_key,
+        )?;
+        if rows.is_empty() {
+            return Ok(WriteSummary::default());
+        }
+        for tries in 0..WRITE_ATTEMPTS {
+            let result = self.try_write_operations(&rows).await;
+            if let Some(written) = attempt(result, tries).await? {
+                return Ok(written);
+            }
+            back_off(tries).await;
+        }
+        Err(raced_too_often())
+    }
+
+    async fn data_versions(&self) -> StoreResult<DataVersions> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT kind, SUM(value)::int8 FROM data_versions GROUP BY kind")
+                .fetch_all(&self.pool)
+                .await?;
+        let get = |k: &str| rows.iter().find(|(key, _)| key == k).map_or(0, |(_, v)| *v);
+        Ok(DataVersions {
+            rollups: get("rollups"),
+            customers: get("customers"),
+        })
+    }
+
+    async fn load_rollups(&self) -> StoreResult<(CubePosition, Vec<RollupCell>)> {
+        // One snapshot for the position and the cells.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?;
+        let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+            .fetch_one(&mut *tx)
+            .await?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT day, {DIMENSION_COLUMNS}, {} FROM rollups_daily",
+            COUNTER_COLUMNS.join(", ")
+        )))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let cells = rows
+            .iter()
+            .map(cell_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((
+            CubePosition::Snapshot {
+                snapshot,
+                applied: Vec::new(),
+            },
+            cells,
+        ))
+    }
+
+    async fn rollup_deltas_since(&self, position: &CubePosition) -> StoreResult<DeltasSince> {
+        let Some((old, applied)) = snapshot_of(position) else {
+            return Ok(DeltasSince::Reload);
+        };
+        let CubePosition::Snapshot { snapshot, .. } = position else {
+            return Ok(DeltasSince::Reload);
+        };
+        let applied_ids: Vec<i64> = applied.iter().map(|x| *x as i64).collect();
+        // One statement, so one snapshot: the new position and the deltas
+        // committed since the old one (other than those applied already).
+        let rows = sqlx::query(
+            "SELECT pg_current_snapshot()::text AS now, \
+             (SELECT value FROM store_state WHERE key = 'delta_floor') AS floor, \
+             d.xid::text::int8 AS xid, d.rebuild, d.cells \
+             FROM (SELECT 1) AS one LEFT JOIN rollup_deltas d \
+             ON d.xid >= pg_snapshot_xmin($1::text::pg_snapshot) \
+             AND NOT pg_visible_in_snapshot(d.xid, $1::text::pg_snapshot) \
+             AND NOT (d.xid::text::int8 = ANY($2)) \
+             ORDER BY d.xid",
+        )
+        .bind(snapshot)
+        .bind(&applied_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(DeltasSince::Reload);
+        };
+        let now_text: String = first.try_get("now")?;
+        let floor: i64 = first.try_get("floor")?;
+        if floor as u64 > old.xmin {
+            // Delta rows this cube may not have seen were deleted.
+            return Ok(DeltasSince::Reload);
+        }
+        let now = Snapshot::parse(&now_text)
+            .ok_or_else(|| StoreError::Corrupt(format!("unreadable snapshot {now_text:?}")))?;
+        let mut deltas = Vec::new();
+        for row in &rows {
+            let Some(xid) = row.try_get::<Option<i64>, _>("xid")? else {
+                continue;
+            };
+            let rebuild: bool = row.try_get("rebuild")?;
+            let cells: Option<Vec<u8>> = row.try_get("cells")?;
+            match cells {
+                Some(bytes) if !rebuild => deltas.push(RollupDelta {
+                    id: xid,
+                    cells: backend::decode_cells(&bytes)?,
+                }),
+                // A rebuild, or a payload already trimmed.
+                _ => return Ok(DeltasSince::Reload),
+            }
+        }
+        if deltas.is_empty() && applied.is_empty() {
+            return Ok(DeltasSince::Current);
+        }
+        // Own writes the new snapshot sees need no listing any more.
+        let applied: Vec<u64> = applied.iter().copied().filter(|x| !now.sees(*x)).collect();
+        Ok(DeltasSince::Replay {
+            deltas,
+            to: CubePosition::Snapshot {
+                snapshot: now_text,
+                applied,
+            },
+        })
+    }
+
+    fn position_after(&self, position: &CubePosition, delta: &RollupDelta) -> Option<CubePosition> {
+        let (snapshot, applied) = snapshot_of(position)?;
+        let xid = u64::try_from(delta.id).ok()?;
+        if snapshot.sees(xid) || applied.contains(&xid) {
+            return None;
+        }
+        let CubePosition::Snapshot { snapshot, applied } = position else {
+            return None;
+        };
+        let mut applied = applied.clone();
+        applied.push(xid);
+        Some(CubePosition::Snapshot {
+            snapshot: snapshot.clone(),
+            applied,
+        })
+    }
+
+    async fn customer_segments(&self, active_from: Option<Day>) -> StoreResult<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT segment, SUM(customers)::int8 FROM customer_segment_counts \
+             WHERE segment <> '' AND churned_day >= $1 GROUP BY segment HAVING SUM(customers) > 0 \
+             ORDER BY segment COLLATE \"C\"",
+        )
+        .bind(active_from.unwrap_or(i32::MIN))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(s, n)| (s, n.max(0) as u64))
+            .collect())
+    }
+
+    async fn respondents_by_segment(
+        &self,
+        query: &RespondentQuery,
+    ) -> StoreResult<RespondentCounts> {
+        let mut qb: sqlx::QueryBuilder<Postgres> = sqlx::QueryBuilder::new(
+            "SELECT CASE WHEN c.customer_id IS NULL THEN r.segment ELSE COALESCE(c.segment, '') END AS seg, \
+             CASE WHEN r.customer_id IS NULL THEN 2 WHEN c.customer_id IS NULL THEN 1 ELSE 0 END AS source, \
+             COUNT(DISTINCT COALESCE(r.customer_id, '#' || r.id::text))::int8 \
+             FROM responses r LEFT JOIN customers c ON c.customer_id = r.customer_id \
+             WHERE r.nps IS NOT NULL",
+        );
+        if let Some(from) = query.from {
+            qb.push(" AND r.submitted_unix >= ")
+                .push_bind(i64::from(from) * 86_400);
+        }
+        if let Some(to) = query.to {
+            qb.push(" AND r.submitted_unix < ")
+                .push_bind((i64::from(to) + 1) * 86_400);
+        }
+        for d in Dimension::ALL {
+            let values: Vec<String> = query
+                .filter
+                .iter()
+                .filter(|(fd, _)| *fd == d)
+                .map(|(_, v)| v.clone())
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            qb.push(format!(" AND r.{} = ANY(", d.as_str()))
+                .push_bind(values)
+                .push(")");
+        }
+        qb.push(" GROUP BY 1, 2");
+        let rows: Vec<(String, i32, i64)> = qb.build_query_as().fetch_all(&self.pool).await?;
+        let mut counts = RespondentCounts::default();
+        let mut by_segment: std::collections::BTreeMap<String, u64> = Default::default();
+        for (segment, source, n) in rows {
+            let n = n.max(0) as u64;
+            match source {
+                2 => counts.anonymous += n,
+                1 => counts.segment_from_response += n,
+                _ => {}
+            }
+            *by_segment.entry(segment).or_default() += n;
+        }
+        counts.by_segment = by_segment.into_iter().collect();
+        Ok(counts)
+    }
+
+    async fn rebuild_rollups(&self) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        // Writers wait until the rebuild commits; readers do not.
+        sqlx::query("LOCK TABLE responses, rollups_daily IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM rollups_daily")
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO rollups_daily (day, {DIMENSION_COLUMNS}, {}) {}",
+            COUNTER_COLUMNS.join(", "),
+            raw_rollup_select()
+        )))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // A rebuild marker in the log: every cube reloads.
+        log_delta(&mut tx, None, true).await?;
+        bump_data_version(&mut tx, "rollups").await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>> {
+        self.cells(format!(
+            "SELECT day, {DIMENSION_COLUMNS}, {} FROM rollups_daily",
+            COUNTER_COLUMNS.join(", ")
+        ))
+        .await
+    }
+
+    async fn rollup_cells_from_raw(&self) -> StoreResult<Vec<RollupCell>> {
+        self.cells(format!(
+            "SELECT day::int4, {DIMENSION_COLUMNS}, {} FROM ({}) AS raw",
+            COUNTER_COLUMNS.join(", "),
+            raw_rollup_select()
+        ))
+        .await
+    }
+
+    async fn counts(&self) -> StoreResult<StoreCounts> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM responses), (SELECT COUNT(*) FROM customers), \
+             (SELECT COUNT(*) FROM operations), (SELECT COUNT(*) FROM rollups_daily), \
+             (SELECT COUNT(*) FROM rollup_deltas WHERE cells IS NOT NULL)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let get = |i: usize| -> StoreResult<u64> { Ok(row.try_get::<i64, _>(i)?.max(0) as u64) };
+        Ok(StoreCounts {
+            responses: get(0)?,
+            customers: get(1)?,
+            operations: get(2)?,
+            rollup_cells: get(3)?,
+            logged_deltas: get(4)?,
+        })
+    }
+}
+
+/// The customers' "no churn date" key fits the column.
+const _: () = assert!(NEVER_CHURNED == i32::MAX as i64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_parse_and_see_what_postgres_sees() {
+        let s = Snapshot::parse("10:20:12,15").unwrap();
+        assert!(s.sees(9) && s.sees(11) && s.sees(19));
+        assert!(!s.sees(12) && !s.sees(15) && !s.sees(20) && !s.sees(25));
+        assert_eq!(
+            Snapshot::parse("5:5:").unwrap().in_progress,
+            Vec::<u64>::new()
+        );
+        assert!(Snapshot::parse("5:x:").is_none());
+        assert!(Snapshot::parse("5").is_none());
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/northstar"),
+            "postgres://app:***@db:5432/northstar"
+        );
+        assert_eq!(redact("postgres://db/northstar"), "postgres://db/northstar");
+    }
+}

@@ -1,0 +1,178 @@
+//! What both backends share: the column lists, the SQL that rebuilds
+//! rollups from raw rows, and the pure part of a write (which rows changed,
+//! and the rollup and customer-count deltas that follow).
+
+use std::collections::HashMap;
+
+use northstar_core::calendar::Day;
+use northstar_core::customer::NewCustomer;
+use northstar_core::response::NewResponse;
+use northstar_core::{DimensionValues, Mergeable, ResponseSummary};
+
+use crate::{RollupCell, StoreError, StoreResult, WriteSummary};
+
+/// Counter columns of `rollups_daily`, in [`ResponseSummary::to_counters`] order.
+pub(crate) const COUNTER_COLUMNS: [&str; ResponseSummary::COUNTERS] = [
+    "nps_0", "nps_1", "nps_2", "nps_3", "nps_4", "nps_5", "nps_6", "nps_7", "nps_8", "nps_9",
+    "nps_10", "csat_1", "csat_2", "csat_3", "csat_4", "csat_5", "ces_1", "ces_2", "ces_3", "ces_4",
+    "ces_5", "ces_6", "ces_7", "fcr_yes", "fcr_no",
+];
+
+pub(crate) const DIMENSION_COLUMNS: &str = "survey, touchpoint, department, segment, channel";
+
+pub(crate) const RESPONSE_COLUMNS: &str = "external_id, customer_id, submitted_at, submitted_unix, survey, \
+     touchpoint, department, segment, channel, nps, csat, ces, fcr, comment, order_id, drivers, attributes";
+
+/// How long the rollup delta log keeps a write's deltas, and how many writes
+/// it keeps at most: a process further behind reloads the whole rollup table
+/// instead (one read), so the log stays small even through a 10M-row import.
+pub(crate) const DELTA_LOG_SECONDS: i64 = 3_600;
+pub(crate) const DELTA_LOG_VERSIONS: i64 = 64;
+
+/// A customer with no churn date counts as active in every period.
+pub(crate) const NEVER_CHURNED: i64 = i32::MAX as i64;
+
+/// The conditions each rollup counter counts, in counter order, given how
+/// the dialect spells "first contact resolved" and its negation.
+fn counter_conditions(fcr_yes: &str, fcr_no: &str) -> Vec<String> {
+    let mut conditions = Vec::with_capacity(ResponseSummary::COUNTERS);
+    conditions.extend((0..=10).map(|v| format!("nps = {v}")));
+    conditions.extend((1..=5).map(|v| format!("csat = {v}")));
+    conditions.extend((1..=7).map(|v| format!("ces = {v}")));
+    conditions.push(fcr_yes.to_string());
+    conditions.push(fcr_no.to_string());
+    conditions
+}
+
+/// The rollup cells of the raw responses, one row per day and dimension
+/// combination with at least one answer. `count` turns a condition into the
+/// dialect's conditional count.
+pub(crate) fn raw_rollup_select(
+    count: impl Fn(&str) -> String,
+    fcr_yes: &str,
+    fcr_no: &str,
+) -> String {
+    let counters: Vec<String> = counter_conditions(fcr_yes, fcr_no)
+        .iter()
+        .zip(COUNTER_COLUMNS)
+        .map(|(c, name)| format!("{} AS {name}", count(c)))
+        .collect();
+    // Floor division, also right for instants before 1970.
+    let day = "((submitted_unix - ((submitted_unix % 86400) + 86400) % 86400) / 86400)";
+    format!(
+        "SELECT {day} AS day, {DIMENSION_COLUMNS}, {counters} FROM responses \
+         GROUP BY 1, {DIMENSION_COLUMNS} \
+         HAVING COUNT(nps) + COUNT(csat) + COUNT(ces) + COUNT(fcr) > 0",
+        counters = counters.join(", "),
+    )
+}
+
+pub(crate) fn opt_u8(v: Option<i64>, column: &str) -> StoreResult<Option<u8>> {
+    v.map(|x| {
+        u8::try_from(x).map_err(|_| StoreError::Corrupt(format!("{column} = {x} is out of range")))
+    })
+    .transpose()
+}
+
+pub(crate) fn json_map<V: serde::de::DeserializeOwned>(
+    text: &str,
+    column: &str,
+) -> StoreResult<std::collections::BTreeMap<String, V>> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("{column} is not a JSON object: {e}")))
+}
+
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> String {
+    // Maps of strings and small integers always serialise.
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_string())
+}
+
+/// A row to write, and the stored row it replaces (if any).
+pub(crate) type Change<'a, T> = (&'a T, Option<&'a T>);
+
+/// Compares a batch with the stored rows of the same keys: identical rows
+/// are unchanged; the others are inserted or replace what was stored.
+pub(crate) fn changes<'a, T: PartialEq>(
+    rows: &'a [T],
+    existing: &'a HashMap<String, T>,
+    key: impl Fn(&T) -> String,
+) -> (WriteSummary, Vec<Change<'a, T>>) {
+    let mut summary = WriteSummary::default();
+    let mut changed = Vec::with_capacity(rows.len());
+    for row in rows {
+        match existing.get(&key(row)) {
+            Some(old) if old == row => summary.unchanged += 1,
+            Some(old) => {
+                summary.replaced += 1;
+                changed.push((row, Some(old)));
+            }
+            None => {
+                summary.inserted += 1;
+                changed.push((row, None));
+            }
+        }
+    }
+    (summary, changed)
+}
+
+/// The rollup cells a set of response changes adds (a replaced row's old
+/// answers negated), sorted by key so that concurrent writers lock cells in
+/// one order, and the days a retraction may have emptied a cell on.
+pub(crate) fn rollup_deltas(changes: &[Change<'_, NewResponse>]) -> (Vec<RollupCell>, Vec<Day>) {
+    let mut deltas: HashMap<(Day, DimensionValues), ResponseSummary> = HashMap::new();
+    let mut retracted_days: Vec<Day> = Vec::new();
+    for (new, old) in changes {
+        if let Some(old) = old {
+            retracted_days.push(old.day());
+            deltas
+                .entry((old.day(), old.dimensions.clone()))
+                .or_insert_with(ResponseSummary::empty)
+                .merge(&old.summary().negated());
+        }
+        deltas
+            .entry((new.day(), new.dimensions.clone()))
+            .or_insert_with(ResponseSummary::empty)
+            .merge(&new.summary());
+    }
+    let mut cells: Vec<RollupCell> = deltas
+        .into_iter()
+        .filter(|(_, s)| !s.is_empty())
+        .map(|((day, dims), s)| (day, dims, s))
+        .collect();
+    cells.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    retracted_days.sort_unstable();
+    retracted_days.dedup();
+    (cells, retracted_days)
+}
+
+fn churn_key(c: &NewCustomer) -> i64 {
+    c.churned_on.map_or(NEVER_CHURNED, i64::from)
+}
+
+/// Customers per (segment, churn day) that a set of customer changes adds
+/// or removes, without zeros, sorted.
+pub(crate) fn customer_count_deltas(
+    changes: &[Change<'_, NewCustomer>],
+) -> Vec<((String, i64), i64)> {
+    let mut counts: HashMap<(String, i64), i64> = HashMap::new();
+    for (new, old) in changes {
+        if let Some(old) = old
+            && let Some(segment) = old.segment.clone()
+        {
+            *counts.entry((segment, churn_key(old))).or_default() -= 1;
+        }
+        if let Some(segment) = new.segment.clone() {
+            *counts.entry((segment, churn_key(new))).or_default() += 1;
+        }
+    }
+    let mut counts: Vec<((String, i64), i64)> =
+        counts.into_iter().filter(|(_, n)| *n != 0).collect();
+    counts.sort();
+    counts
+}
+
+pub(crate) fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
