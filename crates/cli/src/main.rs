@@ -44,7 +44,9 @@ enum LogFormat {
 
 #[derive(clap::Args, Clone)]
 struct DatabaseArg {
-    /// Database URL: sqlite://path/to/file.db (created if missing).
+    /// Database URL: sqlite://path/to/file.db (created if missing) or
+    /// postgres://user:password@host:port/database (created beforehand;
+    /// migrations are applied on start).
     #[arg(long, env = "NORTHSTAR_DATABASE_URL", default_value = northstar_store::DEFAULT_DATABASE_URL)]
     database: String,
 }
@@ -194,7 +196,7 @@ fn main() -> ExitCode {
 async fn open(url: &str) -> Result<Arc<dyn Store>> {
     northstar_store::open(url)
         .await
-        .with_context(|| format!("opening database {url}"))
+        .with_context(|| format!("opening database {}", northstar_store::redact(url)))
 }
 
 async fn run(command: Command) -> Result<ExitCode> {
@@ -444,7 +446,11 @@ async fn serve_store(store: Arc<dyn Store>, serve: &ServeArgs, database: &str) -
     // Best effort: a closed stdout (e.g. a supervisor that stopped reading)
     // must not stop the server.
     let mut out = std::io::stdout();
-    let _ = writeln!(out, "Northstar is serving {database} at http://{addr}/");
+    let _ = writeln!(
+        out,
+        "Northstar is serving {} at http://{addr}/",
+        northstar_store::redact(database)
+    );
     let _ = if addr.ip().is_loopback() {
         writeln!(
             out,

@@ -527,7 +527,7 @@ impl Backend for SqliteStore {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "SELECT CASE WHEN c.customer_id IS NULL THEN r.segment ELSE COALESCE(c.segment, '') END AS seg, \
              CASE WHEN r.customer_id IS NULL THEN 2 WHEN c.customer_id IS NULL THEN 1 ELSE 0 END AS source, \
-             COUNT(DISTINCT COALESCE(r.customer_id, '#' || r.id)) \
+             COUNT(DISTINCT COALESCE('c' || r.customer_id, 'a' || r.id)) \
              FROM responses r LEFT JOIN customers c ON c.customer_id = r.customer_id \
              WHERE r.nps IS NOT NULL",
         );
