@@ -1014,6 +1014,9 @@ mod tests {
             "postgres://app:***@db:5432/northstar"
         );
         assert_eq!(redact("postgres://db/northstar"), "postgres://db/northstar");
-        assert_eq!(redact("postgres://app@db/northstar"), "postgres://app@db/northstar");
+        assert_eq!(
+            redact("postgres://app@db/northstar"),
+            "postgres://app@db/northstar"
+        );
     }
 }

@@ -5,6 +5,7 @@
 
 mod crash;
 mod memory;
+mod multi_server;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -189,13 +190,15 @@ fn announced_address(child: &mut KillOnDrop) -> (String, Stdout) {
 type Stdout = std::io::Lines<BufReader<std::process::ChildStdout>>;
 
 fn serve(db: &Path) -> (KillOnDrop, String, Stdout) {
+    serve_url(&format!("sqlite://{}", db.display()))
+}
+
+/// A `northstar serve` on the database a URL names, on a free port.
+fn serve_url(url: &str) -> (KillOnDrop, String, Stdout) {
     let mut child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_northstar"))
             .args(["serve", "--bind", "127.0.0.1:0"])
-            .env(
-                "NORTHSTAR_DATABASE_URL",
-                format!("sqlite://{}", db.display()),
-            )
+            .env("NORTHSTAR_DATABASE_URL", url)
             .env("NORTHSTAR_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()
