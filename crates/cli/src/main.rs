@@ -141,6 +141,17 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArg,
     },
+    /// Copy everything from one database to another (SQLite to PostgreSQL or
+    /// back), then compare what both answer: exit status 0 when identical,
+    /// 1 when not. Safe to run again after an interruption.
+    Copy {
+        /// Source database URL.
+        #[arg(long)]
+        from: String,
+        /// Target database URL (PostgreSQL: created beforehand).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -313,6 +324,9 @@ async fn run(command: Command) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Copy { from, to } => {
+            return copy_database(&from, &to).await;
+        }
         Command::RebuildRollups { db } => {
             let store = open(&db.database).await?;
             let started = Instant::now();
@@ -324,6 +338,86 @@ async fn run(command: Command) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `northstar copy`: every table with a progress bar, then the comparison.
+async fn copy_database(from: &str, to: &str) -> Result<ExitCode> {
+    use northstar_store::redact;
+    if from == to {
+        anyhow::bail!("--from and --to name the same database ({})", redact(from));
+    }
+    if !northstar_store::is_postgres_url(from) {
+        let path = from
+            .strip_prefix("sqlite://")
+            .or_else(|| from.strip_prefix("sqlite:"))
+            .unwrap_or(from);
+        if !Path::new(path).exists() {
+            anyhow::bail!("--from {from}: no such SQLite file (a copy never creates its source)");
+        }
+    }
+    let source = open(from).await?;
+    let target = open(to).await?;
+    let before = target.counts().await?;
+    if before.responses + before.customers + before.operations > 0 {
+        println!(
+            "{} already holds {} responses, {} customers and {} operational records: the copy adds and replaces rows by key, it never deletes",
+            redact(to),
+            before.responses,
+            before.customers,
+            before.operations
+        );
+    }
+    let started = Instant::now();
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} rows ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut current = "";
+    let mut observer = |table: &'static str, copied: u64, total: u64| {
+        if table != current {
+            current = table;
+            bar.set_message(table);
+            bar.set_length(total);
+        }
+        bar.set_position(copied);
+    };
+    let copied = northstar_store::copy::copy_all(&*source, &*target, &mut observer).await?;
+    bar.finish_and_clear();
+    for t in &copied {
+        println!(
+            "{}: {} rows copied ({} new, {} replaced, {} unchanged)",
+            t.table,
+            t.written.accepted(),
+            t.written.inserted,
+            t.written.replaced,
+            t.written.unchanged
+        );
+    }
+    println!(
+        "copied {} to {} in {:.1} s",
+        redact(from),
+        redact(to),
+        started.elapsed().as_secs_f64()
+    );
+    let comparison = northstar_store::copy::compare(&*source, &*target).await?;
+    if comparison.identical() {
+        println!(
+            "source and target give identical answers ({} questions: row counts, and NPS, CSAT, CES and FCR overall, by month and by every dimension)",
+            comparison.questions
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("source and target DIFFER:");
+        for d in &comparison.differences {
+            println!("  {d}");
+        }
+        println!(
+            "(a target that held data before the copy keeps it; copy into an empty database to get an exact copy)"
+        );
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// Shows a progress bar on a terminal and prints each rejected row as

@@ -139,7 +139,31 @@ pub trait Backend: Send + Sync + 'static {
     /// The rollup cells recomputed from raw responses, sorted.
     async fn rollup_cells_from_raw(&self) -> StoreResult<Vec<RollupCell>>;
     async fn counts(&self) -> StoreResult<StoreCounts>;
+
+    /// Up to `limit` responses with an external_id after `after`, in the
+    /// database's order of external_id (for copies, page by page).
+    async fn responses_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<NewResponse>>;
+    /// Up to `limit` customers with a customer_id after `after`.
+    async fn customers_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<NewCustomer>>;
+    /// Up to `limit` operational records after the key `after`
+    /// (department, order_id, measure).
+    async fn operations_after(
+        &self,
+        after: Option<&OperationKey>,
+        limit: u32,
+    ) -> StoreResult<Vec<NewOperation>>;
 }
+
+/// The key of an operational record: (department, order_id, measure).
+pub type OperationKey = (String, String, String);
 
 /// Rejects a batch that names one key twice: the caller reports duplicates
 /// row by row; the store never silently keeps the last one.

@@ -4,6 +4,7 @@
 
 pub mod backend;
 mod cached;
+pub mod copy;
 mod error;
 pub mod import;
 mod postgres;

@@ -17,8 +17,8 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::Mutex;
 
 use crate::backend::{
-    self, Backend, CubePosition, DataVersions, DeltasSince, RespondentCounts, RespondentQuery,
-    ResponsesWritten, RollupDelta,
+    self, Backend, CubePosition, DataVersions, DeltasSince, OperationKey, RespondentCounts,
+    RespondentQuery, ResponsesWritten, RollupDelta,
 };
 use crate::schema::{
     self, COUNTER_COLUMNS, DELTA_LOG_SECONDS, DELTA_LOG_VERSIONS, DIMENSION_COLUMNS,
@@ -55,6 +55,32 @@ fn rollup_cell_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<RollupCell
     let day = Day::try_from(day)
         .map_err(|_| StoreError::Corrupt(format!("rollup day {day} is out of range")))?;
     Ok((day, dims, ResponseSummary::from_counters(&counters)))
+}
+
+fn customer_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<NewCustomer> {
+    Ok(NewCustomer {
+        customer_id: row.try_get("customer_id")?,
+        segment: row.try_get("segment")?,
+        region: row.try_get("region")?,
+        annual_value: row.try_get("annual_value")?,
+        churned: row.try_get::<Option<i64>, _>("churned")?.map(|v| v == 1),
+        churned_on: row.try_get("churned_on")?,
+        attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
+    })
+}
+
+fn operation_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<NewOperation> {
+    Ok(NewOperation {
+        department: row.try_get("department")?,
+        order_id: row.try_get("order_id")?,
+        measure: row.try_get("measure")?,
+        customer_id: row.try_get("customer_id")?,
+        occurred_at: row.try_get("occurred_at")?,
+        occurred_unix: row.try_get("occurred_unix")?,
+        value: row.try_get("value")?,
+        target: row.try_get("target")?,
+        attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
+    })
 }
 
 fn response_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<NewResponse> {
@@ -292,15 +318,7 @@ impl Backend for SqliteStore {
         .await?;
         let mut existing = HashMap::with_capacity(stored.len());
         for row in &stored {
-            let c = NewCustomer {
-                customer_id: row.try_get("customer_id")?,
-                segment: row.try_get("segment")?,
-                region: row.try_get("region")?,
-                annual_value: row.try_get("annual_value")?,
-                churned: row.try_get::<Option<i64>, _>("churned")?.map(|v| v == 1),
-                churned_on: row.try_get("churned_on")?,
-                attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
-            };
+            let c = customer_from_row(row)?;
             existing.insert(c.customer_id.clone(), c);
         }
         let (summary, changes) = changes(&rows, &existing, |c| c.customer_id.clone());
@@ -382,17 +400,7 @@ impl Backend for SqliteStore {
         .await?;
         let mut existing = HashMap::with_capacity(stored.len());
         for row in &stored {
-            let o = NewOperation {
-                department: row.try_get("department")?,
-                order_id: row.try_get("order_id")?,
-                measure: row.try_get("measure")?,
-                customer_id: row.try_get("customer_id")?,
-                occurred_at: row.try_get("occurred_at")?,
-                occurred_unix: row.try_get("occurred_unix")?,
-                value: row.try_get("value")?,
-                target: row.try_get("target")?,
-                attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
-            };
+            let o = operation_from_row(row)?;
             existing.insert(key(&o), o);
         }
         let (summary, changes) = changes(&rows, &existing, key);
@@ -628,5 +636,58 @@ impl Backend for SqliteStore {
             rollup_cells: get(3)?,
             logged_deltas: get(4)?,
         })
+    }
+
+    async fn responses_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<NewResponse>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RESPONSE_COLUMNS} FROM responses WHERE ?1 IS NULL OR external_id > ?1 ORDER BY external_id LIMIT ?2"
+        )))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(response_from_row).collect()
+    }
+
+    async fn customers_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<NewCustomer>> {
+        let rows = sqlx::query(
+            "SELECT customer_id, segment, region, annual_value, churned, churned_on, attributes FROM customers \
+             WHERE ?1 IS NULL OR customer_id > ?1 ORDER BY customer_id LIMIT ?2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(customer_from_row).collect()
+    }
+
+    async fn operations_after(
+        &self,
+        after: Option<&OperationKey>,
+        limit: u32,
+    ) -> StoreResult<Vec<NewOperation>> {
+        let (d, o, m) = after
+            .cloned()
+            .map_or((None, None, None), |(d, o, m)| (Some(d), Some(o), Some(m)));
+        let rows = sqlx::query(
+            "SELECT department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes FROM operations \
+             WHERE ?1 IS NULL OR (department, order_id, measure) > (?1, ?2, ?3) \
+             ORDER BY department, order_id, measure LIMIT ?4",
+        )
+        .bind(d)
+        .bind(o)
+        .bind(m)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(operation_from_row).collect()
     }
 }

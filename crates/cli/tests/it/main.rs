@@ -126,6 +126,34 @@ fn demo_data_imports_cleanly_and_rollups_rebuild() {
         "{}",
         text(&out.stdout)
     );
+
+    // SQLite → PostgreSQL → SQLite, identical answers at each step; a
+    // second run (as after an interruption) changes nothing.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(pg) = rt.block_on(northstar_store::test_db::TestDb::new(
+        northstar_store::test_db::Engine::Postgres,
+    )) else {
+        return;
+    };
+    let back = format!("sqlite://{}", dir.path().join("back.db").display());
+    let from = format!("sqlite://{}", db.display());
+    for (from, to) in [(from.as_str(), pg.url()), (pg.url(), back.as_str())] {
+        for run in 0..2 {
+            let out = northstar(&["copy", "--from", from, "--to", to], &db);
+            let stdout = text(&out.stdout);
+            assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+            assert!(stdout.contains("identical answers"), "{stdout}");
+            assert!(stdout.contains("responses: 3000 rows copied"), "{stdout}");
+            if run == 1 {
+                assert!(
+                    stdout.contains("(0 new, 0 replaced, 3000 unchanged)"),
+                    "{stdout}"
+                );
+            }
+        }
+    }
+    let out = northstar(&["verify-rollups"], &dir.path().join("back.db"));
+    assert!(out.status.success(), "{}", text(&out.stdout));
 }
 
 #[test]

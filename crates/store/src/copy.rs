@@ -1,0 +1,201 @@
+//! `northstar copy`: everything from one database to another (SQLite to
+//! PostgreSQL or back), page by page in key order, through the target's own
+//! write path so that its rollups are maintained as on import. Memory holds
+//! one page; every page is committed, and writes are idempotent upserts, so
+//! a copy that was interrupted is simply run again. It ends by comparing
+//! what both databases answer.
+
+use async_trait::async_trait;
+use northstar_core::customer::NewCustomer;
+use northstar_core::operation::NewOperation;
+use northstar_core::response::NewResponse;
+use northstar_core::rollup::{CubeQuery, GroupBy};
+use northstar_core::{Dimension, Metric};
+
+use crate::backend::OperationKey;
+use crate::{Store, StoreResult, WriteSummary};
+
+/// Rows read and written per page.
+pub const PAGE_ROWS: u32 = 10_000;
+
+/// A table `copy` carries. Adding a table to the copy is one line in
+/// [`copy_all`] once its rows can be read page by page.
+#[async_trait]
+trait CopiedTable: Sized + Send + Sync + 'static {
+    const NAME: &'static str;
+    type Key: Send + Sync;
+    fn key(&self) -> Self::Key;
+    async fn page(store: &dyn Store, after: Option<&Self::Key>) -> StoreResult<Vec<Self>>;
+    async fn write(store: &dyn Store, rows: Vec<Self>) -> StoreResult<WriteSummary>;
+}
+
+#[async_trait]
+impl CopiedTable for NewCustomer {
+    const NAME: &'static str = "customers";
+    type Key = String;
+    fn key(&self) -> String {
+        self.customer_id.clone()
+    }
+    async fn page(store: &dyn Store, after: Option<&String>) -> StoreResult<Vec<Self>> {
+        store
+            .backend()
+            .customers_after(after.map(String::as_str), PAGE_ROWS)
+            .await
+    }
+    async fn write(store: &dyn Store, rows: Vec<Self>) -> StoreResult<WriteSummary> {
+        store.write_customers(rows).await
+    }
+}
+
+#[async_trait]
+impl CopiedTable for NewOperation {
+    const NAME: &'static str = "operations";
+    type Key = OperationKey;
+    fn key(&self) -> OperationKey {
+        (
+            self.department.clone(),
+            self.order_id.clone(),
+            self.measure.clone(),
+        )
+    }
+    async fn page(store: &dyn Store, after: Option<&OperationKey>) -> StoreResult<Vec<Self>> {
+        store.backend().operations_after(after, PAGE_ROWS).await
+    }
+    async fn write(store: &dyn Store, rows: Vec<Self>) -> StoreResult<WriteSummary> {
+        store.write_operations(rows).await
+    }
+}
+
+#[async_trait]
+impl CopiedTable for NewResponse {
+    const NAME: &'static str = "responses";
+    type Key = String;
+    fn key(&self) -> String {
+        self.external_id.clone()
+    }
+    async fn page(store: &dyn Store, after: Option<&String>) -> StoreResult<Vec<Self>> {
+        store
+            .backend()
+            .responses_after(after.map(String::as_str), PAGE_ROWS)
+            .await
+    }
+    async fn write(store: &dyn Store, rows: Vec<Self>) -> StoreResult<WriteSummary> {
+        store.write_responses(rows).await
+    }
+}
+
+/// What a copy did with one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableCopied {
+    pub table: &'static str,
+    pub written: WriteSummary,
+}
+
+/// Told about progress: rows of `table` copied so far (of about `total`).
+pub trait CopyObserver: Send {
+    fn progress(&mut self, table: &'static str, copied: u64, total: u64);
+}
+
+impl<F: FnMut(&'static str, u64, u64) + Send> CopyObserver for F {
+    fn progress(&mut self, table: &'static str, copied: u64, total: u64) {
+        self(table, copied, total)
+    }
+}
+
+async fn copy_table<T: CopiedTable>(
+    from: &dyn Store,
+    to: &dyn Store,
+    total: u64,
+    observer: &mut dyn CopyObserver,
+) -> StoreResult<TableCopied> {
+    let mut copied = TableCopied {
+        table: T::NAME,
+        ..Default::default()
+    };
+    let mut after: Option<T::Key> = None;
+    loop {
+        let page = T::page(from, after.as_ref()).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.key());
+        copied.written.add(T::write(to, page).await?);
+        observer.progress(T::NAME, copied.written.accepted(), total);
+    }
+    Ok(copied)
+}
+
+/// Copies every table, customers first (responses refer to them).
+pub async fn copy_all(
+    from: &dyn Store,
+    to: &dyn Store,
+    observer: &mut dyn CopyObserver,
+) -> StoreResult<Vec<TableCopied>> {
+    let counts = from.counts().await?;
+    Ok(vec![
+        copy_table::<NewCustomer>(from, to, counts.customers, observer).await?,
+        copy_table::<NewOperation>(from, to, counts.operations, observer).await?,
+        copy_table::<NewResponse>(from, to, counts.responses, observer).await?,
+    ])
+}
+
+/// How two databases compare after a copy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// Questions both were asked (row counts, and metric × grouping).
+    pub questions: usize,
+    /// Those answered differently, described.
+    pub differences: Vec<String>,
+}
+
+impl Comparison {
+    pub fn identical(&self) -> bool {
+        self.differences.is_empty()
+    }
+}
+
+/// Asks both stores the same questions — each metric overall, by month and
+/// by every dimension, and the row counts — and lists what differs.
+pub async fn compare(a: &dyn Store, b: &dyn Store) -> StoreResult<Comparison> {
+    let mut differences = Vec::new();
+    let (ca, cb) = (a.counts().await?, b.counts().await?);
+    let mut questions = 3;
+    for (what, x, y) in [
+        ("responses", ca.responses, cb.responses),
+        ("customers", ca.customers, cb.customers),
+        ("operations", ca.operations, cb.operations),
+    ] {
+        if x != y {
+            differences.push(format!("{what}: {x} rows in the source, {y} in the target"));
+        }
+    }
+    let mut queries = Vec::new();
+    let groupings = std::iter::once(None)
+        .chain(std::iter::once(Some(GroupBy::Month)))
+        .chain(Dimension::ALL.map(|d| Some(GroupBy::Dimension(d))));
+    for group_by in groupings {
+        queries.push(CubeQuery {
+            group_by,
+            ..Default::default()
+        });
+    }
+    let (qa, qb) = (
+        a.query_rollups_many(&queries).await?,
+        b.query_rollups_many(&queries).await?,
+    );
+    // Every figure (NPS, CSAT, CES, FCR, their intervals and tests) is a
+    // function of these summaries: equal summaries, equal figures.
+    for ((query, x), y) in queries.iter().zip(&qa).zip(&qb) {
+        questions += Metric::ALL.len();
+        if x != y {
+            let grouping = match query.group_by {
+                None => "overall".to_string(),
+                Some(GroupBy::Month) => "by month".to_string(),
+                Some(GroupBy::Dimension(d)) => format!("by {d}"),
+            };
+            differences.push(format!("the figures {grouping} differ"));
+        }
+    }
+    Ok(Comparison {
+        questions,
+        differences,
+    })
+}
