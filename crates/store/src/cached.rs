@@ -55,6 +55,23 @@ pub struct CachedStore {
     /// requests varying their filter to miss the cache queue here instead of
     /// taking every database connection.
     respondent_scans: tokio::sync::Semaphore,
+    /// Dimension values of writes in flight in this process, with how many
+    /// writes hold each.
+    pending_values: std::sync::Mutex<PendingValues>,
+}
+
+/// Per dimension, values held by writes in flight and how many hold each.
+type PendingValues = [HashMap<String, usize>; 5];
+
+/// The dimension values one write reserved while in flight.
+struct Reservation([Vec<String>; 5]);
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| {
+        tracing::error!("a store lock was poisoned by a panic; recovering");
+        mutex.clear_poison();
+        poisoned.into_inner()
+    })
 }
 
 /// Respondent scans allowed at the same time.
@@ -87,6 +104,7 @@ impl CachedStore {
             respondents: std::sync::Mutex::new(HashMap::new()),
             uses: AtomicU64::new(0),
             respondent_scans: tokio::sync::Semaphore::new(RESPONDENT_SCANS),
+            pending_values: std::sync::Mutex::new(Default::default()),
         }
     }
 
@@ -160,8 +178,11 @@ impl CachedStore {
     }
 
     /// Refuses a batch that would take a dimension past
-    /// [`MAX_DISTINCT_VALUES`], naming the dimension and the limit.
-    async fn check_distinct_values(&self, batch: &[NewResponse]) -> StoreResult<()> {
+    /// [`MAX_DISTINCT_VALUES`], naming the dimension and the limit. Values
+    /// of this process's writes still in flight count as present, so that
+    /// concurrent batches cannot pass the limit together; the caller
+    /// releases the returned reservation once its write is done.
+    async fn check_distinct_values(&self, batch: &[NewResponse]) -> StoreResult<Reservation> {
         let mut new_values: [HashSet<&str>; 5] = Default::default();
         for r in batch {
             for d in Dimension::ALL {
@@ -171,8 +192,10 @@ impl CachedStore {
         let present = self
             .with_current_cube(|cube| Dimension::ALL.map(|d| cube.values(d)))
             .await?;
+        let mut pending = lock(&self.pending_values);
         for d in Dimension::ALL {
-            let known: HashSet<&str> = present[d.index()].iter().map(String::as_str).collect();
+            let mut known: HashSet<&str> = present[d.index()].iter().map(String::as_str).collect();
+            known.extend(pending[d.index()].keys().map(String::as_str));
             let added: Vec<&&str> = new_values[d.index()]
                 .iter()
                 .filter(|v| !known.contains(**v))
@@ -189,7 +212,28 @@ impl CachedStore {
                 });
             }
         }
-        Ok(())
+        let mut reserved: [Vec<String>; 5] = Default::default();
+        for d in Dimension::ALL {
+            for v in &new_values[d.index()] {
+                *pending[d.index()].entry((*v).to_string()).or_default() += 1;
+                reserved[d.index()].push((*v).to_string());
+            }
+        }
+        Ok(Reservation(reserved))
+    }
+
+    fn release(&self, reservation: Reservation) {
+        let mut pending = lock(&self.pending_values);
+        for d in Dimension::ALL {
+            for v in &reservation.0[d.index()] {
+                if let Some(n) = pending[d.index()].get_mut(v) {
+                    *n -= 1;
+                    if *n == 0 {
+                        pending[d.index()].remove(v);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -207,8 +251,10 @@ impl Store for CachedStore {
         if batch.is_empty() {
             return Ok(WriteSummary::default());
         }
-        self.check_distinct_values(&batch).await?;
-        let written = self.backend.write_responses(batch).await?;
+        let reservation = self.check_distinct_values(&batch).await?;
+        let written = self.backend.write_responses(batch).await;
+        self.release(reservation);
+        let written = written?;
         if let Some(delta) = &written.delta {
             let mut slot = write(&self.cube);
             // When the backend cannot place it (another process wrote in

@@ -2,7 +2,7 @@
 //! API, writes accepted rows in batches and reports every rejected row with
 //! its line. Parsing runs on its own thread so that it overlaps the writes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Read;
 
@@ -10,6 +10,9 @@ use northstar_core::customer::{CustomerColumns, NewCustomer};
 use northstar_core::field::{self, FieldError};
 use northstar_core::operation::{NewOperation, OperationColumns};
 use northstar_core::response::{NewResponse, ResponseColumns};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 
 use crate::{Store, StoreError, WriteSummary};
 
@@ -279,48 +282,121 @@ async fn import_with<L: Layout, R: Read + Send + 'static>(
     });
     let mut report = ImportReport::default();
     let mut failure = None;
-    while let Some(batch) = rx.recv().await {
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                failure = Some(e);
-                break;
+    // Up to WRITES_IN_FLIGHT batches are written at once (PostgreSQL runs
+    // them on separate connections, overlapping their inserts); results are
+    // taken in file order, so "committed through line N" only grows. A batch
+    // that shares a key with one still in flight waits for it, so the last
+    // row of a file still wins.
+    let mut in_flight = FuturesOrdered::new();
+    let mut in_flight_keys: VecDeque<HashSet<String>> = VecDeque::new();
+    let mut batches = true;
+    while batches || !in_flight.is_empty() {
+        let next = if batches && in_flight.len() < WRITES_IN_FLIGHT {
+            tokio::select! {
+                biased;
+                batch = rx.recv() => Next::Batch(batch),
+                done = in_flight.next(), if !in_flight.is_empty() => Next::Written(done),
             }
+        } else {
+            Next::Written(in_flight.next().await)
         };
-        report.rows_read += batch.rows;
-        for w in batch.warnings {
-            observer.warning(&w);
-            report.warnings.push(w);
-        }
-        // Rejected rows are reported whether or not the write succeeds.
-        for row in batch.rejected {
-            observer.rejected(&row);
-            report.rejected_rows += 1;
-            if report.rejected.len() < KEPT_REJECTIONS {
-                report.rejected.push(row);
+        match next {
+            Next::Batch(None) => batches = false,
+            Next::Batch(Some(Err(e))) => {
+                failure = Some(e);
+                batches = false;
+            }
+            Next::Batch(Some(Ok(batch))) => {
+                report.rows_read += batch.rows;
+                for w in batch.warnings {
+                    observer.warning(&w);
+                    report.warnings.push(w);
+                }
+                // Rejected rows are reported whether or not the write succeeds.
+                for row in batch.rejected {
+                    observer.rejected(&row);
+                    report.rejected_rows += 1;
+                    if report.rejected.len() < KEPT_REJECTIONS {
+                        report.rejected.push(row);
+                    }
+                }
+                if batch.items.is_empty() {
+                    observer.progress(batch.bytes);
+                    continue;
+                }
+                let keys: HashSet<String> = batch
+                    .items
+                    .iter()
+                    .map(|item| L::unique_key(item).1)
+                    .collect();
+                while in_flight_keys.iter().any(|k| !k.is_disjoint(&keys)) {
+                    match in_flight.next().await {
+                        Some(done) => {
+                            in_flight_keys.pop_front();
+                            if let Err(e) = settle(done, failure.is_some(), &mut report, observer) {
+                                failure.get_or_insert(e);
+                            }
+                        }
+                        None => break,
+                    }
+                }
+                in_flight_keys.push_back(keys);
+                let meta = (batch.last_line, batch.rows_accepted, batch.bytes);
+                in_flight.push_back(async move { (meta, L::write(store, batch.items).await) });
+            }
+            Next::Written(None) => {}
+            Next::Written(Some(done)) => {
+                in_flight_keys.pop_front();
+                if let Err(e) = settle(done, failure.is_some(), &mut report, observer) {
+                    failure.get_or_insert(e);
+                }
             }
         }
-        if !batch.items.is_empty() {
-            match L::write(store, batch.items).await {
-                Ok(w) => {
-                    report.written.add(w);
-                    report.rows_accepted += batch.rows_accepted;
-                    observer.committed(batch.last_line, report.rows_accepted);
-                }
-                Err(e) => {
-                    // The batch was rolled back: its rows were read but not written.
-                    failure = Some(e.into());
-                    break;
-                }
-            }
+        if failure.is_some() && batches {
+            // Stop reading; let the writes already sent finish.
+            batches = false;
         }
-        observer.progress(batch.bytes);
     }
     drop(rx);
     let _ = parser.join();
     match failure {
         None => Ok(report),
         Some(error) => Err(ImportFailure { report, error }),
+    }
+}
+
+/// Batches written at once by one import.
+const WRITES_IN_FLIGHT: usize = 2;
+
+enum Next<B, W> {
+    Batch(Option<B>),
+    Written(Option<W>),
+}
+
+/// A batch's (last line, rows accepted, bytes) and its write's outcome.
+type Written = ((u64, u64, u64), Result<WriteSummary, StoreError>);
+
+/// Takes a finished write into the report (in file order). After an
+/// earlier batch failed, a later one's rows count as written, but the
+/// committed prefix of the file no longer grows.
+fn settle(
+    ((last_line, rows_accepted, bytes), result): Written,
+    after_failure: bool,
+    report: &mut ImportReport,
+    observer: &mut impl ImportObserver,
+) -> Result<(), ImportError> {
+    match result {
+        Ok(w) => {
+            report.written.add(w);
+            report.rows_accepted += rows_accepted;
+            if !after_failure {
+                observer.committed(last_line, report.rows_accepted);
+            }
+            observer.progress(bytes);
+            Ok(())
+        }
+        // The batch was rolled back: its rows were read but not written.
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -287,6 +287,39 @@ async fn distinct_values_per_dimension_are_capped(db: TestDb) {
     store.write_responses(batch(cap, 1)).await.unwrap();
 }
 
+/// Two batches written at once cannot pass the cap together.
+async fn concurrent_batches_cannot_pass_the_distinct_value_cap_together(db: TestDb) {
+    let store = db.open().await;
+    let cap = northstar_store::MAX_DISTINCT_VALUES;
+    let batch = |prefix: &str, from: usize, n: usize| -> Vec<NewResponse> {
+        (from..from + n)
+            .map(|i| {
+                let mut r = response(0, 1, 0, Some(9), None, None, None);
+                r.external_id = format!("{prefix}{i}");
+                r.dimensions.set(Dimension::Department, format!("dept{i}"));
+                r
+            })
+            .collect()
+    };
+    store
+        .write_responses(batch("a", 0, cap - 10))
+        .await
+        .unwrap();
+    let (x, y) = tokio::join!(
+        store.write_responses(batch("b", cap, 6)),
+        store.write_responses(batch("c", cap + 6, 6)),
+    );
+    assert!(x.is_ok() != y.is_ok(), "exactly one fits: {x:?} {y:?}");
+    assert_eq!(
+        store
+            .dimension_values(Dimension::Department)
+            .await
+            .unwrap()
+            .len(),
+        cap - 4
+    );
+}
+
 /// The delta log keeps the last 64 writes: a process further behind reloads
 /// once instead of replaying an unbounded log.
 async fn a_process_far_behind_reloads_and_the_log_stays_bounded(db: TestDb) {
@@ -332,5 +365,6 @@ crate::conformance!(
     another_process_s_writes_are_replayed_not_reloaded,
     a_batch_may_not_name_an_id_twice,
     distinct_values_per_dimension_are_capped,
+    concurrent_batches_cannot_pass_the_distinct_value_cap_together,
     a_process_far_behind_reloads_and_the_log_stays_bounded,
 );
