@@ -152,6 +152,11 @@ def main():
     ap.add_argument("--url", help="base URL of `northstar serve` (omit to measure only the references)")
     ap.add_argument("--server-pid", type=int, help="pid of the server, to notice it dying while waiting")
     ap.add_argument("--import-seconds", type=float, help="wall clock of `northstar import responses`")
+    ap.add_argument("--startup-seconds", type=float, help="the server's cube load at start-up (from its log)")
+    ap.add_argument("--pg-url", help="base URL of a second `northstar serve` on PostgreSQL (same data)")
+    ap.add_argument("--pg-server-pid", type=int)
+    ap.add_argument("--pg-import-seconds", type=float, help="wall clock of the import into PostgreSQL")
+    ap.add_argument("--pg-startup-seconds", type=float, help="the PostgreSQL server's cube load at start-up")
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--duckdb-runs", type=int, default=30)
     ap.add_argument("--sqlite-runs", type=int, default=5)
@@ -182,6 +187,11 @@ def main():
         wait_ready(url.hostname, url.port, args.server_pid)
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)  # HTTP/1.1 keep-alive
     lite = sqlite3.connect(f"file:{args.sqlite}?mode=ro", uri=True) if args.sqlite else None
+    pg = None
+    if args.pg_url:
+        url = urllib.parse.urlsplit(args.pg_url)
+        wait_ready(url.hostname, url.port, args.pg_server_pid)
+        pg = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
 
     results, failures = [], []
     for label, params, duck_params, lite_params in queries:
@@ -191,6 +201,10 @@ def main():
             path = "/api/v1/metrics?" + urllib.parse.urlencode({"metric": "nps", "group_by": "department", **params})
             r["ns"], body = http_bench(conn, path, args.requests, warmup=20)
             got = api_table(body)
+            if pg:
+                r["pg"], pg_body = http_bench(pg, path, args.requests, warmup=20)
+                if bad := mismatches(api_table(body), api_table(pg_body), "northstar-sqlite", "northstar-postgres"):
+                    failures += [f"{label}: northstar on PostgreSQL differs from northstar on SQLite:", *bad]
         sql = DUCK_SQL.format(where=DUCK_WHERE if duck_params else "")
         r["duck"], duck_rows = timed(lambda: duck.execute(sql, duck_params).fetchall(), args.duckdb_runs, warmup=3)
         ref = nps_table(duck_rows)
@@ -224,21 +238,39 @@ def fmt_ratio(r, key):
     return f"{x:.2g}x" if x < 1 else f"{x:.1f}x" if x < 100 else f"{x:,.0f}x"
 
 
+def seconds(x, rows):
+    return f"{x:.2f} s ({rows / x:,.0f} rows/s)" if x else "not measured"
+
+
 def report(args, rows, results, info):
-    imp = (f"{args.import_seconds:.2f} s ({rows / args.import_seconds:,.0f} rows/s)"
-           if args.import_seconds else "not measured")
+    imp = f"SQLite {seconds(args.import_seconds, rows)}"
+    if args.pg_url:
+        imp += f"; PostgreSQL {seconds(args.pg_import_seconds, rows)}"
+    start = []
+    if args.startup_seconds is not None:
+        start.append(f"SQLite {args.startup_seconds:.2f} s")
+    if args.pg_startup_seconds is not None:
+        start.append(f"PostgreSQL {args.pg_startup_seconds:.2f} s")
+    startup = "; ".join(start) or "not measured"
     cells = []
     for r in results:
         ns = f"{fmt_ms(median_ms(r['ns']))} / {fmt_ms(p90_ms(r['ns']))}" if "ns" in r else "-"
         lite = fmt_ms(median_ms(r["lite"])) if "lite" in r else "-"
-        cells.append((r["label"], f"{r['n']:,}", ns, fmt_ms(median_ms(r["duck"])), lite,
-                      fmt_ratio(r, "duck"), fmt_ratio(r, "lite")))
-    head = ("query", "NPS n", "northstar med / p90 ms", "DuckDB med ms", "SQLite scan med ms",
-            "DuckDB/northstar", "SQLite-scan/northstar")
+        pgms = f"{fmt_ms(median_ms(r['pg']))} / {fmt_ms(p90_ms(r['pg']))}" if "pg" in r else "-"
+        pg_ratio = "-"
+        if "pg" in r:
+            x = statistics.median(r["duck"]) / statistics.median(r["pg"])
+            pg_ratio = f"{x:.2g}x" if x < 1 else f"{x:.1f}x" if x < 100 else f"{x:,.0f}x"
+        cells.append((r["label"], f"{r['n']:,}", ns, pgms, fmt_ms(median_ms(r["duck"])), lite,
+                      fmt_ratio(r, "duck"), pg_ratio, fmt_ratio(r, "lite")))
+    head = ("query", "NPS n", "northstar/SQLite med / p90 ms", "northstar/PostgreSQL med / p90 ms",
+            "DuckDB med ms", "SQLite scan med ms", "DuckDB/northstar-SQLite", "DuckDB/northstar-PG",
+            "SQLite-scan/northstar-SQLite")
     runs = (f"northstar: {args.requests} HTTP requests per query over one keep-alive connection after 20 warmup; "
             f"DuckDB: median of {args.duckdb_runs} runs after 3 warmup; SQLite scan: median of {args.sqlite_runs} runs")
 
-    print(f"\nNorthstar metrics benchmark: {rows:,} responses\nimport: {imp}\nquery: NPS by department\n")
+    print(f"\nNorthstar metrics benchmark: {rows:,} responses\nimport: {imp}\nstart-up (cube load): {startup}\n"
+          "query: NPS by department\n")
     widths = [max(len(row[i]) for row in [head, *cells]) for i in range(len(head))]
     for row in [head, *cells]:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
@@ -248,7 +280,7 @@ def report(args, rows, results, info):
     print(runs)
 
     print(f"\n----- markdown for bench/RESULTS.md -----\n### {rows:,} responses, {dt.date.today()}\n")
-    print(f"Import: {imp}. Query: NPS by department (`metric=nps&group_by=department`).\n")
+    print(f"Import: {imp}. Start-up (cube load): {startup}. Query: NPS by department (`metric=nps&group_by=department`).\n")
     print("| " + " | ".join(head) + " |\n|" + "---|" + "---:|" * (len(head) - 1))
     for row in cells:
         print("| " + " | ".join(row) + " |")

@@ -141,6 +141,15 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArg,
     },
+    /// Write a consistent copy of a SQLite database to a new file while it
+    /// is in use (`VACUUM INTO`); restore by serving the copy.
+    Backup {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// The new file (never overwritten).
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Copy everything from one database to another (SQLite to PostgreSQL or
     /// back), then compare what both answer: exit status 0 when identical,
     /// 1 when not. Safe to run again after an interruption.
@@ -323,6 +332,19 @@ async fn run(command: Command) -> Result<ExitCode> {
                 println!("run `northstar rebuild-rollups` to repair the rollup table");
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        Command::Backup { db, to } => {
+            let store = open(&db.database).await?;
+            let started = Instant::now();
+            store.backend().backup_to(&to).await?;
+            let bytes = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "backed up {} to {} ({:.1} MB) in {:.2} s",
+                northstar_store::redact(&db.database),
+                to.display(),
+                bytes as f64 / 1e6,
+                started.elapsed().as_secs_f64()
+            );
         }
         Command::Copy { from, to } => {
             return copy_database(&from, &to).await;

@@ -140,6 +140,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn rollup_cells_from_raw(&self) -> StoreResult<Vec<RollupCell>>;
     async fn counts(&self) -> StoreResult<StoreCounts>;
 
+    /// Writes a consistent copy of the whole database to a new file at
+    /// `path` while it stays in use (SQLite: `VACUUM INTO`). PostgreSQL has
+    /// its own tools (`pg_dump`, `pg_basebackup`): an error says so.
+    async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()>;
+
     /// Up to `limit` responses with an external_id after `after`, in the
     /// database's order of external_id (for copies, page by page).
     async fn responses_after(

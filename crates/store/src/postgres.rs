@@ -994,6 +994,14 @@ impl Backend for PostgresStore {
         })
     }
 
+    async fn backup_to(&self, _path: &std::path::Path) -> StoreResult<()> {
+        Err(StoreError::NotReady(
+            "backups of a PostgreSQL database are PostgreSQL's job: `pg_dump -Fc` for a logical copy, \
+             `pg_basebackup` with WAL archiving for point-in-time recovery (see docs/deploy.md)"
+                .into(),
+        ))
+    }
+
     async fn responses_after(
         &self,
         after: Option<&str>,

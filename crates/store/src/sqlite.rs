@@ -638,6 +638,23 @@ impl Backend for SqliteStore {
         })
     }
 
+    async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()> {
+        if path.exists() {
+            return Err(StoreError::NotReady(format!(
+                "{} already exists; a backup never overwrites a file",
+                path.display()
+            )));
+        }
+        let target = path.to_str().ok_or_else(|| {
+            StoreError::NotReady(format!("{} is not a UTF-8 path", path.display()))
+        })?;
+        sqlx::query("VACUUM INTO ?1")
+            .bind(target)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn responses_after(
         &self,
         after: Option<&str>,

@@ -127,6 +127,21 @@ fn demo_data_imports_cleanly_and_rollups_rebuild() {
         text(&out.stdout)
     );
 
+    // A backup of the file in use is a database of its own; it never
+    // overwrites.
+    let backup = dir.path().join("backup.db");
+    let out = northstar(&["backup", "--to", backup.to_str().unwrap()], &db);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = northstar(&["verify-rollups"], &backup);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let out = northstar(&["backup", "--to", backup.to_str().unwrap()], &db);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // SQLite → PostgreSQL → SQLite, identical answers at each step; a
     // second run (as after an interruption) changes nothing.
     let rt = tokio::runtime::Runtime::new().unwrap();
