@@ -185,10 +185,16 @@ impl Backend for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        let expected: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
-        if applied != expected {
+        // Newer migrations than this binary knows are fine (a rolling
+        // upgrade: they only add); missing ones are not.
+        let missing: Vec<i64> = MIGRATOR
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect();
+        if !missing.is_empty() {
             return Err(StoreError::NotReady(format!(
-                "migrations applied {applied:?}, expected {expected:?}; run `northstar migrate`"
+                "migrations {missing:?} are not applied; run `northstar migrate`"
             )));
         }
         Ok(())
