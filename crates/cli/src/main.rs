@@ -49,6 +49,29 @@ struct DatabaseArg {
     /// migrations are applied on start).
     #[arg(long, env = "NORTHSTAR_DATABASE_URL", default_value = northstar_store::DEFAULT_DATABASE_URL)]
     database: String,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct StoreArgs {
+    /// Months of day cells the in-memory cube keeps (this month included);
+    /// older months keep totals only, and questions about their single days
+    /// read the database. 0 keeps every day. See docs/deploy.md.
+    #[arg(long, env = "NORTHSTAR_CUBE_DAY_MONTHS", default_value_t = northstar_store::DEFAULT_DAY_CELL_MONTHS)]
+    cube_day_months: u32,
+    /// Most PostgreSQL connections of this process.
+    #[arg(long, env = "NORTHSTAR_DB_POOL", default_value_t = northstar_store::DEFAULT_POOL_SIZE, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    db_pool: u32,
+}
+
+impl StoreArgs {
+    fn options(self) -> northstar_store::OpenOptions {
+        northstar_store::OpenOptions {
+            day_cell_months: Some(self.cube_day_months),
+            pool_size: self.db_pool,
+        }
+    }
 }
 
 #[derive(clap::Args, Clone)]
@@ -98,6 +121,8 @@ enum Command {
         /// Seed of the generator (same seed, same data).
         #[arg(long, env = "NORTHSTAR_DEMO_SEED", default_value_t = 42)]
         seed: u64,
+        #[command(flatten)]
+        store: StoreArgs,
         #[command(flatten)]
         serve: ServeArgs,
     },
@@ -213,8 +238,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn open(url: &str) -> Result<Arc<dyn Store>> {
-    northstar_store::open(url)
+async fn open(url: &str, args: StoreArgs) -> Result<Arc<dyn Store>> {
+    northstar_store::open_with(url, args.options())
         .await
         .with_context(|| format!("opening database {}", northstar_store::redact(url)))
 }
@@ -222,7 +247,7 @@ async fn open(url: &str) -> Result<Arc<dyn Store>> {
 async fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Serve { db, serve } => {
-            let store = open(&db.database).await?;
+            let store = open(&db.database, db.store).await?;
             serve_store(store, &serve, &db.database).await?;
         }
         Command::Demo {
@@ -230,8 +255,9 @@ async fn run(command: Command) -> Result<ExitCode> {
             responses,
             seed,
             serve,
+            store: store_args,
         } => {
-            let store = open(&database).await?;
+            let store = open(&database, store_args).await?;
             let counts = store.counts().await?;
             if counts.responses > 0 {
                 println!(
@@ -281,7 +307,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                 );
                 return Ok(ExitCode::from(2));
             }
-            let store = open(&db.database).await?;
+            let store = open(&db.database, db.store).await?;
             return match import_file(&*store, kind.into(), &file, batch_rows, true).await {
                 Ok((report, elapsed)) => {
                     println!("{}", summary_line(&file, &report, elapsed));
@@ -312,11 +338,11 @@ async fn run(command: Command) -> Result<ExitCode> {
             };
         }
         Command::Migrate { db } => {
-            open(&db.database).await?;
+            open(&db.database, db.store).await?;
             println!("{}: migrations applied", db.database);
         }
         Command::VerifyRollups { db } => {
-            let store = open(&db.database).await?;
+            let store = open(&db.database, db.store).await?;
             let check = store.verify_rollups().await?;
             println!(
                 "{} rollup cells; table equals a rebuild from raw responses: {}; in-memory cube equals the table: {}",
@@ -334,7 +360,7 @@ async fn run(command: Command) -> Result<ExitCode> {
             }
         }
         Command::Backup { db, to } => {
-            let store = open(&db.database).await?;
+            let store = open(&db.database, db.store).await?;
             let started = Instant::now();
             store.backend().backup_to(&to).await?;
             let bytes = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
@@ -350,7 +376,7 @@ async fn run(command: Command) -> Result<ExitCode> {
             return copy_database(&from, &to).await;
         }
         Command::RebuildRollups { db } => {
-            let store = open(&db.database).await?;
+            let store = open(&db.database, db.store).await?;
             let started = Instant::now();
             let cells = store.rebuild_rollups().await?;
             println!(
@@ -377,8 +403,13 @@ async fn copy_database(from: &str, to: &str) -> Result<ExitCode> {
             anyhow::bail!("--from {from}: no such SQLite file (a copy never creates its source)");
         }
     }
-    let source = open(from).await?;
-    let target = open(to).await?;
+    // Copies read and write pages, never the cube's days: keep it small.
+    let args = StoreArgs {
+        cube_day_months: 1,
+        db_pool: northstar_store::DEFAULT_POOL_SIZE,
+    };
+    let source = open(from, args).await?;
+    let target = open(to, args).await?;
     let before = target.counts().await?;
     if before.responses + before.customers + before.operations > 0 {
         println!(

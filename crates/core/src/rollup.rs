@@ -51,6 +51,12 @@ pub struct CubeQuery {
     pub group_by: Option<GroupBy>,
 }
 
+/// A month label (`2026-03`, `-0001-12`) back to its month, for ordering.
+fn month_order(label: &str) -> Option<Month> {
+    let (year, month) = label.rsplit_once('-')?;
+    Some(year.parse::<i32>().ok()? * 12 + month.parse::<i32>().ok()? - 1)
+}
+
 /// One group of an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
@@ -71,6 +77,45 @@ pub struct CubeAnswer {
 }
 
 impl CubeAnswer {
+    /// Adds the answer of a disjoint day range of the same question (its
+    /// groups sorted like this one's; for months, all before or all after).
+    pub fn merge(&mut self, other: CubeAnswer, group_by: Option<GroupBy>) {
+        self.overall.merge(&other.overall);
+        for (mine, theirs) in self.spans.iter_mut().zip(other.spans) {
+            if let Some((f, l)) = theirs {
+                *mine = Some(mine.map_or((f, l), |(mf, ml)| (mf.min(f), ml.max(l))));
+            }
+        }
+        match group_by {
+            Some(GroupBy::Month) => {
+                // Disjoint months: the other's come all before or all after.
+                let before = match (self.groups.first(), other.groups.first()) {
+                    (Some(a), Some(b)) => month_order(&b.key) < month_order(&a.key),
+                    _ => false,
+                };
+                if before {
+                    let mut groups = other.groups;
+                    groups.append(&mut self.groups);
+                    self.groups = groups;
+                } else {
+                    self.groups.extend(other.groups);
+                }
+            }
+            _ => {
+                let mut all: BTreeMap<String, ResponseSummary> = BTreeMap::new();
+                for g in self.groups.drain(..).chain(other.groups) {
+                    all.entry(g.key)
+                        .or_insert_with(ResponseSummary::empty)
+                        .merge(&g.summary);
+                }
+                self.groups = all
+                    .into_iter()
+                    .map(|(key, summary)| Group { key, summary })
+                    .collect();
+            }
+        }
+    }
+
     /// First and last day with an answer to `metric`.
     pub fn span(&self, metric: Metric) -> Option<(Day, Day)> {
         self.spans[metric.index()]
@@ -105,6 +150,8 @@ impl Dictionary {
 #[derive(Debug, Clone)]
 struct Combination {
     dims: [u32; 5],
+    /// Day cells, for days from the cube's horizon on (all days when it has
+    /// none).
     days: BTreeMap<Day, ResponseSummary>,
     /// Month totals of the months with data, sorted by month: a query walks
     /// them as one contiguous slice (as fast as a dense array, measured),
@@ -114,30 +161,101 @@ struct Combination {
     /// keep the binary search within one cache line (measured: a vector of
     /// pairs was 40% slower on the 540-combination benchmark).
     months: Vec<ResponseSummary>,
+    /// Per month of `month_keys` and metric, the first and last day with an
+    /// answer: a figure's period inside whole months needs no day cells, so
+    /// months before the horizon keep it without them.
+    month_spans: Vec<[Option<(Day, Day)>; 4]>,
     /// Per metric, the first and last day with an answer, kept on add so a
     /// query whose range covers them needs no walk.
     spans: [Option<(Day, Day)>; 4],
 }
 
+/// How a day's answers to one metric changed with a delta.
+enum Presence {
+    Present,
+    Absent,
+    /// A retraction on a day whose cell is not kept: it may or may not
+    /// still have answers.
+    Unknown,
+}
+
+fn widen(span: &mut Option<(Day, Day)>, day: Day) {
+    *span = Some(span.map_or((day, day), |(f, l)| (f.min(day), l.max(day))));
+}
+
 impl Combination {
-    /// Keeps `spans` right after `delta` was merged into the cell of `day`.
-    fn update_spans(&mut self, day: Day, delta: &ResponseSummary) {
+    /// Keeps the month spans and `spans` right after `delta` was merged on
+    /// `day` (into its day cell unless `compacted`). Returns false when a
+    /// span can no longer be known exactly without the day cells (a
+    /// retraction on the edge day of a compacted month).
+    fn update_spans(&mut self, day: Day, delta: &ResponseSummary, compacted: bool) -> bool {
+        let month = calendar::month_of_day(day);
+        let index = self.month_keys.binary_search(&month).ok();
+        let mut exact = true;
         for metric in Metric::ALL {
             if !metric.touches(delta) {
                 continue;
             }
-            let present = self.days.get(&day).is_some_and(|s| metric.answers(s) != 0);
-            let span = &mut self.spans[metric.index()];
-            if present {
-                *span = Some(span.map_or((day, day), |(f, l)| (f.min(day), l.max(day))));
-            } else if span.is_some_and(|(f, l)| f == day || l == day) {
-                // A retraction emptied an edge day: find the new edges.
-                let has = |(_, s): &(&Day, &ResponseSummary)| metric.answers(s) != 0;
-                let first = self.days.iter().find(has).map(|(d, _)| *d);
-                let last = self.days.iter().rev().find(has).map(|(d, _)| *d);
-                *span = first.zip(last);
+            let k = metric.index();
+            let presence = if !compacted {
+                if self.days.get(&day).is_some_and(|s| metric.answers(s) != 0) {
+                    Presence::Present
+                } else {
+                    Presence::Absent
+                }
+            } else if metric.answers(delta) > 0 {
+                Presence::Present
+            } else if metric.answers(delta) == 0 {
+                // As many answers as before (one replaced by another).
+                continue;
+            } else {
+                Presence::Unknown
+            };
+            let Some(i) = index else {
+                // The month emptied: it keeps no span; the combination's
+                // span may have lost an edge.
+                self.respan(k);
+                continue;
+            };
+            if metric.answers(&self.months[i]) == 0 {
+                self.month_spans[i][k] = None;
+                self.respan(k);
+                continue;
+            }
+            let on_edge = self.month_spans[i][k].is_some_and(|(f, l)| f == day || l == day);
+            match presence {
+                Presence::Present => {
+                    widen(&mut self.month_spans[i][k], day);
+                    widen(&mut self.spans[k], day);
+                }
+                Presence::Absent if on_edge => {
+                    let (lo, hi) = (
+                        calendar::first_day_of_month(month),
+                        calendar::last_day_of_month(month),
+                    );
+                    let has = |(_, s): &(&Day, &ResponseSummary)| metric.answers(s) != 0;
+                    let first = self.days.range(lo..=hi).find(has).map(|(d, _)| *d);
+                    let last = self.days.range(lo..=hi).rev().find(has).map(|(d, _)| *d);
+                    self.month_spans[i][k] = first.zip(last);
+                    self.respan(k);
+                }
+                Presence::Unknown if on_edge => exact = false,
+                Presence::Absent | Presence::Unknown => {}
             }
         }
+        exact
+    }
+
+    /// Recomputes the combination's span of metric `k` from its month spans.
+    fn respan(&mut self, k: usize) {
+        let first = self.month_spans.iter().find_map(|s| s[k]).map(|(f, _)| f);
+        let last = self
+            .month_spans
+            .iter()
+            .rev()
+            .find_map(|s| s[k])
+            .map(|(_, l)| l);
+        self.spans[k] = first.zip(last);
     }
 
     fn add_to_month(&mut self, month: Month, delta: &ResponseSummary) {
@@ -147,15 +265,24 @@ impl Combination {
                 if self.months[i].is_empty() {
                     self.months.remove(i);
                     self.month_keys.remove(i);
+                    self.month_spans.remove(i);
                 }
             }
             Err(i) => {
                 if !delta.is_empty() {
                     self.months.insert(i, *delta);
                     self.month_keys.insert(i, month);
+                    self.month_spans.insert(i, [None; 4]);
                 }
             }
         }
+    }
+
+    /// Indexes of the months within `lo..=hi`.
+    fn month_range(&self, lo: Month, hi: Month) -> std::ops::Range<usize> {
+        let start = self.month_keys.partition_point(|m| *m < lo);
+        let end = self.month_keys.partition_point(|m| *m <= hi).max(start);
+        start..end
     }
 
     /// Month totals within `lo..=hi`, with their months.
@@ -164,31 +291,36 @@ impl Combination {
         lo: Month,
         hi: Month,
     ) -> impl DoubleEndedIterator<Item = (Month, &ResponseSummary)> {
-        let start = self.month_keys.partition_point(|m| *m < lo);
-        let end = self.month_keys.partition_point(|m| *m <= hi).max(start);
-        self.month_keys[start..end]
+        let range = self.month_range(lo, hi);
+        self.month_keys[range.clone()]
             .iter()
             .copied()
-            .zip(&self.months[start..end])
+            .zip(&self.months[range])
     }
 
-    /// First day in `from..=to` (and before `before`) with an answer to `metric`.
+    /// First day in `from..=to` (and before `before`) with an answer to
+    /// `metric`. Within a month the month's span answers, unless the range
+    /// starts inside the month after its first answer (then the day cells;
+    /// the cube never asks this of a month whose day cells it dropped).
     fn first_answer(&self, metric: Metric, from: Day, to: Day, before: Option<Day>) -> Option<Day> {
         let to = before.map_or(to, |b| to.min(b - 1));
         if from > to {
             return None;
         }
-        for (m, total) in
-            self.months_between(calendar::month_of_day(from), calendar::month_of_day(to))
-        {
+        let k = metric.index();
+        for i in self.month_range(calendar::month_of_day(from), calendar::month_of_day(to)) {
+            let m = self.month_keys[i];
             let start = from.max(calendar::first_day_of_month(m));
-            if start > to {
-                break;
-            }
-            if metric.answers(total) == 0 {
+            let end = to.min(calendar::last_day_of_month(m));
+            let Some((f, l)) = self.month_spans[i][k] else {
+                continue;
+            };
+            if f > end || l < start {
                 continue;
             }
-            let end = to.min(calendar::last_day_of_month(m));
+            if f >= start {
+                return Some(f);
+            }
             if let Some((&d, _)) = self
                 .days
                 .range(start..=end)
@@ -206,18 +338,23 @@ impl Combination {
         if from > to {
             return None;
         }
-        for (m, total) in self
-            .months_between(calendar::month_of_day(from), calendar::month_of_day(to))
+        let k = metric.index();
+        for i in self
+            .month_range(calendar::month_of_day(from), calendar::month_of_day(to))
             .rev()
         {
+            let m = self.month_keys[i];
+            let start = from.max(calendar::first_day_of_month(m));
             let end = to.min(calendar::last_day_of_month(m));
-            if end < from {
-                break;
-            }
-            if metric.answers(total) == 0 {
+            let Some((f, l)) = self.month_spans[i][k] else {
+                continue;
+            };
+            if f > end || l < start {
                 continue;
             }
-            let start = from.max(calendar::first_day_of_month(m));
+            if l <= end {
+                return Some(l);
+            }
             if let Some((&d, _)) = self
                 .days
                 .range(start..=end)
@@ -237,6 +374,11 @@ pub struct RollupCube {
     dictionaries: [Dictionary; 5],
     combination_ids: HashMap<[u32; 5], usize>,
     combinations: Vec<Combination>,
+    /// Day cells are kept for this month and later; earlier months keep
+    /// only their totals and spans (see [`RollupCube::keep_days_from`]).
+    days_from: Option<Month>,
+    /// A retraction hit the edge of a compacted month's span.
+    inexact: bool,
 }
 
 fn merge_into<K: Ord + Copy>(
@@ -271,6 +413,7 @@ impl RollupCube {
                     days: BTreeMap::new(),
                     month_keys: Vec::new(),
                     months: Vec::new(),
+                    month_spans: Vec::new(),
                     spans: [None; 4],
                 });
                 let i = self.combinations.len() - 1;
@@ -278,13 +421,123 @@ impl RollupCube {
                 i
             }
         };
+        let month = calendar::month_of_day(day);
+        let compacted = self.days_from.is_some_and(|from| month < from);
         let combination = &mut self.combinations[index];
-        merge_into(&mut combination.days, day, delta);
-        combination.update_spans(day, delta);
-        combination.add_to_month(calendar::month_of_day(day), delta);
+        if !compacted {
+            merge_into(&mut combination.days, day, delta);
+        }
+        combination.add_to_month(month, delta);
+        if !combination.update_spans(day, delta, compacted) {
+            self.inexact = true;
+        }
     }
 
-    /// Every non-empty day cell, in no particular order.
+    /// Keeps day cells only from `month` on (`None`: every day); earlier
+    /// months keep their totals and per-metric spans. Memory then grows with
+    /// months, not days, beyond the horizon; a question about single days
+    /// before it ([`RollupCube::missing_days`]) needs the day cells from the
+    /// database ([`RollupCube::query_with`]). Moving the horizon later drops
+    /// day cells; moving it earlier needs a reload.
+    pub fn keep_days_from(&mut self, month: Option<Month>) {
+        self.days_from = month;
+        if let Some(month) = month {
+            let first = calendar::first_day_of_month(month);
+            for c in &mut self.combinations {
+                c.days = c.days.split_off(&first);
+            }
+        }
+    }
+
+    /// The month from which day cells are kept, if any.
+    pub fn days_kept_from(&self) -> Option<Month> {
+        self.days_from
+    }
+
+    /// True when a retraction on the edge day of a month before the horizon
+    /// left a span that cannot be known without day cells: load the cube
+    /// again from the database.
+    pub fn is_inexact(&self) -> bool {
+        self.inexact
+    }
+
+    /// The day ranges a query needs whose day cells the cube dropped: a
+    /// range starting or ending inside a month before the horizon.
+    pub fn missing_days(&self, q: &CubeQuery) -> Vec<(Day, Day)> {
+        let Some(horizon) = self.days_from else {
+            return Vec::new();
+        };
+        let (from, to) = (q.from.unwrap_or(Day::MIN), q.to.unwrap_or(Day::MAX));
+        if from > to {
+            return Vec::new();
+        }
+        let mut missing = Vec::new();
+        if let Some(f) = q.from {
+            let m = calendar::month_of_day(f);
+            if m < horizon && f > calendar::first_day_of_month(m) {
+                missing.push((f, to.min(calendar::last_day_of_month(m))));
+            }
+        }
+        if let Some(t) = q.to {
+            let m = calendar::month_of_day(t);
+            let start = from.max(calendar::first_day_of_month(m));
+            if m < horizon
+                && t < calendar::last_day_of_month(m)
+                && missing.last().is_none_or(|&(_, end)| end < start)
+            {
+                missing.push((start, t));
+            }
+        }
+        missing
+    }
+
+    /// Answers `q` with the day cells of [`RollupCube::missing_days`]
+    /// supplied in `days` (a cube of at least those cells, e.g. read from
+    /// the database): the rest from this cube, those days from `days`.
+    pub fn query_with(&self, q: &CubeQuery, days: &RollupCube) -> CubeAnswer {
+        let missing = self.missing_days(q);
+        if missing.is_empty() {
+            return self.query(q);
+        }
+        let from = q.from.unwrap_or(Day::MIN);
+        let mut main = q.clone();
+        let mut before = None;
+        let mut after = None;
+        for &(lo, hi) in &missing {
+            let part = CubeQuery {
+                from: Some(lo),
+                to: Some(hi),
+                ..q.clone()
+            };
+            if lo == from {
+                main.from = Some(hi.saturating_add(1));
+                before = Some(days.query(&part));
+            } else {
+                main.to = Some(lo.saturating_sub(1));
+                after = Some(days.query(&part));
+            }
+        }
+        let mut answer = self.query(&main);
+        for part in [before, after].into_iter().flatten() {
+            answer.merge(part, q.group_by);
+        }
+        answer
+    }
+
+    /// Month totals of the months before `month`, in no particular order
+    /// (with [`RollupCube::cells`] from `month` on, the whole cube).
+    pub fn month_cells_before(
+        &self,
+        month: Month,
+    ) -> impl Iterator<Item = (Month, DimensionValues, &ResponseSummary)> + '_ {
+        self.combinations.iter().flat_map(move |c| {
+            let dims = self.values_of(&c.dims);
+            c.months_between(Month::MIN, month - 1)
+                .map(move |(m, s)| (m, dims.clone(), s))
+        })
+    }
+
+    /// Every non-empty day cell the cube keeps, in no particular order.
     pub fn cells(&self) -> impl Iterator<Item = (Day, DimensionValues, &ResponseSummary)> + '_ {
         self.combinations.iter().flat_map(move |c| {
             let dims = self.values_of(&c.dims);
@@ -303,7 +556,11 @@ impl RollupCube {
     pub fn values(&self, d: Dimension) -> Vec<String> {
         let names = &self.dictionaries[d.index()].names;
         let mut used = vec![false; names.len()];
-        for c in self.combinations.iter().filter(|c| !c.days.is_empty()) {
+        for c in self
+            .combinations
+            .iter()
+            .filter(|c| !c.month_keys.is_empty())
+        {
             used[c.dims[d.index()] as usize] = true;
         }
         let mut v: Vec<String> = names
@@ -599,6 +856,46 @@ mod tests {
             let expected = admitted.iter().min().zip(admitted.iter().max()).map(|(a, b)| (*a, *b));
             prop_assert_eq!(answer.span(Metric::Nps), expected);
             prop_assert_eq!(answer.overall, naive(&kept, &q).0);
+        }
+
+        /// A cube that keeps day cells only from a horizon on answers every
+        /// question exactly like the full cube once the missing days are
+        /// supplied (as the store does from the database), through adds,
+        /// retractions, and a horizon moved while data arrives.
+        #[test]
+        fn a_compacted_cube_answers_like_the_full_one(
+            rows in rows(),
+            keep in prop::collection::vec(any::<bool>(), 300),
+            horizon in 20_400i32..20_850,
+            early in any::<bool>(),
+            q in query(),
+        ) {
+            let horizon = calendar::month_of_day(horizon);
+            let mut full = RollupCube::new();
+            let mut compact = RollupCube::new();
+            if early {
+                compact.keep_days_from(Some(horizon));
+            }
+            for r in &rows {
+                full.add(r.day, &dims_of(r), &summary_of(r.nps));
+                compact.add(r.day, &dims_of(r), &summary_of(r.nps));
+            }
+            compact.keep_days_from(Some(horizon));
+            for (r, k) in rows.iter().zip(keep.iter().chain(std::iter::repeat(&true))) {
+                if !*k {
+                    full.add(r.day, &dims_of(r), &summary_of(r.nps).negated());
+                    compact.add(r.day, &dims_of(r), &summary_of(r.nps).negated());
+                }
+            }
+            let expected = full.query(&q);
+            let got = compact.query_with(&q, &full);
+            prop_assert_eq!(&got.overall, &expected.overall);
+            prop_assert_eq!(&got.groups, &expected.groups);
+            if !compact.is_inexact() {
+                prop_assert_eq!(got.spans, expected.spans);
+            }
+            prop_assert_eq!(compact.values(Dimension::Survey), full.values(Dimension::Survey));
+            prop_assert!(compact.cells().all(|(d, _, _)| calendar::month_of_day(d) >= horizon));
         }
 
         #[test]

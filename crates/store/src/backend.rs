@@ -136,6 +136,15 @@ pub trait Backend: Send + Sync + 'static {
     async fn rebuild_rollups(&self) -> StoreResult<u64>;
     /// The stored rollup cells, sorted.
     async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>>;
+    /// The stored rollup cells of days `from..=to` that pass `filter`
+    /// (several values of one dimension mean any of them): the day cells a
+    /// cube that keeps only recent days needs for an older question.
+    async fn rollup_cells_between(
+        &self,
+        from: Day,
+        to: Day,
+        filter: &[(Dimension, String)],
+    ) -> StoreResult<Vec<RollupCell>>;
     /// The rollup cells recomputed from raw responses, sorted.
     async fn rollup_cells_from_raw(&self) -> StoreResult<Vec<RollupCell>>;
     async fn counts(&self) -> StoreResult<StoreCounts>;

@@ -8,23 +8,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
-use northstar_core::calendar::Day;
+use northstar_core::calendar::{self, Day, Month};
 use northstar_core::customer::NewCustomer;
 use northstar_core::operation::NewOperation;
 use northstar_core::response::NewResponse;
 use northstar_core::rollup::{CubeAnswer, CubeQuery, RollupCube};
-use northstar_core::{Dimension, DimensionValues, ResponseSummary};
+use northstar_core::{Dimension, DimensionValues, Mergeable, ResponseSummary};
 use tokio::sync::Mutex;
 
 use crate::backend::{
     Backend, CubePosition, DataVersions, DeltasSince, RespondentCounts, RespondentQuery,
 };
-use crate::{CubeStatus, RollupCheck, Store, StoreCounts, StoreError, StoreResult, WriteSummary};
+use crate::{
+    CubeStatus, RollupCell, RollupCheck, Store, StoreCounts, StoreError, StoreResult, WriteSummary,
+};
 
 /// Most distinct values one dimension may take (departments, segments, …).
 /// Each value costs memory in the cube for every combination it appears in;
 /// a typo'd or generated value per row would otherwise grow it without bound.
 pub const MAX_DISTINCT_VALUES: usize = 1_000;
+
+/// Months of day cells the cube keeps by default (this month and the twelve
+/// before): older months keep totals and spans only, and a question about
+/// single days in them reads those days from the database. Sized by
+/// `bench/cube_memory.py`; `docs/deploy.md` says when to lower it.
+pub const DEFAULT_DAY_CELL_MONTHS: u32 = 13;
 
 /// Respondent counts kept per selection, at most this many.
 const RESPONDENT_CACHE_ENTRIES: usize = 64;
@@ -58,6 +66,8 @@ pub struct CachedStore {
     /// Dimension values of writes in flight in this process, with how many
     /// writes hold each.
     pending_values: std::sync::Mutex<PendingValues>,
+    /// Months of day cells kept; `None`: every day.
+    day_cell_months: Option<u32>,
 }
 
 /// Per dimension, values held by writes in flight and how many hold each.
@@ -105,7 +115,68 @@ impl CachedStore {
             uses: AtomicU64::new(0),
             respondent_scans: tokio::sync::Semaphore::new(RESPONDENT_SCANS),
             pending_values: std::sync::Mutex::new(Default::default()),
+            day_cell_months: Some(DEFAULT_DAY_CELL_MONTHS),
         }
+    }
+
+    /// Keeps day cells for this many months (this month included); `None`
+    /// or 0 keeps every day.
+    pub fn with_day_cell_months(mut self, months: Option<u32>) -> Self {
+        self.day_cell_months = months.filter(|m| *m > 0);
+        self
+    }
+
+    /// The first month whose day cells the cube keeps, today.
+    fn horizon(&self) -> Option<Month> {
+        let months = i32::try_from(self.day_cell_months?).unwrap_or(i32::MAX);
+        let today = calendar::day_of_unix(crate::schema::now_unix());
+        Some(calendar::month_of_day(today).saturating_sub(months - 1))
+    }
+
+    /// Answers queries from the cube, reading from the database the day
+    /// cells of older months a query starts or ends inside.
+    async fn answer(&self, queries: &[CubeQuery]) -> StoreResult<Vec<CubeAnswer>> {
+        for _ in 0..3 {
+            let missing: Vec<Vec<(Day, Day)>> = self
+                .with_current_cube(|cube| queries.iter().map(|q| cube.missing_days(q)).collect())
+                .await?;
+            let mut days = Vec::with_capacity(queries.len());
+            for (q, ranges) in queries.iter().zip(&missing) {
+                let mut cube = RollupCube::new();
+                for &(from, to) in ranges {
+                    for (day, dims, summary) in self
+                        .backend
+                        .rollup_cells_between(from, to, &q.filter)
+                        .await?
+                    {
+                        cube.add(day, &dims, &summary);
+                    }
+                }
+                days.push(cube);
+            }
+            let answers = self
+                .with_current_cube(|cube| {
+                    // The horizon moved meanwhile: ask again.
+                    let same = queries
+                        .iter()
+                        .zip(&missing)
+                        .all(|(q, m)| cube.missing_days(q) == *m);
+                    same.then(|| {
+                        queries
+                            .iter()
+                            .zip(&days)
+                            .map(|(q, d)| cube.query_with(q, d))
+                            .collect()
+                    })
+                })
+                .await?;
+            if let Some(answers) = answers {
+                return Ok(answers);
+            }
+        }
+        Err(StoreError::NotReady(
+            "the cube's day horizon kept moving; try again".into(),
+        ))
     }
 
     /// Runs `f` on a cube that includes every write committed before the
@@ -124,6 +195,7 @@ impl CachedStore {
         let (position, cells) = self.backend.load_rollups().await?;
         self.loads.fetch_add(1, Ordering::Relaxed);
         let mut cube = RollupCube::new();
+        cube.keep_days_from(self.horizon());
         for (day, dims, summary) in &cells {
             cube.add(*day, dims, summary);
         }
@@ -145,8 +217,20 @@ impl CachedStore {
     async fn catch_up<T>(&self, f: &impl Fn(&RollupCube) -> T) -> StoreResult<Option<T>> {
         // A few tries: a concurrent replay or own write may move the cube
         // between the read of the log and the apply.
+        if let Some(horizon) = self.horizon() {
+            let behind = read(&self.cube)
+                .as_ref()
+                .is_some_and(|l| l.cube.days_kept_from().is_none_or(|h| h < horizon));
+            if behind && let Some(loaded) = write(&self.cube).as_mut() {
+                loaded.cube.keep_days_from(Some(horizon));
+            }
+        }
         for _ in 0..3 {
-            let Some(position) = read(&self.cube).as_ref().map(|l| l.position.clone()) else {
+            let Some(position) = read(&self.cube)
+                .as_ref()
+                .filter(|l| !l.cube.is_inexact())
+                .map(|l| l.position.clone())
+            else {
                 return Ok(None);
             };
             match self.backend.rollup_deltas_since(&position).await? {
@@ -309,12 +393,14 @@ impl Store for CachedStore {
     }
 
     async fn query_rollups(&self, query: &CubeQuery) -> StoreResult<CubeAnswer> {
-        self.with_current_cube(|cube| cube.query(query)).await
+        let mut answers = self.answer(std::slice::from_ref(query)).await?;
+        answers
+            .pop()
+            .ok_or_else(|| StoreError::NotReady("no answer".into()))
     }
 
     async fn query_rollups_many(&self, queries: &[CubeQuery]) -> StoreResult<Vec<CubeAnswer>> {
-        self.with_current_cube(|cube| queries.iter().map(|q| cube.query(q)).collect())
-            .await
+        self.answer(queries).await
     }
 
     async fn dimension_values(&self, dimension: Dimension) -> StoreResult<Vec<String>> {
@@ -375,14 +461,54 @@ impl Store for CachedStore {
     async fn verify_rollups(&self) -> StoreResult<RollupCheck> {
         let stored = self.backend.rollup_cells().await?;
         let rebuilt = self.backend.rollup_cells_from_raw().await?;
-        let mut cube_cells: Vec<(Day, DimensionValues, ResponseSummary)> = self
-            .with_current_cube(|cube| cube.cells().map(|(d, v, s)| (d, v, *s)).collect())
+        type MonthCell = (Month, DimensionValues, ResponseSummary);
+        let (horizon, mut cube_days, mut cube_months): (
+            Option<Month>,
+            Vec<RollupCell>,
+            Vec<MonthCell>,
+        ) = self
+            .with_current_cube(|cube| {
+                let horizon = cube.days_kept_from();
+                let months = horizon.map_or_else(Vec::new, |h| {
+                    cube.month_cells_before(h)
+                        .map(|(m, v, s)| (m, v, *s))
+                        .collect()
+                });
+                (
+                    horizon,
+                    cube.cells().map(|(d, v, s)| (d, v, *s)).collect(),
+                    months,
+                )
+            })
             .await?;
-        cube_cells.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        cube_days.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        cube_months.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        // Before the horizon the cube keeps month totals: compare those
+        // with the stored days summed by month.
+        let first_kept = horizon.map_or(Day::MIN, calendar::first_day_of_month);
+        let stored_days: Vec<RollupCell> = stored
+            .iter()
+            .filter(|c| c.0 >= first_kept)
+            .cloned()
+            .collect();
+        let mut stored_months: std::collections::BTreeMap<
+            (Month, DimensionValues),
+            ResponseSummary,
+        > = Default::default();
+        for (day, dims, summary) in stored.iter().filter(|c| c.0 < first_kept) {
+            stored_months
+                .entry((calendar::month_of_day(*day), dims.clone()))
+                .or_insert_with(ResponseSummary::empty)
+                .merge(summary);
+        }
+        let stored_months: Vec<MonthCell> = stored_months
+            .into_iter()
+            .map(|((m, d), s)| (m, d, s))
+            .collect();
         Ok(RollupCheck {
             stored_cells: stored.len() as u64,
             stored_equals_raw: stored == rebuilt,
-            cube_equals_stored: cube_cells == stored,
+            cube_equals_stored: cube_days == stored_days && cube_months == stored_months,
         })
     }
 

@@ -23,9 +23,9 @@ use northstar_core::rollup::{CubeAnswer, CubeQuery};
 use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 
 pub use backend::{Backend, CubePosition, RespondentCounts, RespondentQuery};
-pub use cached::{CachedStore, MAX_DISTINCT_VALUES};
+pub use cached::{CachedStore, DEFAULT_DAY_CELL_MONTHS, MAX_DISTINCT_VALUES};
 pub use error::{StoreError, StoreResult};
-pub use postgres::{PostgresStore, redact};
+pub use postgres::{DEFAULT_POOL_SIZE, PostgresStore, redact};
 pub use sqlite::SqliteStore;
 
 /// What a write did with the rows it was given.
@@ -157,11 +157,34 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// How a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Months of day cells the in-memory cube keeps; `None` or 0: every day.
+    pub day_cell_months: Option<u32>,
+    /// Most database connections (PostgreSQL; SQLite uses a few of its own).
+    pub pool_size: u32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            day_cell_months: Some(DEFAULT_DAY_CELL_MONTHS),
+            pool_size: postgres::DEFAULT_POOL_SIZE,
+        }
+    }
+}
+
 /// Opens the store a URL names (`postgres://…`, or SQLite: `sqlite://path`,
 /// `sqlite:path` or a plain file path) and applies migrations.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    open_with(url, OpenOptions::default()).await
+}
+
+/// [`open`] with explicit options.
+pub async fn open_with(url: &str, options: OpenOptions) -> StoreResult<Arc<dyn Store>> {
     let backend: Box<dyn Backend> = if is_postgres_url(url) {
-        Box::new(PostgresStore::connect(url, postgres::DEFAULT_POOL_SIZE).await?)
+        Box::new(PostgresStore::connect(url, options.pool_size).await?)
     } else if let Some((scheme, _)) = url.split_once("://").filter(|(s, _)| *s != "sqlite") {
         return Err(StoreError::UnsupportedUrl {
             url: redact(url),
@@ -172,7 +195,8 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
     } else {
         Box::new(SqliteStore::connect(url).await?)
     };
-    let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend));
+    let store: Arc<dyn Store> =
+        Arc::new(CachedStore::new(backend).with_day_cell_months(options.day_cell_months));
     store.migrate().await?;
     Ok(store)
 }

@@ -973,6 +973,33 @@ impl Backend for PostgresStore {
         .await
     }
 
+    async fn rollup_cells_between(
+        &self,
+        from: Day,
+        to: Day,
+        filter: &[(Dimension, String)],
+    ) -> StoreResult<Vec<RollupCell>> {
+        let mut qb: sqlx::QueryBuilder<Postgres> = sqlx::QueryBuilder::new(format!(
+            "SELECT day, {DIMENSION_COLUMNS}, {} FROM rollups_daily WHERE day BETWEEN ",
+            COUNTER_COLUMNS.join(", ")
+        ));
+        qb.push_bind(from).push(" AND ").push_bind(to);
+        for d in Dimension::ALL {
+            let values: Vec<String> = filter
+                .iter()
+                .filter(|(fd, _)| *fd == d)
+                .map(|(_, v)| v.clone())
+                .collect();
+            if !values.is_empty() {
+                qb.push(format!(" AND {} = ANY(", d.as_str()))
+                    .push_bind(values)
+                    .push(")");
+            }
+        }
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(cell_from_row).collect()
+    }
+
     async fn rollup_cells_from_raw(&self) -> StoreResult<Vec<RollupCell>> {
         self.cells(format!(
             "SELECT day::int4, {DIMENSION_COLUMNS}, {} FROM ({}) AS raw",

@@ -618,6 +618,38 @@ impl Backend for SqliteStore {
         rows.iter().map(rollup_cell_from_row).collect()
     }
 
+    async fn rollup_cells_between(
+        &self,
+        from: Day,
+        to: Day,
+        filter: &[(Dimension, String)],
+    ) -> StoreResult<Vec<RollupCell>> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT day, {DIMENSION_COLUMNS}, {} FROM rollups_daily WHERE day BETWEEN ",
+            COUNTER_COLUMNS.join(", ")
+        ));
+        qb.push_bind(i64::from(from))
+            .push(" AND ")
+            .push_bind(i64::from(to));
+        for d in Dimension::ALL {
+            let values: Vec<&str> = filter
+                .iter()
+                .filter(|(fd, _)| *fd == d)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            if !values.is_empty() {
+                qb.push(format!(
+                    " AND {} IN (SELECT value FROM json_each(",
+                    d.as_str()
+                ))
+                .push_bind(json_text(&values))
+                .push("))");
+            }
+        }
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(rollup_cell_from_row).collect()
+    }
+
     async fn rollup_cells_from_raw(&self) -> StoreResult<Vec<RollupCell>> {
         let sql = format!("{} ORDER BY 1, {DIMENSION_COLUMNS}", raw_rollup_select());
         let rows = sqlx::query(AssertSqlSafe(sql))

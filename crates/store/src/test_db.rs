@@ -108,6 +108,17 @@ impl TestDb {
     pub async fn open(&self) -> std::sync::Arc<dyn crate::Store> {
         crate::open(&self.url).await.expect("open the test store")
     }
+
+    /// [`TestDb::open`] with options.
+    ///
+    /// # Panics
+    /// When the store cannot be opened.
+    #[allow(clippy::expect_used)]
+    pub async fn open_with(&self, options: crate::OpenOptions) -> std::sync::Arc<dyn crate::Store> {
+        crate::open_with(&self.url, options)
+            .await
+            .expect("open the test store")
+    }
 }
 
 impl Drop for TestDb {
