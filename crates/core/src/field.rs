@@ -161,8 +161,8 @@ pub const COMMENT_LIMIT: TextLimit = TextLimit {
 /// Most columns a file (or fields a JSON item) may have.
 pub const MAX_COLUMNS: usize = 256;
 
-/// Checks a text against its limit, and that it holds no NUL character
-/// (U+0000), which PostgreSQL cannot store in text.
+/// Checks a text to be stored against its limit, and that it holds no NUL
+/// character (U+0000), which PostgreSQL cannot store in text.
 pub fn within(field: &str, text: &str, limit: TextLimit) -> Result<(), FieldError> {
     if text.contains('\0') {
         return Err(FieldError::new(
@@ -171,6 +171,12 @@ pub fn within(field: &str, text: &str, limit: TextLimit) -> Result<(), FieldErro
             "remove the NUL characters (often left by a binary export or a wrong encoding)",
         ));
     }
+    within_length(field, text, limit)
+}
+
+/// Checks only the length of a text (a value searched for, not stored: one
+/// with a NUL character simply matches nothing).
+pub fn within_length(field: &str, text: &str, limit: TextLimit) -> Result<(), FieldError> {
     // Bytes bound chars from above: only count when the bytes could exceed.
     if text.len() > limit.max_chars {
         let chars = text.chars().count();

@@ -149,9 +149,10 @@ pub fn parse(pairs: &[(String, String)], accepted: &[&str]) -> Result<MetricPara
             }
             other => match Dimension::parse(other) {
                 Some(d) => {
-                    northstar_core::field::within(d.as_str(), value, DIMENSION_LIMIT).map_err(
-                        |e| ApiError::parameter(d.as_str(), format!("{} ({})", e.problem, e.fix)),
-                    )?;
+                    northstar_core::field::within_length(d.as_str(), value, DIMENSION_LIMIT)
+                        .map_err(|e| {
+                            ApiError::parameter(d.as_str(), format!("{} ({})", e.problem, e.fix))
+                        })?;
                     if !value.is_empty() {
                         p.selection.filter.push((d, value.to_string()));
                     }

@@ -76,6 +76,24 @@ type PendingValues = [HashMap<String, usize>; 5];
 /// The dimension values one write reserved while in flight.
 struct Reservation([Vec<String>; 5]);
 
+/// A filter as the database can take it: a value with a NUL character can
+/// match nothing stored (text cannot hold one) and is left out; `None` when
+/// a dimension is left with no value at all (nothing matches).
+fn storable_filter(filter: &[(Dimension, String)]) -> Option<Vec<(Dimension, String)>> {
+    let mut kept: Vec<(Dimension, String)> = filter
+        .iter()
+        .filter(|(_, v)| !v.contains('\0'))
+        .cloned()
+        .collect();
+    let emptied = Dimension::ALL
+        .iter()
+        .any(|d| filter.iter().any(|(fd, _)| fd == d) && !kept.iter().any(|(fd, _)| fd == d));
+    // One order and no repeats, so equal selections share a cache entry.
+    kept.sort();
+    kept.dedup();
+    (!emptied).then_some(kept)
+}
+
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| {
         tracing::error!("a store lock was poisoned by a panic; recovering");
@@ -143,13 +161,13 @@ impl CachedStore {
             let mut days = Vec::with_capacity(queries.len());
             for (q, ranges) in queries.iter().zip(&missing) {
                 let mut cube = RollupCube::new();
-                for &(from, to) in ranges {
-                    for (day, dims, summary) in self
-                        .backend
-                        .rollup_cells_between(from, to, &q.filter)
-                        .await?
-                    {
-                        cube.add(day, &dims, &summary);
+                if let Some(filter) = storable_filter(&q.filter) {
+                    for &(from, to) in ranges {
+                        for (day, dims, summary) in
+                            self.backend.rollup_cells_between(from, to, &filter).await?
+                        {
+                            cube.add(day, &dims, &summary);
+                        }
                     }
                 }
                 days.push(cube);
@@ -415,6 +433,14 @@ impl Store for CachedStore {
         &self,
         query: &RespondentQuery,
     ) -> StoreResult<RespondentCounts> {
+        let Some(filter) = storable_filter(&query.filter) else {
+            return Ok(RespondentCounts::default());
+        };
+        let query = &RespondentQuery {
+            filter,
+            from: query.from,
+            to: query.to,
+        };
         let versions = self.backend.data_versions().await?;
         let now = self.uses.fetch_add(1, Ordering::Relaxed);
         let cache = || {

@@ -139,7 +139,30 @@ async fn customer_segments_are_capped_like_dimensions(db: TestDb) {
     assert!(store.customer_segments(None).await.unwrap().is_empty());
 }
 
+/// A filter value with a NUL character matches nothing, on both databases
+/// (PostgreSQL cannot even be asked about one).
+async fn filters_with_nul_characters_match_nothing(db: TestDb) {
+    let store = db.open().await;
+    let query = RespondentQuery {
+        filter: vec![(northstar_core::Dimension::Segment, "smb\0".into())],
+        from: None,
+        to: None,
+    };
+    assert_eq!(
+        store.respondents_by_segment(&query).await.unwrap(),
+        Default::default()
+    );
+    let cube = northstar_core::rollup::CubeQuery {
+        filter: query.filter.clone(),
+        from: calendar::parse_day("2020-01-15"),
+        to: calendar::parse_day("2020-02-10"),
+        group_by: None,
+    };
+    assert_eq!(store.query_rollups(&cube).await.unwrap().overall.nps.n(), 0);
+}
+
 crate::conformance!(
+    filters_with_nul_characters_match_nothing,
     customer_counts_follow_replacements_and_churn_dates,
     respondents_are_distinct_and_take_the_customer_s_segment,
     customer_segments_are_capped_like_dimensions,
