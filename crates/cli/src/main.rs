@@ -47,7 +47,7 @@ struct DatabaseArg {
     /// Database URL: sqlite://path/to/file.db (created if missing) or
     /// postgres://user:password@host:port/database (created beforehand;
     /// migrations are applied on start).
-    #[arg(long, env = "NORTHSTAR_DATABASE_URL", default_value = northstar_store::DEFAULT_DATABASE_URL)]
+    #[arg(long, env = "NORTHSTAR_DATABASE_URL", hide_env_values = true, default_value = northstar_store::DEFAULT_DATABASE_URL)]
     database: String,
     #[command(flatten)]
     store: StoreArgs,
@@ -112,6 +112,7 @@ enum Command {
         #[arg(
             long,
             env = "NORTHSTAR_DEMO_DATABASE_URL",
+            hide_env_values = true,
             default_value = "sqlite://northstar-demo.db"
         )]
         database: String,
@@ -179,11 +180,12 @@ enum Command {
     /// back), then compare what both answer: exit status 0 when identical,
     /// 1 when not. Safe to run again after an interruption.
     Copy {
-        /// Source database URL.
-        #[arg(long)]
+        /// Source database URL (keep passwords out of `ps`: use the
+        /// environment variable).
+        #[arg(long, env = "NORTHSTAR_COPY_FROM", hide_env_values = true)]
         from: String,
         /// Target database URL (PostgreSQL: created beforehand).
-        #[arg(long)]
+        #[arg(long, env = "NORTHSTAR_COPY_TO", hide_env_values = true)]
         to: String,
     },
 }
@@ -261,7 +263,8 @@ async fn run(command: Command) -> Result<ExitCode> {
             let counts = store.counts().await?;
             if counts.responses > 0 {
                 println!(
-                    "Reusing the demo database {database} ({} responses). Delete the file to generate it again.",
+                    "Reusing the demo database {} ({} responses). Delete the file to generate it again.",
+                    northstar_store::redact(&database),
                     counts.responses
                 );
             } else {
@@ -339,7 +342,10 @@ async fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Migrate { db } => {
             open(&db.database, db.store).await?;
-            println!("{}: migrations applied", db.database);
+            println!(
+                "{}: migrations applied",
+                northstar_store::redact(&db.database)
+            );
         }
         Command::VerifyRollups { db } => {
             let store = open(&db.database, db.store).await?;

@@ -198,11 +198,17 @@ pub fn ensure_unique_keys<T>(
     Ok(())
 }
 
-/// Compact binary encoding of a delta's cells for the delta log: per cell
-/// the day, the five dimension values (u16 length + UTF-8), a bit mask of
-/// the non-zero counters and those counters (i64, little-endian).
+/// The format of [`encode_cells`]: a reader that finds another one reloads
+/// instead (a rolling upgrade may run two versions side by side).
+const DELTA_FORMAT: u8 = 1;
+
+/// Compact binary encoding of a delta's cells for the delta log: a format
+/// byte, then per cell the day, the five dimension values (u16 length +
+/// UTF-8), a bit mask of the non-zero counters and those counters (i64,
+/// little-endian).
 pub fn encode_cells(cells: &[RollupCell]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(cells.len() * 64);
+    let mut out = Vec::with_capacity(1 + cells.len() * 64);
+    out.push(DELTA_FORMAT);
     out.extend_from_slice(&(cells.len() as u32).to_le_bytes());
     for (day, dims, summary) in cells {
         out.extend_from_slice(&day.to_le_bytes());
@@ -230,7 +236,13 @@ pub fn encode_cells(cells: &[RollupCell]) -> Vec<u8> {
 /// Reads what [`encode_cells`] wrote.
 pub fn decode_cells(bytes: &[u8]) -> StoreResult<Vec<RollupCell>> {
     let corrupt = || StoreError::Corrupt("a rollup delta in the log is truncated".into());
-    let mut at = 0usize;
+    if bytes.first() != Some(&DELTA_FORMAT) {
+        return Err(StoreError::Corrupt(format!(
+            "a rollup delta in the log has format {:?}, this version reads {DELTA_FORMAT}",
+            bytes.first()
+        )));
+    }
+    let mut at = 1usize;
     let mut take = |n: usize| -> StoreResult<&[u8]> {
         let slice = bytes.get(at..at + n).ok_or_else(corrupt)?;
         at += n;
@@ -280,6 +292,8 @@ mod tests {
         let bytes = encode_cells(&cells);
         assert_eq!(decode_cells(&bytes).unwrap(), cells);
         assert!(decode_cells(&bytes[..bytes.len() - 1]).is_err());
-        assert!(decode_cells(&[255, 255, 255, 255]).is_err());
+        assert!(decode_cells(&[1, 255, 255, 255, 255]).is_err());
+        assert!(decode_cells(&[2, 0, 0, 0, 0]).is_err(), "another format");
+        assert!(decode_cells(&[]).is_err());
     }
 }

@@ -253,7 +253,16 @@ impl CachedStore {
             };
             match self.backend.rollup_deltas_since(&position).await? {
                 // The cube only moves forward: it includes at least this.
-                DeltasSince::Current => return Ok(read(&self.cube).as_ref().map(|l| f(&l.cube))),
+                DeltasSince::Current => {
+                    // Only the cube that was checked: a load may have put an
+                    // older one in its place meanwhile (then check again).
+                    let guard = read(&self.cube);
+                    if let Some(loaded) = guard.as_ref()
+                        && loaded.position == position
+                    {
+                        return Ok(Some(f(&loaded.cube)));
+                    }
+                }
                 DeltasSince::Replay { deltas, to } => {
                     let mut slot = write(&self.cube);
                     if let Some(loaded) = slot.as_mut()

@@ -550,18 +550,31 @@ fn explain_connect_error(url: &str, e: sqlx::Error) -> StoreError {
     StoreError::Database(e)
 }
 
-/// A URL with its password replaced, for messages.
+/// A URL with its password (in the authority or a `password` parameter)
+/// replaced, for messages and logs.
 pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((user, host)) => match user.split_once(':') {
-                Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-                None => url.to_string(),
-            },
-            None => url.to_string(),
-        },
-        None => url.to_string(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        // Not a URL (a SQLite path): nothing secret in it.
+        return url.to_string();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    if parsed.query_pairs().any(|(k, _)| k == "password") {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" {
+                    "***".to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// Adds delta cells to the rollup counters, in key order.
@@ -804,13 +817,16 @@ impl Backend for PostgresStore {
         let applied_ids: Vec<i64> = applied.iter().map(|x| *x as i64).collect();
         // One statement, so one snapshot: the new position and the deltas
         // committed since the old one (other than those applied already).
+        // A snapshot misses exactly the transactions at or after its xmax
+        // and those it lists as in progress: both are index lookups, so a
+        // long-open transaction (which holds xmin back) costs nothing here.
         let rows = sqlx::query(
             "SELECT pg_current_snapshot()::text AS now, \
              (SELECT value FROM store_state WHERE key = 'delta_floor') AS floor, \
              d.xid::text::int8 AS xid, d.rebuild, d.cells \
              FROM (SELECT 1) AS one LEFT JOIN rollup_deltas d \
-             ON d.xid >= pg_snapshot_xmin($1::text::pg_snapshot) \
-             AND NOT pg_visible_in_snapshot(d.xid, $1::text::pg_snapshot) \
+             ON (d.xid >= pg_snapshot_xmax($1::text::pg_snapshot) \
+                 OR d.xid IN (SELECT pg_snapshot_xip($1::text::pg_snapshot))) \
              AND NOT (d.xid::text::int8 = ANY($2)) \
              ORDER BY d.xid",
         )
@@ -823,8 +839,16 @@ impl Backend for PostgresStore {
         };
         let now_text: String = first.try_get("now")?;
         let floor: i64 = first.try_get("floor")?;
-        if floor as u64 > old.xmin {
-            // Delta rows this cube may not have seen were deleted.
+        // Rows below the floor were deleted: if the cube's snapshot missed
+        // any transaction below it, the gap cannot be replayed.
+        let oldest_missed = old
+            .in_progress
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(old.xmax)
+            .min(old.xmax);
+        if floor as u64 > oldest_missed {
             return Ok(DeltasSince::Reload);
         }
         let now = Snapshot::parse(&now_text)
@@ -836,13 +860,18 @@ impl Backend for PostgresStore {
             };
             let rebuild: bool = row.try_get("rebuild")?;
             let cells: Option<Vec<u8>> = row.try_get("cells")?;
-            match cells {
-                Some(bytes) if !rebuild => deltas.push(RollupDelta {
-                    id: xid,
-                    cells: backend::decode_cells(&bytes)?,
-                }),
+            let Some(bytes) = cells.filter(|_| !rebuild) else {
                 // A rebuild, or a payload already trimmed.
-                _ => return Ok(DeltasSince::Reload),
+                return Ok(DeltasSince::Reload);
+            };
+            match backend::decode_cells(&bytes) {
+                Ok(cells) => deltas.push(RollupDelta { id: xid, cells }),
+                Err(e) => {
+                    // Written by another version, or damaged: the table is
+                    // the truth, so load it instead of failing every query.
+                    tracing::warn!(xid, error = %e, "unreadable rollup delta; reloading the cube");
+                    return Ok(DeltasSince::Reload);
+                }
             }
         }
         if deltas.is_empty() && applied.is_empty() {
@@ -1116,6 +1145,16 @@ mod tests {
             "postgres://app:***@db:5432/northstar"
         );
         assert_eq!(redact("postgres://db/northstar"), "postgres://db/northstar");
+        assert_eq!(
+            redact("postgres://app:p@ss@db/x"),
+            "postgres://app:***@db/x",
+            "the last @ ends the user part"
+        );
+        assert_eq!(
+            redact("postgres://db/x?user=a&password=s3cret"),
+            "postgres://db/x?user=a&password=***"
+        );
+        assert_eq!(redact("sqlite://northstar.db"), "sqlite://northstar.db");
         assert_eq!(
             redact("postgres://app@db/northstar"),
             "postgres://app@db/northstar"

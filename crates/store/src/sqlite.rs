@@ -498,15 +498,18 @@ impl Backend for SqliteStore {
         if !contiguous {
             return Ok(DeltasSince::Reload);
         }
-        let deltas = rows
-            .into_iter()
-            .map(|(v, bytes)| {
-                Ok(RollupDelta {
-                    id: v,
-                    cells: backend::decode_cells(&bytes)?,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut deltas = Vec::with_capacity(rows.len());
+        for (v, bytes) in rows {
+            match backend::decode_cells(&bytes) {
+                Ok(cells) => deltas.push(RollupDelta { id: v, cells }),
+                Err(e) => {
+                    // Written by another version, or damaged: the table is
+                    // the truth, so load it instead of failing every query.
+                    tracing::warn!(version = v, error = %e, "unreadable rollup delta; reloading the cube");
+                    return Ok(DeltasSince::Reload);
+                }
+            }
+        }
         Ok(DeltasSince::Replay {
             deltas,
             to: CubePosition::Serial(current),
