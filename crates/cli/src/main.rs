@@ -83,6 +83,10 @@ struct ServeArgs {
     /// Requests handled at once; more are refused with 503 and Retry-After.
     #[arg(long, env = "NORTHSTAR_MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     max_in_flight: u32,
+    /// Writes handled at once (each may hold a 16 MiB body); more are
+    /// refused with 503 and Retry-After.
+    #[arg(long, env = "NORTHSTAR_MAX_WRITES_IN_FLIGHT", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    max_writes_in_flight: u32,
     /// Seconds a request may take before it is stopped with 503.
     #[arg(long, env = "NORTHSTAR_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3_600))]
     request_timeout: u32,
@@ -92,6 +96,7 @@ impl ServeArgs {
     fn limits(&self) -> northstar_server::ServerLimits {
         northstar_server::ServerLimits {
             max_in_flight: self.max_in_flight as usize,
+            max_writes_in_flight: self.max_writes_in_flight as usize,
             request_timeout: std::time::Duration::from_secs(u64::from(self.request_timeout)),
         }
     }

@@ -49,10 +49,7 @@ pub fn with_layers(router: Router, limits: ServerLimits) -> Router {
             limits::panic_response,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            (
-                Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight)),
-                limits,
-            ),
+            limits::Permits::new(limits),
             limits::bounded,
         ))
         .layer(axum::middleware::from_fn(limits::internal_errors))

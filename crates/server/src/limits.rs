@@ -22,7 +22,12 @@ use crate::REQUEST_ID;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerLimits {
     /// Requests handled at the same time; more are refused with 503.
+    /// Health checks do not count: a full server still says it is alive.
     pub max_in_flight: usize,
+    /// Writes (POST and other unsafe methods) at the same time, taken before
+    /// the body is read: each may hold a 16 MiB body and its decoded items,
+    /// so this bounds their memory.
+    pub max_writes_in_flight: usize,
     /// Longest a request may take before it is answered with 503.
     pub request_timeout: Duration,
 }
@@ -31,9 +36,37 @@ impl Default for ServerLimits {
     fn default() -> Self {
         Self {
             max_in_flight: 256,
+            max_writes_in_flight: 4,
             request_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// The permits behind [`ServerLimits`].
+#[derive(Clone)]
+pub struct Permits {
+    requests: Arc<Semaphore>,
+    writes: Arc<Semaphore>,
+    limits: ServerLimits,
+}
+
+impl Permits {
+    pub fn new(limits: ServerLimits) -> Self {
+        Self {
+            requests: Arc::new(Semaphore::new(limits.max_in_flight)),
+            writes: Arc::new(Semaphore::new(limits.max_writes_in_flight.max(1))),
+            limits,
+        }
+    }
+}
+
+fn busy(message: String) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [("retry-after", "1")],
+        Json(json!({"error": {"message": message}})),
+    )
+        .into_response()
 }
 
 /// Marks a response whose body must be replaced by the generic 5xx shape.
@@ -46,23 +79,36 @@ fn error_body(status: StatusCode, message: String) -> Response {
     response
 }
 
-/// The in-flight cap and the deadline.
-pub async fn bounded(
-    State((permits, limits)): State<(Arc<Semaphore>, ServerLimits)>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Ok(_permit) = permits.try_acquire() else {
-        tracing::warn!(limit = limits.max_in_flight, "request refused: server busy");
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [("retry-after", "1")],
-            Json(json!({"error": {"message": format!(
+/// The in-flight caps and the deadline.
+pub async fn bounded(State(permits): State<Permits>, request: Request, next: Next) -> Response {
+    let limits = permits.limits;
+    let health = matches!(request.uri().path(), "/healthz" | "/readyz");
+    let _request = if health {
+        None
+    } else {
+        let Ok(permit) = permits.requests.clone().try_acquire_owned() else {
+            tracing::warn!(limit = limits.max_in_flight, "request refused: server busy");
+            return busy(format!(
                 "the server is busy: more than {} requests in flight; retry in a moment",
                 limits.max_in_flight
-            )}})),
-        )
-            .into_response();
+            ));
+        };
+        Some(permit)
+    };
+    let _write = if request.method().is_safe() {
+        None
+    } else {
+        let Ok(permit) = permits.writes.clone().try_acquire_owned() else {
+            tracing::warn!(
+                limit = limits.max_writes_in_flight,
+                "write refused: too many writes in flight"
+            );
+            return busy(format!(
+                "the server is busy: more than {} writes in flight; retry in a moment",
+                limits.max_writes_in_flight
+            ));
+        };
+        Some(permit)
     };
     match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
         Ok(response) => response,

@@ -37,13 +37,25 @@ async fn requests_beyond_the_in_flight_limit_are_refused_at_once() {
         ServerLimits {
             max_in_flight: 1,
             request_timeout: Duration::from_secs(30),
+            ..Default::default()
         },
     );
     let stalled = tokio::spawn(router.clone().oneshot(stalled_post()));
     tokio::time::sleep(Duration::from_millis(100)).await;
+    // Health checks still answer: a full server is alive.
     let response = router
         .clone()
         .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = router
+        .clone()
+        .oneshot(
+            Request::get("/api/v1/metrics?metric=nps")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -60,10 +72,53 @@ async fn requests_beyond_the_in_flight_limit_are_refused_at_once() {
     let _ = stalled.await;
     // The permit is back once the stalled request is gone.
     let response = router
-        .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+        .oneshot(
+            Request::get("/api/v1/metrics?metric=nps")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Writes have a cap of their own, taken before the body is read: slow
+/// uploads cannot hold the memory of many 16 MiB bodies, and reads go on.
+#[tokio::test]
+async fn writes_beyond_their_own_limit_are_refused_and_reads_go_on() {
+    let app = TestApp::new().await;
+    let router = northstar_server::app_with(
+        app.store.clone(),
+        ServerLimits {
+            max_writes_in_flight: 1,
+            ..Default::default()
+        },
+    );
+    let stalled = tokio::spawn(router.clone().oneshot(stalled_post()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let response = router.clone().oneshot(stalled_post()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body = body_json(response).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 1 writes in flight"),
+        "{body}"
+    );
+    let response = router
+        .clone()
+        .oneshot(
+            Request::get("/api/v1/metrics?metric=nps")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    stalled.abort();
+    let _ = stalled.await;
 }
 
 #[tokio::test]
@@ -74,6 +129,7 @@ async fn a_request_past_its_deadline_is_stopped() {
         ServerLimits {
             max_in_flight: 8,
             request_timeout: Duration::from_millis(200),
+            ..Default::default()
         },
     );
     let response = router.oneshot(stalled_post()).await.unwrap();
