@@ -40,6 +40,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             // A client-facing limit of the store (e.g. distinct values).
             ApiError::Store(StoreError::Limit { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Store(StoreError::Busy(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -48,6 +49,7 @@ impl ApiError {
     pub fn public_message(&self) -> String {
         match self {
             ApiError::Store(StoreError::Limit { field, message }) => format!("{field}: {message}"),
+            ApiError::Store(StoreError::Busy(message)) => format!("the server is busy: {message}"),
             ApiError::Store(_) | ApiError::Render(_) => {
                 "internal error; the server log has the details".to_string()
             }
@@ -89,6 +91,12 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             // The outer layer adds the request id and keeps the message generic.
             response

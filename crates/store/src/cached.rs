@@ -102,6 +102,11 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     })
 }
 
+/// Longest a request waits for a respondent scan slot before it is told the
+/// store is busy (a queue of cache-missing requests must not hold every
+/// request slot of the server).
+const RESPONDENT_SCAN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Respondent scans allowed at the same time.
 const RESPONDENT_SCANS: usize = 2;
 
@@ -466,11 +471,20 @@ impl Store for CachedStore {
             return Ok(counts.clone());
         }
         let counts = {
-            let _scan = self
+            let _scan = tokio::time::timeout(
+                RESPONDENT_SCAN_WAIT,
+                self
                 .respondent_scans
-                .acquire()
-                .await
-                .map_err(|_| StoreError::NotReady("the store is shutting down".into()))?;
+                .acquire(),
+            )
+            .await
+            .map_err(|_| {
+                StoreError::Busy(format!(
+                    "{RESPONDENT_SCANS} counts of who answered are running and others waited {} s; retry in a moment",
+                    RESPONDENT_SCAN_WAIT.as_secs()
+                ))
+            })?
+            .map_err(|_| StoreError::NotReady("the store is shutting down".into()))?;
             self.backend.respondents_by_segment(query).await?
         };
         let mut entries = cache();

@@ -15,6 +15,9 @@ pub enum StoreError {
     /// A client-facing limit: the message names the limit and the fix.
     #[error("{field}: {message}")]
     Limit { field: String, message: String },
+    /// Too much at once (queued scans, racing writers): retry in a moment.
+    #[error("busy: {0}")]
+    Busy(String),
     /// A caller bug: e.g. one key twice in a batch.
     #[error("invalid batch: {0}")]
     InvalidBatch(String),

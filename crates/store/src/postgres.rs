@@ -87,7 +87,7 @@ async fn back_off(tries: u32) {
 }
 
 fn raced_too_often() -> StoreError {
-    StoreError::NotReady(format!(
+    StoreError::Busy(format!(
         "a write lost {WRITE_ATTEMPTS} races in a row with concurrent writers of the same keys; retry it"
     ))
 }
