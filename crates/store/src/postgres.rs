@@ -236,6 +236,21 @@ impl PostgresStore {
     /// Connects to the database a `postgres://` URL names.
     pub async fn connect(url: &str, pool_size: u32) -> StoreResult<Self> {
         let options: PgConnectOptions = url.parse()?;
+        // One connection first: its error says what is wrong (refused,
+        // unknown database, password) where a pool would only time out.
+        let probe = tokio::time::timeout(
+            Duration::from_secs(10),
+            sqlx::ConnectOptions::connect(&options),
+        )
+        .await
+        .map_err(|_| {
+            StoreError::NotReady(format!(
+                "no answer from PostgreSQL at {} within 10 s; is the host right and the port open?",
+                redact(url)
+            ))
+        })?
+        .map_err(|e| explain_connect_error(url, e))?;
+        let _ = sqlx::Connection::close(probe).await;
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(2))
             .acquire_timeout(Duration::from_secs(30))
@@ -535,12 +550,19 @@ fn operation_key(o: &NewOperation) -> String {
 
 fn explain_connect_error(url: &str, e: sqlx::Error) -> StoreError {
     let shown = redact(url);
-    if let sqlx::Error::Database(d) = &e
-        && d.code().as_deref() == Some("3D000")
-    {
-        return StoreError::NotReady(format!(
-            "{d} at {shown}; create it first, e.g. `createdb <name>` or `CREATE DATABASE <name>;` as a superuser"
-        ));
+    if let sqlx::Error::Database(d) = &e {
+        let hint = match d.code().as_deref() {
+            Some("3D000") => {
+                "create it first, e.g. `createdb --owner <role> <name>` as a superuser (docs/deploy.md)"
+            }
+            Some("28P01" | "28000") => {
+                "check the user name and password in the URL (or ~/.pgpass) and pg_hba.conf"
+            }
+            _ => "",
+        };
+        if !hint.is_empty() {
+            return StoreError::NotReady(format!("{} at {shown}; {hint}", d.message()));
+        }
     }
     if let sqlx::Error::Io(io) = &e {
         return StoreError::NotReady(format!(
