@@ -306,7 +306,7 @@ impl PostgresStore {
                 "INSERT INTO responses (external_id, customer_id, submitted_at, submitted_unix, {DIMENSION_COLUMNS}, \
                  nps, csat, ces, fcr, comment, order_id, drivers, attributes) \
                  SELECT external_id, customer_id, submitted_at, submitted_unix, {DIMENSION_COLUMNS}, nps, csat, ces, \
-                 fcr, comment, order_id, drivers::jsonb, attributes::jsonb FROM {RESPONSE_UNNEST}"
+                 fcr, comment, order_id, drivers, attributes FROM {RESPONSE_UNNEST}"
             );
             let insert = bind_responses(sqlx::query(AssertSqlSafe(sql)), &inserted)
                 .execute(&mut *tx)
@@ -340,8 +340,8 @@ impl PostgresStore {
             .iter()
             .map(|c| format!("{c} = t.{c}"))
             .chain([
-                "drivers = t.drivers::jsonb".into(),
-                "attributes = t.attributes::jsonb".into(),
+                "drivers = t.drivers".into(),
+                "attributes = t.attributes".into(),
             ])
             .collect();
             let sql = format!(
@@ -405,7 +405,7 @@ impl PostgresStore {
         // `xmax = 0` test (a fresh insert) tells apart.
         let fresh: i64 = sqlx::query_scalar(
             "WITH written AS (INSERT INTO customers (customer_id, segment, region, annual_value, churned, churned_on, attributes) \
-             SELECT customer_id, segment, region, annual_value, churned, churned_on, attributes::jsonb \
+             SELECT customer_id, segment, region, annual_value, churned, churned_on, attributes \
              FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[], $6::int4[], $7::text[]) \
              AS t(customer_id, segment, region, annual_value, churned, churned_on, attributes) \
              ON CONFLICT (customer_id) DO UPDATE SET segment = EXCLUDED.segment, region = EXCLUDED.region, \
@@ -502,7 +502,7 @@ impl PostgresStore {
         // writer is simply replaced (last writer wins, as for any key).
         sqlx::query(
             "INSERT INTO operations (department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes) \
-             SELECT department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes::jsonb \
+             SELECT department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes \
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::float8[], $8::float8[], $9::text[]) \
              AS t(department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes) \
              ON CONFLICT (department, order_id, measure) DO UPDATE SET customer_id = EXCLUDED.customer_id, \
