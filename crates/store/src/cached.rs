@@ -68,6 +68,8 @@ pub struct CachedStore {
     pending_values: std::sync::Mutex<PendingValues>,
     /// Months of day cells kept; `None`: every day.
     day_cell_months: Option<u32>,
+    /// At most [`DAY_READS`] reads of old day cells at once.
+    day_reads: tokio::sync::Semaphore,
 }
 
 /// Per dimension, values held by writes in flight and how many hold each.
@@ -107,6 +109,9 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// request slot of the server).
 const RESPONDENT_SCAN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Reads of old months' day cells (compacted out of the cube) at once.
+const DAY_READS: usize = 2;
+
 /// Respondent scans allowed at the same time.
 const RESPONDENT_SCANS: usize = 2;
 
@@ -139,6 +144,7 @@ impl CachedStore {
             respondent_scans: tokio::sync::Semaphore::new(RESPONDENT_SCANS),
             pending_values: std::sync::Mutex::new(Default::default()),
             day_cell_months: Some(DEFAULT_DAY_CELL_MONTHS),
+            day_reads: tokio::sync::Semaphore::new(DAY_READS),
         }
     }
 
@@ -166,7 +172,20 @@ impl CachedStore {
             let mut days = Vec::with_capacity(queries.len());
             for (q, ranges) in queries.iter().zip(&missing) {
                 let mut cube = RollupCube::new();
-                if let Some(filter) = storable_filter(&q.filter) {
+                if let Some(filter) = storable_filter(&q.filter)
+                    && !ranges.is_empty()
+                {
+                    // Old day cells are read a few questions at a time: each
+                    // read holds up to two months of cells in memory.
+                    let _read = tokio::time::timeout(RESPONDENT_SCAN_WAIT, self.day_reads.acquire())
+                        .await
+                        .map_err(|_| {
+                            StoreError::Busy(format!(
+                                "{DAY_READS} questions about single days of old months are running and others waited {} s; retry in a moment",
+                                RESPONDENT_SCAN_WAIT.as_secs()
+                            ))
+                        })?
+                        .map_err(|_| StoreError::NotReady("the store is shutting down".into()))?;
                     for &(from, to) in ranges {
                         for (day, dims, summary) in
                             self.backend.rollup_cells_between(from, to, &filter).await?
