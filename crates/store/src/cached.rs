@@ -166,9 +166,23 @@ impl CachedStore {
     /// cells of older months a query starts or ends inside.
     async fn answer(&self, queries: &[CubeQuery]) -> StoreResult<Vec<CubeAnswer>> {
         for _ in 0..3 {
-            let missing: Vec<Vec<(Day, Day)>> = self
-                .with_current_cube(|cube| queries.iter().map(|q| cube.missing_days(q)).collect())
+            // Usually the cube holds every day asked about: answer at once,
+            // with one check of the log.
+            let missing = self
+                .with_current_cube(|cube| {
+                    let missing: Vec<Vec<(Day, Day)>> =
+                        queries.iter().map(|q| cube.missing_days(q)).collect();
+                    if missing.iter().all(Vec::is_empty) {
+                        Ok(queries.iter().map(|q| cube.query(q)).collect())
+                    } else {
+                        Err(missing)
+                    }
+                })
                 .await?;
+            let missing: Vec<Vec<(Day, Day)>> = match missing {
+                Ok(answers) => return Ok(answers),
+                Err(missing) => missing,
+            };
             let mut days = Vec::with_capacity(queries.len());
             for (q, ranges) in queries.iter().zip(&missing) {
                 let mut cube = RollupCube::new();
