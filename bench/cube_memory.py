@@ -10,10 +10,11 @@ script computes the expected number of cells for a workload and the bytes they t
     touchpoint x department x segment combinations carry most answers);
   * answers of one combination on one day are Poisson: a day cell is present with probability
     1 - exp(-rate_c), a month cell with 1 - exp(-30.4 rate_c);
-  * bytes per cell (measured layout, see below): a day cell is a BTreeMap<i32, ResponseSummary>
+  * bytes per cell (from the data layout): a day cell is a BTreeMap<i32, ResponseSummary>
     entry: 4 + 200 bytes of key and 25 i64 counters, in B-tree leaves that are about 2/3 full on
-    average -> about 310 bytes; a month cell is a key (4 bytes) and a summary (200 bytes) in two
-    vectors with up to 2x growth slack -> about 300 bytes worst case, 210 typical; we count 300.
+    average -> about 310 bytes; a month cell is a key (4 bytes), a summary (200 bytes) and per
+    metric its first and last answer day (4 x 12 bytes) in three vectors, shrunk to fit after a
+    load -> 252 bytes (months added later may carry up to 2x growth slack until the next load).
 
 Policies compared:
   today      day cells for every day, month totals for every month
@@ -29,7 +30,7 @@ import argparse
 import math
 
 DAY_CELL_BYTES = 310
-MONTH_CELL_BYTES = 300
+MONTH_CELL_BYTES = 252
 COMBINATION_BYTES = 200  # dims, span fields, vector headers, hash-map slot
 
 

@@ -303,7 +303,7 @@ impl Combination {
     /// starts inside the month after its first answer (then the day cells;
     /// the cube never asks this of a month whose day cells it dropped).
     fn first_answer(&self, metric: Metric, from: Day, to: Day, before: Option<Day>) -> Option<Day> {
-        let to = before.map_or(to, |b| to.min(b - 1));
+        let to = before.map_or(to, |b| to.min(b.saturating_sub(1)));
         if from > to {
             return None;
         }
@@ -334,7 +334,7 @@ impl Combination {
 
     /// Last day in `from..=to` (and after `after`) with an answer to `metric`.
     fn last_answer(&self, metric: Metric, from: Day, to: Day, after: Option<Day>) -> Option<Day> {
-        let from = after.map_or(from, |a| from.max(a + 1));
+        let from = after.map_or(from, |a| from.max(a.saturating_add(1)));
         if from > to {
             return None;
         }
@@ -447,6 +447,17 @@ impl RollupCube {
                 c.days = c.days.split_off(&first);
             }
         }
+    }
+
+    /// Gives back the spare capacity of the month vectors (after a load:
+    /// they grew by doubling while the cells arrived).
+    pub fn shrink_to_fit(&mut self) {
+        for c in &mut self.combinations {
+            c.month_keys.shrink_to_fit();
+            c.months.shrink_to_fit();
+            c.month_spans.shrink_to_fit();
+        }
+        self.combinations.shrink_to_fit();
     }
 
     /// The month from which day cells are kept, if any.

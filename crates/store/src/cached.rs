@@ -70,7 +70,13 @@ pub struct CachedStore {
     day_cell_months: Option<u32>,
     /// At most [`DAY_READS`] reads of old day cells at once.
     day_reads: tokio::sync::Semaphore,
+    /// Bumped (under the cube's write lock) whenever the cube changes, so a
+    /// question answered in two steps can tell the cube stayed the same.
+    generation: AtomicU64,
 }
+
+/// Which old days were read for a question: the day ranges and the filter.
+type DaysRead = (Vec<(Day, Day)>, Vec<(Dimension, String)>);
 
 /// Per dimension, values held by writes in flight and how many hold each.
 type PendingValues = [HashMap<String, usize>; 5];
@@ -145,6 +151,7 @@ impl CachedStore {
             pending_values: std::sync::Mutex::new(Default::default()),
             day_cell_months: Some(DEFAULT_DAY_CELL_MONTHS),
             day_reads: tokio::sync::Semaphore::new(DAY_READS),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -163,65 +170,59 @@ impl CachedStore {
     }
 
     /// Answers queries from the cube, reading from the database the day
-    /// cells of older months a query starts or ends inside.
+    /// cells of older months a query starts or ends inside. The answer is
+    /// one state of the data: if the cube changed while those days were
+    /// read (a write committed), it asks again.
     async fn answer(&self, queries: &[CubeQuery]) -> StoreResult<Vec<CubeAnswer>> {
-        for _ in 0..3 {
+        for _ in 0..5 {
             // Usually the cube holds every day asked about: answer at once,
             // with one check of the log.
-            let missing = self
+            let first = self
                 .with_current_cube(|cube| {
                     let missing: Vec<Vec<(Day, Day)>> =
                         queries.iter().map(|q| cube.missing_days(q)).collect();
                     if missing.iter().all(Vec::is_empty) {
                         Ok(queries.iter().map(|q| cube.query(q)).collect())
                     } else {
-                        Err(missing)
+                        Err((missing, self.generation.load(Ordering::Relaxed)))
                     }
                 })
                 .await?;
-            let missing: Vec<Vec<(Day, Day)>> = match missing {
+            let (missing, generation) = match first {
                 Ok(answers) => return Ok(answers),
                 Err(missing) => missing,
             };
-            let mut days = Vec::with_capacity(queries.len());
+            // One read per distinct (days, filter): a page's figures share them.
+            let mut reads: Vec<(DaysRead, RollupCube)> = Vec::new();
+            let mut read_of = Vec::with_capacity(queries.len());
             for (q, ranges) in queries.iter().zip(&missing) {
-                let mut cube = RollupCube::new();
-                if let Some(filter) = storable_filter(&q.filter)
-                    && !ranges.is_empty()
-                {
-                    // Old day cells are read a few questions at a time: each
-                    // read holds up to two months of cells in memory.
-                    let _read = tokio::time::timeout(RESPONDENT_SCAN_WAIT, self.day_reads.acquire())
-                        .await
-                        .map_err(|_| {
-                            StoreError::Busy(format!(
-                                "{DAY_READS} questions about single days of old months are running and others waited {} s; retry in a moment",
-                                RESPONDENT_SCAN_WAIT.as_secs()
-                            ))
-                        })?
-                        .map_err(|_| StoreError::NotReady("the store is shutting down".into()))?;
-                    for &(from, to) in ranges {
-                        for (day, dims, summary) in
-                            self.backend.rollup_cells_between(from, to, &filter).await?
-                        {
-                            cube.add(day, &dims, &summary);
-                        }
-                    }
+                let Some(filter) = storable_filter(&q.filter).filter(|_| !ranges.is_empty()) else {
+                    read_of.push(None);
+                    continue;
+                };
+                let key = (ranges.clone(), filter);
+                if let Some(i) = reads.iter().position(|(k, _)| *k == key) {
+                    read_of.push(Some(i));
+                    continue;
                 }
-                days.push(cube);
+                let cube = self.read_days(&key.0, &key.1).await?;
+                read_of.push(Some(reads.len()));
+                reads.push((key, cube));
             }
+            let empty = RollupCube::new();
             let answers = self
                 .with_current_cube(|cube| {
-                    // The horizon moved meanwhile: ask again.
-                    let same = queries
-                        .iter()
-                        .zip(&missing)
-                        .all(|(q, m)| cube.missing_days(q) == *m);
+                    // A write landed (or the horizon moved) meanwhile: ask again.
+                    let same = self.generation.load(Ordering::Relaxed) == generation
+                        && queries
+                            .iter()
+                            .zip(&missing)
+                            .all(|(q, m)| cube.missing_days(q) == *m);
                     same.then(|| {
                         queries
                             .iter()
-                            .zip(&days)
-                            .map(|(q, d)| cube.query_with(q, d))
+                            .zip(&read_of)
+                            .map(|(q, r)| cube.query_with(q, r.map_or(&empty, |i| &reads[i].1)))
                             .collect()
                     })
                 })
@@ -230,9 +231,34 @@ impl CachedStore {
                 return Ok(answers);
             }
         }
-        Err(StoreError::NotReady(
-            "the cube's day horizon kept moving; try again".into(),
+        Err(StoreError::Busy(
+            "the data kept changing while days of old months were read; retry in a moment".into(),
         ))
+    }
+
+    /// The stored day cells of `ranges` that pass `filter`, as a cube; a
+    /// few such reads at a time (each may hold two months of cells).
+    async fn read_days(
+        &self,
+        ranges: &[(Day, Day)],
+        filter: &[(Dimension, String)],
+    ) -> StoreResult<RollupCube> {
+        let _read = tokio::time::timeout(RESPONDENT_SCAN_WAIT, self.day_reads.acquire())
+            .await
+            .map_err(|_| {
+                StoreError::Busy(format!(
+                    "{DAY_READS} questions about single days of old months are running and others waited {} s; retry in a moment",
+                    RESPONDENT_SCAN_WAIT.as_secs()
+                ))
+            })?
+            .map_err(|_| StoreError::NotReady("the store is shutting down".into()))?;
+        let mut cube = RollupCube::new();
+        for &(from, to) in ranges {
+            for (day, dims, summary) in self.backend.rollup_cells_between(from, to, filter).await? {
+                cube.add(day, &dims, &summary);
+            }
+        }
+        Ok(cube)
     }
 
     /// Runs `f` on a cube that includes every write committed before the
@@ -255,6 +281,7 @@ impl CachedStore {
         for (day, dims, summary) in &cells {
             cube.add(*day, dims, summary);
         }
+        cube.shrink_to_fit();
         tracing::info!(
             cells = cells.len(),
             combinations = cube.combinations(),
@@ -264,7 +291,9 @@ impl CachedStore {
         // Replacing whatever is there is right even if a write of ours was
         // applied meanwhile: the loaded position says which writes the
         // cells include, and the next catch-up replays the rest.
-        *write(&self.cube) = Some(LoadedCube { position, cube });
+        let mut slot = write(&self.cube);
+        *slot = Some(LoadedCube { position, cube });
+        self.generation.fetch_add(1, Ordering::Relaxed);
         Ok(answer)
     }
 
@@ -279,6 +308,7 @@ impl CachedStore {
                 .is_some_and(|l| l.cube.days_kept_from().is_none_or(|h| h < horizon));
             if behind && let Some(loaded) = write(&self.cube).as_mut() {
                 loaded.cube.keep_days_from(Some(horizon));
+                self.generation.fetch_add(1, Ordering::Relaxed);
             }
         }
         for _ in 0..3 {
@@ -313,6 +343,7 @@ impl CachedStore {
                         }
                         loaded.position = to;
                         self.replays.fetch_add(1, Ordering::Relaxed);
+                        self.generation.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(replayed = deltas.len(), "rollup deltas replayed");
                         return Ok(Some(f(&loaded.cube)));
                     }
@@ -416,6 +447,7 @@ impl Store for CachedStore {
                     loaded.cube.add(*day, dims, summary);
                 }
                 loaded.position = next;
+                self.generation.fetch_add(1, Ordering::Relaxed);
             }
         }
         Ok(written.summary)
@@ -537,6 +569,7 @@ impl Store for CachedStore {
         let cells = self.backend.rebuild_rollups().await?;
         // The rebuild left no delta: the next query reloads.
         *write(&self.cube) = None;
+        self.generation.fetch_add(1, Ordering::Relaxed);
         Ok(cells)
     }
 
