@@ -181,19 +181,20 @@ pub type OperationKey = (String, String, String);
 
 /// Rejects a batch that names one key twice: the caller reports duplicates
 /// row by row; the store never silently keeps the last one.
-pub fn ensure_unique_keys<T>(
-    batch: &[T],
+pub fn ensure_unique_keys<'a, T, K: std::hash::Hash + Eq + std::fmt::Debug>(
+    batch: &'a [T],
     what: &str,
-    key: impl Fn(&T) -> String,
+    key: impl Fn(&'a T) -> K,
 ) -> StoreResult<()> {
     let mut seen = std::collections::HashSet::with_capacity(batch.len());
     for item in batch {
         let k = key(item);
-        if !seen.insert(k.clone()) {
+        if seen.contains(&k) {
             return Err(StoreError::InvalidBatch(format!(
                 "{what} {k:?} appears twice in one batch; report the duplicate row instead of writing it"
             )));
         }
+        seen.insert(k);
     }
     Ok(())
 }

@@ -201,7 +201,7 @@ impl Backend for SqliteStore {
     }
 
     async fn write_responses(&self, rows: Vec<NewResponse>) -> StoreResult<ResponsesWritten> {
-        backend::ensure_unique_keys(&rows, "external_id", |r| r.external_id.clone())?;
+        backend::ensure_unique_keys(&rows, "external_id", |r| r.external_id.as_str())?;
         if rows.is_empty() {
             return Ok(ResponsesWritten::default());
         }
@@ -308,7 +308,7 @@ impl Backend for SqliteStore {
     }
 
     async fn write_customers(&self, rows: Vec<NewCustomer>) -> StoreResult<WriteSummary> {
-        backend::ensure_unique_keys(&rows, "customer_id", |c| c.customer_id.clone())?;
+        backend::ensure_unique_keys(&rows, "customer_id", |c| c.customer_id.as_str())?;
         if rows.is_empty() {
             return Ok(WriteSummary::default());
         }
