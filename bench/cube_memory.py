@@ -13,8 +13,8 @@ script computes the expected number of cells for a workload and the bytes they t
   * bytes per cell (from the data layout): a day cell is a BTreeMap<i32, ResponseSummary>
     entry: 4 + 200 bytes of key and 25 i64 counters, in B-tree leaves that are about 2/3 full on
     average -> about 310 bytes; a month cell is a key (4 bytes), a summary (200 bytes) and per
-    metric its first and last answer day (4 x 12 bytes) in three vectors, shrunk to fit after a
-    load -> 252 bytes (months added later may carry up to 2x growth slack until the next load).
+    metric its first and last answer day with their answer counts (4 x 20 bytes) in three
+    vectors, shrunk to fit after a load -> 284 bytes (months added later may carry up to 2x growth slack until the next load).
 
 Policies compared:
   today      day cells for every day, month totals for every month
@@ -30,7 +30,7 @@ import argparse
 import math
 
 DAY_CELL_BYTES = 310
-MONTH_CELL_BYTES = 252
+MONTH_CELL_BYTES = 284
 COMBINATION_BYTES = 200  # dims, span fields, vector headers, hash-map slot
 
 

@@ -164,19 +164,25 @@ struct Combination {
     /// Per month of `month_keys` and metric, the first and last day with an
     /// answer: a figure's period inside whole months needs no day cells, so
     /// months before the horizon keep it without them.
-    month_spans: Vec<[Option<(Day, Day)>; 4]>,
+    month_spans: Vec<[Option<Edges>; 4]>,
     /// Per metric, the first and last day with an answer, kept on add so a
     /// query whose range covers them needs no walk.
     spans: [Option<(Day, Day)>; 4],
 }
 
-/// How a day's answers to one metric changed with a delta.
-enum Presence {
-    Present,
-    Absent,
-    /// A retraction on a day whose cell is not kept: it may or may not
-    /// still have answers.
-    Unknown,
+/// The first and last day of a month with an answer to one metric, and
+/// how many answers each has: a retraction on an edge day of a month whose
+/// day cells were dropped keeps the span exact unless it empties that day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Edges {
+    first: Day,
+    last: Day,
+    first_n: u32,
+    last_n: u32,
+}
+
+fn count(n: i64) -> u32 {
+    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
 }
 
 fn widen(span: &mut Option<(Day, Day)>, day: Day) {
@@ -187,7 +193,7 @@ impl Combination {
     /// Keeps the month spans and `spans` right after `delta` was merged on
     /// `day` (into its day cell unless `compacted`). Returns false when a
     /// span can no longer be known exactly without the day cells (a
-    /// retraction on the edge day of a compacted month).
+    /// retraction that empties the edge day of a compacted month).
     fn update_spans(&mut self, day: Day, delta: &ResponseSummary, compacted: bool) -> bool {
         let month = calendar::month_of_day(day);
         let index = self.month_keys.binary_search(&month).ok();
@@ -197,23 +203,8 @@ impl Combination {
                 continue;
             }
             let k = metric.index();
-            let presence = if !compacted {
-                if self.days.get(&day).is_some_and(|s| metric.answers(s) != 0) {
-                    Presence::Present
-                } else {
-                    Presence::Absent
-                }
-            } else if metric.answers(delta) > 0 {
-                Presence::Present
-            } else if metric.answers(delta) == 0 {
-                // As many answers as before (one replaced by another).
-                continue;
-            } else {
-                Presence::Unknown
-            };
             let Some(i) = index else {
-                // The month emptied: it keeps no span; the combination's
-                // span may have lost an edge.
+                // The month emptied: the combination may have lost an edge.
                 self.respan(k);
                 continue;
             };
@@ -222,25 +213,85 @@ impl Combination {
                 self.respan(k);
                 continue;
             }
-            let on_edge = self.month_spans[i][k].is_some_and(|(f, l)| f == day || l == day);
-            match presence {
-                Presence::Present => {
-                    widen(&mut self.month_spans[i][k], day);
-                    widen(&mut self.spans[k], day);
+            let net = metric.answers(delta);
+            // Answers on the day now, where its cell is kept.
+            let on_day = (!compacted).then(|| self.days.get(&day).map_or(0, |s| metric.answers(s)));
+            let before = self.month_spans[i][k];
+            let after = match (before, on_day) {
+                (None, n) => {
+                    let n = n.unwrap_or(net);
+                    if n <= 0 {
+                        exact = false;
+                    }
+                    (n > 0).then(|| Edges {
+                        first: day,
+                        last: day,
+                        first_n: count(n),
+                        last_n: count(n),
+                    })
                 }
-                Presence::Absent if on_edge => {
+                (Some(mut e), Some(n)) if n > 0 => {
+                    if day <= e.first {
+                        (e.first, e.first_n) = (day, count(n));
+                    }
+                    if day >= e.last {
+                        (e.last, e.last_n) = (day, count(n));
+                    }
+                    Some(e)
+                }
+                (Some(e), Some(_)) if day != e.first && day != e.last => Some(e),
+                (Some(_), Some(_)) => {
+                    // An edge day emptied: find the new edges in the day cells.
                     let (lo, hi) = (
                         calendar::first_day_of_month(month),
                         calendar::last_day_of_month(month),
                     );
-                    let has = |(_, s): &(&Day, &ResponseSummary)| metric.answers(s) != 0;
-                    let first = self.days.range(lo..=hi).find(has).map(|(d, _)| *d);
-                    let last = self.days.range(lo..=hi).rev().find(has).map(|(d, _)| *d);
-                    self.month_spans[i][k] = first.zip(last);
-                    self.respan(k);
+                    let answers = |(d, s): (&Day, &ResponseSummary)| {
+                        let n = metric.answers(s);
+                        (n != 0).then_some((*d, count(n)))
+                    };
+                    let first = self.days.range(lo..=hi).find_map(answers);
+                    let last = self.days.range(lo..=hi).rev().find_map(answers);
+                    first.zip(last).map(|((f, fc), (l, lc))| Edges {
+                        first: f,
+                        last: l,
+                        first_n: fc,
+                        last_n: lc,
+                    })
                 }
-                Presence::Unknown if on_edge => exact = false,
-                Presence::Absent | Presence::Unknown => {}
+                (Some(mut e), None) => {
+                    // Day cells dropped: only the change on the day is known.
+                    let (before_first, after_last) = (day < e.first, day > e.last);
+                    for (edge, n, outside) in [
+                        (&mut e.first, &mut e.first_n, before_first),
+                        (&mut e.last, &mut e.last_n, after_last),
+                    ] {
+                        if outside {
+                            if net > 0 {
+                                (*edge, *n) = (day, count(net));
+                            } else {
+                                exact = false;
+                            }
+                        } else if day == *edge {
+                            let left = i64::from(*n) + net;
+                            if left > 0 {
+                                *n = count(left);
+                            } else {
+                                exact = false;
+                            }
+                        }
+                    }
+                    Some(e)
+                }
+            };
+            self.month_spans[i][k] = after;
+            let widened = after
+                .is_some_and(|e| before.is_none_or(|b| e.first <= b.first && e.last >= b.last));
+            if widened && let Some(e) = after {
+                widen(&mut self.spans[k], e.first);
+                widen(&mut self.spans[k], e.last);
+            } else {
+                self.respan(k);
             }
         }
         exact
@@ -248,13 +299,13 @@ impl Combination {
 
     /// Recomputes the combination's span of metric `k` from its month spans.
     fn respan(&mut self, k: usize) {
-        let first = self.month_spans.iter().find_map(|s| s[k]).map(|(f, _)| f);
+        let first = self.month_spans.iter().find_map(|s| s[k]).map(|e| e.first);
         let last = self
             .month_spans
             .iter()
             .rev()
             .find_map(|s| s[k])
-            .map(|(_, l)| l);
+            .map(|e| e.last);
         self.spans[k] = first.zip(last);
     }
 
@@ -312,7 +363,10 @@ impl Combination {
             let m = self.month_keys[i];
             let start = from.max(calendar::first_day_of_month(m));
             let end = to.min(calendar::last_day_of_month(m));
-            let Some((f, l)) = self.month_spans[i][k] else {
+            let Some(Edges {
+                first: f, last: l, ..
+            }) = self.month_spans[i][k]
+            else {
                 continue;
             };
             if f > end || l < start {
@@ -346,7 +400,10 @@ impl Combination {
             let m = self.month_keys[i];
             let start = from.max(calendar::first_day_of_month(m));
             let end = to.min(calendar::last_day_of_month(m));
-            let Some((f, l)) = self.month_spans[i][k] else {
+            let Some(Edges {
+                first: f, last: l, ..
+            }) = self.month_spans[i][k]
+            else {
                 continue;
             };
             if f > end || l < start {
@@ -923,6 +980,32 @@ mod tests {
             prop_assert_eq!(cube.query(&CubeQuery::default()).any_span(), None);
             prop_assert!(cube.combinations.iter().all(|c| c.months.is_empty() && c.month_keys.is_empty() && c.spans == [None; 4]));
         }
+    }
+
+    /// A retraction on the edge day of a month whose day cells were
+    /// dropped keeps the span exact while that day still has answers.
+    #[test]
+    fn compacted_edges_count_their_answers() {
+        let dims = DimensionValues(["s", "t", "d", "seg", "c"].map(String::from));
+        let (jan3, jan9, jan20) = (20_456, 20_462, 20_473); // 2026-01-03, -09, -20
+        let mut cube = RollupCube::new();
+        cube.keep_days_from(Some(calendar::month_of_day(20_500)));
+        for day in [jan3, jan3, jan9, jan20] {
+            cube.add(day, &dims, &summary_of(9));
+        }
+        let q = CubeQuery::default();
+        assert_eq!(cube.query(&q).span(Metric::Nps), Some((jan3, jan20)));
+        cube.add(jan3, &dims, &summary_of(9).negated());
+        assert!(!cube.is_inexact(), "January 3 still has an answer");
+        assert_eq!(cube.query(&q).span(Metric::Nps), Some((jan3, jan20)));
+        cube.add(jan9, &dims, &summary_of(9).negated());
+        assert!(!cube.is_inexact(), "an inner day");
+        cube.add(jan3, &dims, &summary_of(9).negated());
+        assert!(
+            cube.is_inexact(),
+            "the first day emptied; the next is unknown"
+        );
+        assert_eq!(std::mem::size_of::<[Option<Edges>; 4]>(), 80);
     }
 
     #[test]
