@@ -10,6 +10,7 @@ use northstar_core::operation::NewOperation;
 use northstar_core::response::NewResponse;
 use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 
+use crate::accounts::{NewUser, Session, User, UserChange};
 use crate::{RollupCell, StoreCounts, StoreError, StoreResult, WriteSummary};
 
 /// Where a cube stands in the history of rollup writes: which writes its
@@ -148,6 +149,43 @@ pub trait Backend: Send + Sync + 'static {
     /// The rollup cells recomputed from raw responses, sorted.
     async fn rollup_cells_from_raw(&self) -> StoreResult<Vec<RollupCell>>;
     async fn counts(&self) -> StoreResult<StoreCounts>;
+
+    /// Creates an account; `StoreError::Exists` when the e-mail is taken.
+    async fn insert_user(&self, user: &NewUser, now_unix: i64) -> StoreResult<User>;
+    /// Every account, by e-mail.
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    /// An account and its password hash, by (normalised) e-mail.
+    async fn user_with_hash(&self, email: &str) -> StoreResult<Option<(User, String)>>;
+    /// Changes an account; `None` when there is none with this e-mail. A
+    /// change of role, password or a disabling ends the account's sessions.
+    async fn update_user(
+        &self,
+        email: &str,
+        change: &UserChange,
+        now_unix: i64,
+    ) -> StoreResult<Option<User>>;
+    /// Admin accounts that are not disabled.
+    async fn active_admins(&self) -> StoreResult<u64>;
+    /// Stores a session under the hash of its token.
+    async fn insert_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        csrf_token: &str,
+        now_unix: i64,
+    ) -> StoreResult<()>;
+    /// The session with this token hash, if its account is not disabled.
+    async fn session(&self, token_hash: &str) -> StoreResult<Option<Session>>;
+    /// Records that a session was used now.
+    async fn touch_session(&self, token_hash: &str, now_unix: i64) -> StoreResult<()>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Deletes sessions idle since before `idle_before` or created before
+    /// `created_before`; returns how many.
+    async fn delete_expired_sessions(
+        &self,
+        idle_before: i64,
+        created_before: i64,
+    ) -> StoreResult<u64>;
 
     /// Writes a consistent copy of the whole database to a new file at
     /// `path` while it stays in use (SQLite: `VACUUM INTO`). PostgreSQL has

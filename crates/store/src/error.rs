@@ -15,6 +15,9 @@ pub enum StoreError {
     /// A client-facing limit: the message names the limit and the fix.
     #[error("{field}: {message}")]
     Limit { field: String, message: String },
+    /// A record with this key exists already (e.g. an account's e-mail).
+    #[error("{0}")]
+    Exists(String),
     /// Too much at once (queued scans, racing writers): retry in a moment.
     #[error("busy: {0}")]
     Busy(String),

@@ -2,6 +2,7 @@
 //! response summaries are written in the same transaction as the raw rows and
 //! can always be rebuilt from them. Handlers see only the [`Store`] trait.
 
+pub mod accounts;
 pub mod backend;
 mod cached;
 pub mod copy;
@@ -132,7 +133,8 @@ pub trait Store: Send + Sync + 'static {
     /// Row counts per table.
     async fn counts(&self) -> StoreResult<StoreCounts>;
 
-    /// The persistence layer underneath (for inspection by tools and tests).
+    /// The persistence layer underneath: accounts and sessions (nothing to
+    /// cache) are read and written through it, and tools and tests inspect it.
     fn backend(&self) -> &dyn Backend;
 
     /// How the in-memory cube has been kept current.

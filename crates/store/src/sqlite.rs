@@ -16,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::Mutex;
 
+use crate::accounts::{self, NewUser, Session, User, UserChange};
 use crate::backend::{
     self, Backend, CubePosition, DataVersions, DeltasSince, OperationKey, RespondentCounts,
     RespondentQuery, ResponsesWritten, RollupDelta,
@@ -55,6 +56,17 @@ fn rollup_cell_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<RollupCell
     let day = Day::try_from(day)
         .map_err(|_| StoreError::Corrupt(format!("rollup day {day} is out of range")))?;
     Ok((day, dims, ResponseSummary::from_counters(&counters)))
+}
+
+fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        role: accounts::stored_role(row.try_get::<&str, _>("role")?)?,
+        department: row.try_get("department")?,
+        disabled: row.try_get("disabled")?,
+        created_unix: row.try_get("created_unix")?,
+    })
 }
 
 fn customer_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<NewCustomer> {
@@ -677,6 +689,181 @@ impl Backend for SqliteStore {
             rollup_cells: get(3)?,
             logged_deltas: get(4)?,
         })
+    }
+
+    async fn insert_user(&self, user: &NewUser, now_unix: i64) -> StoreResult<User> {
+        let inserted = sqlx::query(
+            "INSERT INTO users (email, password_hash, role, department, created_unix, updated_unix) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING id",
+        )
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(user.role.as_str())
+        .bind(&user.department)
+        .bind(now_unix)
+        .fetch_one(&self.pool)
+        .await;
+        match inserted {
+            Ok(row) => Ok(User {
+                id: row.try_get(0)?,
+                email: user.email.clone(),
+                role: user.role,
+                department: user.department.clone(),
+                disabled: false,
+                created_unix: now_unix,
+            }),
+            Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("2067") => {
+                Err(StoreError::Exists(format!(
+                    "an account for {} exists already; change it with `northstar user set-role`",
+                    user.email
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query(
+            "SELECT id, email, role, department, disabled, created_unix FROM users ORDER BY email",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn user_with_hash(&self, email: &str) -> StoreResult<Option<(User, String)>> {
+        let row = sqlx::query(
+            "SELECT id, email, role, department, disabled, created_unix, password_hash FROM users WHERE email = ?1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?)))
+            .transpose()
+    }
+
+    async fn update_user(
+        &self,
+        email: &str,
+        change: &UserChange,
+        now_unix: i64,
+    ) -> StoreResult<Option<User>> {
+        let mut tx = self.pool.begin().await?;
+        let (role, department) = match &change.role {
+            Some((r, d)) => (Some(r.as_str()), d.clone()),
+            None => (None, None),
+        };
+        let row = sqlx::query(
+            "UPDATE users SET role = COALESCE(?1, role), \
+             department = CASE WHEN ?1 IS NULL THEN department ELSE ?2 END, \
+             disabled = COALESCE(?3, disabled), password_hash = COALESCE(?4, password_hash), \
+             updated_unix = ?5 WHERE email = ?6 \
+             RETURNING id, email, role, department, disabled, created_unix",
+        )
+        .bind(role)
+        .bind(department)
+        .bind(change.disabled)
+        .bind(&change.password_hash)
+        .bind(now_unix)
+        .bind(email)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let user = user_from_row(&row)?;
+        // A new role, password or a disabling signs the account out.
+        if change.role.is_some() || change.password_hash.is_some() || change.disabled == Some(true)
+        {
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?1")
+                .bind(user.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(user))
+    }
+
+    async fn active_admins(&self) -> StoreResult<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn insert_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        csrf_token: &str,
+        now_unix: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_unix, last_seen_unix) \
+             VALUES (?1, ?2, ?3, ?4, ?4)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(csrf_token)
+        .bind(now_unix)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &str) -> StoreResult<Option<Session>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.role, u.department, u.disabled, u.created_unix, \
+             s.csrf_token, s.created_unix AS session_created, s.last_seen_unix \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = ?1 AND u.disabled = 0",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Session {
+                user: user_from_row(&r)?,
+                csrf_token: r.try_get("csrf_token")?,
+                created_unix: r.try_get("session_created")?,
+                last_seen_unix: r.try_get("last_seen_unix")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn touch_session(&self, token_hash: &str, now_unix: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_unix = ?1 WHERE token_hash = ?2")
+            .bind(now_unix)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(
+        &self,
+        idle_before: i64,
+        created_before: i64,
+    ) -> StoreResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM sessions WHERE last_seen_unix < ?1 OR created_unix < ?2")
+                .bind(idle_before)
+                .bind(created_before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 
     async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()> {

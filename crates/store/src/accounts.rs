@@ -1,0 +1,121 @@
+//! Accounts and sessions: the stored records, password hashing (argon2id)
+//! and session tokens. Hashing is slow on purpose: call
+//! [`hash_password`] and [`verify_password`] off the async runtime
+//! (`tokio::task::spawn_blocking`).
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use northstar_core::account::Role;
+use sha2::{Digest, Sha256};
+
+use crate::{StoreError, StoreResult};
+
+/// An account as stored (never its password hash).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub role: Role,
+    /// For department_lead and ambassador: the department they see.
+    pub department: Option<String>,
+    pub disabled: bool,
+    pub created_unix: i64,
+}
+
+/// An account to create: checked by `northstar_core::account`, password
+/// already hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub email: String,
+    pub role: Role,
+    pub department: Option<String>,
+    pub password_hash: String,
+}
+
+/// What may change about an account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChange {
+    /// A new role and its department (checked together).
+    pub role: Option<(Role, Option<String>)>,
+    pub disabled: Option<bool>,
+    pub password_hash: Option<String>,
+}
+
+/// A signed-in session, with its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: User,
+    /// The per-session token forms carry against cross-site requests.
+    pub csrf_token: String,
+    pub created_unix: i64,
+    pub last_seen_unix: i64,
+}
+
+/// Hashes a password with argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> StoreResult<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Corrupt(format!("hashing a password failed: {e}")))
+}
+
+/// Whether `password` matches a stored hash; a hash that cannot be read
+/// matches nothing.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// A new random token (256 bits, hex): for session cookies and CSRF.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    hex(&bytes)
+}
+
+/// What the store keeps of a session token: its SHA-256, hex.
+pub fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a stored role name.
+pub(crate) fn stored_role(name: &str) -> StoreResult<Role> {
+    Role::parse(name).ok_or_else(|| StoreError::Corrupt(format!("unknown role {name:?} stored")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse batterY", &hash));
+        assert!(!verify_password("anything", "not a hash"));
+        assert_ne!(
+            hash,
+            hash_password("correct horse battery").unwrap(),
+            "salted"
+        );
+    }
+
+    #[test]
+    fn tokens_are_random_and_stored_hashed() {
+        let (a, b) = (new_token(), new_token());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        assert_eq!(token_hash(&a), token_hash(&a));
+        assert_ne!(token_hash(&a), a);
+    }
+}

@@ -1,0 +1,168 @@
+//! Accounts and sessions behave alike on both databases.
+
+use northstar_core::account::Role;
+use northstar_store::StoreError;
+use northstar_store::accounts::{self, NewUser, UserChange};
+
+use crate::TestDb;
+
+fn new_user(email: &str, role: Role, department: Option<&str>) -> NewUser {
+    NewUser {
+        email: email.into(),
+        role,
+        department: department.map(String::from),
+        // Not a real hash: these tests are about storage, not argon2.
+        password_hash: format!("hash-of-{email}"),
+    }
+}
+
+async fn accounts_are_unique_by_email_and_change_in_place(db: TestDb) {
+    let store = db.open().await;
+    let b = store.backend();
+    let admin = b
+        .insert_user(&new_user("admin@example.com", Role::Admin, None), 100)
+        .await
+        .unwrap();
+    let lead = b
+        .insert_user(
+            &new_user("lead@example.com", Role::DepartmentLead, Some("logistics")),
+            101,
+        )
+        .await
+        .unwrap();
+    assert_ne!(admin.id, lead.id);
+    let again = b
+        .insert_user(&new_user("admin@example.com", Role::Viewer, None), 102)
+        .await;
+    assert!(matches!(again, Err(StoreError::Exists(_))), "{again:?}");
+    let all = b.users().await.unwrap();
+    assert_eq!(
+        all.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+        ["admin@example.com", "lead@example.com"]
+    );
+    assert_eq!(all[1].department.as_deref(), Some("logistics"));
+    let (user, hash) = b.user_with_hash("lead@example.com").await.unwrap().unwrap();
+    assert_eq!(
+        (user.role, hash.as_str()),
+        (Role::DepartmentLead, "hash-of-lead@example.com")
+    );
+    assert!(
+        b.user_with_hash("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(b.active_admins().await.unwrap(), 1);
+
+    // A new role replaces the department too; disabling counts.
+    let changed = b
+        .update_user(
+            "lead@example.com",
+            &UserChange {
+                role: Some((Role::CxLead, None)),
+                ..Default::default()
+            },
+            200,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((changed.role, changed.department), (Role::CxLead, None));
+    let disabled = b
+        .update_user(
+            "admin@example.com",
+            &UserChange {
+                disabled: Some(true),
+                ..Default::default()
+            },
+            201,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(disabled.disabled);
+    assert_eq!(b.active_admins().await.unwrap(), 0);
+    assert!(
+        b.update_user("nobody@example.com", &UserChange::default(), 202)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn sessions_expire_and_end_with_their_account(db: TestDb) {
+    let store = db.open().await;
+    let b = store.backend();
+    let user = b
+        .insert_user(&new_user("cx@example.com", Role::CxLead, None), 100)
+        .await
+        .unwrap();
+    let (token, csrf) = (accounts::new_token(), accounts::new_token());
+    let hash = accounts::token_hash(&token);
+    b.insert_session(&hash, user.id, &csrf, 1_000)
+        .await
+        .unwrap();
+    let session = b.session(&hash).await.unwrap().unwrap();
+    assert_eq!(
+        (session.user.id, session.csrf_token.as_str()),
+        (user.id, csrf.as_str())
+    );
+    // The token itself opens nothing: only its hash is stored.
+    assert!(b.session(&token).await.unwrap().is_none());
+    b.touch_session(&hash, 1_500).await.unwrap();
+    assert_eq!(
+        b.session(&hash).await.unwrap().unwrap().last_seen_unix,
+        1_500
+    );
+    // Idle since before 1,400? No. Created before 900? No.
+    assert_eq!(b.delete_expired_sessions(1_400, 900).await.unwrap(), 0);
+    // Absolute expiry: created before 1,001.
+    assert_eq!(b.delete_expired_sessions(0, 1_001).await.unwrap(), 1);
+    assert!(b.session(&hash).await.unwrap().is_none());
+
+    // Disabling (or a new role, or a new password) ends the sessions.
+    for change in [
+        UserChange {
+            disabled: Some(true),
+            ..Default::default()
+        },
+        UserChange {
+            role: Some((Role::Viewer, None)),
+            disabled: Some(false),
+            ..Default::default()
+        },
+        UserChange {
+            password_hash: Some("new".into()),
+            ..Default::default()
+        },
+    ] {
+        b.update_user(
+            "cx@example.com",
+            &UserChange {
+                disabled: Some(false),
+                ..Default::default()
+            },
+            1_600,
+        )
+        .await
+        .unwrap();
+        b.insert_session(&hash, user.id, &csrf, 1_700)
+            .await
+            .unwrap();
+        assert!(b.session(&hash).await.unwrap().is_some());
+        b.update_user("cx@example.com", &change, 1_800)
+            .await
+            .unwrap();
+        assert!(b.session(&hash).await.unwrap().is_none(), "{change:?}");
+    }
+    b.insert_session(&hash, user.id, &csrf, 1_900)
+        .await
+        .unwrap();
+    b.delete_session(&hash).await.unwrap();
+    assert!(b.session(&hash).await.unwrap().is_none());
+}
+
+crate::conformance!(
+    accounts_are_unique_by_email_and_change_in_place,
+    sessions_expire_and_end_with_their_account,
+);
