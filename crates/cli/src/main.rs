@@ -17,7 +17,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use northstar_core::account::{self, Role};
 use northstar_store::Store;
+use northstar_store::accounts;
 use northstar_store::import::{
     self, ImportError, ImportFailure, ImportKind, ImportObserver, ImportReport, RowError,
 };
@@ -181,6 +183,13 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Manage accounts: add, list, change roles, disable.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
     /// Copy everything from one database to another (SQLite to PostgreSQL or
     /// back), then compare what both answer: exit status 0 when identical,
     /// 1 when not. Safe to run again after an interruption.
@@ -192,6 +201,44 @@ enum Command {
         /// Target database URL (PostgreSQL: created beforehand).
         #[arg(long, env = "NORTHSTAR_COPY_TO", hide_env_values = true)]
         to: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. The password comes from a prompt, or from the
+    /// first line of standard input with --password-stdin; never from an
+    /// argument (other users could read it in `ps`).
+    Add {
+        #[arg(long)]
+        email: String,
+        /// admin, cx_lead, department_lead, ambassador, finance or viewer.
+        #[arg(long)]
+        role: String,
+        /// The department of a department_lead or ambassador.
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts (never their passwords).
+    List,
+    /// Change an account's role (and department); signs it out.
+    SetRole {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        department: Option<String>,
+    },
+    /// Disable an account (signs it out; its records stay), or enable it again.
+    Disable {
+        #[arg(long)]
+        email: String,
+        /// Enable the account again instead.
+        #[arg(long)]
+        undo: bool,
     },
 }
 
@@ -383,6 +430,10 @@ async fn run(command: Command) -> Result<ExitCode> {
                 started.elapsed().as_secs_f64()
             );
         }
+        Command::User { command, db } => {
+            let store = open(&db.database, db.store).await?;
+            return user_command(&*store, command).await;
+        }
         Command::Copy { from, to } => {
             return copy_database(&from, &to).await;
         }
@@ -393,6 +444,138 @@ async fn run(command: Command) -> Result<ExitCode> {
             println!(
                 "rebuilt {cells} rollup cells from raw responses in {:.2} s",
                 started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A role name and department, checked together.
+fn role_arg(role: &str, department: Option<&str>) -> Result<(Role, Option<String>)> {
+    let role = Role::parse(role).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--role {role:?} is not a role; use one of {}",
+            Role::names()
+        )
+    })?;
+    let department =
+        account::scoped_role(role, department).map_err(|e| anyhow::anyhow!("--{e}"))?;
+    Ok((role, department))
+}
+
+/// Reads a new password from standard input's first line or a prompt.
+fn read_new_password(from_stdin: bool) -> Result<String> {
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        let first = rpassword::prompt_password("Password: ")
+            .context("reading the password (no terminal? use --password-stdin)")?;
+        let again = rpassword::prompt_password("Again: ")?;
+        if first != again {
+            anyhow::bail!("the two passwords differ; nothing was changed");
+        }
+        first
+    };
+    account::check_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(password)
+}
+
+async fn user_command(store: &dyn Store, command: UserCommand) -> Result<ExitCode> {
+    let backend = store.backend();
+    match command {
+        UserCommand::Add {
+            email,
+            role,
+            department,
+            password_stdin,
+        } => {
+            let email = account::normalize_email(&email).map_err(|e| anyhow::anyhow!("--{e}"))?;
+            let (role, department) = role_arg(&role, department.as_deref())?;
+            let password = read_new_password(password_stdin)?;
+            // argon2 is slow on purpose: off the async runtime.
+            let password_hash =
+                tokio::task::spawn_blocking(move || accounts::hash_password(&password)).await??;
+            let user = backend
+                .insert_user(
+                    &accounts::NewUser {
+                        email,
+                        role,
+                        department,
+                        password_hash,
+                    },
+                    now_unix(),
+                )
+                .await?;
+            println!(
+                "added {} as {}{}",
+                user.email,
+                user.role,
+                user.department
+                    .as_deref()
+                    .map(|d| format!(" of {d}"))
+                    .unwrap_or_default()
+            );
+        }
+        UserCommand::List => {
+            let users = backend.users().await?;
+            if users.is_empty() {
+                println!(
+                    "no accounts yet; create the first admin with: northstar user add --email you@example.com --role admin"
+                );
+            }
+            for u in users {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    u.email,
+                    u.role,
+                    u.department.as_deref().unwrap_or("-"),
+                    if u.disabled { "disabled" } else { "active" }
+                );
+            }
+        }
+        UserCommand::SetRole {
+            email,
+            role,
+            department,
+        } => {
+            let email = account::normalize_email(&email).map_err(|e| anyhow::anyhow!("--{e}"))?;
+            let (role, department) = role_arg(&role, department.as_deref())?;
+            let change = accounts::UserChange {
+                role: Some((role, department)),
+                ..Default::default()
+            };
+            let Some(user) = backend.update_user(&email, &change, now_unix()).await? else {
+                anyhow::bail!("no account for {email}; `northstar user list` shows them");
+            };
+            println!("{} is now {} (signed out)", user.email, user.role);
+        }
+        UserCommand::Disable { email, undo } => {
+            let email = account::normalize_email(&email).map_err(|e| anyhow::anyhow!("--{e}"))?;
+            let change = accounts::UserChange {
+                disabled: Some(!undo),
+                ..Default::default()
+            };
+            let Some(user) = backend.update_user(&email, &change, now_unix()).await? else {
+                anyhow::bail!("no account for {email}; `northstar user list` shows them");
+            };
+            println!(
+                "{} is {}",
+                user.email,
+                if user.disabled {
+                    "disabled and signed out"
+                } else {
+                    "enabled"
+                }
             );
         }
     }

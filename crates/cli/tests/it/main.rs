@@ -370,3 +370,163 @@ fn json_logs_carry_the_request_id() {
         "{stderr}"
     );
 }
+
+/// `northstar user`: passwords only from a prompt or standard input, roles
+/// checked with their department, and clear messages.
+#[test]
+fn accounts_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("users.db");
+    let with_stdin = |args: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_northstar"))
+            .args(args)
+            .env(
+                "NORTHSTAR_DATABASE_URL",
+                format!("sqlite://{}", db.display()),
+            )
+            .env("NORTHSTAR_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = northstar(&["user", "list"], &db);
+    assert!(
+        text(&out.stdout).contains("create the first admin"),
+        "{}",
+        text(&out.stdout)
+    );
+    let add = [
+        "user",
+        "add",
+        "--email",
+        " Admin@Example.com ",
+        "--role",
+        "admin",
+        "--password-stdin",
+    ];
+    let out = with_stdin(&add, "correct horse battery\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "added admin@example.com as admin");
+    let out = with_stdin(&add, "correct horse battery\n");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("exists already"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = with_stdin(
+        &[
+            "user",
+            "add",
+            "--email",
+            "lead@example.com",
+            "--role",
+            "department_lead",
+            "--password-stdin",
+        ],
+        "correct horse battery\n",
+    );
+    assert!(
+        text(&out.stderr).contains("department: is required for the role department_lead"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = with_stdin(
+        &[
+            "user",
+            "add",
+            "--email",
+            "lead@example.com",
+            "--role",
+            "department_lead",
+            "--department",
+            "logistics",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert!(
+        text(&out.stderr).contains("at least 12"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = with_stdin(
+        &[
+            "user",
+            "add",
+            "--email",
+            "lead@example.com",
+            "--role",
+            "department_lead",
+            "--department",
+            "logistics",
+            "--password-stdin",
+        ],
+        "another long password\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = northstar(
+        &[
+            "user",
+            "set-role",
+            "--email",
+            "lead@example.com",
+            "--role",
+            "finance",
+        ],
+        &db,
+    );
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "lead@example.com is now finance (signed out)"
+    );
+    let out = northstar(&["user", "disable", "--email", "lead@example.com"], &db);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = northstar(&["user", "list"], &db);
+    assert_eq!(
+        text(&out.stdout),
+        "admin@example.com\tadmin\t-\tactive\nlead@example.com\tfinance\t-\tdisabled\n"
+    );
+    let out = northstar(
+        &[
+            "user",
+            "set-role",
+            "--email",
+            "nobody@example.com",
+            "--role",
+            "viewer",
+        ],
+        &db,
+    );
+    assert!(
+        text(&out.stderr).contains("no account for nobody@example.com"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = northstar(
+        &[
+            "user",
+            "add",
+            "--email",
+            "x@example.com",
+            "--role",
+            "root",
+            "--password-stdin",
+        ],
+        &db,
+    );
+    assert!(
+        text(&out.stderr).contains("is not a role; use one of admin, cx_lead"),
+        "{}",
+        text(&out.stderr)
+    );
+}
