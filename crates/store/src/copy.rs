@@ -84,6 +84,89 @@ impl CopiedTable for NewResponse {
     }
 }
 
+/// An account with its password hash, as copied.
+struct Account {
+    user: crate::accounts::User,
+    password_hash: String,
+}
+
+#[async_trait]
+impl CopiedTable for Account {
+    const NAME: &'static str = "users";
+    type Key = String;
+    fn key(&self) -> String {
+        self.user.email.clone()
+    }
+    async fn page(store: &dyn Store, after: Option<&String>) -> StoreResult<Vec<Self>> {
+        // Accounts are few (people, not responses): list, then page.
+        let mut page = Vec::new();
+        for user in store.backend().users().await? {
+            if after.is_some_and(|a| user.email <= *a) {
+                continue;
+            }
+            if page.len() == PAGE_ROWS as usize {
+                break;
+            }
+            if let Some((user, password_hash)) = store.backend().user_with_hash(&user.email).await?
+            {
+                page.push(Account {
+                    user,
+                    password_hash,
+                });
+            }
+        }
+        Ok(page)
+    }
+    async fn write(store: &dyn Store, rows: Vec<Self>) -> StoreResult<WriteSummary> {
+        let mut written = WriteSummary::default();
+        let b = store.backend();
+        for a in rows {
+            let now = a.user.created_unix;
+            let existing = b.user_with_hash(&a.user.email).await?;
+            match existing {
+                None => {
+                    b.insert_user(
+                        &crate::accounts::NewUser {
+                            email: a.user.email.clone(),
+                            role: a.user.role,
+                            department: a.user.department.clone(),
+                            password_hash: a.password_hash.clone(),
+                        },
+                        now,
+                    )
+                    .await?;
+                    if a.user.disabled {
+                        let change = crate::accounts::UserChange {
+                            disabled: Some(true),
+                            ..Default::default()
+                        };
+                        b.update_user(&a.user.email, &change, now).await?;
+                    }
+                    written.inserted += 1;
+                }
+                Some((old, hash))
+                    if old.role == a.user.role
+                        && old.department == a.user.department
+                        && old.disabled == a.user.disabled
+                        && hash == a.password_hash =>
+                {
+                    written.unchanged += 1;
+                }
+                Some(_) => {
+                    let change = crate::accounts::UserChange {
+                        role: Some((a.user.role, a.user.department.clone())),
+                        disabled: Some(a.user.disabled),
+                        password_hash: Some(a.password_hash.clone()),
+                    };
+                    b.update_user(&a.user.email, &change, now).await?;
+                    written.replaced += 1;
+                }
+            }
+        }
+        Ok(written)
+    }
+}
+
 /// What a copy did with one table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableCopied {
@@ -123,14 +206,17 @@ async fn copy_table<T: CopiedTable>(
     Ok(copied)
 }
 
-/// Copies every table, customers first (responses refer to them).
+/// Copies every table (sessions are not copied: everyone signs in again),
+/// customers before responses (which refer to them).
 pub async fn copy_all(
     from: &dyn Store,
     to: &dyn Store,
     observer: &mut dyn CopyObserver,
 ) -> StoreResult<Vec<TableCopied>> {
     let counts = from.counts().await?;
+    let users = from.backend().users().await?.len() as u64;
     Ok(vec![
+        copy_table::<Account>(from, to, users, observer).await?,
         copy_table::<NewCustomer>(from, to, counts.customers, observer).await?,
         copy_table::<NewOperation>(from, to, counts.operations, observer).await?,
         copy_table::<NewResponse>(from, to, counts.responses, observer).await?,
@@ -166,6 +252,16 @@ pub async fn compare(a: &dyn Store, b: &dyn Store) -> StoreResult<Comparison> {
         if x != y {
             differences.push(format!("{what}: {x} rows in the source, {y} in the target"));
         }
+    }
+    let accounts = |users: Vec<crate::accounts::User>| -> Vec<_> {
+        users
+            .into_iter()
+            .map(|u| (u.email, u.role, u.department, u.disabled))
+            .collect()
+    };
+    questions += 1;
+    if accounts(a.backend().users().await?) != accounts(b.backend().users().await?) {
+        differences.push("the accounts (e-mail, role, department, disabled) differ".into());
     }
     let mut queries = Vec::new();
     let groupings = std::iter::once(None)

@@ -162,7 +162,55 @@ async fn sessions_expire_and_end_with_their_account(db: TestDb) {
     assert!(b.session(&hash).await.unwrap().is_none());
 }
 
+/// `copy` carries accounts with their password hashes, and again changes
+/// nothing.
+async fn accounts_are_copied(db: TestDb) {
+    let source_db = TestDb::sqlite();
+    let source = source_db.open().await;
+    let target = db.open().await;
+    let b = source.backend();
+    b.insert_user(&new_user("admin@example.com", Role::Admin, None), 100)
+        .await
+        .unwrap();
+    b.insert_user(
+        &new_user("amb@example.com", Role::Ambassador, Some("support")),
+        101,
+    )
+    .await
+    .unwrap();
+    let off = UserChange {
+        disabled: Some(true),
+        ..Default::default()
+    };
+    b.update_user("amb@example.com", &off, 102).await.unwrap();
+    for run in 0..2 {
+        let copied = northstar_store::copy::copy_all(&*source, &*target, &mut |_, _, _| {})
+            .await
+            .unwrap();
+        let users = copied.iter().find(|t| t.table == "users").unwrap();
+        assert_eq!(users.written.accepted(), 2);
+        if run == 1 {
+            assert_eq!(users.written.unchanged, 2);
+        }
+        let cmp = northstar_store::copy::compare(&*source, &*target)
+            .await
+            .unwrap();
+        assert!(cmp.identical(), "{cmp:?}");
+    }
+    let (user, hash) = target
+        .backend()
+        .user_with_hash("amb@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (user.disabled, user.department.as_deref(), hash.as_str()),
+        (true, Some("support"), "hash-of-amb@example.com")
+    );
+}
+
 crate::conformance!(
+    accounts_are_copied,
     accounts_are_unique_by_email_and_change_in_place,
     sessions_expire_and_end_with_their_account,
 );
