@@ -776,6 +776,12 @@ fn summary_line(path: &Path, r: &ImportReport, seconds: f64) -> String {
 
 async fn serve_store(store: Arc<dyn Store>, serve: &ServeArgs, database: &str) -> Result<()> {
     let bind = serve.bind;
+    // Beyond this machine only once someone can administer it.
+    if !bind.ip().is_loopback() && store.backend().active_admins().await? == 0 {
+        anyhow::bail!(
+            "refusing to listen on {bind}, beyond this machine, while no admin account exists; create one first: northstar user add --email you@example.com --role admin"
+        );
+    }
     // Load the rollup cube before taking requests, so the first one is fast.
     let started = Instant::now();
     store.query_rollups(&Default::default()).await?;
