@@ -14,6 +14,7 @@ pub mod field;
 pub mod header;
 pub mod metric;
 pub mod operation;
+pub mod personal_data;
 pub mod representativeness;
 pub mod response;
 pub mod rollup;
