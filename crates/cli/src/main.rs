@@ -190,6 +190,21 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArg,
     },
+    /// Show the audit log, newest first, as CSV (at, actor, action, target,
+    /// detail).
+    Audit {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// Only this actor (an e-mail, `cli` or `system`).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only this action, or a family of them ending in `.` (`user.`).
+        #[arg(long)]
+        action: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+    },
     /// Copy everything from one database to another (SQLite to PostgreSQL or
     /// back), then compare what both answer: exit status 0 when identical,
     /// 1 when not. Safe to run again after an interruption.
@@ -430,6 +445,32 @@ async fn run(command: Command) -> Result<ExitCode> {
                 started.elapsed().as_secs_f64()
             );
         }
+        Command::Audit {
+            db,
+            actor,
+            action,
+            limit,
+        } => {
+            let store = open(&db.database, db.store).await?;
+            let entries = store
+                .backend()
+                .audit_entries(&accounts::AuditQuery {
+                    actor,
+                    action,
+                    limit,
+                    ..Default::default()
+                })
+                .await?;
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            w.write_record(["at", "actor", "action", "target", "detail"])?;
+            for e in entries {
+                let at = jiff::Timestamp::from_second(e.at_unix)
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|_| e.at_unix.to_string());
+                w.write_record([at.as_str(), &e.actor, &e.action, &e.target, &e.detail])?;
+            }
+            w.flush()?;
+        }
         Command::User { command, db } => {
             let store = open(&db.database, db.store).await?;
             return user_command(&*store, command).await;
@@ -490,6 +531,21 @@ fn read_new_password(from_stdin: bool) -> Result<String> {
     Ok(password)
 }
 
+/// Records what the command line did in the audit log.
+async fn audit(store: &dyn Store, action: &str, target: &str, detail: String) -> Result<()> {
+    store
+        .backend()
+        .append_audit(&accounts::AuditEntry {
+            at_unix: now_unix(),
+            actor: "cli".into(),
+            action: action.into(),
+            target: target.into(),
+            detail,
+        })
+        .await?;
+    Ok(())
+}
+
 async fn user_command(store: &dyn Store, command: UserCommand) -> Result<ExitCode> {
     let backend = store.backend();
     match command {
@@ -516,6 +572,20 @@ async fn user_command(store: &dyn Store, command: UserCommand) -> Result<ExitCod
                     now_unix(),
                 )
                 .await?;
+            audit(
+                store,
+                "user.add",
+                &user.email,
+                format!(
+                    "role {}{}",
+                    user.role,
+                    user.department
+                        .as_deref()
+                        .map(|d| format!(" of {d}"))
+                        .unwrap_or_default()
+                ),
+            )
+            .await?;
             println!(
                 "added {} as {}{}",
                 user.email,
@@ -557,6 +627,20 @@ async fn user_command(store: &dyn Store, command: UserCommand) -> Result<ExitCod
             let Some(user) = backend.update_user(&email, &change, now_unix()).await? else {
                 anyhow::bail!("no account for {email}; `northstar user list` shows them");
             };
+            audit(
+                store,
+                "user.set_role",
+                &user.email,
+                format!(
+                    "role {}{}",
+                    user.role,
+                    user.department
+                        .as_deref()
+                        .map(|d| format!(" of {d}"))
+                        .unwrap_or_default()
+                ),
+            )
+            .await?;
             println!("{} is now {} (signed out)", user.email, user.role);
         }
         UserCommand::Disable { email, undo } => {
@@ -568,6 +652,12 @@ async fn user_command(store: &dyn Store, command: UserCommand) -> Result<ExitCod
             let Some(user) = backend.update_user(&email, &change, now_unix()).await? else {
                 anyhow::bail!("no account for {email}; `northstar user list` shows them");
             };
+            let action = if user.disabled {
+                "user.disable"
+            } else {
+                "user.enable"
+            };
+            audit(store, action, &user.email, String::new()).await?;
             println!(
                 "{} is {}",
                 user.email,

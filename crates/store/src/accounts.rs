@@ -52,6 +52,34 @@ pub struct Session {
     pub last_seen_unix: i64,
 }
 
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEntry {
+    pub at_unix: i64,
+    /// Who: an account's e-mail, `cli` or `system`.
+    pub actor: String,
+    /// What: `user.add`, `user.set_role`, `sign_in.failed`, `export`, …
+    pub action: String,
+    /// On what (an account's e-mail, a token's name, …).
+    pub target: String,
+    pub detail: String,
+}
+
+/// Which audit entries to read, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    /// An action, or a family of them ending in `.` (`user.`).
+    pub action: Option<String>,
+    pub from_unix: Option<i64>,
+    pub to_unix: Option<i64>,
+    /// At most this many (the store caps it at [`AUDIT_PAGE`]).
+    pub limit: u32,
+}
+
+/// Most audit entries one read returns.
+pub const AUDIT_PAGE: u32 = 10_000;
+
 /// Hashes a password with argon2id and a random salt (PHC string).
 pub fn hash_password(password: &str) -> StoreResult<String> {
     let salt = SaltString::generate(&mut OsRng);

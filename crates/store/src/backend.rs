@@ -10,7 +10,7 @@ use northstar_core::operation::NewOperation;
 use northstar_core::response::NewResponse;
 use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 
-use crate::accounts::{NewUser, Session, User, UserChange};
+use crate::accounts::{AuditEntry, AuditQuery, NewUser, Session, User, UserChange};
 use crate::{RollupCell, StoreCounts, StoreError, StoreResult, WriteSummary};
 
 /// Where a cube stands in the history of rollup writes: which writes its
@@ -186,6 +186,11 @@ pub trait Backend: Send + Sync + 'static {
         idle_before: i64,
         created_before: i64,
     ) -> StoreResult<u64>;
+
+    /// Appends an entry to the audit log (the only write it takes).
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// Audit entries matching `query`, newest first.
+    async fn audit_entries(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
 
     /// Writes a consistent copy of the whole database to a new file at
     /// `path` while it stays in use (SQLite: `VACUUM INTO`). PostgreSQL has

@@ -16,7 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::Mutex;
 
-use crate::accounts::{self, NewUser, Session, User, UserChange};
+use crate::accounts::{self, AuditEntry, AuditQuery, NewUser, Session, User, UserChange};
 use crate::backend::{
     self, Backend, CubePosition, DataVersions, DeltasSince, OperationKey, RespondentCounts,
     RespondentQuery, ResponsesWritten, RollupDelta,
@@ -864,6 +864,61 @@ impl Backend for SqliteStore {
                 .await?
                 .rows_affected(),
         )
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at_unix, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(entry.at_unix)
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(&entry.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_entries(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT at_unix, actor, action, target, detail FROM audit_log WHERE 1 = 1",
+        );
+        if let Some(actor) = &query.actor {
+            qb.push(" AND actor = ").push_bind(actor.clone());
+        }
+        match query.action.as_deref() {
+            Some(family) if family.ends_with('.') => {
+                qb.push(" AND substr(action, 1, ")
+                    .push_bind(i32::try_from(family.chars().count()).unwrap_or(i32::MAX))
+                    .push(") = ")
+                    .push_bind(family.to_string());
+            }
+            Some(action) => {
+                qb.push(" AND action = ").push_bind(action.to_string());
+            }
+            None => {}
+        }
+        if let Some(from) = query.from_unix {
+            qb.push(" AND at_unix >= ").push_bind(from);
+        }
+        if let Some(to) = query.to_unix {
+            qb.push(" AND at_unix <= ").push_bind(to);
+        }
+        qb.push(" ORDER BY at_unix DESC, id DESC LIMIT ")
+            .push_bind(i64::from(query.limit.min(accounts::AUDIT_PAGE)));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at_unix: r.try_get("at_unix")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
     }
 
     async fn backup_to(&self, path: &std::path::Path) -> StoreResult<()> {

@@ -214,3 +214,91 @@ crate::conformance!(
     accounts_are_unique_by_email_and_change_in_place,
     sessions_expire_and_end_with_their_account,
 );
+
+mod audit {
+    use northstar_store::accounts::{AuditEntry, AuditQuery};
+
+    use crate::TestDb;
+
+    fn entry(at: i64, actor: &str, action: &str, target: &str) -> AuditEntry {
+        AuditEntry {
+            at_unix: at,
+            actor: actor.into(),
+            action: action.into(),
+            target: target.into(),
+            detail: String::new(),
+        }
+    }
+
+    /// The audit log reads back newest first, filtered by actor, action (or
+    /// a family of actions) and time, and bounded.
+    async fn the_audit_log_filters_and_bounds_its_reads(db: TestDb) {
+        let store = db.open().await;
+        let b = store.backend();
+        for (at, actor, action, target) in [
+            (10, "cli", "user.add", "a@example.com"),
+            (20, "a@example.com", "sign_in", ""),
+            (30, "a@example.com", "export", "metrics.csv"),
+            (40, "cli", "user.set_role", "a@example.com"),
+            (50, "b@example.com", "sign_in.failed", ""),
+        ] {
+            b.append_audit(&entry(at, actor, action, target))
+                .await
+                .unwrap();
+        }
+        let all = b
+            .audit_entries(&AuditQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.at_unix).collect::<Vec<_>>(),
+            [50, 40, 30, 20, 10]
+        );
+        let users = b
+            .audit_entries(&AuditQuery {
+                action: Some("user.".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            users.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+            ["user.set_role", "user.add"]
+        );
+        let sign_in = b
+            .audit_entries(&AuditQuery {
+                action: Some("sign_in".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(sign_in.len(), 1, "an exact action is not a family");
+        let window = b
+            .audit_entries(&AuditQuery {
+                actor: Some("a@example.com".into()),
+                from_unix: Some(25),
+                to_unix: Some(35),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(window.len(), 1);
+        assert_eq!(window[0].target, "metrics.csv");
+        let capped = b
+            .audit_entries(&AuditQuery {
+                limit: 2,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(capped.len(), 2);
+    }
+
+    crate::conformance!(the_audit_log_filters_and_bounds_its_reads);
+}
