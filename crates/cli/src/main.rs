@@ -190,6 +190,13 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArg,
     },
+    /// Manage API tokens (`Authorization: Bearer …`): create, list, revoke.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
     /// Show the audit log, newest first, as CSV (at, actor, action, target,
     /// detail).
     Audit {
@@ -254,6 +261,27 @@ enum UserCommand {
         /// Enable the account again instead.
         #[arg(long)]
         undo: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print its secret, once (only a hash is kept).
+    Create {
+        /// A name that says who or what uses it, e.g. etl-nightly.
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        department: Option<String>,
+    },
+    /// List tokens (never their secrets): role, department, last use.
+    List,
+    /// Revoke a token by name: it stops working at once.
+    Revoke {
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -471,6 +499,10 @@ async fn run(command: Command) -> Result<ExitCode> {
             }
             w.flush()?;
         }
+        Command::Token { command, db } => {
+            let store = open(&db.database, db.store).await?;
+            return token_command(&*store, command).await;
+        }
         Command::User { command, db } => {
             let store = open(&db.database, db.store).await?;
             return user_command(&*store, command).await;
@@ -667,6 +699,87 @@ async fn user_command(store: &dyn Store, command: UserCommand) -> Result<ExitCod
                     "enabled"
                 }
             );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unix_label(unix: Option<i64>) -> String {
+    unix.and_then(|u| jiff::Timestamp::from_second(u).ok())
+        .map_or_else(|| "-".to_string(), |t| t.to_string())
+}
+
+async fn token_command(store: &dyn Store, command: TokenCommand) -> Result<ExitCode> {
+    let backend = store.backend();
+    match command {
+        TokenCommand::Create {
+            name,
+            role,
+            department,
+        } => {
+            let name = name.trim().to_string();
+            northstar_core::field::required(
+                "name",
+                &name,
+                "etl-nightly",
+                northstar_core::field::NAME_LIMIT,
+            )
+            .map_err(|e| anyhow::anyhow!("--{e}"))?;
+            let (role, department) = role_arg(&role, department.as_deref())?;
+            let secret = accounts::new_api_token();
+            let token = backend
+                .insert_api_token(
+                    &name,
+                    &accounts::token_hash(&secret),
+                    role,
+                    department.as_deref(),
+                    now_unix(),
+                )
+                .await?;
+            audit(
+                store,
+                "token.create",
+                &token.name,
+                format!(
+                    "role {}{}",
+                    token.role,
+                    token
+                        .department
+                        .as_deref()
+                        .map(|d| format!(" of {d}"))
+                        .unwrap_or_default()
+                ),
+            )
+            .await?;
+            eprintln!(
+                "created the API token {:?} ({}); its secret is shown this once, keep it safe:",
+                token.name, token.role
+            );
+            println!("{secret}");
+        }
+        TokenCommand::List => {
+            for t in backend.api_tokens().await? {
+                println!(
+                    "{}\t{}\t{}\tlast used {}\t{}",
+                    t.name,
+                    t.role,
+                    t.department.as_deref().unwrap_or("-"),
+                    unix_label(t.last_used_unix),
+                    t.revoked_unix.map_or("active".to_string(), |r| format!(
+                        "revoked {}",
+                        unix_label(Some(r))
+                    ))
+                );
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            let Some(token) = backend.revoke_api_token(&name, now_unix()).await? else {
+                anyhow::bail!(
+                    "no active API token named {name:?}; `northstar token list` shows them"
+                );
+            };
+            audit(store, "token.revoke", &token.name, String::new()).await?;
+            println!("revoked the API token {:?}", token.name);
         }
     }
     Ok(ExitCode::SUCCESS)

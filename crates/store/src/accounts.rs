@@ -52,6 +52,27 @@ pub struct Session {
     pub last_seen_unix: i64,
 }
 
+/// An API token as stored (its secret only as a hash).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub department: Option<String>,
+    pub created_unix: i64,
+    pub last_used_unix: Option<i64>,
+    pub revoked_unix: Option<i64>,
+}
+
+/// The prefix of every API token, so that a leaked one is recognisable
+/// (secret scanners, logs).
+pub const API_TOKEN_PREFIX: &str = "nst_";
+
+/// A new API token's secret: the prefix and 256 random bits.
+pub fn new_api_token() -> String {
+    format!("{API_TOKEN_PREFIX}{}", new_token())
+}
+
 /// One entry of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuditEntry {

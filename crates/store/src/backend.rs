@@ -10,8 +10,9 @@ use northstar_core::operation::NewOperation;
 use northstar_core::response::NewResponse;
 use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 
-use crate::accounts::{AuditEntry, AuditQuery, NewUser, Session, User, UserChange};
+use crate::accounts::{ApiToken, AuditEntry, AuditQuery, NewUser, Session, User, UserChange};
 use crate::{RollupCell, StoreCounts, StoreError, StoreResult, WriteSummary};
+use northstar_core::account::Role;
 
 /// Where a cube stands in the history of rollup writes: which writes its
 /// cells include. Made and read only by the backend that wrote the log.
@@ -186,6 +187,26 @@ pub trait Backend: Send + Sync + 'static {
         idle_before: i64,
         created_before: i64,
     ) -> StoreResult<u64>;
+
+    /// Stores an API token by the hash of its secret; `StoreError::Exists`
+    /// when the name is taken.
+    async fn insert_api_token(
+        &self,
+        name: &str,
+        token_hash: &str,
+        role: Role,
+        department: Option<&str>,
+        now_unix: i64,
+    ) -> StoreResult<ApiToken>;
+    /// Every API token, revoked ones included, by name.
+    async fn api_tokens(&self) -> StoreResult<Vec<ApiToken>>;
+    /// The token whose secret hashes to `token_hash`, unless revoked; its
+    /// last use is recorded as `now_unix`.
+    async fn use_api_token(&self, token_hash: &str, now_unix: i64)
+    -> StoreResult<Option<ApiToken>>;
+    /// Revokes a token by name; `None` when there is none (or it was
+    /// revoked before).
+    async fn revoke_api_token(&self, name: &str, now_unix: i64) -> StoreResult<Option<ApiToken>>;
 
     /// Appends an entry to the audit log (the only write it takes).
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use northstar_core::account::Role;
 use northstar_core::calendar::Day;
 use northstar_core::customer::NewCustomer;
 use northstar_core::operation::NewOperation;
@@ -22,7 +23,7 @@ use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Row};
 
-use crate::accounts::{self, AuditEntry, AuditQuery, NewUser, Session, User, UserChange};
+use crate::accounts::{self, ApiToken, AuditEntry, AuditQuery, NewUser, Session, User, UserChange};
 use crate::backend::{
     self, Backend, CubePosition, DataVersions, DeltasSince, OperationKey, RespondentCounts,
     RespondentQuery, ResponsesWritten, RollupDelta,
@@ -143,6 +144,18 @@ fn cell_from_row(row: &PgRow) -> StoreResult<RollupCell> {
 
 fn small(v: Option<i16>, column: &str) -> StoreResult<Option<u8>> {
     schema::opt_u8(v.map(i64::from), column)
+}
+
+fn api_token_from_row(row: &PgRow) -> StoreResult<ApiToken> {
+    Ok(ApiToken {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: accounts::stored_role(row.try_get::<&str, _>("role")?)?,
+        department: row.try_get("department")?,
+        created_unix: row.try_get("created_unix")?,
+        last_used_unix: row.try_get("last_used_unix")?,
+        revoked_unix: row.try_get("revoked_unix")?,
+    })
 }
 
 fn user_from_row(row: &PgRow) -> StoreResult<User> {
@@ -1275,6 +1288,71 @@ impl Backend for PostgresStore {
                 .await?
                 .rows_affected(),
         )
+    }
+
+    async fn insert_api_token(
+        &self,
+        name: &str,
+        token_hash: &str,
+        role: Role,
+        department: Option<&str>,
+        now_unix: i64,
+    ) -> StoreResult<ApiToken> {
+        let row = sqlx::query(
+            "INSERT INTO api_tokens (name, token_hash, role, department, created_unix) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id, name, role, department, created_unix, last_used_unix, revoked_unix",
+        )
+        .bind(name)
+        .bind(token_hash)
+        .bind(role.as_str())
+        .bind(department)
+        .bind(now_unix)
+        .fetch_one(&self.pool)
+        .await;
+        match row {
+            Ok(row) => api_token_from_row(&row),
+            Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505") => {
+                Err(StoreError::Exists(format!(
+                    "an API token named {name:?} exists already; choose another name"
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        let rows = sqlx::query("SELECT id, name, role, department, created_unix, last_used_unix, revoked_unix FROM api_tokens ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(api_token_from_row).collect()
+    }
+
+    async fn use_api_token(
+        &self,
+        token_hash: &str,
+        now_unix: i64,
+    ) -> StoreResult<Option<ApiToken>> {
+        let row = sqlx::query(
+            "UPDATE api_tokens SET last_used_unix = $1 \
+             WHERE token_hash = $2 AND revoked_unix IS NULL RETURNING id, name, role, department, created_unix, last_used_unix, revoked_unix",
+        )
+        .bind(now_unix)
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(api_token_from_row).transpose()
+    }
+
+    async fn revoke_api_token(&self, name: &str, now_unix: i64) -> StoreResult<Option<ApiToken>> {
+        let row = sqlx::query(
+            "UPDATE api_tokens SET revoked_unix = $1 \
+             WHERE name = $2 AND revoked_unix IS NULL RETURNING id, name, role, department, created_unix, last_used_unix, revoked_unix",
+        )
+        .bind(now_unix)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(api_token_from_row).transpose()
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {

@@ -302,3 +302,58 @@ mod audit {
 
     crate::conformance!(the_audit_log_filters_and_bounds_its_reads);
 }
+
+mod tokens {
+    use northstar_core::account::Role;
+    use northstar_store::StoreError;
+    use northstar_store::accounts;
+
+    use crate::TestDb;
+
+    /// API tokens open only by their secret's hash, record their last use,
+    /// and stop working once revoked.
+    async fn api_tokens_are_found_by_hash_and_revoked_by_name(db: TestDb) {
+        let store = db.open().await;
+        let b = store.backend();
+        let secret = accounts::new_api_token();
+        assert!(secret.starts_with(accounts::API_TOKEN_PREFIX));
+        let hash = accounts::token_hash(&secret);
+        let token = b
+            .insert_api_token("etl", &hash, Role::Ambassador, Some("support"), 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                token.role,
+                token.department.as_deref(),
+                token.last_used_unix
+            ),
+            (Role::Ambassador, Some("support"), None)
+        );
+        let again = b
+            .insert_api_token("etl", "other", Role::Viewer, None, 101)
+            .await;
+        assert!(matches!(again, Err(StoreError::Exists(_))), "{again:?}");
+        assert!(
+            b.use_api_token(&secret, 150).await.unwrap().is_none(),
+            "only the hash opens"
+        );
+        let used = b.use_api_token(&hash, 200).await.unwrap().unwrap();
+        assert_eq!(used.last_used_unix, Some(200));
+        let revoked = b.revoke_api_token("etl", 300).await.unwrap().unwrap();
+        assert_eq!(revoked.revoked_unix, Some(300));
+        assert!(b.use_api_token(&hash, 400).await.unwrap().is_none());
+        assert!(
+            b.revoke_api_token("etl", 500).await.unwrap().is_none(),
+            "revoked once"
+        );
+        let all = b.api_tokens().await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            (all[0].last_used_unix, all[0].revoked_unix),
+            (Some(200), Some(300))
+        );
+    }
+
+    crate::conformance!(api_tokens_are_found_by_hash_and_revoked_by_name);
+}
