@@ -208,6 +208,21 @@ pub trait Backend: Send + Sync + 'static {
     /// revoked before).
     async fn revoke_api_token(&self, name: &str, now_unix: i64) -> StoreResult<Option<ApiToken>>;
 
+    /// Every API token with the hash of its secret (for `copy`).
+    async fn api_token_hashes(&self) -> StoreResult<Vec<(ApiToken, String)>>;
+    /// Stores a copied token as it was (hash, times); by name, idempotent.
+    async fn put_api_token(&self, token: &ApiToken, token_hash: &str) -> StoreResult<()>;
+    /// Up to `limit` audit entries with an id after `after`, with their ids,
+    /// oldest first (for `copy`).
+    async fn audit_after(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, AuditEntry)>>;
+    /// Stores copied audit entries under their ids; ids present already are
+    /// left alone (a copy run again adds nothing).
+    async fn put_audit_entries(&self, entries: &[(i64, AuditEntry)]) -> StoreResult<u64>;
+
     /// Appends an entry to the audit log (the only write it takes).
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
     /// Audit entries matching `query`, newest first.

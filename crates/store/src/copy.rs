@@ -167,6 +167,100 @@ impl CopiedTable for Account {
     }
 }
 
+/// An API token with the hash of its secret, as copied.
+struct TokenRecord {
+    token: crate::accounts::ApiToken,
+    hash: String,
+}
+
+#[async_trait]
+impl CopiedTable for TokenRecord {
+    const NAME: &'static str = "api_tokens";
+    type Key = String;
+    fn key(&self) -> String {
+        self.token.name.clone()
+    }
+    async fn page(store: &dyn Store, after: Option<&String>) -> StoreResult<Vec<Self>> {
+        // Tokens are few: list, then page.
+        Ok(store
+            .backend()
+            .api_token_hashes()
+            .await?
+            .into_iter()
+            .filter(|(t, _)| after.is_none_or(|a| t.name > *a))
+            .take(PAGE_ROWS as usize)
+            .map(|(token, hash)| TokenRecord { token, hash })
+            .collect())
+    }
+    async fn write(store: &dyn Store, rows: Vec<Self>) -> StoreResult<WriteSummary> {
+        let existing = store.backend().api_token_hashes().await?;
+        let mut written = WriteSummary::default();
+        for r in rows {
+            let same = existing
+                .iter()
+                .find(|(t, _)| t.name == r.token.name)
+                .map(|(t, h)| {
+                    (
+                        t.role,
+                        &t.department,
+                        t.created_unix,
+                        t.last_used_unix,
+                        t.revoked_unix,
+                        h,
+                    ) == (
+                        r.token.role,
+                        &r.token.department,
+                        r.token.created_unix,
+                        r.token.last_used_unix,
+                        r.token.revoked_unix,
+                        &r.hash,
+                    )
+                });
+            match same {
+                Some(true) => written.unchanged += 1,
+                Some(false) => written.replaced += 1,
+                None => written.inserted += 1,
+            }
+            if same != Some(true) {
+                store.backend().put_api_token(&r.token, &r.hash).await?;
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// An audit entry with its id, as copied.
+struct AuditRecord(i64, crate::accounts::AuditEntry);
+
+#[async_trait]
+impl CopiedTable for AuditRecord {
+    const NAME: &'static str = "audit_log";
+    type Key = i64;
+    fn key(&self) -> i64 {
+        self.0
+    }
+    async fn page(store: &dyn Store, after: Option<&i64>) -> StoreResult<Vec<Self>> {
+        Ok(store
+            .backend()
+            .audit_after(after.copied(), PAGE_ROWS)
+            .await?
+            .into_iter()
+            .map(|(id, e)| AuditRecord(id, e))
+            .collect())
+    }
+    async fn write(store: &dyn Store, rows: Vec<Self>) -> StoreResult<WriteSummary> {
+        let n = rows.len() as u64;
+        let entries: Vec<(i64, crate::accounts::AuditEntry)> =
+            rows.into_iter().map(|r| (r.0, r.1)).collect();
+        let inserted = store.backend().put_audit_entries(&entries).await?;
+        Ok(WriteSummary {
+            inserted,
+            replaced: 0,
+            unchanged: n - inserted,
+        })
+    }
+}
+
 /// What a copy did with one table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableCopied {
@@ -215,8 +309,11 @@ pub async fn copy_all(
 ) -> StoreResult<Vec<TableCopied>> {
     let counts = from.counts().await?;
     let users = from.backend().users().await?.len() as u64;
+    let tokens = from.backend().api_tokens().await?.len() as u64;
     Ok(vec![
         copy_table::<Account>(from, to, users, observer).await?,
+        copy_table::<TokenRecord>(from, to, tokens, observer).await?,
+        copy_table::<AuditRecord>(from, to, 0, observer).await?,
         copy_table::<NewCustomer>(from, to, counts.customers, observer).await?,
         copy_table::<NewOperation>(from, to, counts.operations, observer).await?,
         copy_table::<NewResponse>(from, to, counts.responses, observer).await?,

@@ -1355,6 +1355,92 @@ impl Backend for PostgresStore {
         row.as_ref().map(api_token_from_row).transpose()
     }
 
+    async fn api_token_hashes(&self) -> StoreResult<Vec<(ApiToken, String)>> {
+        let rows = sqlx::query("SELECT id, name, role, department, created_unix, last_used_unix, revoked_unix, token_hash FROM api_tokens ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((api_token_from_row(r)?, r.try_get("token_hash")?)))
+            .collect()
+    }
+
+    async fn put_api_token(&self, token: &ApiToken, token_hash: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_tokens (name, token_hash, role, department, created_unix, last_used_unix, revoked_unix) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, role = excluded.role, \
+             department = excluded.department, created_unix = excluded.created_unix, \
+             last_used_unix = excluded.last_used_unix, revoked_unix = excluded.revoked_unix",
+        )
+        .bind(&token.name)
+        .bind(token_hash)
+        .bind(token.role.as_str())
+        .bind(&token.department)
+        .bind(token.created_unix)
+        .bind(token.last_used_unix)
+        .bind(token.revoked_unix)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_after(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, AuditEntry)>> {
+        let rows = sqlx::query(
+            "SELECT id, at_unix, actor, action, target, detail FROM audit_log \
+             WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after.unwrap_or(i64::MIN))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    AuditEntry {
+                        at_unix: r.try_get("at_unix")?,
+                        actor: r.try_get("actor")?,
+                        action: r.try_get("action")?,
+                        target: r.try_get("target")?,
+                        detail: r.try_get("detail")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn put_audit_entries(&self, entries: &[(i64, AuditEntry)]) -> StoreResult<u64> {
+        let mut written = 0;
+        let mut tx = self.pool.begin().await?;
+        for (id, e) in entries {
+            written += sqlx::query(
+                "INSERT INTO audit_log (id, at_unix, actor, action, target, detail) OVERRIDING SYSTEM VALUE \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(e.at_unix)
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.target)
+            .bind(&e.detail)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        // Later appends must not reuse a copied id.
+        sqlx::query(
+            "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), GREATEST((SELECT COALESCE(MAX(id), 0) FROM audit_log), 1))",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO audit_log (at_unix, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",

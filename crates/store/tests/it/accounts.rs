@@ -162,6 +162,16 @@ async fn sessions_expire_and_end_with_their_account(db: TestDb) {
     assert!(b.session(&hash).await.unwrap().is_none());
 }
 
+fn audit_entry(at: i64) -> northstar_store::accounts::AuditEntry {
+    northstar_store::accounts::AuditEntry {
+        at_unix: at,
+        actor: "cli".into(),
+        action: "user.add".into(),
+        target: format!("t{at}"),
+        detail: String::new(),
+    }
+}
+
 /// `copy` carries accounts with their password hashes, and again changes
 /// nothing.
 async fn accounts_are_copied(db: TestDb) {
@@ -183,6 +193,12 @@ async fn accounts_are_copied(db: TestDb) {
         ..Default::default()
     };
     b.update_user("amb@example.com", &off, 102).await.unwrap();
+    b.insert_api_token("etl", "hash-of-etl", Role::Viewer, None, 103)
+        .await
+        .unwrap();
+    for at in [1, 2, 3] {
+        b.append_audit(&audit_entry(at)).await.unwrap();
+    }
     for run in 0..2 {
         let copied = northstar_store::copy::copy_all(&*source, &*target, &mut |_, _, _| {})
             .await
@@ -197,6 +213,25 @@ async fn accounts_are_copied(db: TestDb) {
             .unwrap();
         assert!(cmp.identical(), "{cmp:?}");
     }
+    let t = target.backend();
+    assert!(
+        t.use_api_token("hash-of-etl", 900).await.unwrap().is_some(),
+        "the token works on the target"
+    );
+    let all = t
+        .audit_entries(&northstar_store::accounts::AuditQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(),
+        ["t3", "t2", "t1"],
+        "copied once"
+    );
+    // New entries on the target do not collide with the copied ids.
+    t.append_audit(&audit_entry(4)).await.unwrap();
     let (user, hash) = target
         .backend()
         .user_with_hash("amb@example.com")
