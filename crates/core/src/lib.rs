@@ -5,6 +5,7 @@
 //! mergeable summary ([`summary`]) so that the same code answers a query over
 //! one day, one month or a year of rollups.
 
+pub mod access;
 pub mod account;
 pub mod calendar;
 pub mod customer;
