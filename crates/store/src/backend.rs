@@ -208,6 +208,19 @@ pub trait Backend: Send + Sync + 'static {
     /// revoked before).
     async fn revoke_api_token(&self, name: &str, now_unix: i64) -> StoreResult<Option<ApiToken>>;
 
+    /// Records a failed sign-in under each key (account, address) and
+    /// forgets failures older than `forget_before`.
+    async fn record_sign_in_failure(
+        &self,
+        keys: &[String],
+        now_unix: i64,
+        forget_before: i64,
+    ) -> StoreResult<()>;
+    /// Failed sign-ins under `key` since `since_unix`.
+    async fn sign_in_failures(&self, key: &str, since_unix: i64) -> StoreResult<u64>;
+    /// Forgets the failures under `key` (after a successful sign-in).
+    async fn clear_sign_in_failures(&self, key: &str) -> StoreResult<()>;
+
     /// Every API token with the hash of its secret (for `copy`).
     async fn api_token_hashes(&self) -> StoreResult<Vec<(ApiToken, String)>>;
     /// Stores a copied token as it was (hash, times); by name, idempotent.

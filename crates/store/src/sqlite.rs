@@ -944,6 +944,47 @@ impl Backend for SqliteStore {
         row.as_ref().map(api_token_from_row).transpose()
     }
 
+    async fn record_sign_in_failure(
+        &self,
+        keys: &[String],
+        now_unix: i64,
+        forget_before: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for key in keys {
+            sqlx::query("INSERT INTO sign_in_failures (key, at_unix) VALUES (?1, ?2)")
+                .bind(key)
+                .bind(now_unix)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM sign_in_failures WHERE at_unix < ?1")
+            .bind(forget_before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn sign_in_failures(&self, key: &str, since_unix: i64) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sign_in_failures WHERE key = ?1 AND at_unix >= ?2",
+        )
+        .bind(key)
+        .bind(since_unix)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn clear_sign_in_failures(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sign_in_failures WHERE key = ?1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn api_token_hashes(&self) -> StoreResult<Vec<(ApiToken, String)>> {
         let rows = sqlx::query("SELECT id, name, role, department, created_unix, last_used_unix, revoked_unix, token_hash FROM api_tokens ORDER BY name")
             .fetch_all(&self.pool)

@@ -392,3 +392,54 @@ mod tokens {
 
     crate::conformance!(api_tokens_are_found_by_hash_and_revoked_by_name);
 }
+
+mod throttle {
+    use crate::TestDb;
+
+    /// Failed sign-ins are counted per key over a window, forgotten when
+    /// old, and cleared by a success.
+    async fn failed_sign_ins_are_counted_per_key(db: TestDb) {
+        let store = db.open().await;
+        let b = store.backend();
+        let keys = [
+            "account:a@example.com".to_string(),
+            "address:192.0.2.1".to_string(),
+        ];
+        for at in [100, 200, 300] {
+            b.record_sign_in_failure(&keys, at, 0).await.unwrap();
+        }
+        b.record_sign_in_failure(&keys[1..], 400, 0).await.unwrap();
+        assert_eq!(
+            b.sign_in_failures("account:a@example.com", 0)
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(
+            b.sign_in_failures("address:192.0.2.1", 250).await.unwrap(),
+            2
+        );
+        assert_eq!(
+            b.sign_in_failures("account:b@example.com", 0)
+                .await
+                .unwrap(),
+            0
+        );
+        b.clear_sign_in_failures("account:a@example.com")
+            .await
+            .unwrap();
+        assert_eq!(
+            b.sign_in_failures("account:a@example.com", 0)
+                .await
+                .unwrap(),
+            0
+        );
+        // Writing forgets what is older than the window.
+        b.record_sign_in_failure(&keys[1..], 1_000, 350)
+            .await
+            .unwrap();
+        assert_eq!(b.sign_in_failures("address:192.0.2.1", 0).await.unwrap(), 2);
+    }
+
+    crate::conformance!(failed_sign_ins_are_counted_per_key);
+}
