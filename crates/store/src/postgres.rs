@@ -146,54 +146,7 @@ fn small(v: Option<i16>, column: &str) -> StoreResult<Option<u8>> {
     schema::opt_u8(v.map(i64::from), column)
 }
 
-fn api_token_from_row(row: &PgRow) -> StoreResult<ApiToken> {
-    Ok(ApiToken {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        role: accounts::stored_role(row.try_get::<&str, _>("role")?)?,
-        department: row.try_get("department")?,
-        created_unix: row.try_get("created_unix")?,
-        last_used_unix: row.try_get("last_used_unix")?,
-        revoked_unix: row.try_get("revoked_unix")?,
-    })
-}
-
-fn user_from_row(row: &PgRow) -> StoreResult<User> {
-    Ok(User {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        role: accounts::stored_role(row.try_get::<&str, _>("role")?)?,
-        department: row.try_get("department")?,
-        disabled: row.try_get("disabled")?,
-        created_unix: row.try_get("created_unix")?,
-    })
-}
-
-fn customer_from_row(row: &PgRow) -> StoreResult<NewCustomer> {
-    Ok(NewCustomer {
-        customer_id: row.try_get("customer_id")?,
-        segment: row.try_get("segment")?,
-        region: row.try_get("region")?,
-        annual_value: row.try_get("annual_value")?,
-        churned: row.try_get("churned")?,
-        churned_on: row.try_get("churned_on")?,
-        attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
-    })
-}
-
-fn operation_from_row(row: &PgRow) -> StoreResult<NewOperation> {
-    Ok(NewOperation {
-        department: row.try_get("department")?,
-        order_id: row.try_get("order_id")?,
-        measure: row.try_get("measure")?,
-        customer_id: row.try_get("customer_id")?,
-        occurred_at: row.try_get("occurred_at")?,
-        occurred_unix: row.try_get("occurred_unix")?,
-        value: row.try_get("value")?,
-        target: row.try_get("target")?,
-        attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
-    })
-}
+schema::row_decoders!(PgRow);
 
 fn response_from_row(row: &PgRow) -> StoreResult<NewResponse> {
     let mut dims = DimensionValues::default();

@@ -176,3 +176,59 @@ pub(crate) fn now_unix() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+/// The row decoders both backends share, for a backend's row type: the
+/// columns are named alike and decode to the same Rust types.
+macro_rules! row_decoders {
+    ($row:ty) => {
+        fn api_token_from_row(row: &$row) -> StoreResult<ApiToken> {
+            Ok(ApiToken {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                role: accounts::stored_role(row.try_get::<&str, _>("role")?)?,
+                department: row.try_get("department")?,
+                created_unix: row.try_get("created_unix")?,
+                last_used_unix: row.try_get("last_used_unix")?,
+                revoked_unix: row.try_get("revoked_unix")?,
+            })
+        }
+
+        fn user_from_row(row: &$row) -> StoreResult<User> {
+            Ok(User {
+                id: row.try_get("id")?,
+                email: row.try_get("email")?,
+                role: accounts::stored_role(row.try_get::<&str, _>("role")?)?,
+                department: row.try_get("department")?,
+                disabled: row.try_get("disabled")?,
+                created_unix: row.try_get("created_unix")?,
+            })
+        }
+
+        fn customer_from_row(row: &$row) -> StoreResult<NewCustomer> {
+            Ok(NewCustomer {
+                customer_id: row.try_get("customer_id")?,
+                segment: row.try_get("segment")?,
+                region: row.try_get("region")?,
+                annual_value: row.try_get("annual_value")?,
+                churned: row.try_get("churned")?,
+                churned_on: row.try_get("churned_on")?,
+                attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
+            })
+        }
+
+        fn operation_from_row(row: &$row) -> StoreResult<NewOperation> {
+            Ok(NewOperation {
+                department: row.try_get("department")?,
+                order_id: row.try_get("order_id")?,
+                measure: row.try_get("measure")?,
+                customer_id: row.try_get("customer_id")?,
+                occurred_at: row.try_get("occurred_at")?,
+                occurred_unix: row.try_get("occurred_unix")?,
+                value: row.try_get("value")?,
+                target: row.try_get("target")?,
+                attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
+            })
+        }
+    };
+}
+pub(crate) use row_decoders;

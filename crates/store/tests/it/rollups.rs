@@ -73,6 +73,30 @@ fn responses() -> impl Strategy<Value = Vec<NewResponse>> {
     })
 }
 
+/// NPS answers in the whole cube of a store.
+async fn nps_answers(store: &dyn northstar_store::Store) -> i64 {
+    store
+        .query_rollups(&CubeQuery::default())
+        .await
+        .unwrap()
+        .overall
+        .nps
+        .n()
+}
+
+/// `n` responses, each with a department of its own (`dept<i>`), ids
+/// `<prefix><i>` for i in `from..from + n`.
+fn department_batch(prefix: &str, from: usize, n: usize) -> Vec<NewResponse> {
+    (from..from + n)
+        .map(|i| {
+            let mut r = response(0, 1, 0, Some(9), None, None, None);
+            r.external_id = format!("{prefix}{i}");
+            r.dimensions.set(Dimension::Department, format!("dept{i}"));
+            r
+        })
+        .collect()
+}
+
 fn cube_total(cells: &[northstar_store::RollupCell]) -> ResponseSummary {
     ResponseSummary::merge_all(cells.iter().map(|c| &c.2))
 }
@@ -150,29 +174,11 @@ proptest! {
 async fn a_second_process_writing_is_seen_by_the_first(db: TestDb) {
     let server = db.open().await;
     let cli = db.open().await;
-    assert_eq!(
-        server
-            .query_rollups(&CubeQuery::default())
-            .await
-            .unwrap()
-            .overall
-            .nps
-            .n(),
-        0
-    );
+    assert_eq!(nps_answers(&*server).await, 0);
     cli.write_responses(vec![response(1, 3, 0, Some(10), None, None, None)])
         .await
         .unwrap();
-    assert_eq!(
-        server
-            .query_rollups(&CubeQuery::default())
-            .await
-            .unwrap()
-            .overall
-            .nps
-            .n(),
-        1
-    );
+    assert_eq!(nps_answers(&*server).await, 1);
 }
 
 async fn another_process_s_writes_are_replayed_not_reloaded(db: TestDb) {
@@ -222,16 +228,7 @@ async fn another_process_s_writes_are_replayed_not_reloaded(db: TestDb) {
     cli.write_responses(vec![response(9, 9, 0, Some(10), None, None, None)])
         .await
         .unwrap();
-    assert_eq!(
-        server
-            .query_rollups(&CubeQuery::default())
-            .await
-            .unwrap()
-            .overall
-            .nps
-            .n(),
-        6
-    );
+    assert_eq!(nps_answers(&*server).await, 6);
     assert_eq!(server.cube_status().loads, 2);
     let check = server.verify_rollups().await.unwrap();
     assert!(
@@ -251,17 +248,7 @@ async fn a_batch_may_not_name_an_id_twice(db: TestDb) {
 async fn distinct_values_per_dimension_are_capped(db: TestDb) {
     let store = db.open().await;
     let cap = northstar_store::MAX_DISTINCT_VALUES;
-    let batch = |offset: usize, n: usize| -> Vec<NewResponse> {
-        (0..n)
-            .map(|i| {
-                let mut r = response(0, 1, 0, Some(9), None, None, None);
-                r.external_id = format!("x{}", offset + i);
-                r.dimensions
-                    .set(Dimension::Department, format!("dept{}", offset + i));
-                r
-            })
-            .collect()
-    };
+    let batch = |offset: usize, n: usize| department_batch("x", offset, n);
     store.write_responses(batch(0, cap - 1)).await.unwrap();
     let e = store.write_responses(batch(cap, 2)).await.unwrap_err();
     let message = e.to_string();
@@ -378,16 +365,7 @@ async fn a_compacted_cube_answers_old_days_from_the_database(db: TestDb) {
 async fn concurrent_batches_cannot_pass_the_distinct_value_cap_together(db: TestDb) {
     let store = db.open().await;
     let cap = northstar_store::MAX_DISTINCT_VALUES;
-    let batch = |prefix: &str, from: usize, n: usize| -> Vec<NewResponse> {
-        (from..from + n)
-            .map(|i| {
-                let mut r = response(0, 1, 0, Some(9), None, None, None);
-                r.external_id = format!("{prefix}{i}");
-                r.dimensions.set(Dimension::Department, format!("dept{i}"));
-                r
-            })
-            .collect()
-    };
+    let batch = department_batch;
     store
         .write_responses(batch("a", 0, cap - 10))
         .await
