@@ -78,10 +78,14 @@ impl StoreArgs {
 
 #[derive(clap::Args, Clone)]
 struct ServeArgs {
-    /// Address to listen on. The default is this machine only: there is no
-    /// authentication yet, so do not expose it.
+    /// Address to listen on. The default is this machine only; another
+    /// address is refused until an admin account exists.
     #[arg(long, env = "NORTHSTAR_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
+    /// Mark session cookies `Secure` even when requests do not say they
+    /// came over HTTPS (a TLS proxy that sends no X-Forwarded-Proto).
+    #[arg(long, env = "NORTHSTAR_SECURE_COOKIES")]
+    secure_cookies: bool,
     /// Requests handled at once; more are refused with 503 and Retry-After.
     #[arg(long, env = "NORTHSTAR_MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     max_in_flight: u32,
@@ -95,11 +99,14 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn limits(&self) -> northstar_server::ServerLimits {
-        northstar_server::ServerLimits {
-            max_in_flight: self.max_in_flight as usize,
-            max_writes_in_flight: self.max_writes_in_flight as usize,
-            request_timeout: std::time::Duration::from_secs(u64::from(self.request_timeout)),
+    fn options(&self) -> northstar_server::ServerOptions {
+        northstar_server::ServerOptions {
+            limits: northstar_server::ServerLimits {
+                max_in_flight: self.max_in_flight as usize,
+                max_writes_in_flight: self.max_writes_in_flight as usize,
+                request_timeout: std::time::Duration::from_secs(u64::from(self.request_timeout)),
+            },
+            secure_cookies: self.secure_cookies,
         }
     }
 }
@@ -380,6 +387,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                     println!("  {}", summary_line(path, &report, elapsed));
                 }
             }
+            demo_accounts(&*store).await?;
             serve_store(store, &serve, &database).await?;
         }
         Command::DemoData {
@@ -704,6 +712,54 @@ async fn user_command(store: &dyn Store, command: UserCommand) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+/// One demo account per role, each with a fresh random password at every
+/// start (printed here, never stored in clear): a demo database copied
+/// elsewhere does not carry a known password.
+async fn demo_accounts(store: &dyn Store) -> Result<()> {
+    let backend = store.backend();
+    let existing = backend.users().await?;
+    println!("Demo accounts (new passwords at every start of the demo):");
+    for role in account::Role::ALL {
+        let email = format!("{}@demo.northstar.test", role.as_str().replace('_', "-"));
+        let department = role.is_department_scoped().then(|| "logistics".to_string());
+        let password = accounts::new_token()[..20].to_string();
+        let to_hash = password.clone();
+        let password_hash =
+            tokio::task::spawn_blocking(move || accounts::hash_password(&to_hash)).await??;
+        if existing.iter().any(|u| u.email == email) {
+            let change = accounts::UserChange {
+                password_hash: Some(password_hash),
+                role: Some((role, department.clone())),
+                disabled: Some(false),
+            };
+            backend.update_user(&email, &change, now_unix()).await?;
+        } else {
+            let new = accounts::NewUser {
+                email: email.clone(),
+                role,
+                department: department.clone(),
+                password_hash,
+            };
+            backend.insert_user(&new, now_unix()).await?;
+            audit(
+                store,
+                "user.add",
+                &email,
+                format!("demo account, role {role}"),
+            )
+            .await?;
+        }
+        println!(
+            "  {:<16} {email:<40} {password}{}",
+            role.as_str(),
+            department
+                .map(|d| format!("  (department {d})"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 fn unix_label(unix: Option<i64>) -> String {
     unix.and_then(|u| jiff::Timestamp::from_second(u).ok())
         .map_or_else(|| "-".to_string(), |t| t.to_string())
@@ -1001,19 +1057,16 @@ async fn serve_store(store: Arc<dyn Store>, serve: &ServeArgs, database: &str) -
         "Northstar is serving {} at http://{addr}/",
         northstar_store::redact(database)
     );
-    let _ = if addr.ip().is_loopback() {
+    let _ = if store.backend().users().await?.is_empty() {
         writeln!(
             out,
-            "Listening on this machine only. There is no authentication yet: do not expose it."
+            "No accounts yet: create the first admin with `northstar user add --email you@example.com --role admin`, then sign in at http://{addr}/sign-in"
         )
     } else {
-        writeln!(
-            out,
-            "WARNING: listening on {addr} with no authentication. Anyone who can reach it can read and write data."
-        )
+        writeln!(out, "Sign in at http://{addr}/sign-in")
     };
     let _ = out.flush();
-    northstar_server::serve_with(listener, store, serve.limits(), shutdown_signal()).await?;
+    northstar_server::serve_with(listener, store, serve.options(), shutdown_signal()).await?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! responses and breakdowns — a separate, mandatory restriction the store
 //! intersects with whatever a request asks ([`Scope`]).
 
+use crate::Dimension;
 use crate::account::Role;
 
 /// Something a request may do.
@@ -111,9 +112,76 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// Intersects a request's filter with the scope. Several values of one
+    /// dimension mean *any of* them, so a department scope is not appended
+    /// as one more value (that would widen access): it replaces the
+    /// request's department values by their intersection with the scope.
+    /// `None` when nothing can match (another department asked for, or a
+    /// department role without a department).
+    pub fn restrict(&self, filter: &[(Dimension, String)]) -> Option<Vec<(Dimension, String)>> {
+        let Scope::Department(own) = self else {
+            return Some(filter.to_vec());
+        };
+        if own.is_empty() {
+            return None;
+        }
+        let asked: Vec<&String> = filter
+            .iter()
+            .filter(|(d, _)| *d == Dimension::Department)
+            .map(|(_, v)| v)
+            .collect();
+        if !asked.is_empty() && !asked.contains(&own) {
+            return None;
+        }
+        let mut restricted: Vec<(Dimension, String)> = filter
+            .iter()
+            .filter(|(d, _)| *d != Dimension::Department)
+            .cloned()
+            .collect();
+        restricted.push((Dimension::Department, own.clone()));
+        Some(restricted)
+    }
+
+    /// The department a scoped role is limited to.
+    pub fn department(&self) -> Option<&str> {
+        match self {
+            Scope::Organisation => None,
+            Scope::Department(d) => Some(d),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scope_narrows_and_never_widens() {
+        let d = |v: &str| (Dimension::Department, v.to_string());
+        let s = |v: &str| (Dimension::Segment, v.to_string());
+        let support = Scope::Department("support".into());
+        // Nothing asked: the department is added.
+        assert_eq!(
+            support.restrict(&[s("smb")]),
+            Some(vec![s("smb"), d("support")])
+        );
+        // Its own department among others asked: only its own remains.
+        assert_eq!(
+            support.restrict(&[d("billing"), d("support")]),
+            Some(vec![d("support")])
+        );
+        // Another department only: nothing.
+        assert_eq!(support.restrict(&[d("billing")]), None);
+        // The empty department (responses without one) is not a wildcard.
+        assert_eq!(Scope::Department(String::new()).restrict(&[]), None);
+        assert_eq!(support.restrict(&[d("")]), None);
+        // The organisation scope leaves the filter alone.
+        assert_eq!(
+            Scope::Organisation.restrict(&[d("billing")]),
+            Some(vec![d("billing")])
+        );
+    }
 
     #[test]
     fn every_role_is_in_the_table_once() {

@@ -178,9 +178,48 @@ impl SignInThrottle {
     }
 }
 
+/// How long a signed-in session lasts: it ends after `idle_seconds`
+/// without a request, and after `absolute_seconds` whatever happens (OWASP
+/// Session Management Cheat Sheet: both timeouts, short idle for
+/// applications handling personal data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    pub idle_seconds: i64,
+    pub absolute_seconds: i64,
+    /// A session's last use is written at most this often (a read per
+    /// request, a write per minute).
+    pub touch_every_seconds: i64,
+}
+
+/// Half an hour idle, twelve hours at most: a working day, then sign in again.
+pub const SESSION_POLICY: SessionPolicy = SessionPolicy {
+    idle_seconds: 30 * 60,
+    absolute_seconds: 12 * 60 * 60,
+    touch_every_seconds: 60,
+};
+
+impl SessionPolicy {
+    /// Whether a session created at `created` and last used at `last_seen`
+    /// is still valid at `now`.
+    pub fn is_live(&self, created: i64, last_seen: i64, now: i64) -> bool {
+        now - last_seen < self.idle_seconds && now - created < self.absolute_seconds
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sessions_end_idle_or_old() {
+        let p = SESSION_POLICY;
+        assert!(p.is_live(0, 0, p.idle_seconds - 1));
+        assert!(!p.is_live(0, 0, p.idle_seconds));
+        let created = 0;
+        let last = p.absolute_seconds - 10;
+        assert!(!p.is_live(created, last, p.absolute_seconds));
+        assert!(p.is_live(created, last, p.absolute_seconds - 1));
+    }
 
     #[test]
     fn roles_round_trip_by_name() {

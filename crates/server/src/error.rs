@@ -18,6 +18,19 @@ pub enum ApiError {
     /// The body or the batch is over its limit (named in the message).
     #[error("{0}")]
     TooLarge(String),
+    /// No credentials, or credentials that open nothing (401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The principal's role may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Nothing here, or nothing this principal may see (404: another
+    /// department's record looks exactly like a missing one).
+    #[error("{0}")]
+    NotFound(String),
+    /// Too many attempts (429).
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("database unavailable")]
     Store(#[from] StoreError),
     #[error("page rendering failed")]
@@ -38,6 +51,10 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             // A client-facing limit of the store (e.g. distinct values).
             ApiError::Store(StoreError::Limit { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(StoreError::Busy(_)) => StatusCode::SERVICE_UNAVAILABLE,
@@ -91,6 +108,12 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"northstar\""),
+            );
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

@@ -1,21 +1,23 @@
 //! `/healthz` says the process is up; `/readyz` that the database answers
 //! and every migration is applied.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::routing::{MethodRouter, get};
 use serde_json::{Value, json};
 
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
+pub fn healthz() -> MethodRouter<AppState> {
+    get(|| async { Json(json!({"status": "ok"})) })
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub fn readyz() -> MethodRouter<AppState> {
+    get(ready)
+}
+
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.store.check_ready().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Err(e) => {

@@ -2,12 +2,14 @@
 //! Handlers see only `Arc<dyn Store>`; every figure is built by [`report`].
 
 pub mod api;
+pub mod auth;
 mod chart;
 pub mod error;
 mod health;
 pub mod limits;
 pub mod params;
 pub mod report;
+pub mod routes;
 mod views;
 
 use std::sync::Arc;
@@ -24,6 +26,25 @@ use tracing::Level;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Session cookies get `Secure` even when the request does not say it
+    /// came over HTTPS (a TLS proxy that sends no `X-Forwarded-Proto`).
+    pub secure_cookies: bool,
+}
+
+/// How the server runs: its limits and cookie policy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerOptions {
+    pub limits: ServerLimits,
+    pub secure_cookies: bool,
+}
+
+impl From<ServerLimits> for ServerOptions {
+    fn from(limits: ServerLimits) -> Self {
+        Self {
+            limits,
+            secure_cookies: false,
+        }
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -36,9 +57,20 @@ pub fn app(store: Arc<dyn Store>) -> Router {
     app_with(store, ServerLimits::default())
 }
 
-/// The whole application with the given limits.
-pub fn app_with(store: Arc<dyn Store>, limits: ServerLimits) -> Router {
-    with_layers(routes().with_state(AppState { store }), limits)
+/// The whole application with the given limits and options.
+pub fn app_with(store: Arc<dyn Store>, options: impl Into<ServerOptions>) -> Router {
+    let options = options.into();
+    let state = AppState {
+        store,
+        secure_cookies: options.secure_cookies,
+    };
+    let app = routes::router()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .with_state(state);
+    with_layers(app, options.limits)
 }
 
 /// Wraps routes in the request id, tracing, error-shape, in-flight, deadline
@@ -56,14 +88,6 @@ pub fn with_layers(router: Router, limits: ServerLimits) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace())
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-}
-
-/// Every route, before state and layers.
-fn routes() -> Router<AppState> {
-    Router::new()
-        .merge(health::router())
-        .merge(api::router())
-        .merge(views::router())
 }
 
 fn trace() -> TraceLayer<
@@ -93,14 +117,18 @@ pub async fn serve(
     serve_with(listener, store, ServerLimits::default(), shutdown).await
 }
 
-/// Serves the app with the given limits until `shutdown` resolves.
+/// Serves the app with the given limits and options until `shutdown`
+/// resolves. Handlers see the peer address (sign-in throttling per address).
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     store: Arc<dyn Store>,
-    limits: ServerLimits,
+    options: impl Into<ServerOptions>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app_with(store, limits))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app_with(store, options).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -1,6 +1,7 @@
 //! Query parameters shared by the API and the pages: which responses
 //! (`from`, `to`, `<dimension>=<value>`), which metric, how to group.
 
+use northstar_core::access::Scope;
 use northstar_core::calendar;
 use northstar_core::rollup::GroupBy;
 use northstar_core::{Dimension, Metric};
@@ -107,8 +108,14 @@ pub struct MetricParams {
 const DIMENSIONS: &str = "survey, touchpoint, department, segment, channel";
 
 /// Parses query pairs; `accepted` lists the non-selection parameters the
-/// caller understands (others are an error that names them).
-pub fn parse(pairs: &[(String, String)], accepted: &[&str]) -> Result<MetricParams, ApiError> {
+/// caller understands (others are an error that names them). The selection
+/// comes back restricted to the caller's `scope`: no handler can get an
+/// unscoped one from a request.
+pub fn parse(
+    pairs: &[(String, String)],
+    accepted: &[&str],
+    scope: &Scope,
+) -> Result<MetricParams, ApiError> {
     let mut p = MetricParams::default();
     for (name, value) in pairs {
         let value = value.trim();
@@ -176,6 +183,7 @@ pub fn parse(pairs: &[(String, String)], accepted: &[&str]) -> Result<MetricPara
     // `from` after `to` selects nothing: the figures say n = 0 and the
     // period shows the range asked for (the API document cannot forbid it,
     // so the server does not either).
+    p.selection = p.selection.within(scope);
     Ok(p)
 }
 
@@ -201,7 +209,7 @@ mod tests {
             (vec![("segment", long.as_str())], "segment"),
         ];
         for (q, param) in cases {
-            match parse(&pairs(&q), &all) {
+            match parse(&pairs(&q), &all, &Scope::Organisation) {
                 Err(ApiError::BadParameter { parameter, .. }) => assert_eq!(parameter, param),
                 other => panic!("{q:?}: {other:?}"),
             }
@@ -245,6 +253,7 @@ mod tests {
                 ("department", "billing"),
             ]),
             &["metric"],
+            &Scope::Organisation,
         )
         .unwrap();
         assert_eq!(p.metric, Some(Metric::Nps));

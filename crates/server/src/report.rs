@@ -19,9 +19,50 @@ pub struct Selection {
     pub filter: Vec<(Dimension, String)>,
     pub from: Option<Day>,
     pub to: Option<Day>,
+    /// The department the caller's role restricts every query to (already
+    /// intersected into `filter`, see [`Selection::within`]).
+    pub restricted_to: Option<String>,
+    /// The request asked only for data outside the caller's scope: every
+    /// query selects nothing.
+    pub outside_scope: bool,
 }
 
+/// A filter value no stored value can equal (text with NUL is refused at
+/// validation), so a query outside the caller's scope selects nothing.
+const MATCHES_NOTHING: &str = "\0outside scope";
+
 impl Selection {
+    /// This selection restricted to a role's scope: a mandatory condition
+    /// intersected with the request's own filter, never one more "any of"
+    /// value (`northstar_core::access::Scope::restrict`).
+    pub fn within(mut self, scope: &northstar_core::access::Scope) -> Selection {
+        match scope.restrict(&self.filter) {
+            Some(filter) => self.filter = filter,
+            None => self.outside_scope = true,
+        }
+        self.restricted_to = scope.department().map(str::to_string);
+        self
+    }
+
+    /// The filter every query of this selection applies.
+    pub fn effective_filter(&self) -> Vec<(Dimension, String)> {
+        if self.outside_scope {
+            vec![(Dimension::Department, MATCHES_NOTHING.to_string())]
+        } else {
+            self.filter.clone()
+        }
+    }
+
+    /// The whole organisation over the same period: the summary a
+    /// department-scoped role may see beside its own department's figures.
+    pub fn organisation(&self) -> Selection {
+        Selection {
+            from: self.from,
+            to: self.to,
+            ..Selection::default()
+        }
+    }
+
     /// The filter as shown to people: dimension → values.
     pub fn filter_map(&self) -> BTreeMap<String, Vec<String>> {
         let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -35,7 +76,14 @@ impl Selection {
 
     /// One line describing the filter, for pages.
     pub fn describe(&self) -> String {
-        describe_filter(&self.filter_map())
+        let filter = describe_filter(&self.filter_map());
+        match (&self.restricted_to, self.outside_scope) {
+            (Some(d), true) => {
+                format!("{filter}: nothing, because your role sees only the department {d}")
+            }
+            (Some(d), false) => format!("{filter} (your role sees only the department {d})"),
+            (None, _) => filter,
+        }
     }
 }
 
@@ -146,6 +194,13 @@ pub struct MetricReport {
     pub groups: Vec<GroupFigure>,
     /// Where the figure was computed from.
     pub source: &'static str,
+    /// The department the caller's role restricts figures to (null: the
+    /// whole organisation).
+    pub restricted_to: Option<String>,
+    /// For a department-scoped caller: the same metric for the whole
+    /// organisation over the same period, without breakdown (the summary
+    /// their role may see).
+    pub organisation: Option<Figure>,
 }
 
 fn versus_rest(
@@ -219,12 +274,40 @@ impl Selection {
     /// The cube query for this selection.
     pub fn query(&self, group_by: Option<GroupBy>) -> CubeQuery {
         CubeQuery {
-            filter: self.filter.clone(),
+            filter: self.effective_filter(),
             from: self.from,
             to: self.to,
             group_by,
         }
     }
+}
+
+/// The values of a dimension the caller may pick from: every stored value
+/// for the whole organisation; for a department-scoped caller only the
+/// values present in its department's rollups (the list of departments is
+/// then its own).
+pub async fn dimension_values(
+    store: &dyn Store,
+    dimension: Dimension,
+    selection: &Selection,
+) -> Result<Vec<String>, ApiError> {
+    let Some(own) = &selection.restricted_to else {
+        return Ok(store.dimension_values(dimension).await?);
+    };
+    let scoped = Selection {
+        filter: vec![(Dimension::Department, own.clone())],
+        restricted_to: Some(own.clone()),
+        ..Selection::default()
+    };
+    let answer = store
+        .query_rollups(&scoped.query(Some(GroupBy::Dimension(dimension))))
+        .await?;
+    Ok(answer
+        .groups
+        .into_iter()
+        .filter(|g| !g.summary.is_empty())
+        .map(|g| g.key)
+        .collect())
 }
 
 /// Computes a metric for a selection from the store's rollups.
@@ -234,8 +317,24 @@ pub async fn metric_report(
     selection: &Selection,
     group_by: Option<GroupBy>,
 ) -> Result<MetricReport, ApiError> {
-    let answer = store.query_rollups(&selection.query(group_by)).await?;
-    Ok(report_from(&answer, metric, selection, group_by))
+    if selection.restricted_to.is_none() {
+        let answer = store.query_rollups(&selection.query(group_by)).await?;
+        return Ok(report_from(&answer, metric, selection, group_by));
+    }
+    let answers = store
+        .query_rollups_many(&[
+            selection.query(group_by),
+            selection.organisation().query(None),
+        ])
+        .await?;
+    let [answer, organisation] = answers.as_slice() else {
+        return Err(ApiError::BadRequest(
+            "the store answered a different number of queries".into(),
+        ));
+    };
+    let mut report = report_from(answer, metric, selection, group_by);
+    report.organisation = Some(metric.estimate(&organisation.overall).into());
+    Ok(report)
 }
 
 /// The report for a metric from an answer already merged (several reports
@@ -277,6 +376,8 @@ pub fn report_from(
         overall: metric.estimate(&answer.overall).into(),
         groups,
         source: "daily rollups of raw responses (UTC days), merged in memory",
+        restricted_to: selection.restricted_to.clone(),
+        organisation: None,
     }
 }
 
@@ -411,7 +512,7 @@ impl Selection {
     /// The respondent query for this selection.
     pub fn respondents(&self) -> RespondentQuery {
         RespondentQuery {
-            filter: self.filter.clone(),
+            filter: self.effective_filter(),
             from: self.from,
             to: self.to,
         }

@@ -68,6 +68,10 @@ pub struct ApiToken {
 /// (secret scanners, logs).
 pub const API_TOKEN_PREFIX: &str = "nst_";
 
+/// How precisely a token's last use is kept, in seconds: finer would make
+/// every API read a database write.
+pub const TOKEN_USE_GRANULARITY: i64 = 60;
+
 /// A new API token's secret: the prefix and 256 random bits.
 pub fn new_api_token() -> String {
     format!("{API_TOKEN_PREFIX}{}", new_token())

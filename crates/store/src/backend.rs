@@ -200,10 +200,15 @@ pub trait Backend: Send + Sync + 'static {
     ) -> StoreResult<ApiToken>;
     /// Every API token, revoked ones included, by name.
     async fn api_tokens(&self) -> StoreResult<Vec<ApiToken>>;
-    /// The token whose secret hashes to `token_hash`, unless revoked; its
-    /// last use is recorded as `now_unix`.
-    async fn use_api_token(&self, token_hash: &str, now_unix: i64)
-    -> StoreResult<Option<ApiToken>>;
+    /// The token whose secret hashes to `token_hash`, unless revoked, and
+    /// its last use before this one. Its last use is recorded as `now_unix`
+    /// when the stored one is [`crate::accounts::TOKEN_USE_GRANULARITY`]
+    /// old or more (a read per request, at most a write per minute).
+    async fn use_api_token(
+        &self,
+        token_hash: &str,
+        now_unix: i64,
+    ) -> StoreResult<Option<(ApiToken, Option<i64>)>>;
     /// Revokes a token by name; `None` when there is none (or it was
     /// revoked before).
     async fn revoke_api_token(&self, name: &str, now_unix: i64) -> StoreResult<Option<ApiToken>>;

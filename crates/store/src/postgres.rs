@@ -23,6 +23,7 @@ use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Row};
 
+use crate::accounts::TOKEN_USE_GRANULARITY;
 use crate::accounts::{self, ApiToken, AuditEntry, AuditQuery, NewUser, Session, User, UserChange};
 use crate::backend::{
     self, Backend, CubePosition, DataVersions, DeltasSince, OperationKey, RespondentCounts,
@@ -1284,16 +1285,28 @@ impl Backend for PostgresStore {
         &self,
         token_hash: &str,
         now_unix: i64,
-    ) -> StoreResult<Option<ApiToken>> {
+    ) -> StoreResult<Option<(ApiToken, Option<i64>)>> {
         let row = sqlx::query(
-            "UPDATE api_tokens SET last_used_unix = $1 \
-             WHERE token_hash = $2 AND revoked_unix IS NULL RETURNING id, name, role, department, created_unix, last_used_unix, revoked_unix",
+            "SELECT id, name, role, department, created_unix, last_used_unix, revoked_unix FROM api_tokens WHERE token_hash = $1 AND revoked_unix IS NULL",
         )
-        .bind(now_unix)
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(api_token_from_row).transpose()
+        let Some(mut token) = row.as_ref().map(api_token_from_row).transpose()? else {
+            return Ok(None);
+        };
+        let previous = token.last_used_unix;
+        if previous.is_none_or(|t| now_unix - t >= TOKEN_USE_GRANULARITY) {
+            sqlx::query(
+                "UPDATE api_tokens SET last_used_unix = $1 WHERE token_hash = $2 AND revoked_unix IS NULL",
+            )
+            .bind(now_unix)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+            token.last_used_unix = Some(now_unix);
+        }
+        Ok(Some((token, previous)))
     }
 
     async fn revoke_api_token(&self, name: &str, now_unix: i64) -> StoreResult<Option<ApiToken>> {

@@ -196,11 +196,55 @@ fn operations_count_rows_and_records_and_lookalike_headers_warn() {
     );
 }
 
+/// The admin token of each server the tests started, by address: every
+/// `/api/v1` route needs credentials.
+static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn authorization(addr: &str) -> String {
+    TOKENS
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(a, _)| a == addr)
+        .map(|(_, t)| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default()
+}
+
+/// Creates an admin API token in the database a URL names.
+fn admin_token(url: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_northstar"))
+        .args([
+            "token",
+            "--database",
+            url,
+            "create",
+            "--name",
+            &format!("test-{}", fastrand_name()),
+            "--role",
+            "admin",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+fn fastrand_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{}Connection: close\r\n\r\n",
+        authorization(addr)
     )
     .unwrap();
     let mut response = String::new();
@@ -236,8 +280,10 @@ fn serve(db: &Path) -> (KillOnDrop, String, Stdout) {
     serve_url(&format!("sqlite://{}", db.display()))
 }
 
-/// A `northstar serve` on the database a URL names, on a free port.
+/// A `northstar serve` on the database a URL names, on a free port; the
+/// HTTP helpers then send an admin token to it.
 fn serve_url(url: &str) -> (KillOnDrop, String, Stdout) {
+    let token = admin_token(url);
     let mut child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_northstar"))
             .args(["serve", "--bind", "127.0.0.1:0"])
@@ -248,6 +294,7 @@ fn serve_url(url: &str) -> (KillOnDrop, String, Stdout) {
             .unwrap(),
     );
     let (addr, stdout) = announced_address(&mut child);
+    TOKENS.lock().unwrap().push((addr.clone(), token));
     (child, addr, stdout)
 }
 
@@ -255,7 +302,8 @@ fn http_post(addr: &str, path: &str, body: &str) -> String {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        authorization(addr),
         body.len()
     )
     .unwrap();
@@ -305,14 +353,63 @@ fn demo_generates_serves_and_says_where() {
             .spawn()
             .unwrap(),
     );
-    let (url, mut lines) = announced_address(&mut child);
-    let warning = lines.next().unwrap().unwrap();
-    assert!(warning.contains("no authentication"), "{warning}");
-    let page = http_get(&url, "/");
+    // The demo prints one account per role with its password, then where it serves.
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let mut accounts = Vec::new();
+    let url = loop {
+        let line = lines.next().expect("the URL is printed").unwrap();
+        if let Some(rest) = line.split("at http://").nth(1) {
+            break rest.trim_end_matches('/').to_string();
+        }
+        if line.contains("@demo.northstar.test") {
+            accounts.push(line);
+        }
+    };
+    assert_eq!(accounts.len(), 6, "{accounts:?}");
+    let sign_in = lines.next().unwrap().unwrap();
+    assert!(sign_in.contains("/sign-in"), "{sign_in}");
+    // Sign in as the CX lead with the printed password.
+    let lead: Vec<&str> = accounts
+        .iter()
+        .find(|l| l.trim_start().starts_with("cx_lead"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let (email, password) = (lead[1], lead[2]);
+    let form = format!("email={}&password={password}", email.replace('@', "%40"));
+    let mut stream = std::net::TcpStream::connect(&url).unwrap();
+    write!(
+        stream,
+        "POST /sign-in HTTP/1.1\r\nHost: {url}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+        form.len()
+    )
+    .unwrap();
+    let mut signed_in = String::new();
+    stream.read_to_string(&mut signed_in).unwrap();
+    assert!(signed_in.starts_with("HTTP/1.1 303"), "{signed_in}");
+    let cookie = signed_in
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let mut stream = std::net::TcpStream::connect(&url).unwrap();
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: {url}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut page = String::new();
+    stream.read_to_string(&mut page).unwrap();
+    TOKENS.lock().unwrap().push((
+        url.clone(),
+        admin_token(&format!("sqlite://{}", db.display())),
+    ));
     let api = http_get(&url, "/api/v1/metrics?metric=nps&group_by=department");
     drop(child);
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.contains("Net Promoter Score"));
+    assert!(page.contains("cx-lead@demo.northstar.test"));
     for dept in ["logistics", "support", "billing", "sales"] {
         assert!(
             api.contains(&format!("\"key\":\"{dept}\"")),

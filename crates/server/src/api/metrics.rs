@@ -3,6 +3,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
+use crate::auth::{Principal, audit};
 use crate::error::ApiError;
 use crate::report::{self, MetricReport};
 use crate::{AppState, params};
@@ -16,16 +17,19 @@ use crate::{AppState, params};
     responses(
         (status = 200, description = "The metric with its provenance", body = MetricReport),
         (status = 400, description = "A parameter is wrong; the message names it", body = super::doc::ErrorBody),
+        (status = 401, description = "No credentials, or an unknown or revoked token", body = super::doc::ErrorBody),
+        (status = 403, description = "The role may not do this", body = super::doc::ErrorBody),
         (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
         (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
     )
 )]
 pub async fn get_metrics(
     State(state): State<AppState>,
+    principal: Principal,
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<Json<MetricReport>, ApiError> {
     params::reject_empty(&pairs, &["metric", "group_by", "from", "to"])?;
-    let p = params::parse(&pairs, &["metric", "group_by"])?;
+    let p = params::parse(&pairs, &["metric", "group_by"], &principal.scope)?;
     let metric = p.metric.ok_or_else(|| {
         ApiError::parameter("metric", "is required; use one of nps, csat, ces, fcr")
     })?;
@@ -44,17 +48,35 @@ pub async fn get_metrics(
     responses(
         (status = 200, description = "CSV with provenance columns", body = String, content_type = "text/csv"),
         (status = 400, description = "A parameter is wrong; the message names it", body = super::doc::ErrorBody),
+        (status = 401, description = "No credentials, or an unknown or revoked token", body = super::doc::ErrorBody),
+        (status = 403, description = "The role may not do this", body = super::doc::ErrorBody),
         (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
         (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
     )
 )]
 pub async fn get_metrics_csv(
     State(state): State<AppState>,
+    principal: Principal,
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Json(report) = get_metrics(State(state), params::QueryPairs(pairs)).await?;
+    let store = state.store.clone();
+    let Json(report) =
+        get_metrics(State(state), principal.clone(), params::QueryPairs(pairs)).await?;
     let body = metrics_csv(&report)
         .map_err(|e| ApiError::BadRequest(format!("could not write CSV: {e}")))?;
+    audit(
+        &*store,
+        &principal.who,
+        "export",
+        "metrics.csv",
+        &format!(
+            "{} by {}, filter {}",
+            report.metric.as_str(),
+            report.group_by.as_deref().unwrap_or("nothing"),
+            crate::report::describe_filter(&report.filter)
+        ),
+    )
+    .await;
     let filename = format!("northstar-{}.csv", report.metric.as_str());
     Ok((
         [
@@ -71,7 +93,7 @@ pub async fn get_metrics_csv(
 /// A text cell that a spreadsheet would run as a formula (it starts with
 /// `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`, as OWASP's
 /// "CSV Injection" page recommends. Only text columns: numbers stay numbers.
-fn text_cell(value: &str) -> std::borrow::Cow<'_, str> {
+pub fn text_cell(value: &str) -> std::borrow::Cow<'_, str> {
     if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}").into()
     } else {
@@ -139,16 +161,19 @@ fn metrics_csv(r: &MetricReport) -> Result<String, csv::Error> {
     responses(
         (status = 200, description = "Respondent mix against the customer base", body = crate::report::Representativeness),
         (status = 400, description = "A parameter is wrong; the message names it", body = super::doc::ErrorBody),
+        (status = 401, description = "No credentials, or an unknown or revoked token", body = super::doc::ErrorBody),
+        (status = 403, description = "The role may not do this", body = super::doc::ErrorBody),
         (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
         (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
     )
 )]
 pub async fn get_representativeness(
     State(state): State<AppState>,
+    principal: Principal,
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<Json<crate::report::Representativeness>, ApiError> {
     params::reject_empty(&pairs, &["from", "to"])?;
-    let p = params::parse(&pairs, &[])?;
+    let p = params::parse(&pairs, &[], &principal.scope)?;
     let by_segment = Some(northstar_core::rollup::GroupBy::Dimension(
         northstar_core::Dimension::Segment,
     ));

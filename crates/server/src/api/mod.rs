@@ -5,15 +5,16 @@ mod doc;
 pub mod metrics;
 pub mod responses;
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use axum::routing::{MethodRouter, get};
 use utoipa::OpenApi;
 
 use crate::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("session" = [])),
     info(
         title = "Northstar API",
         description = "Customer-experience metrics with their provenance."
@@ -41,20 +42,31 @@ use crate::AppState;
 )]
 pub struct ApiDoc;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/metrics", get(metrics::get_metrics))
-        .route("/api/v1/metrics.csv", get(metrics::get_metrics_csv))
-        .route(
-            "/api/v1/representativeness",
-            get(metrics::get_representativeness),
-        )
-        .route(
-            "/api/v1/responses",
-            post(responses::post_responses).layer(DefaultBodyLimit::max(responses::MAX_BODY_BYTES)),
-        )
-        .route(
-            "/api/v1/openapi.json",
-            get(|| async { Json(ApiDoc::openapi()) }),
-        )
+/// Declares how callers prove who they are: an API token as
+/// `Authorization: Bearer`, or the session cookie of a signed-in browser
+/// (unsafe methods then also need the `X-CSRF-Token` header).
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
+
+/// The OpenAPI document.
+pub fn openapi() -> MethodRouter<AppState> {
+    get(|| async { Json(ApiDoc::openapi()) })
 }

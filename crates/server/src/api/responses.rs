@@ -156,6 +156,11 @@ fn parse_item(item: &RawItem) -> Result<northstar_core::response::NewResponse, V
     }
 }
 
+/// `POST /api/v1/responses` with its body limit.
+pub fn post_route() -> axum::routing::MethodRouter<AppState> {
+    axum::routing::post(post_responses).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
 /// Imports a batch of responses (a JSON array of objects with the same
 /// fields as the CSV columns). Idempotent by `external_id`; valid items are
 /// written even when others are rejected, and each rejection says why.
@@ -168,6 +173,8 @@ fn parse_item(item: &RawItem) -> Result<northstar_core::response::NewResponse, V
         (status = 400, description = "The body is not a JSON array of at most 10,000 flat objects (the message names the item and field)", body = super::doc::ErrorBody),
         (status = 413, description = "The body is over 16 MiB", body = super::doc::ErrorBody),
         (status = 422, description = "The batch would take a dimension past 1,000 distinct values", body = super::doc::ErrorBody),
+        (status = 401, description = "No credentials, or an unknown or revoked token", body = super::doc::ErrorBody),
+        (status = 403, description = "The role may not do this", body = super::doc::ErrorBody),
         (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
         (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
     )

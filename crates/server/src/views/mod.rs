@@ -1,26 +1,88 @@
 //! The HTML app: one module per page, askama templates, no JavaScript needed.
 
-mod overview;
+pub mod admin;
+pub mod overview;
+pub mod sign_in;
 
-use axum::Router;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 
 use crate::AppState;
+use crate::auth::Principal;
 use crate::error::ApiError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(overview::page))
-        .route("/static/northstar.css", get(stylesheet))
+pub fn stylesheet() -> MethodRouter<AppState> {
+    get(|| async {
+        (
+            [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+            include_str!("../../static/northstar.css"),
+        )
+    })
 }
 
-async fn stylesheet() -> impl IntoResponse {
+/// What the page header shows: who is signed in, the sign-out form (with
+/// its CSRF token) and the links their role may follow.
+pub struct Nav {
+    pub who: String,
+    pub role: String,
+    pub csrf: String,
+    pub admin: bool,
+    pub audit: bool,
+    /// Signed in with a session (a token has nothing to sign out of).
+    pub session: bool,
+}
+
+impl Nav {
+    pub fn of(p: &Principal) -> Self {
+        use northstar_core::access::Capability;
+        Nav {
+            who: p.who.clone(),
+            role: match p.scope.department() {
+                Some(d) => format!("{} · {d}", p.role),
+                None => p.role.to_string(),
+            },
+            csrf: p.csrf_token().to_string(),
+            admin: p.may(Capability::ManageAccess),
+            audit: p.may(Capability::ViewAudit),
+            session: matches!(p.via, crate::auth::Via::Session { .. }),
+        }
+    }
+}
+
+/// Percent-encodes a query-string value.
+pub fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Escapes text for HTML.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A plain page that says what went wrong.
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    let message = escape(message);
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("../../static/northstar.css"),
+        status,
+        Html(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Northstar: error</title>\
+             <link rel=\"stylesheet\" href=\"/static/northstar.css\"></head><body><main>\
+             <h1>Something was wrong with this request</h1><p class=\"error\">{message}</p>\
+             <p><a href=\"/\">Back to the overview</a> · <a href=\"/sign-in\">Sign in</a></p></main></body></html>"
+        )),
     )
+        .into_response()
 }
 
 /// Renders a page, or an error page that says what went wrong.
@@ -38,20 +100,7 @@ fn render(page: Result<String, ApiError>) -> Response {
                     .insert(crate::limits::InternalError);
                 return response;
             }
-            let message = e
-                .public_message()
-                .replace('&', "&amp;")
-                .replace('<', "&lt;");
-            (
-                status,
-                Html(format!(
-                    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Northstar: error</title>\
-                     <link rel=\"stylesheet\" href=\"/static/northstar.css\"></head><body><main>\
-                     <h1>Something was wrong with this request</h1><p class=\"error\">{message}</p>\
-                     <p><a href=\"/\">Back to the overview</a></p></main></body></html>"
-                )),
-            )
-                .into_response()
+            error_page(status, &e.public_message())
         }
     }
 }

@@ -8,6 +8,7 @@ use axum::response::Response;
 use northstar_core::rollup::GroupBy;
 use northstar_core::{Dimension, Metric};
 
+use crate::auth::Principal;
 use crate::chart::{self, TrendPoint};
 use crate::error::ApiError;
 use crate::report::{self, Figure, MetricReport, Selection};
@@ -53,6 +54,8 @@ struct FilterOption {
 #[derive(Template)]
 #[template(path = "overview.html")]
 struct OverviewPage {
+    nav: Option<super::Nav>,
+    organisation: String,
     tiles: Vec<Tile>,
     filter: String,
     period: String,
@@ -106,10 +109,10 @@ fn thousands(n: i64) -> String {
 fn query_string(selection: &Selection, extra: &[(&str, &str)]) -> String {
     let mut parts: Vec<String> = extra
         .iter()
-        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .map(|(k, v)| format!("{k}={}", super::encode(v)))
         .collect();
     for (d, v) in &selection.filter {
-        parts.push(format!("{}={}", d.as_str(), encode(v)));
+        parts.push(format!("{}={}", d.as_str(), super::encode(v)));
     }
     if let Some(f) = selection.from {
         parts.push(format!("from={}", northstar_core::calendar::day_label(f)));
@@ -118,17 +121,6 @@ fn query_string(selection: &Selection, extra: &[(&str, &str)]) -> String {
         parts.push(format!("to={}", northstar_core::calendar::day_label(t)));
     }
     parts.join("&")
-}
-
-fn encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// `2026-03` → the month's index, for placing trend points by time.
@@ -148,13 +140,18 @@ fn period_text(r: &MetricReport) -> String {
 
 pub async fn page(
     State(state): State<AppState>,
+    principal: Principal,
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Response {
-    super::render(build(&state, &pairs).await)
+    super::render(build(&state, &principal, &pairs).await)
 }
 
-async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, ApiError> {
-    let p = params::parse(pairs, &[])?;
+async fn build(
+    state: &AppState,
+    principal: &Principal,
+    pairs: &[(String, String)],
+) -> Result<String, ApiError> {
+    let p = params::parse(pairs, &[], &principal.scope)?;
     let selection = p.selection;
     let store = &*state.store;
     let by_month = Some(GroupBy::Month);
@@ -166,9 +163,10 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
             selection.query(by_month),
             selection.query(by_department),
             selection.query(by_segment),
+            selection.organisation().query(None),
         ])
         .await?;
-    let [overall, monthly, departmental, segmental] = answers.as_slice() else {
+    let [overall, monthly, departmental, segmental, whole] = answers.as_slice() else {
         return Err(ApiError::BadRequest(
             "the store answered a different number of queries".into(),
         ));
@@ -298,8 +296,7 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
             .filter(|(fd, _)| *fd == d)
             .map(|(_, v)| v.as_str())
             .collect();
-        let values = store
-            .dimension_values(d)
+        let values = report::dimension_values(store, d, &selection)
             .await?
             .into_iter()
             .filter(|v| !v.is_empty())
@@ -313,7 +310,23 @@ async fn build(state: &AppState, pairs: &[(String, String)]) -> Result<String, A
             values,
         });
     }
+    // A department-scoped role sees its department and, as a summary, the
+    // whole organisation's NPS over the same period.
+    let organisation = match &selection.restricted_to {
+        Some(_) => {
+            let r = report::report_from(whole, Metric::Nps, &selection.organisation(), None);
+            format!(
+                "Whole organisation, same period: NPS {} (95% CI {}, n = {}).",
+                format_value(Metric::Nps, r.overall.value),
+                format_interval(Metric::Nps, &r.overall),
+                thousands(r.overall.n)
+            )
+        }
+        None => String::new(),
+    };
     let page = OverviewPage {
+        nav: Some(super::Nav::of(principal)),
+        organisation,
         tiles,
         filter: selection.describe(),
         period: period_text(&nps),
@@ -355,6 +368,6 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(format_value(Metric::Nps, Some(12.345)), "+12.3");
         assert_eq!(format_value(Metric::Csat, Some(80.0)), "80.0%");
-        assert_eq!(encode("a b&c"), "a%20b%26c");
+        assert_eq!(super::super::encode("a b&c"), "a%20b%26c");
     }
 }

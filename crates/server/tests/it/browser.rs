@@ -84,7 +84,70 @@ async fn the_overview_works_in_headless_chromium() {
     }
     let client = client.expect("connected to chromedriver");
 
+    // Not signed in: the overview sends to the sign-in page, which leads
+    // back after a plain form submit (no JavaScript).
+    crate::user_for(
+        &*app.store,
+        "lead@example.com",
+        "a long enough password",
+        northstar_core::account::Role::CxLead,
+        None,
+    )
+    .await;
     client.goto(&format!("{base}/")).await.unwrap();
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/sign-in")
+    );
+    for (field, value) in [
+        ("email", "lead@example.com"),
+        ("password", "not the password"),
+    ] {
+        client
+            .find(Locator::Id(field))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    client
+        .find(Locator::Css("form.stacked button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let error = client
+        .wait()
+        .for_element(Locator::Id("sign-in-error"))
+        .await
+        .unwrap();
+    assert!(error.text().await.unwrap().contains("wrong"));
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("a long enough password")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("form.stacked button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css(".tile"))
+        .await
+        .unwrap();
+    assert_eq!(client.current_url().await.unwrap().path(), "/");
     let tiles = client.find_all(Locator::Css(".tile")).await.unwrap();
     assert_eq!(tiles.len(), 4);
     let first_value = tiles[0]
@@ -182,6 +245,29 @@ async fn the_overview_works_in_headless_chromium() {
         .await
         .unwrap();
     assert_eq!(n, "n = 180");
+
+    // Signing out is a form with its CSRF token; afterwards pages ask to sign in again.
+    client
+        .find(Locator::Css("nav.account button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("email"))
+        .await
+        .unwrap();
+    client.goto(&format!("{base}/")).await.unwrap();
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/sign-in")
+    );
 
     client.close().await.unwrap();
     server.stop().await;

@@ -21,10 +21,11 @@ async fn body_json(response: axum::response::Response) -> Value {
 }
 
 /// A POST whose body never arrives: the handler waits for it.
-fn stalled_post() -> Request<Body> {
+fn stalled_post(token: &str) -> Request<Body> {
     let never = futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
     Request::post("/api/v1/responses")
         .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
         .body(Body::from_stream(never))
         .unwrap()
 }
@@ -40,7 +41,7 @@ async fn requests_beyond_the_in_flight_limit_are_refused_at_once() {
             ..Default::default()
         },
     );
-    let stalled = tokio::spawn(router.clone().oneshot(stalled_post()));
+    let stalled = tokio::spawn(router.clone().oneshot(stalled_post(&app.admin_token)));
     tokio::time::sleep(Duration::from_millis(100)).await;
     // Health checks still answer: a full server is alive.
     let response = router
@@ -53,6 +54,7 @@ async fn requests_beyond_the_in_flight_limit_are_refused_at_once() {
         .clone()
         .oneshot(
             Request::get("/api/v1/metrics?metric=nps")
+                .header("authorization", format!("Bearer {}", app.admin_token))
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -74,6 +76,7 @@ async fn requests_beyond_the_in_flight_limit_are_refused_at_once() {
     let response = router
         .oneshot(
             Request::get("/api/v1/metrics?metric=nps")
+                .header("authorization", format!("Bearer {}", app.admin_token))
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -94,9 +97,13 @@ async fn writes_beyond_their_own_limit_are_refused_and_reads_go_on() {
             ..Default::default()
         },
     );
-    let stalled = tokio::spawn(router.clone().oneshot(stalled_post()));
+    let stalled = tokio::spawn(router.clone().oneshot(stalled_post(&app.admin_token)));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let response = router.clone().oneshot(stalled_post()).await.unwrap();
+    let response = router
+        .clone()
+        .oneshot(stalled_post(&app.admin_token))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()["retry-after"], "1");
     let body = body_json(response).await;
@@ -111,6 +118,7 @@ async fn writes_beyond_their_own_limit_are_refused_and_reads_go_on() {
         .clone()
         .oneshot(
             Request::get("/api/v1/metrics?metric=nps")
+                .header("authorization", format!("Bearer {}", app.admin_token))
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -132,7 +140,10 @@ async fn a_request_past_its_deadline_is_stopped() {
             ..Default::default()
         },
     );
-    let response = router.oneshot(stalled_post()).await.unwrap();
+    let response = router
+        .oneshot(stalled_post(&app.admin_token))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = body_json(response).await;
     assert!(
@@ -184,6 +195,8 @@ async fn store_failures_are_a_500_with_the_request_id_and_readiness_keeps_intern
     let path = dir.path().join("broken.db");
     let url = format!("sqlite://{}", path.display());
     let store = northstar_store::open(&url).await.unwrap();
+    let token =
+        crate::token_for(&*store, "admin", northstar_core::account::Role::Admin, None).await;
     drop(app);
     run_sql(
         &path,
@@ -195,6 +208,7 @@ async fn store_failures_are_a_500_with_the_request_id_and_readiness_keeps_intern
         .clone()
         .oneshot(
             Request::get("/api/v1/metrics?metric=nps")
+                .header("authorization", format!("Bearer {token}"))
                 .body(Body::empty())
                 .unwrap(),
         )

@@ -2,17 +2,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod api;
 mod browser;
 mod limits;
 mod pages;
+mod sessions;
 mod snapshots;
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use northstar_core::account::Role;
 use northstar_store::Store;
+use northstar_store::accounts;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -32,7 +36,48 @@ impl RunningServer {
 
 pub struct TestApp {
     pub store: Arc<dyn Store>,
+    /// An admin API token, sent with every request of the helpers below.
+    pub admin_token: String,
     _dir: tempfile::TempDir,
+}
+
+/// Stores an API token for a role (and department); returns its secret.
+pub async fn token_for(
+    store: &dyn Store,
+    name: &str,
+    role: Role,
+    department: Option<&str>,
+) -> String {
+    let secret = accounts::new_api_token();
+    store
+        .backend()
+        .insert_api_token(name, &accounts::token_hash(&secret), role, department, 0)
+        .await
+        .unwrap();
+    secret
+}
+
+/// Stores an account with a password (hashing is slow: tests make few).
+pub async fn user_for(
+    store: &dyn Store,
+    email: &str,
+    password: &str,
+    role: Role,
+    department: Option<&str>,
+) {
+    store
+        .backend()
+        .insert_user(
+            &accounts::NewUser {
+                email: email.into(),
+                role,
+                department: department.map(str::to_string),
+                password_hash: accounts::hash_password(password).unwrap(),
+            },
+            0,
+        )
+        .await
+        .unwrap();
 }
 
 impl TestApp {
@@ -40,15 +85,22 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("server.db").display());
         let store = northstar_store::open(&url).await.unwrap();
-        Self { store, _dir: dir }
+        let admin_token = token_for(&*store, "test-admin", Role::Admin, None).await;
+        Self {
+            store,
+            admin_token,
+            _dir: dir,
+        }
     }
 
-    /// Sends one request through the real router; the status and body text.
+    /// Sends one request through the real router with the admin token; the
+    /// status and body text.
     async fn send(&self, method: &str, uri: &str, body: Body) -> (StatusCode, String) {
         let request = Request::builder()
             .method(method)
             .uri(uri)
             .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", self.admin_token))
             .body(body)
             .unwrap();
         let response = northstar_server::app(self.store.clone())
@@ -83,6 +135,35 @@ impl TestApp {
         (
             status,
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+        )
+    }
+
+    /// Posts a form with the admin token (no CSRF token needed: Bearer).
+    pub async fn send_form(&self, uri: &str, body: &str) -> (StatusCode, String) {
+        let request = Request::post(uri)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", format!("Bearer {}", self.admin_token))
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let (status, _, body) = self.raw(request).await;
+        (status, body)
+    }
+
+    /// Sends a request as it is built (headers and all); status, headers, body.
+    pub async fn raw(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+        let response = northstar_server::app(self.store.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
         )
     }
 

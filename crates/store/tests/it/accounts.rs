@@ -373,8 +373,13 @@ mod tokens {
             b.use_api_token(&secret, 150).await.unwrap().is_none(),
             "only the hash opens"
         );
-        let used = b.use_api_token(&hash, 200).await.unwrap().unwrap();
-        assert_eq!(used.last_used_unix, Some(200));
+        let (used, before) = b.use_api_token(&hash, 200).await.unwrap().unwrap();
+        assert_eq!((used.last_used_unix, before), (Some(200), None));
+        // Within a minute the stored time stays; after, it moves.
+        let (used, before) = b.use_api_token(&hash, 230).await.unwrap().unwrap();
+        assert_eq!((used.last_used_unix, before), (Some(200), Some(200)));
+        let (used, before) = b.use_api_token(&hash, 260).await.unwrap().unwrap();
+        assert_eq!((used.last_used_unix, before), (Some(260), Some(200)));
         let revoked = b.revoke_api_token("etl", 300).await.unwrap().unwrap();
         assert_eq!(revoked.revoked_unix, Some(300));
         assert!(b.use_api_token(&hash, 400).await.unwrap().is_none());
@@ -386,7 +391,7 @@ mod tokens {
         assert_eq!(all.len(), 1);
         assert_eq!(
             (all[0].last_used_unix, all[0].revoked_unix),
-            (Some(200), Some(300))
+            (Some(260), Some(300))
         );
     }
 

@@ -1,0 +1,382 @@
+//! Who is asking. A Bearer token or a session cookie becomes a
+//! [`Principal`] (role and department scope) for the route guards in
+//! [`crate::routes`]; unsafe requests made with a cookie must prove they come
+//! from our own pages (Origin / Sec-Fetch-Site, then the session's CSRF
+//! token in the form or the `X-CSRF-Token` header). OWASP Cross-Site Request
+//! Forgery Prevention and Session Management Cheat Sheets.
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use northstar_core::access::{self, Capability, Scope};
+use northstar_core::account::{Role, SESSION_POLICY};
+use northstar_store::Store;
+use northstar_store::accounts::{self, AuditEntry};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "northstar_session";
+/// The form field that carries the CSRF token.
+pub const CSRF_FIELD: &str = "csrf";
+/// The header that carries the CSRF token (scripts).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Largest form body the CSRF check reads (forms are small; imports go
+/// through the JSON API with a token).
+pub const MAX_FORM_BYTES: usize = 64 << 10;
+/// A token's use is audited at most this often (its last-use time is kept
+/// to the minute).
+const TOKEN_USE_AUDIT_SECONDS: i64 = 3_600;
+
+/// Who a request is from, as the guards and handlers see it.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// An account's e-mail, or `token:<name>`.
+    pub who: String,
+    pub role: Role,
+    pub scope: Scope,
+    pub via: Via,
+}
+
+/// How the request proved who it is from.
+#[derive(Debug, Clone)]
+pub enum Via {
+    Session {
+        token_hash: String,
+        csrf_token: String,
+    },
+    Token,
+}
+
+impl Principal {
+    pub fn may(&self, capability: Capability) -> bool {
+        access::allows(self.role, capability)
+    }
+
+    /// The CSRF token to put in this principal's forms (empty for tokens,
+    /// which never post forms).
+    pub fn csrf_token(&self) -> &str {
+        match &self.via {
+            Via::Session { csrf_token, .. } => csrf_token,
+            Via::Token => "",
+        }
+    }
+
+    /// Personal data in comments and customer ids are masked for roles
+    /// that may not see them.
+    pub fn sees_personal_data(&self) -> bool {
+        self.may(Capability::ViewPersonalData)
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The address a request came from (the peer; a proxy in front shows as
+/// itself, and throttling then counts per proxy).
+pub fn client_address(request_extensions: &axum::http::Extensions) -> String {
+    request_extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+}
+
+/// Appends to the audit log; a failure is logged, never shown (the action
+/// it records already happened).
+pub async fn audit(store: &dyn Store, actor: &str, action: &str, target: &str, detail: &str) {
+    let entry = AuditEntry {
+        at_unix: now_unix(),
+        actor: actor.to_string(),
+        action: action.to_string(),
+        target: target.to_string(),
+        detail: detail.to_string(),
+    };
+    if let Err(e) = store.backend().append_audit(&entry).await {
+        tracing::error!(error = %e, action, "audit entry not written");
+    }
+}
+
+/// The value of a cookie in the request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| cookie::Cookie::split_parse(v).filter_map(Result::ok))
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_string())
+}
+
+/// Whether the request reached us over HTTPS (directly or through a proxy
+/// that says so), so that cookies get `Secure`.
+fn over_https(headers: &HeaderMap, force_secure: bool) -> bool {
+    force_secure
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// The `Set-Cookie` value that starts a session.
+pub fn session_cookie(token: &str, headers: &HeaderMap, force_secure: bool) -> String {
+    cookie::Cookie::build((SESSION_COOKIE, token.to_string()))
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .secure(over_https(headers, force_secure))
+        .path("/")
+        .max_age(cookie::time::Duration::seconds(
+            SESSION_POLICY.absolute_seconds,
+        ))
+        .build()
+        .to_string()
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn cleared_cookie(headers: &HeaderMap, force_secure: bool) -> String {
+    cookie::Cookie::build((SESSION_COOKIE, ""))
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .secure(over_https(headers, force_secure))
+        .path("/")
+        .max_age(cookie::time::Duration::ZERO)
+        .build()
+        .to_string()
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// Whether the browser says the request comes from another site: a
+/// `Sec-Fetch-Site` other than same-origin/none, or an `Origin` whose host
+/// is not the one the request was sent to. Clients that send neither
+/// (curl, old browsers) pass this check and still need the CSRF token.
+fn cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| url::Url::parse(o).ok())
+        .map(|u| match u.port() {
+            Some(p) => format!("{}:{p}", u.host_str().unwrap_or_default()),
+            None => u.host_str().unwrap_or_default().to_string(),
+        });
+    match (origin_host, host) {
+        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h),
+        // `Origin: null` (sandboxed frames, some redirects) or no Host.
+        _ => true,
+    }
+}
+
+fn forbidden(message: &str) -> Response {
+    ApiError::Forbidden(message.to_string()).into_response()
+}
+
+/// Reads a form body (bounded) and returns it with the CSRF field's value.
+async fn form_csrf(request: Request) -> Result<(Request, Option<String>), Response> {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::TooLarge(format!(
+                "the form is larger than {} KiB; forms carry a few fields",
+                MAX_FORM_BYTES >> 10
+            ))
+            .into_response()
+        })?;
+    let token = form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == CSRF_FIELD)
+        .map(|(_, v)| v.into_owned());
+    Ok((Request::from_parts(parts, Body::from(bytes)), token))
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        })
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Finds the principal of a request (Bearer token, else session cookie),
+/// checks cross-site unsafe requests, and puts the principal in the
+/// request's extensions for the route guards.
+pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let store = &*state.store;
+    let now = now_unix();
+    let headers = request.headers().clone();
+    let unsafe_method = is_unsafe(request.method());
+    let mut principal = None;
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 200);
+        let Some(token) = token else {
+            return ApiError::Unauthenticated(
+                "the Authorization header must be `Bearer <token>`; create a token with `northstar token create`".into(),
+            )
+            .into_response();
+        };
+        match store
+            .backend()
+            .use_api_token(&accounts::token_hash(token), now)
+            .await
+        {
+            Ok(Some((t, previous))) => {
+                let who = format!("token:{}", t.name);
+                if previous.is_none_or(|p| now - p >= TOKEN_USE_AUDIT_SECONDS) {
+                    audit(store, &who, "token.use", &t.name, "first use this hour").await;
+                }
+                principal = Some(Principal {
+                    who,
+                    role: t.role,
+                    scope: Scope::of(t.role, t.department.as_deref()),
+                    via: Via::Token,
+                });
+            }
+            Ok(None) => {
+                return ApiError::Unauthenticated(
+                    "the API token is unknown or revoked; ask an admin for a new one".into(),
+                )
+                .into_response();
+            }
+            Err(e) => return ApiError::Store(e).into_response(),
+        }
+    } else if let Some(token) = cookie(&headers, SESSION_COOKIE).filter(|t| t.len() <= 200) {
+        let hash = accounts::token_hash(&token);
+        match store.backend().session(&hash).await {
+            Ok(Some(session))
+                if SESSION_POLICY.is_live(session.created_unix, session.last_seen_unix, now) =>
+            {
+                if now - session.last_seen_unix >= SESSION_POLICY.touch_every_seconds
+                    && let Err(e) = store.backend().touch_session(&hash, now).await
+                {
+                    return ApiError::Store(e).into_response();
+                }
+                let user = session.user;
+                principal = Some(Principal {
+                    who: user.email.clone(),
+                    role: user.role,
+                    scope: Scope::of(user.role, user.department.as_deref()),
+                    via: Via::Session {
+                        token_hash: hash,
+                        csrf_token: session.csrf_token,
+                    },
+                });
+            }
+            Ok(Some(_)) => {
+                // Expired: forget it; the guard sends the client to sign in.
+                if let Err(e) = store.backend().delete_session(&hash).await {
+                    tracing::warn!(error = %e, "an expired session was not deleted");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return ApiError::Store(e).into_response(),
+        }
+    }
+    let mut request = request;
+    // Signing in replaces whatever session the browser carries (a fresh id
+    // every time), so it needs no token of that session; it is still
+    // refused from other sites below (login CSRF).
+    let signing_in = request.uri().path() == "/sign-in";
+    // A Bearer token is not sent by browsers on their own: no CSRF check.
+    if unsafe_method && !matches!(principal.as_ref().map(|p| &p.via), Some(Via::Token)) {
+        if cross_site(&headers) {
+            return forbidden(
+                "cross-site request refused: this form must be sent from Northstar's own pages",
+            );
+        }
+        if let Some(Principal {
+            via: Via::Session { csrf_token, .. },
+            ..
+        }) = &principal
+            && !signing_in
+        {
+            let sent = match headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
+                Some(h) => Some(h.to_string()),
+                None if is_form(&headers) => match form_csrf(request).await {
+                    Ok((r, token)) => {
+                        request = r;
+                        token
+                    }
+                    Err(response) => return response,
+                },
+                None => None,
+            };
+            if !sent.is_some_and(|s| same_secret(&s, csrf_token)) {
+                return forbidden(
+                    "the form's security token is missing or out of date; reload the page and send it again",
+                );
+            }
+        }
+    }
+    if let Some(p) = principal {
+        request.extensions_mut().insert(p);
+    }
+    next.run(request).await
+}
+
+/// The principal of a guarded route (the guard let it through, so it is
+/// there; if a route were ever left unguarded, this still refuses).
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
+            ApiError::Unauthenticated("sign in or send `Authorization: Bearer <token>`".into())
+        })
+    }
+}
+
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Principal {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Principal>().cloned())
+    }
+}

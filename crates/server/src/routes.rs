@@ -1,0 +1,233 @@
+//! Every route with what it requires: the router is folded from this one
+//! table, so a route cannot exist without saying who may call it, and the
+//! role × route test walks the same table. Permissions come from
+//! `northstar_core::access` (one table of role → capabilities).
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{MethodRouter, get, post};
+use northstar_core::access::Capability;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::{AppState, api, health, views};
+
+/// What a route requires of the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: health checks, the API document, the sign-in page, styles.
+    Public,
+    /// Any signed-in account or token (signing out).
+    SignedIn,
+    /// A role with this capability.
+    Needs(Capability),
+}
+
+/// One route of the table.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    /// A concrete URL for tests (path parameters filled in).
+    pub example: &'static str,
+}
+
+type Handler = MethodRouter<AppState>;
+
+fn spec(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    handler: Handler,
+) -> (RouteSpec, Handler) {
+    (
+        RouteSpec {
+            method,
+            path,
+            access,
+            example: path,
+        },
+        handler,
+    )
+}
+
+/// The table. Add a route here and nowhere else.
+fn table() -> Vec<(RouteSpec, Handler)> {
+    use Access::{Needs, Public, SignedIn};
+    use Capability::*;
+    let routes = vec![
+        spec(Method::GET, "/healthz", Public, health::healthz()),
+        spec(Method::GET, "/readyz", Public, health::readyz()),
+        spec(Method::GET, "/api/v1/openapi.json", Public, api::openapi()),
+        spec(
+            Method::GET,
+            "/static/northstar.css",
+            Public,
+            views::stylesheet(),
+        ),
+        spec(Method::GET, "/sign-in", Public, get(views::sign_in::page)),
+        spec(
+            Method::POST,
+            "/sign-in",
+            Public,
+            post(views::sign_in::submit),
+        ),
+        spec(
+            Method::POST,
+            "/sign-out",
+            SignedIn,
+            post(views::sign_in::sign_out),
+        ),
+        spec(
+            Method::GET,
+            "/",
+            Needs(ViewSummaries),
+            get(views::overview::page),
+        ),
+        spec(
+            Method::GET,
+            "/api/v1/metrics",
+            Needs(ViewSummaries),
+            get(api::metrics::get_metrics),
+        ),
+        spec(
+            Method::GET,
+            "/api/v1/metrics.csv",
+            Needs(Export),
+            get(api::metrics::get_metrics_csv),
+        ),
+        spec(
+            Method::GET,
+            "/api/v1/representativeness",
+            Needs(ViewSummaries),
+            get(api::metrics::get_representativeness),
+        ),
+        spec(
+            Method::POST,
+            "/api/v1/responses",
+            Needs(WriteData),
+            api::responses::post_route(),
+        ),
+        spec(
+            Method::GET,
+            "/admin",
+            Needs(ManageAccess),
+            get(views::admin::page),
+        ),
+        spec(
+            Method::POST,
+            "/admin/users",
+            Needs(ManageAccess),
+            post(views::admin::add_user),
+        ),
+        spec(
+            Method::POST,
+            "/admin/users/role",
+            Needs(ManageAccess),
+            post(views::admin::set_role),
+        ),
+        spec(
+            Method::POST,
+            "/admin/users/disable",
+            Needs(ManageAccess),
+            post(views::admin::disable_user),
+        ),
+        spec(
+            Method::POST,
+            "/admin/tokens",
+            Needs(ManageAccess),
+            post(views::admin::create_token),
+        ),
+        spec(
+            Method::POST,
+            "/admin/tokens/revoke",
+            Needs(ManageAccess),
+            post(views::admin::revoke_token),
+        ),
+        spec(
+            Method::GET,
+            "/admin/audit",
+            Needs(ViewAudit),
+            get(views::admin::audit_page),
+        ),
+        spec(
+            Method::GET,
+            "/admin/audit.csv",
+            Needs(ViewAudit),
+            get(views::admin::audit_csv),
+        ),
+    ];
+    routes
+}
+
+/// The routes and what each requires (for the role × route test and docs).
+pub fn specs() -> Vec<RouteSpec> {
+    table().into_iter().map(|(s, _)| s).collect()
+}
+
+/// The router, folded from [`table`]: each route behind its guard.
+pub fn router() -> Router<AppState> {
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, (spec, handler)| {
+            let guarded = match spec.access {
+                Access::Public => handler,
+                access => handler.route_layer(from_fn_with_state(access, guard)),
+            };
+            router.route(spec.path, guarded)
+        })
+}
+
+/// Lets a request through when its principal has what the route requires;
+/// otherwise 401 (API: with `WWW-Authenticate`; pages: a redirect to sign
+/// in) or 403.
+async fn guard(State(access): State<Access>, request: Request, next: Next) -> Response {
+    let principal = request.extensions().get::<Principal>();
+    let api = request.uri().path().starts_with("/api/");
+    let allowed = match (access, principal) {
+        (_, None) => {
+            if api {
+                return ApiError::Unauthenticated(
+                    "sign in or send `Authorization: Bearer <token>` (an admin creates tokens with `northstar token create`)".into(),
+                )
+                .into_response();
+            }
+            let next_url = request
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_string();
+            if request.method() == Method::GET {
+                let target = format!("/sign-in?next={}", views::encode(&next_url));
+                return Redirect::to(&target).into_response();
+            }
+            return views::error_page(
+                StatusCode::UNAUTHORIZED,
+                "You are not signed in, or your session ended. Sign in and try again.",
+            );
+        }
+        (Access::Public | Access::SignedIn, Some(_)) => true,
+        (Access::Needs(capability), Some(p)) => p.may(capability),
+    };
+    if allowed {
+        return next.run(request).await;
+    }
+    let message = "your role may not do this; ask an admin if you need it";
+    if api {
+        ApiError::Forbidden(message.into()).into_response()
+    } else {
+        let mut response = views::error_page(
+            StatusCode::FORBIDDEN,
+            "Your role may not open this page; ask an admin if you need it.",
+        );
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+        response
+    }
+}

@@ -1,0 +1,333 @@
+//! Who may call what: every route of the router (from the same table the
+//! router is folded from) for every role and for nobody, and department
+//! scoping asked around by filter.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use northstar_core::access::{self, Scope};
+use northstar_core::account::Role;
+use northstar_server::routes::{Access, specs};
+use serde_json::Value;
+
+use crate::{TestApp, token_for};
+
+/// The principals of the matrix: nobody, then one token per role
+/// (department roles in `support`).
+async fn principals(app: &TestApp) -> Vec<(String, Option<(Role, String)>)> {
+    let mut out = vec![("nobody".to_string(), None)];
+    for role in Role::ALL {
+        let department = role.is_department_scoped().then_some("support");
+        let secret = token_for(&*app.store, &format!("matrix-{role}"), role, department).await;
+        out.push((role.to_string(), Some((role, secret))));
+    }
+    out
+}
+
+fn request(method: &Method, uri: &str, token: Option<&str>) -> Request<Body> {
+    let mut builder = Request::builder().method(method.clone()).uri(uri);
+    if let Some(t) = token {
+        builder = builder.header("authorization", format!("Bearer {t}"));
+    }
+    let body = if *method == Method::POST {
+        builder = builder.header("content-type", "application/x-www-form-urlencoded");
+        Body::from("")
+    } else {
+        Body::empty()
+    };
+    builder.body(body).unwrap()
+}
+
+#[tokio::test]
+async fn every_route_for_every_role() {
+    let app = TestApp::new().await;
+    app.seed().await;
+    let principals = principals(&app).await;
+    let routes = specs();
+    assert!(routes.len() >= 20, "the table has every route");
+    let mut checked = 0;
+    for route in &routes {
+        for (name, principal) in &principals {
+            let token = principal.as_ref().map(|(_, t)| t.as_str());
+            let (status, headers, body) =
+                app.raw(request(&route.method, route.example, token)).await;
+            let allowed = match (route.access, principal) {
+                (Access::Public, _) => true,
+                (_, None) => false,
+                (Access::SignedIn, Some(_)) => true,
+                (Access::Needs(c), Some((role, _))) => access::allows(*role, c),
+            };
+            let location = headers
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let sent_to_sign_in = location.starts_with("/sign-in?next=");
+            let what = format!(
+                "{} {} as {name}: {status} {location} {}",
+                route.method,
+                route.path,
+                &body[..body.len().min(200)]
+            );
+            if route.access == Access::Public {
+                // Nothing to deny (a sign-in with wrong credentials is a 401 of its own).
+                assert!(
+                    status != StatusCode::FORBIDDEN && !sent_to_sign_in,
+                    "{what}"
+                );
+                assert!(!status.is_server_error(), "{what}");
+            } else if allowed {
+                assert!(
+                    status != StatusCode::UNAUTHORIZED
+                        && status != StatusCode::FORBIDDEN
+                        && !sent_to_sign_in,
+                    "allowed, but {what}"
+                );
+                assert!(!status.is_server_error(), "{what}");
+            } else if principal.is_none() {
+                let page_get = !route.path.starts_with("/api/") && route.method == Method::GET;
+                if page_get {
+                    assert!(status.is_redirection() && sent_to_sign_in, "{what}");
+                } else {
+                    assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}");
+                }
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{what}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, routes.len() * (Role::ALL.len() + 1));
+}
+
+#[tokio::test]
+async fn the_api_document_lists_only_routes_of_the_table() {
+    let app = TestApp::new().await;
+    let (status, doc) = app.json("GET", "/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let table: Vec<String> = specs().iter().map(|s| s.path.to_string()).collect();
+    for path in doc["paths"].as_object().unwrap().keys() {
+        let axum_path = path.clone();
+        assert!(
+            table.contains(&axum_path),
+            "{path} is documented but not routed"
+        );
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer", "{schemes}");
+    assert_eq!(schemes["session"]["in"], "cookie", "{schemes}");
+}
+
+async fn get_as(app: &TestApp, token: &str, uri: &str) -> (StatusCode, Value) {
+    let (status, _, body) = app.raw(request(&Method::GET, uri, Some(token))).await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn department_roles_see_their_department_whatever_they_ask() {
+    let app = TestApp::new().await;
+    app.seed().await;
+    for role in [Role::DepartmentLead, Role::Ambassador] {
+        let token = token_for(
+            &*app.store,
+            &format!("scoped-{role}"),
+            role,
+            Some("support"),
+        )
+        .await;
+        // Nothing asked: their department, and the organisation as a summary.
+        let (status, r) = get_as(&app, &token, "/api/v1/metrics?metric=nps").await;
+        assert_eq!(status, StatusCode::OK, "{r}");
+        assert_eq!(r["overall"]["n"], 120, "{r}");
+        assert_eq!(r["restricted_to"], "support");
+        assert_eq!(r["organisation"]["n"], 360, "{r}");
+        // Another department by filter: nothing, not that department.
+        let (_, r) = get_as(
+            &app,
+            &token,
+            "/api/v1/metrics?metric=nps&department=billing",
+        )
+        .await;
+        assert_eq!(r["overall"]["n"], 0, "{r}");
+        // Their own among others (any-of): only their own.
+        let (_, r) = get_as(
+            &app,
+            &token,
+            "/api/v1/metrics?metric=nps&department=billing&department=support&department=logistics",
+        )
+        .await;
+        assert_eq!(r["overall"]["n"], 120, "{r}");
+        // A breakdown by department has their department only.
+        let (_, r) = get_as(
+            &app,
+            &token,
+            "/api/v1/metrics?metric=nps&group_by=department",
+        )
+        .await;
+        let keys: Vec<&str> = r["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["support"], "{r}");
+        // Other filters still narrow within the department.
+        let (_, r) = get_as(&app, &token, "/api/v1/metrics?metric=nps&segment=smb").await;
+        assert_eq!(r["overall"]["n"], 60, "{r}");
+        // The empty department value is not a way around the scope.
+        let (_, r) = get_as(&app, &token, "/api/v1/metrics?metric=nps&department=").await;
+        assert_eq!(r["overall"]["n"], 120, "{r}");
+        // Who answered: their department's respondents only.
+        let (_, r) = get_as(
+            &app,
+            &token,
+            "/api/v1/representativeness?department=billing",
+        )
+        .await;
+        assert_eq!(r["anonymous_answers"], 0, "{r}");
+        let (_, r) = get_as(&app, &token, "/api/v1/representativeness").await;
+        assert_eq!(r["anonymous_answers"], 120, "{r}");
+    }
+    // A department role without a department sees nothing rather than all.
+    assert_eq!(Scope::of(Role::Ambassador, None).restrict(&[]), None);
+}
+
+#[tokio::test]
+async fn the_overview_offers_a_department_role_only_its_own_values() {
+    let app = TestApp::new().await;
+    app.seed().await;
+    let token = token_for(&*app.store, "lead", Role::DepartmentLead, Some("billing")).await;
+    let (status, _, html) = app.raw(request(&Method::GET, "/", Some(&token))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<option value=\"billing\""),
+        "its own department"
+    );
+    for other in ["support", "logistics"] {
+        assert!(
+            !html.contains(&format!("<option value=\"{other}\"")),
+            "{other} is not offered"
+        );
+    }
+    assert!(html.contains("your role sees only the department billing"));
+    assert!(html.contains("Whole organisation, same period"));
+    let (status, _, html) = app
+        .raw(request(&Method::GET, "/?department=support", Some(&token)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("n = 0"),
+        "another department's figures are empty"
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_refused_when_unknown_revoked_or_malformed() {
+    let app = TestApp::new().await;
+    let token = token_for(&*app.store, "etl", Role::CxLead, None).await;
+    let (status, _) = get_as(&app, &token, "/api/v1/metrics?metric=nps").await;
+    assert_eq!(status, StatusCode::OK);
+    app.store
+        .backend()
+        .revoke_api_token("etl", 1)
+        .await
+        .unwrap();
+    let (status, body) = get_as(&app, &token, "/api/v1/metrics?metric=nps").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked")
+    );
+    for header in [
+        "Basic abc",
+        "Bearer ",
+        "nst_abc",
+        &format!("Bearer {}", "x".repeat(300)),
+    ] {
+        let (status, headers, _) = app
+            .raw(
+                Request::get("/api/v1/metrics?metric=nps")
+                    .header("authorization", header)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{header}");
+        assert!(headers.contains_key("www-authenticate"));
+    }
+    // Token use is audited, at most once an hour per token.
+    let uses = app
+        .store
+        .backend()
+        .audit_entries(&northstar_store::accounts::AuditQuery {
+            action: Some("token.use".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        uses.iter().filter(|e| e.target == "etl").count(),
+        1,
+        "{uses:?}"
+    );
+}
+
+#[tokio::test]
+async fn filter_parameters_carry_injection_attempts_as_plain_values() {
+    let app = TestApp::new().await;
+    app.seed().await;
+    let token = token_for(&*app.store, "lead", Role::DepartmentLead, Some("support")).await;
+    for attempt in [
+        "support' OR '1'='1",
+        "support\" OR 1=1 --",
+        "'; DROP TABLE responses; --",
+        "%27%20OR%201%3D1",
+        "<script>alert(1)</script>",
+        "support%00",
+    ] {
+        let encoded = northstar_server_encode(attempt);
+        for (who, t) in [
+            ("admin", app.admin_token.as_str()),
+            ("lead", token.as_str()),
+        ] {
+            for param in ["department", "segment", "survey", "touchpoint", "channel"] {
+                let (status, r) = get_as(
+                    &app,
+                    t,
+                    &format!("/api/v1/metrics?metric=nps&{param}={encoded}"),
+                )
+                .await;
+                assert!(
+                    status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+                    "{who} {param} {attempt}: {status} {r}"
+                );
+                if status == StatusCode::OK {
+                    assert_eq!(r["overall"]["n"], 0, "{who} {param} {attempt}: {r}");
+                }
+            }
+        }
+        let (status, _, html) = app
+            .raw(request(
+                &Method::GET,
+                &format!("/?segment={encoded}"),
+                Some(&app.admin_token),
+            ))
+            .await;
+        assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST);
+        assert!(!html.contains("<script>alert(1)</script>"), "escaped");
+    }
+    let (_, r) = get_as(&app, &app.admin_token, "/api/v1/metrics?metric=nps").await;
+    assert_eq!(r["overall"]["n"], 360, "nothing was dropped");
+}
+
+fn northstar_server_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

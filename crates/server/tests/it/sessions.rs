@@ -1,0 +1,419 @@
+//! Signing in and out through the real router: cookies, one message for
+//! every failure, throttling, fresh session ids, expiry and CSRF.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use northstar_core::account::{Role, SESSION_POLICY, SIGN_IN_THROTTLE};
+use northstar_store::accounts::{self, AuditQuery};
+
+use crate::{TestApp, user_for};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn form_post(uri: &str, body: &str, cookie: Option<&str>) -> axum::http::request::Builder {
+    let mut b = Request::post(uri).header("content-type", "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        b = b.header("cookie", format!("northstar_session={c}"));
+    }
+    let _ = body;
+    b
+}
+
+async fn sign_in(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    cookie: Option<&str>,
+) -> (StatusCode, HeaderMap, String) {
+    let body = format!(
+        "email={}&password={}&next=%2F%3Fsegment%3Dsmb",
+        email.replace('@', "%40"),
+        password.replace(' ', "+")
+    );
+    app.raw(
+        form_post("/sign-in", &body, cookie)
+            .body(Body::from(body.clone()))
+            .unwrap(),
+    )
+    .await
+}
+
+/// The session token a response sets.
+fn session_of(headers: &HeaderMap) -> Option<String> {
+    headers.get_all("set-cookie").iter().find_map(|v| {
+        let v = v.to_str().ok()?;
+        let value = v.strip_prefix("northstar_session=")?.split(';').next()?;
+        (!value.is_empty()).then(|| value.to_string())
+    })
+}
+
+async fn get_with_cookie(
+    app: &TestApp,
+    uri: &str,
+    cookie: &str,
+) -> (StatusCode, HeaderMap, String) {
+    app.raw(
+        Request::get(uri)
+            .header("cookie", format!("northstar_session={cookie}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    html[at..at + 64].to_string()
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_safe_cookie_and_leads_back() {
+    let app = TestApp::new().await;
+    user_for(
+        &*app.store,
+        "lead@example.com",
+        PASSWORD,
+        Role::CxLead,
+        None,
+    )
+    .await;
+    // Not signed in: pages send to the sign-in page, keeping where we were.
+    let (status, headers, _) = app
+        .raw(Request::get("/?segment=smb").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/sign-in?next=%2F%3Fsegment%3Dsmb");
+    let (status, _, html) = app
+        .raw(
+            Request::get("/sign-in?next=/x")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<label for=\"password\">Password</label>"));
+
+    let (status, headers, _) = sign_in(&app, "Lead@Example.com", PASSWORD, None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/?segment=smb");
+    let set = headers["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/"),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "plain HTTP: {set}");
+    let session = session_of(&headers).unwrap();
+    let (status, _, html) = get_with_cookie(&app, "/", &session).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("lead@example.com (cx_lead)"),
+        "the header says who"
+    );
+
+    // Behind a TLS proxy the cookie is Secure.
+    let body = format!(
+        "email=lead%40example.com&password={}",
+        PASSWORD.replace(' ', "+")
+    );
+    let (_, headers, _) = app
+        .raw(
+            form_post("/sign-in", &body, None)
+                .header("x-forwarded-proto", "https")
+                .body(Body::from(body.clone()))
+                .unwrap(),
+        )
+        .await;
+    assert!(headers["set-cookie"].to_str().unwrap().contains("Secure"));
+
+    let audit = app
+        .store
+        .backend()
+        .audit_entries(&AuditQuery {
+            action: Some("sign_in".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 2, "{audit:?}");
+}
+
+#[tokio::test]
+async fn every_failure_reads_the_same_and_is_throttled() {
+    let app = TestApp::new().await;
+    user_for(
+        &*app.store,
+        "known@example.com",
+        PASSWORD,
+        Role::Viewer,
+        None,
+    )
+    .await;
+    user_for(
+        &*app.store,
+        "gone@example.com",
+        PASSWORD,
+        Role::Viewer,
+        None,
+    )
+    .await;
+    app.store
+        .backend()
+        .update_user(
+            "gone@example.com",
+            &accounts::UserChange {
+                disabled: Some(true),
+                ..Default::default()
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    let message = |html: &str| {
+        let at = html.find("role=\"alert\">").unwrap() + 13;
+        html[at..at + html[at..].find('<').unwrap()].to_string()
+    };
+    let (s1, h1, wrong_password) =
+        sign_in(&app, "known@example.com", "wrong password!", None).await;
+    let (s2, _, unknown) = sign_in(&app, "nobody@example.com", "wrong password!", None).await;
+    let (s3, _, disabled) = sign_in(&app, "gone@example.com", PASSWORD, None).await;
+    assert_eq!(
+        (s1, s2, s3),
+        (
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED
+        )
+    );
+    assert!(session_of(&h1).is_none());
+    assert_eq!(message(&wrong_password), message(&unknown));
+    assert_eq!(message(&unknown), message(&disabled));
+
+    // The account is throttled after its failures, right password or not,
+    // and an unknown account reads the same.
+    for _ in 1..SIGN_IN_THROTTLE.per_account {
+        sign_in(&app, "known@example.com", "wrong password!", None).await;
+        sign_in(&app, "nobody@example.com", "wrong password!", None).await;
+    }
+    let (status, headers, known) = sign_in(&app, "known@example.com", PASSWORD, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(session_of(&headers).is_none());
+    let (status, _, unknown) = sign_in(&app, "nobody@example.com", PASSWORD, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(message(&known), message(&unknown));
+    assert!(
+        message(&known).contains("wait 15 minutes"),
+        "{}",
+        message(&known)
+    );
+
+    let failed = app
+        .store
+        .backend()
+        .audit_entries(&AuditQuery {
+            action: Some("sign_in.failed".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        failed.len(),
+        3 + 2 * (SIGN_IN_THROTTLE.per_account as usize - 1)
+    );
+}
+
+#[tokio::test]
+async fn a_session_planted_before_sign_in_does_not_survive_it() {
+    let app = TestApp::new().await;
+    user_for(
+        &*app.store,
+        "victim@example.com",
+        PASSWORD,
+        Role::Admin,
+        None,
+    )
+    .await;
+    user_for(
+        &*app.store,
+        "attacker@example.com",
+        PASSWORD,
+        Role::Viewer,
+        None,
+    )
+    .await;
+    let (_, headers, _) = sign_in(&app, "attacker@example.com", PASSWORD, None).await;
+    let planted = session_of(&headers).unwrap();
+    // The victim signs in with the planted cookie in their browser.
+    let (status, headers, _) = sign_in(&app, "victim@example.com", PASSWORD, Some(&planted)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let fresh = session_of(&headers).unwrap();
+    assert_ne!(fresh, planted, "a new session id at sign-in");
+    let (status, headers, _) = get_with_cookie(&app, "/", &planted).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the planted session ended");
+    assert!(
+        headers["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/sign-in")
+    );
+    let (status, _, html) = get_with_cookie(&app, "/admin", &fresh).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("victim@example.com"));
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_or_old() {
+    let app = TestApp::new().await;
+    user_for(&*app.store, "a@example.com", PASSWORD, Role::Viewer, None).await;
+    let user = app.store.backend().users().await.unwrap()[0].clone();
+    let now = northstar_server::auth::now_unix();
+    let cases = [
+        (
+            "idle",
+            now - 10,
+            now - SESSION_POLICY.idle_seconds - 1,
+            false,
+        ),
+        (
+            "old",
+            now - SESSION_POLICY.absolute_seconds - 1,
+            now - 5,
+            false,
+        ),
+        ("live", now - 3600, now - 5, true),
+    ];
+    for (name, created, seen, live) in cases {
+        let token = accounts::new_token();
+        let backend = app.store.backend();
+        backend
+            .insert_session(&accounts::token_hash(&token), user.id, "csrf", created)
+            .await
+            .unwrap();
+        backend
+            .touch_session(&accounts::token_hash(&token), seen)
+            .await
+            .unwrap();
+        let (status, _, _) = get_with_cookie(&app, "/", &token).await;
+        assert_eq!(status == StatusCode::OK, live, "{name}: {status}");
+    }
+}
+
+#[tokio::test]
+async fn cookie_posts_need_our_origin_and_the_form_token() {
+    let app = TestApp::new().await;
+    user_for(
+        &*app.store,
+        "admin@example.com",
+        PASSWORD,
+        Role::Admin,
+        None,
+    )
+    .await;
+    let (_, headers, _) = sign_in(&app, "admin@example.com", PASSWORD, None).await;
+    let session = session_of(&headers).unwrap();
+    let (_, _, html) = get_with_cookie(&app, "/admin", &session).await;
+    let csrf = csrf_of(&html);
+    let add = |csrf: &str| {
+        format!(
+            "csrf={csrf}&email=new%40example.com&role=viewer&department=&password=another+long+password"
+        )
+    };
+    let post = |body: String, extra: Option<(&'static str, &'static str)>| {
+        let mut b =
+            form_post("/admin/users", &body, Some(&session)).header("host", "northstar.test");
+        if let Some((k, v)) = extra {
+            b = b.header(k, v);
+        }
+        b.body(Body::from(body)).unwrap()
+    };
+    for (name, request) in [
+        ("no token", post(add(""), None)),
+        ("wrong token", post(add(&"0".repeat(64)), None)),
+        (
+            "other site by Origin",
+            post(add(&csrf), Some(("origin", "https://evil.example"))),
+        ),
+        (
+            "other site by Fetch metadata",
+            post(add(&csrf), Some(("sec-fetch-site", "cross-site"))),
+        ),
+        ("null origin", post(add(&csrf), Some(("origin", "null")))),
+    ] {
+        let (status, _, _) = app.raw(request).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+    }
+    assert_eq!(
+        app.store.backend().users().await.unwrap().len(),
+        1,
+        "nothing was added"
+    );
+    let (status, _, html) = app
+        .raw(post(add(&csrf), Some(("origin", "http://northstar.test"))))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("added new@example.com"));
+    // The sign-in form itself refuses other sites (login CSRF).
+    let body = format!(
+        "email=admin%40example.com&password={}",
+        PASSWORD.replace(' ', "+")
+    );
+    let (status, _, _) = app
+        .raw(
+            form_post("/sign-in", &body, None)
+                .header("sec-fetch-site", "cross-site")
+                .body(Body::from(body.clone()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Signing out needs the token too, then the session is gone.
+    let (status, _, _) = app
+        .raw(
+            form_post("/sign-out", "", Some(&session))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let body = format!("csrf={csrf}");
+    let (status, headers, _) = app
+        .raw(
+            form_post("/sign-out", &body, Some(&session))
+                .body(Body::from(body.clone()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let (status, _, _) = get_with_cookie(&app, "/admin", &session).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_be_demoted_or_disabled() {
+    let app = TestApp::new().await;
+    user_for(&*app.store, "only@example.com", PASSWORD, Role::Admin, None).await;
+    for body in [
+        "email=only%40example.com&role=viewer&department=".to_string(),
+        "email=only%40example.com&disabled=yes".to_string(),
+    ] {
+        let uri = if body.contains("disabled") {
+            "/admin/users/disable"
+        } else {
+            "/admin/users/role"
+        };
+        let (status, html) = app.send_form(uri, &body).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{html}");
+        assert!(html.contains("last active admin"));
+    }
+    assert_eq!(app.store.backend().active_admins().await.unwrap(), 1);
+}
