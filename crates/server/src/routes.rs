@@ -112,6 +112,15 @@ fn table() -> Vec<(RouteSpec, Handler)> {
             Needs(WriteData),
             api::responses::post_route(),
         ),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/api/v1/responses/{external_id}",
+                access: Needs(ViewResponses),
+                example: "/api/v1/responses/support-1-1",
+            },
+            get(api::verbatims::get_response),
+        ),
         spec(
             Method::GET,
             "/admin",

@@ -4,6 +4,7 @@ pub mod batch;
 mod doc;
 pub mod metrics;
 pub mod responses;
+pub mod verbatims;
 
 use axum::Json;
 use axum::routing::{MethodRouter, get};
@@ -23,7 +24,8 @@ use crate::AppState;
         metrics::get_metrics,
         metrics::get_metrics_csv,
         metrics::get_representativeness,
-        responses::post_responses
+        responses::post_responses,
+        verbatims::get_response
     ),
     components(schemas(
         doc::ErrorBody,
@@ -38,6 +40,7 @@ use crate::AppState;
         crate::report::Representativeness,
         responses::BatchReport,
         responses::ItemError,
+        verbatims::ResponseView,
     ))
 )]
 pub struct ApiDoc;

@@ -331,3 +331,64 @@ fn northstar_server_encode(v: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn single_responses_are_scoped_and_masked_by_role() {
+    let app = TestApp::new().await;
+    let items = serde_json::json!([
+        {"external_id": "s-1", "customer_id": "C-77", "submitted_at": "2026-03-01T10:00:00Z",
+         "department": "support", "nps": 3,
+         "comment": "Call me on +44 20 7946 0958 or jane.doe@example.com about order SO-12345678 (€1,299.00 on 2026-03-01)",
+         "favourite_contact": "jane.doe@example.com"},
+        {"external_id": "b-1", "customer_id": "C-78", "submitted_at": "2026-03-01T10:00:00Z",
+         "department": "billing", "nps": 9, "comment": "fine"},
+    ]);
+    let (status, body) = app.json("POST", "/api/v1/responses", Some(items)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let lead = token_for(&*app.store, "lead", Role::DepartmentLead, Some("support")).await;
+    let cx = token_for(&*app.store, "cx", Role::CxLead, None).await;
+    let viewer = token_for(&*app.store, "viewer", Role::Viewer, None).await;
+
+    let (status, r) = get_as(&app, &lead, "/api/v1/responses/s-1").await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(
+        r["customer_id"],
+        Value::Null,
+        "no customer ids for a department lead"
+    );
+    assert_eq!(r["personal_data_masked"], true);
+    let comment = r["comment"].as_str().unwrap();
+    assert_eq!(
+        comment,
+        "Call me on [phone] or [email] about order SO-12345678 (€1,299.00 on 2026-03-01)"
+    );
+    assert_eq!(r["attributes"]["favourite_contact"], "[email]");
+    // Another department's response reads as missing, exactly like a missing one.
+    let (status, other) = get_as(&app, &lead, "/api/v1/responses/b-1").await;
+    let (status_missing, missing) = get_as(&app, &lead, "/api/v1/responses/nope").await;
+    assert_eq!(
+        (status, status_missing),
+        (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND)
+    );
+    assert_eq!(
+        other["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("b-1", "X"),
+        missing["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("nope", "X")
+    );
+    // The CX lead reads everything unmasked; a viewer reads no single responses.
+    let (_, r) = get_as(&app, &cx, "/api/v1/responses/s-1").await;
+    assert_eq!(r["customer_id"], "C-77");
+    assert!(
+        r["comment"]
+            .as_str()
+            .unwrap()
+            .contains("jane.doe@example.com")
+    );
+    let (status, _) = get_as(&app, &viewer, "/api/v1/responses/s-1").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
