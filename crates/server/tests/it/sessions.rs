@@ -417,3 +417,153 @@ async fn the_last_admin_cannot_be_demoted_or_disabled() {
     }
     assert_eq!(app.store.backend().active_admins().await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn oversized_and_malformed_forms_are_refused_cleanly() {
+    let app = TestApp::new().await;
+    user_for(
+        &*app.store,
+        "admin@example.com",
+        PASSWORD,
+        Role::Admin,
+        None,
+    )
+    .await;
+    let (_, headers, _) = sign_in(&app, "admin@example.com", PASSWORD, None).await;
+    let session = session_of(&headers).unwrap();
+    let (_, _, html) = get_with_cookie(&app, "/admin", &session).await;
+    let csrf = csrf_of(&html);
+    // Over the form limit: 413 naming it, nothing changed.
+    let huge = format!(
+        "csrf={csrf}&email={}",
+        "a".repeat(northstar_server::auth::MAX_FORM_BYTES)
+    );
+    let (status, _, body) = app
+        .raw(
+            form_post("/admin/users", &huge, Some(&session))
+                .body(Body::from(huge.clone()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(body.contains("KiB"), "{body}");
+    // Malformed or wrong fields: a 4xx page that says what was wrong.
+    for (uri, form) in [
+        (
+            "/admin/users",
+            format!("csrf={csrf}&email=not-an-email&role=viewer&password=long+enough+password"),
+        ),
+        (
+            "/admin/users",
+            format!("csrf={csrf}&email=x%40example.com&role=emperor&password=long+enough+password"),
+        ),
+        (
+            "/admin/users",
+            format!(
+                "csrf={csrf}&email=x%40example.com&role=ambassador&password=long+enough+password"
+            ),
+        ),
+        (
+            "/admin/users",
+            format!("csrf={csrf}&email=x%40example.com&role=viewer&password=short"),
+        ),
+        (
+            "/admin/users",
+            format!("csrf={csrf}&email=%FF%FE&role=viewer"),
+        ),
+        (
+            "/admin/users/disable",
+            format!("csrf={csrf}&email=admin%40example.com&disabled=maybe"),
+        ),
+        ("/admin/tokens", format!("csrf={csrf}&name=&role=viewer")),
+        (
+            "/admin/tokens",
+            format!("csrf={csrf}&name=x%00y&role=viewer"),
+        ),
+    ] {
+        let (status, _, html) = app
+            .raw(
+                form_post(uri, &form, Some(&session))
+                    .body(Body::from(form.clone()))
+                    .unwrap(),
+            )
+            .await;
+        assert!(status.is_client_error(), "{uri} {form}: {status}");
+        assert!(html.contains("class=\"error\""), "{uri} {form}: {html}");
+    }
+    assert_eq!(app.store.backend().users().await.unwrap().len(), 1);
+    assert!(
+        app.store
+            .backend()
+            .api_tokens()
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| t.name == "test-admin")
+    );
+}
+
+#[tokio::test]
+async fn the_admin_page_creates_shows_once_and_revokes_tokens_and_the_audit_log_exports() {
+    let app = TestApp::new().await;
+    let (status, html) = app
+        .send_form(
+            "/admin/tokens",
+            "name=nightly&role=department_lead&department=support",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let at = html.find("id=\"token-secret\">").unwrap() + 18;
+    let secret = &html[at..at + html[at..].find('<').unwrap()];
+    assert!(secret.starts_with("nst_"));
+    let (status, page) = app.request("GET", "/admin", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains(secret), "shown once");
+    let (status, _, _) = app
+        .raw(
+            Request::get("/api/v1/metrics?metric=nps")
+                .header("authorization", format!("Bearer {secret}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, html) = app.send_form("/admin/tokens/revoke", "name=nightly").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let (status, _, _) = app
+        .raw(
+            Request::get("/api/v1/metrics?metric=nps")
+                .header("authorization", format!("Bearer {secret}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, csv) = app
+        .request("GET", "/admin/audit.csv?action=token.", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "at_utc,at_unix,actor,action,target,detail");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("token.create") && l.contains("nightly")),
+        "{csv}"
+    );
+    assert!(lines.iter().any(|l| l.contains("token.revoke")), "{csv}");
+    assert!(
+        lines.iter().all(|l| !l.contains("nst_")),
+        "secrets never reach the log"
+    );
+    let (_, page) = app
+        .request(
+            "GET",
+            "/admin/audit?actor=token%3Atest-admin&action=export",
+            None,
+        )
+        .await;
+    assert!(page.contains("audit.csv"), "the export itself is audited");
+    let (status, _) = app.request("GET", "/admin/audit?colour=red", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
