@@ -24,6 +24,22 @@ pub enum Access {
     SignedIn,
     /// A role with this capability.
     Needs(Capability),
+    /// A role with every one of these (an export of single responses
+    /// needs both Export and ViewResponses).
+    NeedsAll(&'static [Capability]),
+}
+
+impl Access {
+    /// Whether a principal passes.
+    pub fn admits(self, principal: Option<&Principal>) -> bool {
+        match (self, principal) {
+            (Access::Public, _) => true,
+            (_, None) => false,
+            (Access::SignedIn, Some(_)) => true,
+            (Access::Needs(c), Some(p)) => p.may(c),
+            (Access::NeedsAll(cs), Some(p)) => cs.iter().all(|c| p.may(*c)),
+        }
+    }
 }
 
 /// One route of the table.
@@ -57,7 +73,7 @@ fn spec(
 
 /// The table. Add a route here and nowhere else.
 fn table() -> Vec<(RouteSpec, Handler)> {
-    use Access::{Needs, Public, SignedIn};
+    use Access::{Needs, NeedsAll, Public, SignedIn};
     use Capability::*;
     let routes = vec![
         spec(Method::GET, "/healthz", Public, health::healthz()),
@@ -120,6 +136,24 @@ fn table() -> Vec<(RouteSpec, Handler)> {
                 example: "/api/v1/responses/support-1-1",
             },
             get(api::verbatims::get_response),
+        ),
+        spec(
+            Method::GET,
+            "/api/v1/responses",
+            Needs(ViewResponses),
+            get(api::verbatims::list_responses),
+        ),
+        spec(
+            Method::GET,
+            "/api/v1/responses.csv",
+            NeedsAll(&[Export, ViewResponses]),
+            get(api::verbatims::responses_csv),
+        ),
+        spec(
+            Method::GET,
+            "/responses",
+            Needs(ViewResponses),
+            get(views::responses::page),
         ),
         spec(
             Method::GET,
@@ -198,6 +232,7 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
     let principal = request.extensions().get::<Principal>();
     let api = request.uri().path().starts_with("/api/");
     let allowed = match (access, principal) {
+        (Access::Public, _) => true,
         (_, None) => {
             if api {
                 return ApiError::Unauthenticated(
@@ -219,8 +254,7 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
                 "You are not signed in, or your session ended. Sign in and try again.",
             );
         }
-        (Access::Public | Access::SignedIn, Some(_)) => true,
-        (Access::Needs(capability), Some(p)) => p.may(capability),
+        (_, Some(p)) => access.admits(Some(p)),
     };
     if allowed {
         return next.run(request).await;

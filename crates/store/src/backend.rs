@@ -92,6 +92,39 @@ pub struct RespondentQuery {
     pub to: Option<Day>,
 }
 
+/// Which responses to list, newest first (the comments page and API).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseListQuery {
+    /// As for respondents: several values of one dimension mean any of
+    /// them; from/to are inclusive UTC days of submitted_at.
+    pub selection: RespondentQuery,
+    /// Only responses with a non-empty comment.
+    pub with_comment: bool,
+    /// Keyset cursor: responses strictly older than (submitted_unix,
+    /// external_id) in the order (submitted_unix DESC, external_id DESC).
+    pub before: Option<(i64, String)>,
+    /// At most this many; the store caps it at [`MAX_RESPONSE_PAGE`].
+    pub limit: u32,
+}
+
+/// Most responses one list read returns.
+pub const MAX_RESPONSE_PAGE: u32 = 500;
+
+/// What an erasure removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Erased {
+    pub responses: u64,
+    pub customers: u64,
+    pub operations: u64,
+}
+
+/// What an erasure did, with the rollup delta it committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErasureWritten {
+    pub erased: Erased,
+    pub delta: Option<RollupDelta>,
+}
+
 /// Persistence only: SQL, no caches. Object-safe.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -103,6 +136,19 @@ pub trait Backend: Send + Sync + 'static {
     /// transaction; returns after the commit.
     async fn write_responses(&self, batch: Vec<NewResponse>) -> StoreResult<ResponsesWritten>;
     async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>>;
+    /// Removes a customer's responses (their rollup counts decremented
+    /// exactly, the delta logged like a write's), its customer record (and
+    /// its count per segment) and its operational records, in one
+    /// transaction.
+    async fn erase_customer(&self, customer_id: &str) -> StoreResult<ErasureWritten>;
+    /// Clears customer_id, comment, order_id and attributes of up to
+    /// `limit` responses submitted before `before_unix` that still carry
+    /// any, and customer_id of operational records that occurred before it;
+    /// scores and dimensions stay, so rollups do not change. Returns the
+    /// responses and operations anonymised.
+    async fn anonymise_before(&self, before_unix: i64, limit: u32) -> StoreResult<(u64, u64)>;
+    /// Responses newest first (filter values already storable).
+    async fn list_responses(&self, query: &ResponseListQuery) -> StoreResult<Vec<NewResponse>>;
     /// Inserts or replaces customers by `customer_id` (each at most once per
     /// batch) and keeps the customer counts per segment in step.
     async fn write_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<WriteSummary>;

@@ -17,7 +17,8 @@ use northstar_core::{Dimension, DimensionValues, Mergeable, ResponseSummary};
 use tokio::sync::Mutex;
 
 use crate::backend::{
-    Backend, CubePosition, DataVersions, DeltasSince, RespondentCounts, RespondentQuery,
+    Backend, CubePosition, DataVersions, DeltasSince, Erased, MAX_RESPONSE_PAGE, RespondentCounts,
+    RespondentQuery, ResponseListQuery, RollupDelta,
 };
 use crate::{
     CubeStatus, RollupCell, RollupCheck, Store, StoreCounts, StoreError, StoreResult, WriteSummary,
@@ -84,6 +85,9 @@ type PendingValues = [HashMap<String, usize>; 5];
 /// The dimension values one write reserved while in flight.
 struct Reservation([Vec<String>; 5]);
 
+/// Responses anonymised per transaction by retention.
+const ANONYMISE_BATCH: u32 = 5_000;
+
 /// A filter as the database can take it: a value with a NUL character can
 /// match nothing stored (text cannot hold one) and is left out; `None` when
 /// a dimension is left with no value at all (nothing matches).
@@ -138,6 +142,22 @@ fn write(lock: &RwLock<Option<LoadedCube>>) -> RwLockWriteGuard<'_, Option<Loade
 }
 
 impl CachedStore {
+    /// Adds this process's own committed delta to its cube. When the
+    /// backend cannot place it (another process wrote in between, or a
+    /// reader already caught up past it), the next query replays the log.
+    fn apply_own_delta(&self, delta: &RollupDelta) {
+        let mut slot = write(&self.cube);
+        if let Some(loaded) = slot.as_mut()
+            && let Some(next) = self.backend.position_after(&loaded.position, delta)
+        {
+            for (day, dims, summary) in &delta.cells {
+                loaded.cube.add(*day, dims, summary);
+            }
+            loaded.position = next;
+            self.generation.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     pub fn new(backend: Box<dyn Backend>) -> Self {
         Self {
             backend,
@@ -436,25 +456,59 @@ impl Store for CachedStore {
         self.release(reservation);
         let written = written?;
         if let Some(delta) = &written.delta {
-            let mut slot = write(&self.cube);
-            // When the backend cannot place it (another process wrote in
-            // between, or a reader already caught up past it), the next
-            // query replays the log instead.
-            if let Some(loaded) = slot.as_mut()
-                && let Some(next) = self.backend.position_after(&loaded.position, delta)
-            {
-                for (day, dims, summary) in &delta.cells {
-                    loaded.cube.add(*day, dims, summary);
-                }
-                loaded.position = next;
-                self.generation.fetch_add(1, Ordering::Relaxed);
-            }
+            self.apply_own_delta(delta);
         }
         Ok(written.summary)
     }
 
+    async fn erase_customer(&self, customer_id: &str) -> StoreResult<Erased> {
+        let written = self.backend.erase_customer(customer_id).await?;
+        if let Some(delta) = &written.delta {
+            self.apply_own_delta(delta);
+        }
+        Ok(written.erased)
+    }
+
+    async fn anonymise_before(&self, before_unix: i64) -> StoreResult<Erased> {
+        let mut total = Erased::default();
+        // Bounded transactions: memory and lock time do not grow with the table.
+        loop {
+            let (responses, operations) = self
+                .backend
+                .anonymise_before(before_unix, ANONYMISE_BATCH)
+                .await?;
+            total.responses += responses;
+            total.operations += operations;
+            if responses < u64::from(ANONYMISE_BATCH) && operations < u64::from(ANONYMISE_BATCH) {
+                return Ok(total);
+            }
+        }
+    }
+
     async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>> {
         self.backend.response(external_id).await
+    }
+
+    async fn list_responses(&self, query: &ResponseListQuery) -> StoreResult<Vec<NewResponse>> {
+        let Some(filter) = storable_filter(&query.selection.filter) else {
+            return Ok(Vec::new());
+        };
+        if query
+            .before
+            .as_ref()
+            .is_some_and(|(_, id)| id.contains('\0'))
+        {
+            return Ok(Vec::new());
+        }
+        let query = ResponseListQuery {
+            selection: RespondentQuery {
+                filter,
+                ..query.selection.clone()
+            },
+            limit: query.limit.clamp(1, MAX_RESPONSE_PAGE),
+            ..query.clone()
+        };
+        self.backend.list_responses(&query).await
     }
 
     async fn write_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<WriteSummary> {

@@ -23,7 +23,10 @@ use northstar_core::response::NewResponse;
 use northstar_core::rollup::{CubeAnswer, CubeQuery};
 use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 
-pub use backend::{Backend, CubePosition, RespondentCounts, RespondentQuery};
+pub use backend::{
+    Backend, CubePosition, Erased, MAX_RESPONSE_PAGE, RespondentCounts, RespondentQuery,
+    ResponseListQuery,
+};
 pub use cached::{CachedStore, DEFAULT_DAY_CELL_MONTHS, MAX_DISTINCT_VALUES};
 pub use error::{StoreError, StoreResult};
 pub use postgres::{DEFAULT_POOL_SIZE, PostgresStore, redact};
@@ -95,6 +98,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// One stored response by its external id.
     async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>>;
+
+    /// Erases a customer: its responses (rollups decremented exactly, other
+    /// processes' caches follow), its customer record and its operational
+    /// records. Erasing again, or an unknown id, removes nothing.
+    async fn erase_customer(&self, customer_id: &str) -> StoreResult<Erased>;
+
+    /// Retention: clears the personal fields (customer_id, comment,
+    /// order_id, attributes) of responses submitted before `before_unix`,
+    /// and customer_id of operational records before it, in bounded
+    /// transactions. Scores and dimensions stay, so every figure and trend
+    /// is unchanged while nothing links an old answer to a person.
+    async fn anonymise_before(&self, before_unix: i64) -> StoreResult<Erased>;
+
+    /// Responses newest first, by a keyset cursor, at most
+    /// [`MAX_RESPONSE_PAGE`] per call.
+    async fn list_responses(&self, query: &ResponseListQuery) -> StoreResult<Vec<NewResponse>>;
 
     /// Inserts or replaces customers by `customer_id`.
     async fn write_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<WriteSummary>;

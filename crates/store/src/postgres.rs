@@ -26,8 +26,9 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres, Row};
 use crate::accounts::TOKEN_USE_GRANULARITY;
 use crate::accounts::{self, ApiToken, AuditEntry, AuditQuery, NewUser, Session, User, UserChange};
 use crate::backend::{
-    self, Backend, CubePosition, DataVersions, DeltasSince, OperationKey, RespondentCounts,
-    RespondentQuery, ResponsesWritten, RollupDelta,
+    self, Backend, CubePosition, DataVersions, DeltasSince, Erased, ErasureWritten,
+    MAX_RESPONSE_PAGE, OperationKey, RespondentCounts, RespondentQuery, ResponseListQuery,
+    ResponsesWritten, RollupDelta,
 };
 use crate::schema::{
     self, COUNTER_COLUMNS, DELTA_LOG_SECONDS, DELTA_LOG_VERSIONS, DIMENSION_COLUMNS, NEVER_CHURNED,
@@ -362,6 +363,85 @@ impl PostgresStore {
             summary,
             delta: Some(RollupDelta { id: xid, cells }),
         }))
+    }
+
+    async fn try_erase_customer(&self, customer_id: &str) -> StoreResult<ErasureWritten> {
+        let mut tx = self.pool.begin().await?;
+        let columns = RESPONSE_SELECT
+            .trim_start_matches("SELECT ")
+            .trim_end_matches(" FROM responses");
+        // The rows as deleted, locked by the delete itself: the decrement
+        // is exactly what left the table.
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM responses WHERE customer_id = $1 RETURNING {columns}"
+        )))
+        .bind(customer_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let removed = rows
+            .iter()
+            .map(response_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut erased = Erased {
+            responses: removed.len() as u64,
+            ..Erased::default()
+        };
+        let customer = sqlx::query(
+            "DELETE FROM customers WHERE customer_id = $1 RETURNING customer_id, segment, region, \
+             annual_value, churned, churned_on, attributes::text AS attributes",
+        )
+        .bind(customer_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(customer_from_row)
+        .transpose()?;
+        erased.customers = u64::from(customer.is_some());
+        for ((segment, day), n) in schema::customer_removal_deltas(customer.as_ref()) {
+            let day = i32::try_from(day).unwrap_or(i32::MAX);
+            sqlx::query(
+                "UPDATE customer_segment_counts SET customers = customers + $3 WHERE segment = $1 AND churned_day = $2",
+            )
+            .bind(&segment)
+            .bind(day)
+            .bind(n)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM customer_segment_counts WHERE segment = $1 AND churned_day = $2 AND customers = 0",
+            )
+            .bind(&segment)
+            .bind(day)
+            .execute(&mut *tx)
+            .await?;
+        }
+        erased.operations = sqlx::query("DELETE FROM operations WHERE customer_id = $1")
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if erased.customers > 0 || erased.responses > 0 {
+            bump_data_version(&mut tx, "customers").await?;
+        }
+        let mut delta = None;
+        if !removed.is_empty() {
+            let (cells, days) = schema::removal_deltas(&removed);
+            add_to_rollups(&mut tx, &cells).await?;
+            let all_zero: Vec<String> =
+                COUNTER_COLUMNS.iter().map(|c| format!("{c} = 0")).collect();
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM rollups_daily WHERE day = ANY($1) AND {}",
+                all_zero.join(" AND ")
+            )))
+            .bind(&days)
+            .execute(&mut *tx)
+            .await?;
+            let xid = log_delta(&mut tx, Some(&backend::encode_cells(&cells)), false).await?;
+            bump_data_version(&mut tx, "rollups").await?;
+            delta = Some(RollupDelta { id: xid, cells });
+        }
+        tx.commit().await?;
+        Ok(ErasureWritten { erased, delta })
     }
 
     async fn try_write_customers(
@@ -734,6 +814,50 @@ impl Backend for PostgresStore {
         Err(raced_too_often())
     }
 
+    async fn list_responses(&self, query: &ResponseListQuery) -> StoreResult<Vec<NewResponse>> {
+        let mut qb: sqlx::QueryBuilder<Postgres> =
+            sqlx::QueryBuilder::new(format!("{RESPONSE_SELECT} WHERE TRUE"));
+        if let Some(from) = query.selection.from {
+            qb.push(" AND submitted_unix >= ")
+                .push_bind(i64::from(from) * 86_400);
+        }
+        if let Some(to) = query.selection.to {
+            qb.push(" AND submitted_unix < ")
+                .push_bind((i64::from(to) + 1) * 86_400);
+        }
+        for d in Dimension::ALL {
+            let values: Vec<String> = query
+                .selection
+                .filter
+                .iter()
+                .filter(|(fd, _)| *fd == d)
+                .map(|(_, v)| v.clone())
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            qb.push(format!(" AND {} = ANY(", d.as_str()))
+                .push_bind(values)
+                .push(")");
+        }
+        if query.with_comment {
+            qb.push(" AND comment IS NOT NULL AND comment <> ''");
+        }
+        if let Some((unix, id)) = &query.before {
+            qb.push(" AND (submitted_unix < ")
+                .push_bind(*unix)
+                .push(" OR (submitted_unix = ")
+                .push_bind(*unix)
+                .push(" AND external_id < ")
+                .push_bind(id.clone())
+                .push("))");
+        }
+        qb.push(" ORDER BY submitted_unix DESC, external_id DESC LIMIT ")
+            .push_bind(i64::from(query.limit.min(MAX_RESPONSE_PAGE)));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(response_from_row).collect()
+    }
+
     async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>> {
         let row = sqlx::query(AssertSqlSafe(format!(
             "{RESPONSE_SELECT} WHERE external_id = $1"
@@ -757,6 +881,47 @@ impl Backend for PostgresStore {
             back_off(tries).await;
         }
         Err(raced_too_often())
+    }
+
+    async fn erase_customer(&self, customer_id: &str) -> StoreResult<ErasureWritten> {
+        for tries in 0..WRITE_ATTEMPTS {
+            let result = self.try_erase_customer(customer_id).await.map(Ok);
+            if let Some(written) = attempt(result, tries).await? {
+                return Ok(written);
+            }
+            back_off(tries).await;
+        }
+        Err(raced_too_often())
+    }
+
+    async fn anonymise_before(&self, before_unix: i64, limit: u32) -> StoreResult<(u64, u64)> {
+        let mut tx = self.pool.begin().await?;
+        let responses = sqlx::query(
+            "UPDATE responses SET customer_id = NULL, comment = NULL, order_id = NULL, attributes = '{}' \
+             WHERE external_id IN (SELECT external_id FROM responses WHERE submitted_unix < $1 AND \
+             (customer_id IS NOT NULL OR comment IS NOT NULL OR order_id IS NOT NULL OR attributes::text <> '{}') \
+             LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(before_unix)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let operations = sqlx::query(
+            "UPDATE operations SET customer_id = NULL WHERE (department, order_id, measure) IN \
+             (SELECT department, order_id, measure FROM operations WHERE occurred_unix < $1 \
+             AND customer_id IS NOT NULL LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(before_unix)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if responses > 0 {
+            bump_data_version(&mut tx, "customers").await?;
+        }
+        tx.commit().await?;
+        Ok((responses, operations))
     }
 
     async fn write_operations(&self, rows: Vec<NewOperation>) -> StoreResult<WriteSummary> {

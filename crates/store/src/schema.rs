@@ -171,6 +171,35 @@ pub(crate) fn customer_count_deltas(
     counts
 }
 
+/// The rollup cells that removing `removed` takes away (each answer
+/// negated, exactly), sorted, and the days where a cell may now be empty.
+pub(crate) fn removal_deltas(removed: &[NewResponse]) -> (Vec<RollupCell>, Vec<Day>) {
+    let mut deltas: HashMap<(Day, DimensionValues), ResponseSummary> = HashMap::new();
+    for old in removed {
+        deltas
+            .entry((old.day(), old.dimensions.clone()))
+            .or_insert_with(ResponseSummary::empty)
+            .merge(&old.summary().negated());
+    }
+    let mut cells: Vec<RollupCell> = deltas
+        .into_iter()
+        .filter(|(_, s)| !s.is_empty())
+        .map(|((day, dims), s)| (day, dims, s))
+        .collect();
+    cells.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let mut days: Vec<Day> = removed.iter().map(NewResponse::day).collect();
+    days.sort_unstable();
+    days.dedup();
+    (cells, days)
+}
+
+/// The customer counts removing a customer takes away.
+pub(crate) fn customer_removal_deltas(removed: Option<&NewCustomer>) -> Vec<((String, i64), i64)> {
+    removed
+        .and_then(|c| c.segment.clone().map(|s| vec![((s, churn_key(c)), -1)]))
+        .unwrap_or_default()
+}
+
 pub(crate) fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

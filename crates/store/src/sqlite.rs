@@ -20,8 +20,9 @@ use tokio::sync::Mutex;
 use crate::accounts::TOKEN_USE_GRANULARITY;
 use crate::accounts::{self, ApiToken, AuditEntry, AuditQuery, NewUser, Session, User, UserChange};
 use crate::backend::{
-    self, Backend, CubePosition, DataVersions, DeltasSince, OperationKey, RespondentCounts,
-    RespondentQuery, ResponsesWritten, RollupDelta,
+    self, Backend, CubePosition, DataVersions, DeltasSince, Erased, ErasureWritten,
+    MAX_RESPONSE_PAGE, OperationKey, RespondentCounts, RespondentQuery, ResponseListQuery,
+    ResponsesWritten, RollupDelta,
 };
 use crate::schema::{
     self, COUNTER_COLUMNS, DELTA_LOG_SECONDS, DELTA_LOG_VERSIONS, DIMENSION_COLUMNS,
@@ -274,6 +275,173 @@ impl Backend for SqliteStore {
             summary,
             delta: Some(RollupDelta { id: version, cells }),
         })
+    }
+
+    async fn erase_customer(&self, customer_id: &str) -> StoreResult<ErasureWritten> {
+        let _writing = self.write_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RESPONSE_COLUMNS} FROM responses WHERE customer_id = ?1"
+        )))
+        .bind(customer_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let removed = rows
+            .iter()
+            .map(response_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut erased = Erased {
+            responses: sqlx::query("DELETE FROM responses WHERE customer_id = ?1")
+                .bind(customer_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+            ..Erased::default()
+        };
+        let customer = sqlx::query(
+            "SELECT customer_id, segment, region, annual_value, churned, churned_on, attributes FROM customers \
+             WHERE customer_id = ?1",
+        )
+        .bind(customer_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(customer_from_row)
+        .transpose()?;
+        erased.customers = sqlx::query("DELETE FROM customers WHERE customer_id = ?1")
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for ((segment, day), n) in schema::customer_removal_deltas(customer.as_ref()) {
+            sqlx::query(
+                "UPDATE customer_segment_counts SET customers = customers + ?3 WHERE segment = ?1 AND churned_day = ?2",
+            )
+            .bind(segment)
+            .bind(day)
+            .bind(n)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM customer_segment_counts WHERE customers = 0")
+                .execute(&mut *tx)
+                .await?;
+        }
+        if erased.customers > 0 || erased.responses > 0 {
+            // Respondent counts and customer bases change with either.
+            sqlx::query("UPDATE store_state SET value = value + 1 WHERE key = 'customers_version'")
+                .execute(&mut *tx)
+                .await?;
+        }
+        erased.operations = sqlx::query("DELETE FROM operations WHERE customer_id = ?1")
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let (cells, days) = schema::removal_deltas(&removed);
+        let mut delta = None;
+        if !removed.is_empty() {
+            Self::upsert_rollups(&mut tx, &cells).await?;
+            let all_zero: Vec<String> =
+                COUNTER_COLUMNS.iter().map(|c| format!("{c} = 0")).collect();
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM rollups_daily WHERE day IN (SELECT value FROM json_each(?1)) AND {}",
+                all_zero.join(" AND ")
+            )))
+            .bind(json_text(&days))
+            .execute(&mut *tx)
+            .await?;
+            let version = Self::bump_version(&mut tx).await?;
+            sqlx::query(
+                "INSERT INTO rollup_deltas (version, written_unix, cells) VALUES (?1, ?2, ?3)",
+            )
+            .bind(version)
+            .bind(now_unix())
+            .bind(backend::encode_cells(&cells))
+            .execute(&mut *tx)
+            .await?;
+            delta = Some(RollupDelta { id: version, cells });
+        }
+        tx.commit().await?;
+        Ok(ErasureWritten { erased, delta })
+    }
+
+    async fn anonymise_before(&self, before_unix: i64, limit: u32) -> StoreResult<(u64, u64)> {
+        let _writing = self.write_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let responses = sqlx::query(
+            "UPDATE responses SET customer_id = NULL, comment = NULL, order_id = NULL, attributes = '{}' \
+             WHERE id IN (SELECT id FROM responses WHERE submitted_unix < ?1 AND (customer_id IS NOT NULL \
+             OR comment IS NOT NULL OR order_id IS NOT NULL OR attributes <> '{}') LIMIT ?2)",
+        )
+        .bind(before_unix)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let operations = sqlx::query(
+            "UPDATE operations SET customer_id = NULL WHERE rowid IN (SELECT rowid FROM operations \
+             WHERE occurred_unix < ?1 AND customer_id IS NOT NULL LIMIT ?2)",
+        )
+        .bind(before_unix)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if responses > 0 {
+            sqlx::query("UPDATE store_state SET value = value + 1 WHERE key = 'customers_version'")
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok((responses, operations))
+    }
+
+    async fn list_responses(&self, query: &ResponseListQuery) -> StoreResult<Vec<NewResponse>> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {RESPONSE_COLUMNS} FROM responses WHERE TRUE"
+        ));
+        if let Some(from) = query.selection.from {
+            qb.push(" AND submitted_unix >= ")
+                .push_bind(i64::from(from) * 86_400);
+        }
+        if let Some(to) = query.selection.to {
+            qb.push(" AND submitted_unix < ")
+                .push_bind((i64::from(to) + 1) * 86_400);
+        }
+        for d in Dimension::ALL {
+            let values: Vec<&str> = query
+                .selection
+                .filter
+                .iter()
+                .filter(|(fd, _)| *fd == d)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            qb.push(format!(
+                " AND {} IN (SELECT value FROM json_each(",
+                d.as_str()
+            ))
+            .push_bind(json_text(&values))
+            .push("))");
+        }
+        if query.with_comment {
+            qb.push(" AND comment IS NOT NULL AND comment <> ''");
+        }
+        if let Some((unix, id)) = &query.before {
+            qb.push(" AND (submitted_unix < ")
+                .push_bind(*unix)
+                .push(" OR (submitted_unix = ")
+                .push_bind(*unix)
+                .push(" AND external_id < ")
+                .push_bind(id.clone())
+                .push("))");
+        }
+        qb.push(" ORDER BY submitted_unix DESC, external_id DESC LIMIT ")
+            .push_bind(i64::from(query.limit.min(MAX_RESPONSE_PAGE)));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(response_from_row).collect()
     }
 
     async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>> {

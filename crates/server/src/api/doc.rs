@@ -67,6 +67,20 @@ pub struct MetricDoc {
     group_by: Option<GroupByName>,
 }
 
+/// Paging and narrowing of a response list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResponseListDoc {
+    /// Only responses with a comment (default true).
+    with_comment: Option<bool>,
+    /// The `next` cursor of the previous page.
+    #[param(max_length = 250, pattern = "^[0-9]{1,19}[.].+$")]
+    before: Option<String>,
+    /// Responses per page.
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+}
+
 /// The error every non-2xx answer carries.
 #[derive(ToSchema)]
 pub struct ErrorBody {

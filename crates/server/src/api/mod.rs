@@ -25,7 +25,9 @@ use crate::AppState;
         metrics::get_metrics_csv,
         metrics::get_representativeness,
         responses::post_responses,
-        verbatims::get_response
+        verbatims::get_response,
+        verbatims::list_responses,
+        verbatims::responses_csv
     ),
     components(schemas(
         doc::ErrorBody,
@@ -41,6 +43,7 @@ use crate::AppState;
         responses::BatchReport,
         responses::ItemError,
         verbatims::ResponseView,
+        verbatims::ResponsePage,
     ))
 )]
 pub struct ApiDoc;

@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use northstar_core::access::Scope;
 use northstar_core::response::NewResponse;
 use northstar_core::{Dimension, personal_data};
+use northstar_store::backend::{MAX_RESPONSE_PAGE, ResponseListQuery};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -115,4 +116,267 @@ pub async fn get_response(
         Some(r) if in_scope(&r, &principal.scope) => Ok(Json(ResponseView::of(r, &principal))),
         _ => Err(missing()),
     }
+}
+
+/// Most rows a CSV export of responses carries (100 pages of the store's
+/// largest page); a narrower filter exports the rest.
+pub const MAX_EXPORT_ROWS: usize = 50_000;
+
+/// A page of responses, newest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ResponsePage {
+    pub items: Vec<ResponseView>,
+    /// Pass as `before` for the next (older) page; null on the last page.
+    pub next: Option<String>,
+    /// Dimension → accepted values (any of), after the caller's scope.
+    pub filter: BTreeMap<String, Vec<String>>,
+    /// The department the caller's role restricts the list to.
+    pub restricted_to: Option<String>,
+    pub personal_data_masked: bool,
+}
+
+/// What a list request asks: the selection (already scoped), comments
+/// only or not, the cursor and the page size.
+pub struct ListRequest {
+    pub selection: crate::report::Selection,
+    pub query: ResponseListQuery,
+}
+
+/// Parses a list request's parameters (the selection's, plus
+/// `with_comment`, `before`, `limit`).
+pub fn list_request(pairs: &[(String, String)], scope: &Scope) -> Result<ListRequest, ApiError> {
+    crate::params::reject_empty(pairs, &["from", "to", "with_comment", "before", "limit"])?;
+    let p = crate::params::parse(pairs, &["with_comment", "before", "limit"], scope)?;
+    let mut query = ResponseListQuery {
+        selection: p.selection.respondents(),
+        with_comment: true,
+        before: None,
+        limit: 50,
+    };
+    for (name, value) in pairs {
+        let value = value.trim();
+        match name.as_str() {
+            "with_comment" => {
+                query.with_comment = match value {
+                    "true" | "yes" | "1" | "on" => true,
+                    "false" | "no" | "0" | "off" | "" => value.is_empty(),
+                    _ => {
+                        return Err(ApiError::parameter(
+                            "with_comment",
+                            format!("{value:?} is not true or false"),
+                        ));
+                    }
+                }
+            }
+            "before" if !value.is_empty() => {
+                let cursor = value.split_once('.').and_then(|(unix, id)| {
+                    let unix = unix.parse::<i64>().ok()?;
+                    (!id.is_empty()
+                        && id.chars().count() <= northstar_core::field::ID_LIMIT.max_chars)
+                        .then(|| (unix, id.to_string()))
+                });
+                query.before = Some(cursor.ok_or_else(|| {
+                    ApiError::parameter(
+                        "before",
+                        "is not a cursor; pass the `next` value of the previous page unchanged",
+                    )
+                })?);
+            }
+            "limit" if !value.is_empty() => {
+                query.limit = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|l| (1..=MAX_RESPONSE_PAGE).contains(l))
+                    .ok_or_else(|| {
+                        ApiError::parameter(
+                            "limit",
+                            format!("{value:?} is not a number from 1 to {MAX_RESPONSE_PAGE}"),
+                        )
+                    })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(ListRequest {
+        selection: p.selection,
+        query,
+    })
+}
+
+/// The cursor after a page: the last response's time and id.
+fn cursor_after(items: &[NewResponse], limit: u32) -> Option<String> {
+    if items.len() < limit as usize {
+        return None;
+    }
+    items
+        .last()
+        .map(|r| format!("{}.{}", r.submitted_unix, r.external_id))
+}
+
+/// One page of responses for a caller, masked for its role.
+pub async fn list_page(
+    store: &dyn northstar_store::Store,
+    principal: &Principal,
+    request: &ListRequest,
+) -> Result<ResponsePage, ApiError> {
+    let rows = if request.selection.outside_scope {
+        Vec::new()
+    } else {
+        store.list_responses(&request.query).await?
+    };
+    let next = cursor_after(&rows, request.query.limit);
+    Ok(ResponsePage {
+        items: rows
+            .into_iter()
+            .map(|r| ResponseView::of(r, principal))
+            .collect(),
+        next,
+        filter: request.selection.filter_map(),
+        restricted_to: request.selection.restricted_to.clone(),
+        personal_data_masked: !principal.sees_personal_data(),
+    })
+}
+
+/// Responses newest first, with their comments, within the caller's scope
+/// and masked for its role.
+#[utoipa::path(
+    get,
+    path = "/api/v1/responses",
+    params(super::doc::SelectionDoc, super::doc::ResponseListDoc),
+    responses(
+        (status = 200, description = "A page of responses, newest first", body = ResponsePage),
+        (status = 400, description = "A parameter is wrong; the message names it", body = super::doc::ErrorBody),
+        (status = 401, description = "No credentials, or an unknown or revoked token", body = super::doc::ErrorBody),
+        (status = 403, description = "The role may not read single responses", body = super::doc::ErrorBody),
+        (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
+        (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
+    )
+)]
+pub async fn list_responses(
+    State(state): State<AppState>,
+    principal: Principal,
+    crate::params::QueryPairs(pairs): crate::params::QueryPairs,
+) -> Result<Json<ResponsePage>, ApiError> {
+    let request = list_request(&pairs, &principal.scope)?;
+    Ok(Json(list_page(&*state.store, &principal, &request).await?))
+}
+
+/// The same responses as CSV (all pages, up to [`MAX_EXPORT_ROWS`]),
+/// masked like the API; the export is audited.
+#[utoipa::path(
+    get,
+    path = "/api/v1/responses.csv",
+    params(super::doc::SelectionDoc, super::doc::ResponseListDoc),
+    responses(
+        (status = 200, description = "CSV, newest first, at most 50,000 rows", body = String, content_type = "text/csv"),
+        (status = 400, description = "A parameter is wrong; the message names it", body = super::doc::ErrorBody),
+        (status = 401, description = "No credentials, or an unknown or revoked token", body = super::doc::ErrorBody),
+        (status = 403, description = "The role may not export", body = super::doc::ErrorBody),
+        (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
+        (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
+    )
+)]
+pub async fn responses_csv(
+    State(state): State<AppState>,
+    principal: Principal,
+    crate::params::QueryPairs(pairs): crate::params::QueryPairs,
+) -> Result<axum::response::Response, ApiError> {
+    use super::metrics::text_cell;
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let mut request = list_request(&pairs, &principal.scope)?;
+    request.query.limit = MAX_RESPONSE_PAGE;
+    let csv_error =
+        |e: csv::Error| ApiError::BadRequest(format!("the CSV could not be written: {e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "external_id",
+        "customer_id",
+        "submitted_at",
+        "survey",
+        "touchpoint",
+        "department",
+        "segment",
+        "channel",
+        "nps",
+        "csat",
+        "ces",
+        "fcr",
+        "comment",
+        "order_id",
+        "personal_data_masked",
+    ])
+    .map_err(csv_error)?;
+    let mut rows = 0usize;
+    loop {
+        let page = list_page(&*state.store, &principal, &request).await?;
+        for r in &page.items {
+            if rows == MAX_EXPORT_ROWS {
+                break;
+            }
+            let number = |v: Option<u8>| v.map(|x| x.to_string()).unwrap_or_default();
+            w.write_record([
+                &*text_cell(&r.external_id),
+                &*text_cell(r.customer_id.as_deref().unwrap_or("")),
+                &r.submitted_at,
+                &*text_cell(&r.survey),
+                &*text_cell(&r.touchpoint),
+                &*text_cell(&r.department),
+                &*text_cell(&r.segment),
+                &*text_cell(&r.channel),
+                &number(r.nps),
+                &number(r.csat),
+                &number(r.ces),
+                r.fcr.map_or("", |f| if f { "yes" } else { "no" }),
+                &*text_cell(r.comment.as_deref().unwrap_or("")),
+                &*text_cell(r.order_id.as_deref().unwrap_or("")),
+                if r.personal_data_masked { "yes" } else { "no" },
+            ])
+            .map_err(csv_error)?;
+            rows += 1;
+        }
+        match page.next {
+            Some(_) if rows < MAX_EXPORT_ROWS => {
+                request.query.before = cursor_of(&page);
+            }
+            _ => break,
+        }
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| ApiError::BadRequest(format!("the CSV could not be written: {e}")))?;
+    crate::auth::audit(
+        &*state.store,
+        &principal.who,
+        "export",
+        "responses.csv",
+        &format!(
+            "{rows} responses, filter {}{}",
+            request.selection.describe(),
+            if principal.sees_personal_data() {
+                ""
+            } else {
+                ", personal data masked"
+            }
+        ),
+    )
+    .await;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"northstar-responses.csv\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn cursor_of(page: &ResponsePage) -> Option<(i64, String)> {
+    let next = page.next.as_deref()?;
+    let (unix, id) = next.split_once('.')?;
+    Some((unix.parse().ok()?, id.to_string()))
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod overview;
+pub mod responses;
 pub mod sign_in;
 
 use axum::http::{StatusCode, header};
@@ -29,6 +30,8 @@ pub struct Nav {
     pub csrf: String,
     pub admin: bool,
     pub audit: bool,
+    /// May read single responses (the comments page).
+    pub responses: bool,
     /// Signed in with a session (a token has nothing to sign out of).
     pub session: bool,
 }
@@ -44,6 +47,7 @@ impl Nav {
             },
             csrf: p.csrf_token().to_string(),
             admin: p.may(Capability::ManageAccess),
+            responses: p.may(Capability::ViewResponses),
             audit: p.may(Capability::ViewAudit),
             session: matches!(p.via, crate::auth::Via::Session { .. }),
         }

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod customers;
+mod erasure;
 mod import;
 mod rollups;
 
