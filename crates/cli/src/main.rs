@@ -86,6 +86,10 @@ struct ServeArgs {
     /// came over HTTPS (a TLS proxy that sends no X-Forwarded-Proto).
     #[arg(long, env = "NORTHSTAR_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Anonymise responses older than this many months at start and then
+    /// daily (see `northstar retention`); off when not given.
+    #[arg(long, env = "NORTHSTAR_RETENTION_MONTHS", value_parser = clap::value_parser!(u32).range(1..=1_200))]
+    retention_months: Option<u32>,
     /// Requests handled at once; more are refused with 503 and Retry-After.
     #[arg(long, env = "NORTHSTAR_MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     max_in_flight: u32,
@@ -203,6 +207,25 @@ enum Command {
         command: TokenCommand,
         #[command(flatten)]
         db: DatabaseArg,
+    },
+    /// Erase a customer: their responses (rollups decremented exactly),
+    /// customer record and operational records; audited without the id.
+    Erase {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// The customer_id to erase.
+        #[arg(long)]
+        customer: String,
+    },
+    /// Anonymise responses older than N calendar months (customer_id,
+    /// comment, order_id and attributes cleared; scores, dimensions and so
+    /// every figure kept), and customer ids of operational records as old.
+    Retention {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// Months to keep personal data (1–1200).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_200))]
+        months: u32,
     },
     /// Show the audit log, newest first, as CSV (at, actor, action, target,
     /// detail).
@@ -479,6 +502,38 @@ async fn run(command: Command) -> Result<ExitCode> {
                 to.display(),
                 bytes as f64 / 1e6,
                 started.elapsed().as_secs_f64()
+            );
+        }
+        Command::Erase { db, customer } => {
+            let customer = customer.trim();
+            northstar_core::field::required(
+                "customer",
+                customer,
+                "C-1042",
+                northstar_core::field::ID_LIMIT,
+            )
+            .map_err(|e| anyhow::anyhow!("--{e}"))?;
+            let store = open(&db.database, db.store).await?;
+            let erased = northstar_store::erase_customer_audited(&*store, customer, "cli").await?;
+            println!(
+                "erased {}: {} responses, {} customer records, {} operational records (audited as {})",
+                customer,
+                erased.responses,
+                erased.customers,
+                erased.operations,
+                northstar_store::customer_reference(customer)
+            );
+        }
+        Command::Retention { db, months } => {
+            let store = open(&db.database, db.store).await?;
+            let cutoff = retention_cutoff(months)?;
+            let done =
+                northstar_store::apply_retention_audited(&*store, cutoff, months, "cli").await?;
+            println!(
+                "anonymised {} responses and {} operational records older than {months} months (before {})",
+                done.responses,
+                done.operations,
+                unix_label(Some(cutoff))
             );
         }
         Command::Audit {
@@ -758,6 +813,42 @@ async fn demo_accounts(store: &dyn Store) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Applies retention now and then once a day, for as long as the server runs.
+async fn retention_schedule(store: Arc<dyn Store>, months: u32) {
+    let mut every_day = tokio::time::interval(std::time::Duration::from_secs(24 * 60 * 60));
+    loop {
+        every_day.tick().await;
+        let done = match retention_cutoff(months) {
+            Ok(cutoff) => {
+                northstar_store::apply_retention_audited(&*store, cutoff, months, "system")
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+            Err(e) => Err(e),
+        };
+        match done {
+            Ok(d) => tracing::info!(
+                responses = d.responses,
+                operations = d.operations,
+                months,
+                "retention applied"
+            ),
+            Err(e) => tracing::error!(error = %e, "retention failed; trying again tomorrow"),
+        }
+    }
+}
+
+/// The instant `months` calendar months ago (UTC).
+fn retention_cutoff(months: u32) -> Result<i64> {
+    let now = jiff::Timestamp::now()
+        .in_tz("UTC")
+        .context("the UTC time zone")?;
+    let cutoff = now
+        .checked_sub(jiff::Span::new().months(i64::from(months)))
+        .context("--months reaches before the calendar's start")?;
+    Ok(cutoff.timestamp().as_second())
 }
 
 fn unix_label(unix: Option<i64>) -> String {
@@ -1066,6 +1157,9 @@ async fn serve_store(store: Arc<dyn Store>, serve: &ServeArgs, database: &str) -
         writeln!(out, "Sign in at http://{addr}/sign-in")
     };
     let _ = out.flush();
+    if let Some(months) = serve.retention_months {
+        tokio::spawn(retention_schedule(store.clone(), months));
+    }
     northstar_server::serve_with(listener, store, serve.options(), shutdown_signal()).await?;
     Ok(())
 }

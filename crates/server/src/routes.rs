@@ -193,6 +193,18 @@ fn table() -> Vec<(RouteSpec, Handler)> {
         ),
         spec(
             Method::GET,
+            "/admin/erase",
+            Needs(Erase),
+            get(views::admin::erase_form),
+        ),
+        spec(
+            Method::POST,
+            "/admin/erase",
+            Needs(Erase),
+            post(views::admin::erase),
+        ),
+        spec(
+            Method::GET,
             "/admin/audit",
             Needs(ViewAudit),
             get(views::admin::audit_page),

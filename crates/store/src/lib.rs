@@ -170,6 +170,65 @@ pub struct CubeStatus {
     pub replays: u64,
 }
 
+/// How an audit entry names an erased customer: a SHA-256 prefix of its
+/// id, so the log proves the request was carried out (whoever holds the id
+/// can check it) without keeping the id itself.
+pub fn customer_reference(customer_id: &str) -> String {
+    format!(
+        "customer sha256:{}",
+        &accounts::token_hash(customer_id)[..16]
+    )
+}
+
+/// Erases a customer and records it in the audit log (counts only, no
+/// personal data).
+pub async fn erase_customer_audited(
+    store: &dyn Store,
+    customer_id: &str,
+    actor: &str,
+) -> StoreResult<Erased> {
+    let erased = store.erase_customer(customer_id).await?;
+    store
+        .backend()
+        .append_audit(&accounts::AuditEntry {
+            at_unix: schema::now_unix(),
+            actor: actor.to_string(),
+            action: "erase.customer".into(),
+            target: customer_reference(customer_id),
+            detail: format!(
+                "{} responses, {} customer records, {} operational records removed",
+                erased.responses, erased.customers, erased.operations
+            ),
+        })
+        .await?;
+    Ok(erased)
+}
+
+/// Anonymises responses submitted before `before_unix` (see
+/// [`Store::anonymise_before`]) and records it in the audit log.
+pub async fn apply_retention_audited(
+    store: &dyn Store,
+    before_unix: i64,
+    months: u32,
+    actor: &str,
+) -> StoreResult<Erased> {
+    let done = store.anonymise_before(before_unix).await?;
+    store
+        .backend()
+        .append_audit(&accounts::AuditEntry {
+            at_unix: schema::now_unix(),
+            actor: actor.to_string(),
+            action: "retention.apply".into(),
+            target: format!("older than {months} months"),
+            detail: format!(
+                "{} responses and {} operational records anonymised",
+                done.responses, done.operations
+            ),
+        })
+        .await?;
+    Ok(done)
+}
+
 /// Default database: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://northstar.db";
 

@@ -692,3 +692,76 @@ pub async fn audit_csv(
     )
         .into_response())
 }
+
+#[derive(Template)]
+#[template(path = "erase.html")]
+struct ErasePage {
+    nav: Option<Nav>,
+    csrf: String,
+    message: String,
+    failed: bool,
+}
+
+fn erase_page(principal: &Principal, status: StatusCode, message: String) -> Response {
+    let page = ErasePage {
+        nav: Some(Nav::of(principal)),
+        csrf: principal.csrf_token().to_string(),
+        failed: !status.is_success(),
+        message,
+    };
+    match page.render() {
+        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(e) => super::render(Err(e.into())),
+    }
+}
+
+pub async fn erase_form(principal: Principal) -> Response {
+    erase_page(&principal, StatusCode::OK, String::new())
+}
+
+#[derive(Deserialize)]
+pub struct EraseForm {
+    #[serde(default)]
+    customer_id: String,
+}
+
+pub async fn erase(
+    State(state): State<AppState>,
+    principal: Principal,
+    form: Result<Form<EraseForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return erase_page(
+            &principal,
+            StatusCode::BAD_REQUEST,
+            "the form could not be read; reload the page and try again".into(),
+        );
+    };
+    let id = form.customer_id.trim();
+    if let Err(e) = northstar_core::field::required(
+        "customer_id",
+        id,
+        "C-1042",
+        northstar_core::field::ID_LIMIT,
+    ) {
+        return erase_page(
+            &principal,
+            StatusCode::BAD_REQUEST,
+            format!("{}: {} ({})", e.field, e.problem, e.fix),
+        );
+    }
+    match northstar_store::erase_customer_audited(&*state.store, id, &principal.who).await {
+        Ok(erased) => erase_page(
+            &principal,
+            StatusCode::OK,
+            format!(
+                "Erased: {} responses, {} customer records, {} operational records (audited as {}).",
+                erased.responses,
+                erased.customers,
+                erased.operations,
+                northstar_store::customer_reference(id)
+            ),
+        ),
+        Err(e) => super::render(Err(e.into())),
+    }
+}

@@ -567,3 +567,34 @@ async fn the_admin_page_creates_shows_once_and_revokes_tokens_and_the_audit_log_
     let (status, _) = app.request("GET", "/admin/audit?colour=red", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn the_erase_page_removes_a_customer_everywhere_and_audits_without_the_id() {
+    let app = TestApp::new().await;
+    let items = serde_json::json!([
+        {"external_id": "e-1", "customer_id": "C-SECRET-9", "submitted_at": "2026-03-01T10:00:00Z", "department": "support", "nps": 0, "comment": "call +44 20 7946 0958"},
+        {"external_id": "e-2", "customer_id": "C-SECRET-9", "submitted_at": "2026-03-02T10:00:00Z", "department": "billing", "nps": 10},
+        {"external_id": "e-3", "customer_id": "C-other", "submitted_at": "2026-03-02T10:00:00Z", "department": "billing", "nps": 9},
+    ]);
+    let (status, _) = app.json("POST", "/api/v1/responses", Some(items)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, html) = app
+        .send_form("/admin/erase", "customer_id=C-SECRET-9")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Erased: 2 responses"), "{html}");
+    let (_, r) = app.json("GET", "/api/v1/metrics?metric=nps", None).await;
+    assert_eq!(r["overall"]["n"], 1);
+    let (status, _) = app.request("GET", "/api/v1/responses/e-1", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, csv) = app.request("GET", "/admin/audit.csv", None).await;
+    assert!(csv.contains("erase.customer"), "{csv}");
+    assert!(
+        !csv.contains("C-SECRET-9"),
+        "the audit log names no customer: {csv}"
+    );
+    let check = app.store.verify_rollups().await.unwrap();
+    assert!(check.stored_equals_raw && check.cube_equals_stored);
+    let (status, html) = app.send_form("/admin/erase", "customer_id=").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+}
