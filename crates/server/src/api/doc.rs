@@ -74,7 +74,7 @@ pub struct ResponseListDoc {
     /// Only responses with a comment (default true).
     with_comment: Option<bool>,
     /// The `next` cursor of the previous page.
-    #[param(max_length = 250, pattern = "^[0-9]{1,19}[.].+$")]
+    #[param(max_length = 250, pattern = "^[0-9]{1,18}[.].+$")]
     before: Option<String>,
     /// Responses per page.
     #[param(minimum = 1, maximum = 500)]

@@ -171,9 +171,8 @@ pub fn list_request(pairs: &[(String, String)], scope: &Scope) -> Result<ListReq
             "before" if !value.is_empty() => {
                 let cursor = value.split_once('.').and_then(|(unix, id)| {
                     let unix = unix.parse::<i64>().ok()?;
-                    (!id.is_empty()
-                        && id.chars().count() <= northstar_core::field::ID_LIMIT.max_chars)
-                        .then(|| (unix, id.to_string()))
+                    // As documented: digits, a dot, an id; 250 characters at most.
+                    (!id.is_empty() && value.chars().count() <= 250).then(|| (unix, id.to_string()))
                 });
                 query.before = Some(cursor.ok_or_else(|| {
                     ApiError::parameter(
