@@ -485,7 +485,18 @@ pub fn representativeness_from(
                 ),
                 _ => String::new(),
             };
-            verdict + &pooled + &notes
+            // Customers carry no department or touchpoint: a filtered
+            // selection is compared with the whole base, and its own mix
+            // may differ for reasons other than who answered.
+            let base_caveat = if selection.filter.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " The base is every customer, not only those reached by {}: a difference may come from who this part of the business serves, not only from who answered.",
+                    describe_filter(&selection.filter_map())
+                )
+            };
+            verdict + &pooled + &notes + &base_caveat
         }
     };
     Representativeness {
