@@ -30,8 +30,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Largest form body the CSRF check reads (forms are small; imports go
 /// through the JSON API with a token).
 pub const MAX_FORM_BYTES: usize = 64 << 10;
-/// A token's use is audited at most this often (its last-use time is kept
-/// to the minute).
+/// A token's use is audited once per clock hour in which it is used.
 const TOKEN_USE_AUDIT_SECONDS: i64 = 3_600;
 
 /// Who a request is from, as the guards and handlers see it.
@@ -75,6 +74,9 @@ impl Principal {
     }
 }
 
+/// Longest text of one audit field (longer is cut).
+pub const AUDIT_TEXT_LIMIT: usize = 500;
+
 /// Seconds since the Unix epoch.
 pub fn now_unix() -> i64 {
     SystemTime::now()
@@ -93,12 +95,14 @@ pub fn client_address(request_extensions: &axum::http::Extensions) -> String {
 /// Appends to the audit log; a failure is logged, never shown (the action
 /// it records already happened).
 pub async fn audit(store: &dyn Store, actor: &str, action: &str, target: &str, detail: &str) {
+    // Bounded: whatever reaches here, an entry stays small.
+    let bounded = |text: &str| text.chars().take(AUDIT_TEXT_LIMIT).collect::<String>();
     let entry = AuditEntry {
         at_unix: now_unix(),
-        actor: actor.to_string(),
-        action: action.to_string(),
-        target: target.to_string(),
-        detail: detail.to_string(),
+        actor: bounded(actor),
+        action: bounded(action),
+        target: bounded(target),
+        detail: bounded(detail),
     };
     if let Err(e) = store.backend().append_audit(&entry).await {
         tracing::error!(error = %e, action, "audit entry not written");
@@ -263,7 +267,12 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
         {
             Ok(Some((t, previous))) => {
                 let who = format!("token:{}", t.name);
-                if previous.is_none_or(|p| now - p >= TOKEN_USE_AUDIT_SECONDS) {
+                // Once per clock hour of use: the stored last use moves every
+                // minute, so "an hour since the last use" would never come
+                // for a token in steady use.
+                if previous
+                    .is_none_or(|p| p / TOKEN_USE_AUDIT_SECONDS != now / TOKEN_USE_AUDIT_SECONDS)
+                {
                     audit(store, &who, "token.use", &t.name, "first use this hour").await;
                 }
                 principal = Some(Principal {

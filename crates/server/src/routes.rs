@@ -90,7 +90,9 @@ fn table() -> Vec<(RouteSpec, Handler)> {
             Method::POST,
             "/sign-in",
             Public,
-            post(views::sign_in::submit),
+            post(views::sign_in::submit).layer(axum::extract::DefaultBodyLimit::max(
+                crate::auth::MAX_FORM_BYTES,
+            )),
         ),
         spec(
             Method::POST,

@@ -117,24 +117,51 @@ pub async fn submit(
     extensions: axum::http::Extensions,
     form: Result<Form<SignInForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return sign_in_page(
-            StatusCode::BAD_REQUEST,
-            "The form could not be read; fill in e-mail and password and send it again.",
-            "",
-            "/",
-        );
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return sign_in_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "The form is larger than {} KiB; an e-mail and a password are far less.",
+                    crate::auth::MAX_FORM_BYTES >> 10
+                ),
+                "",
+                "/",
+            );
+        }
+        Err(_) => {
+            return sign_in_page(
+                StatusCode::BAD_REQUEST,
+                "The form could not be read; fill in e-mail and password and send it again.",
+                "",
+                "/",
+            );
+        }
     };
     let store = &*state.store;
     let backend = store.backend();
     let now = now_unix();
     let address = auth::client_address(&extensions);
-    let typed = form.email.trim().to_string();
-    let email = normalize_email(&typed).unwrap_or_else(|_| typed.to_lowercase());
-    let account_key = format!("account:{email}");
+    let typed: String = form.email.trim().chars().take(254).collect();
+    // Only a well-formed address is stored (throttle key, audit target):
+    // anything else typed there, a password by mistake or a megabyte, is
+    // counted under one key and never written down.
+    let email = normalize_email(&typed).ok();
+    let shown = email
+        .clone()
+        .unwrap_or_else(|| "(not an e-mail address)".to_string());
+    let account_key = format!("account:{shown}");
     let address_key = format!("address:{address}");
     let since = now - SIGN_IN_THROTTLE.window_seconds;
+    // The attempt counts against the account before the password is
+    // checked, so parallel guesses cannot all read a count of zero; a
+    // success clears it. The address counts failures only (an office
+    // shares one address, and its successful sign-ins must not lock it).
     let failures = async {
+        backend
+            .record_sign_in_failure(std::slice::from_ref(&account_key), now, since)
+            .await?;
         Ok::<_, northstar_store::StoreError>((
             backend.sign_in_failures(&account_key, since).await?,
             backend.sign_in_failures(&address_key, since).await?,
@@ -145,22 +172,22 @@ pub async fn submit(
         Ok(f) => f,
         Err(e) => return super::render(Err(e.into())),
     };
-    if !SIGN_IN_THROTTLE.allows(account_failures, address_failures) {
-        audit(
-            store,
-            "anonymous",
-            "sign_in.throttled",
-            &email,
-            &format!("from {address}"),
-        )
-        .await;
+    // This attempt is among the counts: it may go ahead while the earlier
+    // failures are under the limit.
+    if !SIGN_IN_THROTTLE.allows(account_failures.saturating_sub(1), address_failures) {
+        // The failures that led here are audited; refusals are not (a
+        // flood of them must not fill the log).
         let message = format!("{}.", capitalised(&SIGN_IN_THROTTLE.message()));
         return sign_in_page(StatusCode::TOO_MANY_REQUESTS, &message, &typed, &form.next);
     }
     if form.password.chars().count() > northstar_core::account::PASSWORD_MAX_CHARS {
         return sign_in_page(StatusCode::UNAUTHORIZED, FAILED, &typed, &form.next);
     }
-    let found = match backend.user_with_hash(&email).await {
+    let found = match &email {
+        Some(email) => backend.user_with_hash(email).await,
+        None => Ok(None),
+    };
+    let found = match found {
         Ok(found) => found,
         Err(e) => return super::render(Err(e.into())),
     };
@@ -174,7 +201,7 @@ pub async fn submit(
     };
     let Some(user) = user.filter(|_| matches) else {
         if let Err(e) = backend
-            .record_sign_in_failure(&[account_key, address_key], now, since)
+            .record_sign_in_failure(std::slice::from_ref(&address_key), now, since)
             .await
         {
             return super::render(Err(e.into()));
@@ -183,7 +210,7 @@ pub async fn submit(
             store,
             "anonymous",
             "sign_in.failed",
-            &email,
+            &shown,
             &format!("from {address}"),
         )
         .await;

@@ -598,3 +598,69 @@ async fn the_erase_page_removes_a_customer_everywhere_and_audits_without_the_id(
     let (status, html) = app.send_form("/admin/erase", "customer_id=").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
 }
+
+#[tokio::test]
+async fn what_is_typed_at_sign_in_cannot_flood_the_audit_log() {
+    let app = TestApp::new().await;
+    // A huge "e-mail" is refused by the body limit; a merely odd one is
+    // counted but never written down.
+    let huge = format!(
+        "email={}&password=x",
+        "a".repeat(2 * northstar_server::auth::MAX_FORM_BYTES)
+    );
+    let (status, _, _) = app
+        .raw(
+            form_post("/sign-in", &huge, None)
+                .body(Body::from(huge.clone()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let odd = format!("email={}&password=x", "my+secret+password+".repeat(20));
+    for _ in 0..3 {
+        app.raw(
+            form_post("/sign-in", &odd, None)
+                .body(Body::from(odd.clone()))
+                .unwrap(),
+        )
+        .await;
+    }
+    let log = app
+        .store
+        .backend()
+        .audit_entries(&AuditQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        log.iter()
+            .all(|e| !e.target.contains("secret") && e.target.len() <= 500),
+        "{log:?}"
+    );
+    // Throttled attempts are refused without adding entries.
+    let before = log.len();
+    for _ in 0..10 {
+        app.raw(
+            form_post("/sign-in", &odd, None)
+                .body(Body::from(odd.clone()))
+                .unwrap(),
+        )
+        .await;
+    }
+    let after = app
+        .store
+        .backend()
+        .audit_entries(&AuditQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        after.len(),
+        before + 2,
+        "only the two failures before the limit: {after:?}"
+    );
+}
