@@ -112,9 +112,13 @@ def wait_ready(host, port, pid, timeout=300):
     die(f"/readyz did not return 200 within {timeout}s")
 
 
-def http_bench(conn, path, runs, warmup):
+def http_bench(conn, path, runs, warmup, token_env="NORTHSTAR_BENCH_TOKEN"):
+    # Every /api/v1 route needs credentials: bench/run creates an admin token per server.
+    token = os.environ.get(token_env, "")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
     def get():
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers)
         resp = conn.getresponse()
         body = resp.read()
         if resp.status != 200:
@@ -202,7 +206,7 @@ def main():
             r["ns"], body = http_bench(conn, path, args.requests, warmup=20)
             got = api_table(body)
             if pg:
-                r["pg"], pg_body = http_bench(pg, path, args.requests, warmup=20)
+                r["pg"], pg_body = http_bench(pg, path, args.requests, warmup=20, token_env="NORTHSTAR_BENCH_PG_TOKEN")
                 if bad := mismatches(api_table(body), api_table(pg_body), "northstar-sqlite", "northstar-postgres"):
                     failures += [f"{label}: northstar on PostgreSQL differs from northstar on SQLite:", *bad]
         sql = DUCK_SQL.format(where=DUCK_WHERE if duck_params else "")

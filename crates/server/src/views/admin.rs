@@ -153,6 +153,18 @@ fn role_with_department(role: &str, department: &str) -> Result<(Role, Option<St
     Ok((role, department))
 }
 
+/// The e-mail, role and department of an account form, checked.
+fn account_fields(
+    email: &str,
+    role: &str,
+    department: &str,
+) -> Result<(String, Role, Option<String>), String> {
+    let email = account::normalize_email(email)
+        .map_err(|e| format!("{}: {} ({})", e.field, e.problem, e.fix))?;
+    let (role, department) = role_with_department(role, department)?;
+    Ok((email, role, department))
+}
+
 fn with_department(role: Role, department: Option<&str>) -> String {
     format!(
         "role {role}{}",
@@ -197,12 +209,9 @@ pub async fn add_user(
 
 async fn add_user_outcome(state: &AppState, principal: &Principal, form: AddUserForm) -> Outcome {
     let bad = |m: String| Outcome::failed(StatusCode::BAD_REQUEST, m);
-    let email = match account::normalize_email(&form.email) {
-        Ok(e) => e,
-        Err(e) => return bad(format!("{}: {} ({})", e.field, e.problem, e.fix)),
-    };
-    let (role, department) = match role_with_department(&form.role, &form.department) {
-        Ok(r) => r,
+    let (email, role, department) = match account_fields(&form.email, &form.role, &form.department)
+    {
+        Ok(fields) => fields,
         Err(m) => return bad(m),
     };
     if let Err(e) = account::check_password(&form.password) {
@@ -278,12 +287,9 @@ pub async fn set_role(
 
 async fn set_role_outcome(state: &AppState, principal: &Principal, form: SetRoleForm) -> Outcome {
     let bad = |m: String| Outcome::failed(StatusCode::BAD_REQUEST, m);
-    let email = match account::normalize_email(&form.email) {
-        Ok(e) => e,
-        Err(e) => return bad(format!("{}: {} ({})", e.field, e.problem, e.fix)),
-    };
-    let (role, department) = match role_with_department(&form.role, &form.department) {
-        Ok(r) => r,
+    let (email, role, department) = match account_fields(&form.email, &form.role, &form.department)
+    {
+        Ok(fields) => fields,
         Err(m) => return bad(m),
     };
     if role != Role::Admin {
