@@ -23,6 +23,7 @@ use northstar_store::accounts;
 use northstar_store::import::{
     self, ImportError, ImportFailure, ImportKind, ImportObserver, ImportReport, RowError,
 };
+use northstar_store::settings;
 
 #[derive(Parser)]
 #[command(
@@ -86,8 +87,9 @@ struct ServeArgs {
     /// came over HTTPS (a TLS proxy that sends no X-Forwarded-Proto).
     #[arg(long, env = "NORTHSTAR_SECURE_COOKIES")]
     secure_cookies: bool,
-    /// Anonymise responses older than this many months at start and then
-    /// daily (see `northstar retention`); off when not given.
+    /// Store this as the setting `retention_months` at start (audited when
+    /// it changes). The server applies the stored setting at start and
+    /// then daily (see `northstar retention`, `northstar settings`).
     #[arg(long, env = "NORTHSTAR_RETENTION_MONTHS", value_parser = clap::value_parser!(u32).range(1..=1_200))]
     retention_months: Option<u32>,
     /// Requests handled at once; more are refused with 503 and Retry-After.
@@ -223,9 +225,18 @@ enum Command {
     Retention {
         #[command(flatten)]
         db: DatabaseArg,
-        /// Months to keep personal data (1–1200).
+        /// Months to keep personal data (1–1200); the stored setting
+        /// `retention_months` when not given.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_200))]
-        months: u32,
+        months: Option<u32>,
+    },
+    /// Show or change settings (redaction before storage, retention); every
+    /// change is audited.
+    Settings {
+        #[command(subcommand)]
+        command: SettingsCommand,
+        #[command(flatten)]
+        db: DatabaseArg,
     },
     /// Show the audit log, newest first, as CSV (at, actor, action, target,
     /// detail).
@@ -292,6 +303,17 @@ enum UserCommand {
         #[arg(long)]
         undo: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum SettingsCommand {
+    /// Every setting: value, what it accepts, who changed it and when.
+    List,
+    /// One setting's value (its default when never set).
+    Get { key: String },
+    /// Change a setting: `redact_personal_data on|off`,
+    /// `retention_months N|off`.
+    Set { key: String, value: String },
 }
 
 #[derive(Subcommand)]
@@ -526,6 +548,14 @@ async fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Retention { db, months } => {
             let store = open(&db.database, db.store).await?;
+            let months = match months {
+                Some(m) => m,
+                None => stored_retention(&*store).await?.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no retention is set: pass --months N, or store one with `northstar settings set retention_months N`"
+                    )
+                })?,
+            };
             let cutoff = retention_cutoff(months)?;
             let done =
                 northstar_store::apply_retention_audited(&*store, cutoff, months, "cli").await?;
@@ -561,6 +591,10 @@ async fn run(command: Command) -> Result<ExitCode> {
                 w.write_record([at.as_str(), &e.actor, &e.action, &e.target, &e.detail])?;
             }
             w.flush()?;
+        }
+        Command::Settings { command, db } => {
+            let store = open(&db.database, db.store).await?;
+            return settings_command(&*store, command).await;
         }
         Command::Token { command, db } => {
             let store = open(&db.database, db.store).await?;
@@ -815,11 +849,69 @@ async fn demo_accounts(store: &dyn Store) -> Result<()> {
     Ok(())
 }
 
-/// Applies retention now and then once a day, for as long as the server runs.
-async fn retention_schedule(store: Arc<dyn Store>, months: u32) {
+/// The stored setting `retention_months`, `None` when off or never set.
+async fn stored_retention(store: &dyn Store) -> Result<Option<u32>> {
+    match store.backend().setting(settings::RETENTION_MONTHS).await? {
+        None => Ok(None),
+        Some(v) if v == "off" => Ok(None),
+        Some(v) => settings::retention_months(&v)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("the stored setting retention_months: {e}")),
+    }
+}
+
+async fn settings_command(store: &dyn Store, command: SettingsCommand) -> Result<ExitCode> {
+    let backend = store.backend();
+    match command {
+        SettingsCommand::List => {
+            let stored = backend.settings().await?;
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            w.write_record(["key", "value", "accepts", "updated_by", "updated_at"])?;
+            for (key, accepts, default) in settings::KNOWN_SETTINGS {
+                let s = stored.iter().find(|s| s.key == key);
+                w.write_record([
+                    key,
+                    s.map_or(default, |s| s.value.as_str()),
+                    accepts,
+                    s.map_or("-", |s| s.updated_by.as_str()),
+                    &unix_label(s.map(|s| s.updated_unix)),
+                ])?;
+            }
+            w.flush()?;
+        }
+        SettingsCommand::Get { key } => {
+            let Some(default) = settings::default_value(&key) else {
+                let e = settings::check_setting(&key, "").err().unwrap_or_default();
+                anyhow::bail!("{e}");
+            };
+            let value = backend.setting(&key).await?;
+            println!("{}", value.as_deref().unwrap_or(default));
+        }
+        SettingsCommand::Set { key, value } => {
+            let value = settings::check_setting(&key, &value).map_err(|e| anyhow::anyhow!(e))?;
+            backend
+                .put_setting(&key, &value, "cli", jiff::Timestamp::now().as_second())
+                .await?;
+            println!("{key} = {value} (audited)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Applies the stored retention at start and then once a day, for as long
+/// as the server runs; a change of the setting is followed at the next run.
+async fn retention_schedule(store: Arc<dyn Store>) {
     let mut every_day = tokio::time::interval(std::time::Duration::from_secs(24 * 60 * 60));
     loop {
         every_day.tick().await;
+        let months = match stored_retention(&*store).await {
+            Ok(Some(months)) => months,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "retention not applied; trying again tomorrow");
+                continue;
+            }
+        };
         let done = match retention_cutoff(months) {
             Ok(cutoff) => {
                 northstar_store::apply_retention_audited(&*store, cutoff, months, "system")
@@ -1158,8 +1250,26 @@ async fn serve_store(store: Arc<dyn Store>, serve: &ServeArgs, database: &str) -
     };
     let _ = out.flush();
     if let Some(months) = serve.retention_months {
-        tokio::spawn(retention_schedule(store.clone(), months));
+        let value = months.to_string();
+        if store
+            .backend()
+            .setting(settings::RETENTION_MONTHS)
+            .await?
+            .as_deref()
+            != Some(value.as_str())
+        {
+            store
+                .backend()
+                .put_setting(
+                    settings::RETENTION_MONTHS,
+                    &value,
+                    "cli",
+                    jiff::Timestamp::now().as_second(),
+                )
+                .await?;
+        }
     }
+    tokio::spawn(retention_schedule(store.clone()));
     northstar_server::serve_with(listener, store, serve.options(), shutdown_signal()).await?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use northstar_core::response::NewResponse;
 use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 
 use crate::accounts::{ApiToken, AuditEntry, AuditQuery, NewUser, Session, User, UserChange};
+use crate::settings::Setting;
 use crate::{RollupCell, StoreCounts, StoreError, StoreResult, WriteSummary};
 use northstar_core::account::Role;
 
@@ -291,6 +292,24 @@ pub trait Backend: Send + Sync + 'static {
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
     /// Audit entries matching `query`, newest first.
     async fn audit_entries(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
+
+    /// A setting's stored value, `None` when it was never set.
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Sets a setting and appends a `setting.change` audit entry (`old ->
+    /// new`) in the same transaction. The value is checked by the caller
+    /// ([`crate::settings::check_setting`]).
+    async fn put_setting(
+        &self,
+        key: &str,
+        value: &str,
+        actor: &str,
+        now_unix: i64,
+    ) -> StoreResult<()>;
+    /// Every stored setting, by key.
+    async fn settings(&self) -> StoreResult<Vec<Setting>>;
+    /// Stores a copied setting as it was (who, when), without an audit
+    /// entry: the copied audit log holds the original one.
+    async fn put_copied_setting(&self, setting: &Setting) -> StoreResult<()>;
 
     /// Writes a consistent copy of the whole database to a new file at
     /// `path` while it stays in use (SQLite: `VACUUM INTO`). PostgreSQL has

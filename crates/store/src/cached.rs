@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use northstar_core::calendar::{self, Day, Month};
 use northstar_core::customer::NewCustomer;
 use northstar_core::operation::NewOperation;
+use northstar_core::personal_data;
 use northstar_core::response::NewResponse;
 use northstar_core::rollup::{CubeAnswer, CubeQuery, RollupCube};
 use northstar_core::{Dimension, DimensionValues, Mergeable, ResponseSummary};
@@ -20,6 +21,7 @@ use crate::backend::{
     Backend, CubePosition, DataVersions, DeltasSince, Erased, MAX_RESPONSE_PAGE, RespondentCounts,
     RespondentQuery, ResponseListQuery, RollupDelta,
 };
+use crate::settings::REDACT_PERSONAL_DATA;
 use crate::{
     CubeStatus, RollupCell, RollupCheck, Store, StoreCounts, StoreError, StoreResult, WriteSummary,
 };
@@ -422,6 +424,24 @@ impl CachedStore {
         Ok(Reservation(reserved))
     }
 
+    /// Masks personal data in comments and attribute values when the
+    /// setting [`REDACT_PERSONAL_DATA`] is on. Read on every write, because
+    /// another process (the server, an admin's CLI) may have changed it.
+    async fn redact_if_set(&self, batch: &mut [NewResponse]) -> StoreResult<()> {
+        if self.backend.setting(REDACT_PERSONAL_DATA).await?.as_deref() != Some("on") {
+            return Ok(());
+        }
+        for r in batch {
+            if let Some(comment) = &r.comment {
+                r.comment = Some(personal_data::mask(comment));
+            }
+            for value in r.attributes.values_mut() {
+                *value = personal_data::mask(value);
+            }
+        }
+        Ok(())
+    }
+
     fn release(&self, reservation: Reservation) {
         let mut pending = lock(&self.pending_values);
         for d in Dimension::ALL {
@@ -447,7 +467,12 @@ impl Store for CachedStore {
         self.backend.check_ready().await
     }
 
-    async fn write_responses(&self, batch: Vec<NewResponse>) -> StoreResult<WriteSummary> {
+    async fn write_responses(&self, mut batch: Vec<NewResponse>) -> StoreResult<WriteSummary> {
+        self.redact_if_set(&mut batch).await?;
+        self.write_copied_responses(batch).await
+    }
+
+    async fn write_copied_responses(&self, batch: Vec<NewResponse>) -> StoreResult<WriteSummary> {
         if batch.is_empty() {
             return Ok(WriteSummary::default());
         }

@@ -13,6 +13,7 @@ use northstar_core::rollup::{CubeQuery, GroupBy};
 use northstar_core::{Dimension, Metric};
 
 use crate::backend::OperationKey;
+use crate::settings::Setting;
 use crate::{Store, StoreResult, WriteSummary};
 
 /// Rows read and written per page.
@@ -80,7 +81,7 @@ impl CopiedTable for NewResponse {
             .await
     }
     async fn write(store: &dyn Store, rows: Vec<Self>) -> StoreResult<WriteSummary> {
-        store.write_responses(rows).await
+        store.write_copied_responses(rows).await
     }
 }
 
@@ -261,6 +262,41 @@ impl CopiedTable for AuditRecord {
     }
 }
 
+#[async_trait]
+impl CopiedTable for Setting {
+    const NAME: &'static str = "settings";
+    type Key = String;
+    fn key(&self) -> String {
+        self.key.clone()
+    }
+    async fn page(store: &dyn Store, after: Option<&String>) -> StoreResult<Vec<Self>> {
+        // A handful of rows: read all, then page.
+        Ok(store
+            .backend()
+            .settings()
+            .await?
+            .into_iter()
+            .filter(|s| after.is_none_or(|a| s.key > *a))
+            .take(PAGE_ROWS as usize)
+            .collect())
+    }
+    async fn write(store: &dyn Store, rows: Vec<Self>) -> StoreResult<WriteSummary> {
+        let existing = store.backend().settings().await?;
+        let mut written = WriteSummary::default();
+        for row in rows {
+            match existing.iter().find(|s| s.key == row.key) {
+                Some(s) if *s == row => written.unchanged += 1,
+                Some(_) => written.replaced += 1,
+                None => written.inserted += 1,
+            }
+            if !existing.contains(&row) {
+                store.backend().put_copied_setting(&row).await?;
+            }
+        }
+        Ok(written)
+    }
+}
+
 /// What a copy did with one table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableCopied {
@@ -301,7 +337,8 @@ async fn copy_table<T: CopiedTable>(
 }
 
 /// Copies every table (sessions are not copied: everyone signs in again),
-/// customers before responses (which refer to them).
+/// customers before responses (which refer to them). Responses are written
+/// as they are, whatever the target's redaction setting: a copy is exact.
 pub async fn copy_all(
     from: &dyn Store,
     to: &dyn Store,
@@ -310,6 +347,7 @@ pub async fn copy_all(
     let counts = from.counts().await?;
     let users = from.backend().users().await?.len() as u64;
     let tokens = from.backend().api_tokens().await?.len() as u64;
+    let settings = from.backend().settings().await?.len() as u64;
     Ok(vec![
         copy_table::<Account>(from, to, users, observer).await?,
         copy_table::<TokenRecord>(from, to, tokens, observer).await?,
@@ -317,6 +355,7 @@ pub async fn copy_all(
         copy_table::<NewCustomer>(from, to, counts.customers, observer).await?,
         copy_table::<NewOperation>(from, to, counts.operations, observer).await?,
         copy_table::<NewResponse>(from, to, counts.responses, observer).await?,
+        copy_table::<Setting>(from, to, settings, observer).await?,
     ])
 }
 
@@ -359,6 +398,13 @@ pub async fn compare(a: &dyn Store, b: &dyn Store) -> StoreResult<Comparison> {
     questions += 1;
     if accounts(a.backend().users().await?) != accounts(b.backend().users().await?) {
         differences.push("the accounts (e-mail, role, department, disabled) differ".into());
+    }
+    let settings = |all: Vec<Setting>| -> Vec<(String, String)> {
+        all.into_iter().map(|s| (s.key, s.value)).collect()
+    };
+    questions += 1;
+    if settings(a.backend().settings().await?) != settings(b.backend().settings().await?) {
+        differences.push("the settings differ".into());
     }
     let mut queries = Vec::new();
     let groupings = std::iter::once(None)

@@ -10,6 +10,7 @@ mod error;
 pub mod import;
 mod postgres;
 mod schema;
+pub mod settings;
 mod sqlite;
 pub mod test_db;
 
@@ -93,8 +94,14 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces responses by `external_id` and updates the
     /// rollups in the same transaction; returns after the commit. A batch
     /// must not name an id twice, nor take a dimension past
-    /// [`MAX_DISTINCT_VALUES`] values (`StoreError::Limit`).
+    /// [`MAX_DISTINCT_VALUES`] values (`StoreError::Limit`). When the
+    /// setting [`settings::REDACT_PERSONAL_DATA`] is on, personal data in
+    /// comments and attribute values is masked before anything is stored.
     async fn write_responses(&self, batch: Vec<NewResponse>) -> StoreResult<WriteSummary>;
+
+    /// [`Store::write_responses`] without redaction: for `copy`, which must
+    /// carry responses exactly as the source holds them.
+    async fn write_copied_responses(&self, batch: Vec<NewResponse>) -> StoreResult<WriteSummary>;
 
     /// One stored response by its external id.
     async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>>;

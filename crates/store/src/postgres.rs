@@ -34,6 +34,7 @@ use crate::schema::{
     self, COUNTER_COLUMNS, DELTA_LOG_SECONDS, DELTA_LOG_VERSIONS, DIMENSION_COLUMNS, NEVER_CHURNED,
     changes, json_map, json_text,
 };
+use crate::settings::{self, Setting};
 use crate::{RollupCell, StoreCounts, StoreError, StoreResult, WriteSummary};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -1666,6 +1667,87 @@ impl Backend for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn put_setting(
+        &self,
+        key: &str,
+        value: &str,
+        actor: &str,
+        now_unix: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        // Two changes at once each audit the value the other replaced.
+        sqlx::query("LOCK TABLE settings IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let old: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_unix, updated_by) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+             updated_unix = excluded.updated_unix, updated_by = excluded.updated_by",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(now_unix)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO audit_log (at_unix, actor, action, target, detail) VALUES ($1, $2, 'setting.change', $3, $4)",
+        )
+        .bind(now_unix)
+        .bind(actor)
+        .bind(key)
+        .bind(settings::change_detail(old.as_deref(), value))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn settings(&self) -> StoreResult<Vec<Setting>> {
+        let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
+            "SELECT key, value, updated_unix, updated_by FROM settings ORDER BY key",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, value, updated_unix, updated_by)| Setting {
+                key,
+                value,
+                updated_unix,
+                updated_by,
+            })
+            .collect())
+    }
+
+    async fn put_copied_setting(&self, setting: &Setting) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_unix, updated_by) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+             updated_unix = excluded.updated_unix, updated_by = excluded.updated_by",
+        )
+        .bind(&setting.key)
+        .bind(&setting.value)
+        .bind(setting.updated_unix)
+        .bind(&setting.updated_by)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn backup_to(&self, _path: &std::path::Path) -> StoreResult<()> {

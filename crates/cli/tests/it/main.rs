@@ -6,6 +6,7 @@
 mod crash;
 mod memory;
 mod multi_server;
+mod privacy;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;

@@ -11,6 +11,7 @@ mod customers;
 mod erasure;
 mod import;
 mod rollups;
+mod settings;
 
 use northstar_store::Store;
 pub use northstar_store::test_db::{Engine, TestDb};

@@ -1,0 +1,136 @@
+//! Settings an admin changes while Northstar runs: what personal data is
+//! kept. Stored in the database (both backends), so every process — the
+//! server, an import, a copy — reads the same value; each change is audited
+//! (`setting.change`, `old -> new`) in the transaction that makes it.
+
+/// Setting: `on` masks e-mail addresses, phone numbers, card numbers and
+/// IBANs in comments and attribute values before they are stored, for every
+/// write path (imports, the API, later surveys). Default `off`.
+pub const REDACT_PERSONAL_DATA: &str = "redact_personal_data";
+
+/// Setting: answers older than this many months are anonymised daily by
+/// `northstar serve` (`1`..=[`MAX_RETENTION_MONTHS`], or `off`, the default).
+pub const RETENTION_MONTHS: &str = "retention_months";
+
+/// The settings Northstar knows, what each accepts and its default.
+pub const KNOWN_SETTINGS: [(&str, &str, &str); 2] = [
+    (REDACT_PERSONAL_DATA, "on or off", "off"),
+    (
+        RETENTION_MONTHS,
+        "a whole number of months from 1 to 1200, or off",
+        "off",
+    ),
+];
+
+/// Most months of retention (100 years): a larger figure is a typo.
+pub const MAX_RETENTION_MONTHS: u32 = 1_200;
+
+/// Longest value accepted for any setting, before it is checked.
+const MAX_VALUE_CHARS: usize = 64;
+
+/// One stored setting.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Setting {
+    pub key: String,
+    pub value: String,
+    pub updated_unix: i64,
+    /// Who changed it last: an account's e-mail, `cli` or `system`.
+    pub updated_by: String,
+}
+
+/// Checks a setting's value; returns it normalised (trimmed, lower-case),
+/// or a message naming the key and what it accepts.
+pub fn check_setting(key: &str, value: &str) -> Result<String, String> {
+    let Some((_, accepts, _)) = KNOWN_SETTINGS.iter().find(|(k, _, _)| *k == key) else {
+        let known: Vec<&str> = KNOWN_SETTINGS.iter().map(|(k, _, _)| *k).collect();
+        let shown: String = key.chars().take(MAX_VALUE_CHARS).collect();
+        return Err(format!(
+            "{shown:?} is not a setting; use one of {}",
+            known.join(", ")
+        ));
+    };
+    if value.chars().count() > MAX_VALUE_CHARS {
+        return Err(format!(
+            "{key}: the value is longer than {MAX_VALUE_CHARS} characters; it must be {accepts}"
+        ));
+    }
+    let value = value.trim().to_ascii_lowercase();
+    let valid = match key {
+        REDACT_PERSONAL_DATA => value == "on" || value == "off",
+        RETENTION_MONTHS => value == "off" || retention_months(&value).is_ok(),
+        _ => false,
+    };
+    if valid {
+        // "024" and "24" are one setting.
+        Ok(match retention_months(&value) {
+            Ok(months) if key == RETENTION_MONTHS => months.to_string(),
+            _ => value,
+        })
+    } else {
+        Err(format!(
+            "{key}: {value:?} is not valid; it must be {accepts}"
+        ))
+    }
+}
+
+/// The default of a known setting (`off` for both today).
+pub fn default_value(key: &str) -> Option<&'static str> {
+    KNOWN_SETTINGS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, _, default)| *default)
+}
+
+/// Reads a number of months of retention: 1 to [`MAX_RETENTION_MONTHS`].
+pub fn retention_months(text: &str) -> Result<u32, String> {
+    let bound = || {
+        format!(
+            "retention must be a whole number of months from 1 to {MAX_RETENTION_MONTHS} (100 years); got {text:?}"
+        )
+    };
+    let months: u32 = text.trim().parse().map_err(|_| bound())?;
+    if (1..=MAX_RETENTION_MONTHS).contains(&months) {
+        Ok(months)
+    } else {
+        Err(bound())
+    }
+}
+
+/// The audit detail of a setting's change: `old -> new`.
+pub(crate) fn change_detail(old: Option<&str>, new: &str) -> String {
+    format!("{} -> {new}", old.unwrap_or("(unset)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_and_normalised() {
+        assert_eq!(check_setting(REDACT_PERSONAL_DATA, " ON "), Ok("on".into()));
+        assert!(
+            check_setting(REDACT_PERSONAL_DATA, "yes")
+                .unwrap_err()
+                .contains("must be on or off")
+        );
+        assert_eq!(check_setting(RETENTION_MONTHS, "24"), Ok("24".into()));
+        assert_eq!(check_setting(RETENTION_MONTHS, "024"), Ok("24".into()));
+        assert_eq!(check_setting(RETENTION_MONTHS, "Off"), Ok("off".into()));
+        for bad in ["0", "1201", "-3", "two", "", "1.5"] {
+            let e = check_setting(RETENTION_MONTHS, bad).unwrap_err();
+            assert!(e.contains("from 1 to 1200"), "{e}");
+        }
+        assert!(
+            check_setting(RETENTION_MONTHS, &"1".repeat(100))
+                .unwrap_err()
+                .contains("longer than 64 characters")
+        );
+        assert!(
+            check_setting("colour", "blue")
+                .unwrap_err()
+                .contains("use one of redact_personal_data, retention_months")
+        );
+        assert_eq!(default_value(RETENTION_MONTHS), Some("off"));
+        assert_eq!(default_value("colour"), None);
+    }
+}
