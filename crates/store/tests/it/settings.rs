@@ -3,7 +3,6 @@
 
 use northstar_core::response::NewResponse;
 use northstar_core::{Dimension, DimensionValues};
-use northstar_store::Store;
 use northstar_store::accounts::AuditQuery;
 use northstar_store::settings::{REDACT_PERSONAL_DATA, RETENTION_MONTHS};
 
