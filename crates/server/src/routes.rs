@@ -206,6 +206,12 @@ fn table() -> Vec<(RouteSpec, Handler)> {
             post(views::admin::erase),
         ),
         spec(
+            Method::POST,
+            "/admin/settings",
+            Needs(Erase),
+            post(views::admin::change_setting),
+        ),
+        spec(
             Method::GET,
             "/admin/audit",
             Needs(ViewAudit),

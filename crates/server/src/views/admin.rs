@@ -11,6 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use northstar_core::account::{self, Role};
 use northstar_store::StoreError;
 use northstar_store::accounts::{self, AuditQuery, NewUser, UserChange};
+use northstar_store::settings;
 use serde::Deserialize;
 
 use super::Nav;
@@ -699,6 +700,15 @@ pub async fn audit_csv(
         .into_response())
 }
 
+/// One setting as the personal-data page shows it.
+struct SettingRow {
+    key: &'static str,
+    value: String,
+    accepts: &'static str,
+    /// "never changed" or "by … at …".
+    changed: String,
+}
+
 #[derive(Template)]
 #[template(path = "erase.html")]
 struct ErasePage {
@@ -706,14 +716,48 @@ struct ErasePage {
     csrf: String,
     message: String,
     failed: bool,
+    redact: SettingRow,
+    retention: SettingRow,
 }
 
-fn erase_page(principal: &Principal, status: StatusCode, message: String) -> Response {
+async fn erase_page(
+    state: &AppState,
+    principal: &Principal,
+    status: StatusCode,
+    message: String,
+) -> Response {
+    let stored = match state.store.backend().settings().await {
+        Ok(s) => s,
+        Err(e) => return super::render(Err(e.into())),
+    };
+    let row = |key: &'static str| {
+        let (_, accepts, default) = settings::KNOWN_SETTINGS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .copied()
+            .unwrap_or((key, "", "off"));
+        let s = stored.iter().find(|s| s.key == key);
+        SettingRow {
+            key,
+            value: s.map_or(default.to_string(), |s| s.value.clone()),
+            accepts,
+            changed: s.map_or("never changed (the default)".to_string(), |s| {
+                format!(
+                    "changed by {} at {}",
+                    s.updated_by,
+                    jiff::Timestamp::from_second(s.updated_unix)
+                        .map_or_else(|_| s.updated_unix.to_string(), |t| t.to_string())
+                )
+            }),
+        }
+    };
     let page = ErasePage {
         nav: Some(Nav::of(principal)),
         csrf: principal.csrf_token().to_string(),
         failed: !status.is_success(),
         message,
+        redact: row(settings::REDACT_PERSONAL_DATA),
+        retention: row(settings::RETENTION_MONTHS),
     };
     match page.render() {
         Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
@@ -721,14 +765,56 @@ fn erase_page(principal: &Principal, status: StatusCode, message: String) -> Res
     }
 }
 
-pub async fn erase_form(principal: Principal) -> Response {
-    erase_page(&principal, StatusCode::OK, String::new())
+pub async fn erase_form(State(state): State<AppState>, principal: Principal) -> Response {
+    erase_page(&state, &principal, StatusCode::OK, String::new()).await
 }
 
 #[derive(Deserialize)]
 pub struct EraseForm {
     #[serde(default)]
     customer_id: String,
+}
+
+#[derive(Deserialize)]
+pub struct SettingForm {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+/// Changes a setting (audited by the store in the same transaction).
+pub async fn change_setting(
+    State(state): State<AppState>,
+    principal: Principal,
+    form: Result<Form<SettingForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return erase_page(
+            &state,
+            &principal,
+            StatusCode::BAD_REQUEST,
+            "the form could not be read; reload the page and try again".into(),
+        )
+        .await;
+    };
+    let value = match settings::check_setting(&form.key, &form.value) {
+        Ok(v) => v,
+        Err(e) => return erase_page(&state, &principal, StatusCode::BAD_REQUEST, e).await,
+    };
+    let now = now_unix();
+    match state
+        .store
+        .backend()
+        .put_setting(&form.key, &value, &principal.who, now)
+        .await
+    {
+        Ok(()) => {
+            let message = format!("{} is now {value} (audited).", form.key);
+            erase_page(&state, &principal, StatusCode::OK, message).await
+        }
+        Err(e) => super::render(Err(e.into())),
+    }
 }
 
 pub async fn erase(
@@ -738,10 +824,12 @@ pub async fn erase(
 ) -> Response {
     let Ok(Form(form)) = form else {
         return erase_page(
+            &state,
             &principal,
             StatusCode::BAD_REQUEST,
             "the form could not be read; reload the page and try again".into(),
-        );
+        )
+        .await;
     };
     let id = form.customer_id.trim();
     if let Err(e) = northstar_core::field::required(
@@ -751,23 +839,24 @@ pub async fn erase(
         northstar_core::field::ID_LIMIT,
     ) {
         return erase_page(
+            &state,
             &principal,
             StatusCode::BAD_REQUEST,
             format!("{}: {} ({})", e.field, e.problem, e.fix),
-        );
+        )
+        .await;
     }
     match northstar_store::erase_customer_audited(&*state.store, id, &principal.who).await {
-        Ok(erased) => erase_page(
-            &principal,
-            StatusCode::OK,
-            format!(
+        Ok(erased) => {
+            let message = format!(
                 "Erased: {} responses, {} customer records, {} operational records (audited as {}).",
                 erased.responses,
                 erased.customers,
                 erased.operations,
                 northstar_store::customer_reference(id)
-            ),
-        ),
+            );
+            erase_page(&state, &principal, StatusCode::OK, message).await
+        }
         Err(e) => super::render(Err(e.into())),
     }
 }

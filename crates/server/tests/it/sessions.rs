@@ -599,6 +599,73 @@ async fn the_erase_page_removes_a_customer_everywhere_and_audits_without_the_id(
     assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
 }
 
+/// Settings from the personal-data page: checked, audited, and redaction
+/// applies to what the API stores next.
+#[tokio::test]
+async fn an_admin_turns_on_redaction_and_sets_retention_from_the_page() {
+    let app = TestApp::new().await;
+    let (status, html) = app.request("GET", "/admin/erase", None).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains(r#"<strong id="redact-value">off</strong>, never changed"#),
+        "{html}"
+    );
+    let (status, html) = app
+        .send_form("/admin/settings", "key=redact_personal_data&value=maybe")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("it must be on or off"), "{html}");
+    let (status, html) = app
+        .send_form("/admin/settings", "key=colour&value=blue")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("is not a setting"), "{html}");
+    let (status, html) = app
+        .send_form("/admin/settings", "key=retention_months&value=0")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("from 1 to 1200"), "{html}");
+
+    let (status, html) = app
+        .send_form("/admin/settings", "key=redact_personal_data&value=on")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("redact_personal_data is now on (audited)."),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<strong id="redact-value">on</strong>, changed by "#),
+        "{html}"
+    );
+    let (status, html) = app
+        .send_form("/admin/settings", "key=retention_months&value=36")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains(r#"<strong id="retention-value">36</strong>"#),
+        "{html}"
+    );
+
+    let item = serde_json::json!([{"external_id": "red-1", "customer_id": "C-9", "submitted_at": "2026-03-01T10:00:00Z", "nps": 3, "comment": "ring me on +1 415 555 0100 or ann@example.com"}]);
+    let (status, _) = app.json("POST", "/api/v1/responses", Some(item)).await;
+    assert_eq!(status, StatusCode::OK);
+    let stored = app.store.response("red-1").await.unwrap().unwrap();
+    assert_eq!(
+        stored.comment.as_deref(),
+        Some("ring me on [phone] or [email]")
+    );
+    let (_, csv) = app.request("GET", "/admin/audit.csv", None).await;
+    assert!(
+        csv.contains("setting.change,redact_personal_data,(unset) -> on"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("setting.change,retention_months,(unset) -> 36"),
+        "{csv}"
+    );
+}
+
 #[tokio::test]
 async fn what_is_typed_at_sign_in_cannot_flood_the_audit_log() {
     let app = TestApp::new().await;
