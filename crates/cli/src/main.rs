@@ -87,6 +87,17 @@ struct ServeArgs {
     /// came over HTTPS (a TLS proxy that sends no X-Forwarded-Proto).
     #[arg(long, env = "NORTHSTAR_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Address of a reverse proxy in front (repeat for several, or
+    /// comma-separate in the variable): for its requests the client is the
+    /// address it appends to `X-Forwarded-For` (sign-in throttling per
+    /// address, audit). Without it, every client behind a proxy shares the
+    /// proxy's address.
+    #[arg(
+        long = "trusted-proxy",
+        env = "NORTHSTAR_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// Store this as the setting `retention_months` at start (audited when
     /// it changes). The server applies the stored setting at start and
     /// then daily (see `northstar retention`, `northstar settings`).
@@ -113,6 +124,7 @@ impl ServeArgs {
                 request_timeout: std::time::Duration::from_secs(u64::from(self.request_timeout)),
             },
             secure_cookies: self.secure_cookies,
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! token in the form or the `X-CSRF-Token` header). OWASP Cross-Site Request
 //! Forgery Prevention and Session Management Cheat Sheets.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -84,12 +84,42 @@ pub fn now_unix() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// The address a request came from (the peer; a proxy in front shows as
-/// itself, and throttling then counts per proxy).
-pub fn client_address(request_extensions: &axum::http::Extensions) -> String {
-    request_extensions
+/// The address a request came from: the peer, unless the peer is a trusted
+/// proxy; then the last `X-Forwarded-For` address that is not a trusted
+/// proxy (each proxy appends the address it saw, so entries to the left of
+/// it are the client's to write and are ignored). Without trusted proxies a
+/// proxy in front shows as itself and throttling counts per proxy.
+pub fn client_address(
+    request_extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+    trusted_proxies: &[IpAddr],
+) -> String {
+    let Some(peer) = request_extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+        .map(|c| c.0.ip())
+    else {
+        return "unknown".to_string();
+    };
+    if !trusted_proxies.contains(&peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for entry in forwarded.iter().rev() {
+        match entry.parse::<IpAddr>() {
+            Ok(ip) if trusted_proxies.contains(&ip) => continue,
+            Ok(ip) => return ip.to_string(),
+            // Not an address where our proxy writes one: the chain is not
+            // ours to believe past this point.
+            Err(_) => break,
+        }
+    }
+    peer.to_string()
 }
 
 /// Appends to the audit log; a failure is logged, never shown (the action
@@ -248,10 +278,9 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.trim().split_once(' '))
+            // The scheme is case-insensitive (RFC 9110 §11.1).
+            .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token))
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 200);
         let Some(token) = token else {
@@ -387,5 +416,54 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Principal {
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<Principal>().cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(peer: &str, forwarded: &[&str], trusted: &[&str]) -> String {
+        let mut extensions = axum::http::Extensions::new();
+        extensions.insert(ConnectInfo(SocketAddr::new(peer.parse().unwrap(), 40_000)));
+        let mut headers = HeaderMap::new();
+        for f in forwarded {
+            headers.append("x-forwarded-for", f.parse().unwrap());
+        }
+        let trusted: Vec<IpAddr> = trusted.iter().map(|t| t.parse().unwrap()).collect();
+        client_address(&extensions, &headers, &trusted)
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_a_trusted_proxy_says_otherwise() {
+        // No trusted proxy: a forged header changes nothing.
+        assert_eq!(from("203.0.113.9", &["1.2.3.4"], &[]), "203.0.113.9");
+        // A request from elsewhere cannot claim to be forwarded.
+        assert_eq!(
+            from("203.0.113.9", &["1.2.3.4"], &["10.0.0.2"]),
+            "203.0.113.9"
+        );
+        // Through the proxy: the address it appended, not what the client
+        // wrote to the left of it.
+        assert_eq!(
+            from("10.0.0.2", &["6.6.6.6, 198.51.100.7"], &["10.0.0.2"]),
+            "198.51.100.7"
+        );
+        // Two trusted proxies in a row, in two header lines.
+        assert_eq!(
+            from(
+                "10.0.0.2",
+                &["6.6.6.6, 198.51.100.7", "10.0.0.3"],
+                &["10.0.0.2", "10.0.0.3"]
+            ),
+            "198.51.100.7"
+        );
+        assert_eq!(
+            from("10.0.0.2", &["2001:db8::1"], &["10.0.0.2"]),
+            "2001:db8::1"
+        );
+        // Nothing usable: the proxy itself.
+        assert_eq!(from("10.0.0.2", &[], &["10.0.0.2"]), "10.0.0.2");
+        assert_eq!(from("10.0.0.2", &["junk"], &["10.0.0.2"]), "10.0.0.2");
     }
 }

@@ -29,20 +29,27 @@ pub struct AppState {
     /// Session cookies get `Secure` even when the request does not say it
     /// came over HTTPS (a TLS proxy that sends no `X-Forwarded-Proto`).
     pub secure_cookies: bool,
+    /// Proxies whose `X-Forwarded-For` is believed (see
+    /// [`auth::client_address`]).
+    pub trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
-/// How the server runs: its limits and cookie policy.
-#[derive(Debug, Clone, Copy, Default)]
+/// How the server runs: its limits, cookie policy and trusted proxies.
+#[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
     pub limits: ServerLimits,
     pub secure_cookies: bool,
+    /// Addresses of the reverse proxies in front: for requests from them,
+    /// the client is the last address `X-Forwarded-For` names that is not
+    /// one of them (sign-in throttling per address, audit). Empty: the peer.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl From<ServerLimits> for ServerOptions {
     fn from(limits: ServerLimits) -> Self {
         Self {
             limits,
-            secure_cookies: false,
+            ..Default::default()
         }
     }
 }
@@ -63,6 +70,7 @@ pub fn app_with(store: Arc<dyn Store>, options: impl Into<ServerOptions>) -> Rou
     let state = AppState {
         store,
         secure_cookies: options.secure_cookies,
+        trusted_proxies: options.trusted_proxies.into(),
     };
     let app = routes::router()
         .layer(axum::middleware::from_fn_with_state(

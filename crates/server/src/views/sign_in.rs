@@ -142,7 +142,7 @@ pub async fn submit(
     let store = &*state.store;
     let backend = store.backend();
     let now = now_unix();
-    let address = auth::client_address(&extensions);
+    let address = auth::client_address(&extensions, &request_headers, &state.trusted_proxies);
     let typed: String = form.email.trim().chars().take(254).collect();
     // Only a well-formed address is stored (throttle key, audit target):
     // anything else typed there, a password by mistake or a megabyte, is

@@ -228,6 +228,16 @@ async fn tokens_are_refused_when_unknown_revoked_or_malformed() {
     let token = token_for(&*app.store, "etl", Role::CxLead, None).await;
     let (status, _) = get_as(&app, &token, "/api/v1/metrics?metric=nps").await;
     assert_eq!(status, StatusCode::OK);
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    let (status, _, body) = app
+        .raw(
+            Request::get("/api/v1/metrics?metric=nps")
+                .header("authorization", format!("BEARER  {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     app.store
         .backend()
         .revoke_api_token("etl", 1)
