@@ -58,6 +58,7 @@ impl ApiError {
             // A client-facing limit of the store (e.g. distinct values).
             ApiError::Store(StoreError::Limit { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(StoreError::Busy(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(StoreError::Refused(_)) => StatusCode::CONFLICT,
             ApiError::Store(_) | ApiError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,6 +68,7 @@ impl ApiError {
         match self {
             ApiError::Store(StoreError::Limit { field, message }) => format!("{field}: {message}"),
             ApiError::Store(StoreError::Busy(message)) => format!("the server is busy: {message}"),
+            ApiError::Store(StoreError::Refused(message)) => message.clone(),
             ApiError::Store(_) | ApiError::Render(_) => {
                 "internal error; the server log has the details".to_string()
             }

@@ -206,6 +206,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn user_with_hash(&self, email: &str) -> StoreResult<Option<(User, String)>>;
     /// Changes an account; `None` when there is none with this e-mail. A
     /// change of role, password or a disabling ends the account's sessions.
+    /// `StoreError::Refused` when it would leave no active admin (checked in
+    /// the same transaction, so two admins cannot demote each other at once).
     async fn update_user(
         &self,
         email: &str,

@@ -18,6 +18,10 @@ pub enum StoreError {
     /// A record with this key exists already (e.g. an account's e-mail).
     #[error("{0}")]
     Exists(String),
+    /// A change the store refuses because it would break a rule of the
+    /// data (e.g. leave no active admin); the message says what to do.
+    #[error("{0}")]
+    Refused(String),
     /// Too much at once (queued scans, racing writers): retry in a moment.
     #[error("busy: {0}")]
     Busy(String),

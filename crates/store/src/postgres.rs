@@ -1292,6 +1292,17 @@ impl Backend for PostgresStore {
         now_unix: i64,
     ) -> StoreResult<Option<User>> {
         let mut tx = self.pool.begin().await?;
+        // Two admins demoting each other at once: the second waits and
+        // then sees the first's change.
+        sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let was_active_admin: bool = sqlx::query_scalar(
+            "SELECT COUNT(*) > 0 FROM users WHERE email = $1 AND role = 'admin' AND disabled = false",
+        )
+        .bind(email)
+        .fetch_one(&mut *tx)
+        .await?;
         let (role, department) = match &change.role {
             Some((r, d)) => (Some(r.as_str()), d.clone()),
             None => (None, None),
@@ -1316,6 +1327,19 @@ impl Backend for PostgresStore {
             return Ok(None);
         };
         let user = user_from_row(&row)?;
+        if was_active_admin && (user.role != Role::Admin || user.disabled) {
+            let left: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = false",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if left == 0 {
+                tx.rollback().await?;
+                return Err(StoreError::Refused(format!(
+                    "{email} is the last active admin; make another admin first (northstar user add --role admin, or the admin page)"
+                )));
+            }
+        }
         // A new role, password or a disabling signs the account out.
         if change.role.is_some() || change.password_hash.is_some() || change.disabled == Some(true)
         {

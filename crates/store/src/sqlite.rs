@@ -884,7 +884,14 @@ impl Backend for SqliteStore {
         change: &UserChange,
         now_unix: i64,
     ) -> StoreResult<Option<User>> {
-        let mut tx = self.pool.begin().await?;
+        // The write lock first, so the admin count below is current.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let was_active_admin: bool = sqlx::query_scalar(
+            "SELECT COUNT(*) > 0 FROM users WHERE email = ?1 AND role = 'admin' AND disabled = false",
+        )
+        .bind(email)
+        .fetch_one(&mut *tx)
+        .await?;
         let (role, department) = match &change.role {
             Some((r, d)) => (Some(r.as_str()), d.clone()),
             None => (None, None),
@@ -909,6 +916,19 @@ impl Backend for SqliteStore {
             return Ok(None);
         };
         let user = user_from_row(&row)?;
+        if was_active_admin && (user.role != Role::Admin || user.disabled) {
+            let left: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = false",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if left == 0 {
+                tx.rollback().await?;
+                return Err(StoreError::Refused(format!(
+                    "{email} is the last active admin; make another admin first (northstar user add --role admin, or the admin page)"
+                )));
+            }
+        }
         // A new role, password or a disabling signs the account out.
         if change.role.is_some() || change.password_hash.is_some() || change.disabled == Some(true)
         {

@@ -173,17 +173,6 @@ fn with_department(role: Role, department: Option<&str>) -> String {
     )
 }
 
-/// Refuses a change that would leave no active admin.
-async fn keeps_an_admin(state: &AppState, email: &str) -> Result<bool, StoreError> {
-    let backend = state.store.backend();
-    let is_active_admin = backend
-        .users()
-        .await?
-        .iter()
-        .any(|u| u.email == email && u.role == Role::Admin && !u.disabled);
-    Ok(!is_active_admin || backend.active_admins().await? > 1)
-}
-
 #[derive(Deserialize)]
 pub struct AddUserForm {
     #[serde(default)]
@@ -257,6 +246,9 @@ async fn add_user_outcome(state: &AppState, principal: &Principal, form: AddUser
 }
 
 fn store_failure(e: StoreError) -> Outcome {
+    if let StoreError::Refused(message) = e {
+        return Outcome::failed(StatusCode::CONFLICT, message);
+    }
     tracing::error!(error = %e, "admin change failed");
     Outcome::failed(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -293,18 +285,6 @@ async fn set_role_outcome(state: &AppState, principal: &Principal, form: SetRole
         Ok(fields) => fields,
         Err(m) => return bad(m),
     };
-    if role != Role::Admin {
-        match keeps_an_admin(state, &email).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return Outcome::failed(
-                    StatusCode::CONFLICT,
-                    format!("{email} is the last active admin; make another admin first"),
-                );
-            }
-            Err(e) => return store_failure(e),
-        }
-    }
     let change = UserChange {
         role: Some((role, department)),
         ..Default::default()
@@ -376,18 +356,6 @@ async fn disable_outcome(state: &AppState, principal: &Principal, form: DisableF
             );
         }
     };
-    if disable {
-        match keeps_an_admin(state, &email).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return Outcome::failed(
-                    StatusCode::CONFLICT,
-                    format!("{email} is the last active admin; make another admin first"),
-                );
-            }
-            Err(e) => return store_failure(e),
-        }
-    }
     let change = UserChange {
         disabled: Some(disable),
         ..Default::default()

@@ -68,6 +68,9 @@ async fn accounts_are_unique_by_email_and_change_in_place(db: TestDb) {
         .unwrap()
         .unwrap();
     assert_eq!((changed.role, changed.department), (Role::CxLead, None));
+    b.insert_user(&new_user("second@example.com", Role::Admin, None), 200)
+        .await
+        .unwrap();
     let disabled = b
         .update_user(
             "admin@example.com",
@@ -81,7 +84,7 @@ async fn accounts_are_unique_by_email_and_change_in_place(db: TestDb) {
         .unwrap()
         .unwrap();
     assert!(disabled.disabled);
-    assert_eq!(b.active_admins().await.unwrap(), 0);
+    assert_eq!(b.active_admins().await.unwrap(), 1);
     assert!(
         b.update_user("nobody@example.com", &UserChange::default(), 202)
             .await
@@ -244,8 +247,79 @@ async fn accounts_are_copied(db: TestDb) {
     );
 }
 
+/// No change leaves the store without an active admin, even when two
+/// admins demote each other at the same moment.
+async fn the_last_active_admin_cannot_be_demoted_or_disabled(db: TestDb) {
+    let store = db.open().await;
+    let b = store.backend();
+    for email in ["a@example.com", "b@example.com"] {
+        b.insert_user(&new_user(email, Role::Admin, None), 100)
+            .await
+            .unwrap();
+    }
+    let demote = UserChange {
+        role: Some((Role::Viewer, None)),
+        ..Default::default()
+    };
+    let disable = UserChange {
+        disabled: Some(true),
+        ..Default::default()
+    };
+    b.update_user("a@example.com", &disable, 101).await.unwrap();
+    for change in [&demote, &disable] {
+        let refused = b.update_user("b@example.com", change, 102).await;
+        assert!(
+            matches!(&refused, Err(StoreError::Refused(m)) if m.contains("last active admin")),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(b.active_admins().await.unwrap(), 1);
+    // A password change of the last admin is fine.
+    let password = UserChange {
+        password_hash: Some("new".into()),
+        ..Default::default()
+    };
+    b.update_user("b@example.com", &password, 103)
+        .await
+        .unwrap();
+    b.update_user(
+        "a@example.com",
+        &UserChange {
+            disabled: Some(false),
+            ..Default::default()
+        },
+        104,
+    )
+    .await
+    .unwrap();
+    // Both at once: exactly one goes through.
+    let other = db.open().await;
+    let (x, y) = tokio::join!(
+        b.update_user("a@example.com", &demote, 105),
+        other.backend().update_user("b@example.com", &demote, 105)
+    );
+    let refused = [&x, &y]
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Refused(_))))
+        .count();
+    assert_eq!(refused, 1, "{x:?} {y:?}");
+    assert_eq!(b.active_admins().await.unwrap(), 1);
+    // Changing a non-admin while no admin exists is not refused.
+    let store2 = TestDb::sqlite();
+    let s2 = store2.open().await;
+    s2.backend()
+        .insert_user(&new_user("v@example.com", Role::Viewer, None), 100)
+        .await
+        .unwrap();
+    s2.backend()
+        .update_user("v@example.com", &disable, 101)
+        .await
+        .unwrap();
+}
+
 crate::conformance!(
     accounts_are_copied,
+    the_last_active_admin_cannot_be_demoted_or_disabled,
     accounts_are_unique_by_email_and_change_in_place,
     sessions_expire_and_end_with_their_account,
 );
