@@ -280,15 +280,73 @@ pub async fn responses_csv(
     principal: Principal,
     crate::params::QueryPairs(pairs): crate::params::QueryPairs,
 ) -> Result<axum::response::Response, ApiError> {
-    use super::metrics::text_cell;
     use axum::http::header;
     use axum::response::IntoResponse;
     let mut request = list_request(&pairs, &principal.scope)?;
     request.query.limit = MAX_RESPONSE_PAGE;
-    let csv_error =
-        |e: csv::Error| ApiError::BadRequest(format!("the CSV could not be written: {e}"));
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
+    // Audited before the first byte: a client that stops reading midway
+    // has still exported what it read.
+    crate::auth::audit(
+        &*state.store,
+        &principal.who,
+        "export",
+        "responses.csv",
+        &format!(
+            "filter {}{}, at most {MAX_EXPORT_ROWS} rows",
+            request.selection.describe(),
+            if principal.sees_personal_data() {
+                ""
+            } else {
+                ", personal data masked"
+            }
+        ),
+    )
+    .await;
+    let export = CsvExport {
+        store: state.store.clone(),
+        principal,
+        request,
+        rows: 0,
+        started: false,
+        finished: false,
+    };
+    // One page (≤ 500 rows) in memory at a time, however large the export.
+    let pages = futures_util::stream::unfold(export, |mut export| async move {
+        if export.finished {
+            return None;
+        }
+        let chunk = export.next_chunk().await;
+        if chunk.is_err() {
+            export.finished = true;
+        }
+        Some((chunk, export))
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"northstar-responses.csv\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        axum::body::Body::from_stream(pages),
+    )
+        .into_response())
+}
+
+/// A CSV export in progress: the next page's cursor and rows so far.
+struct CsvExport {
+    store: std::sync::Arc<dyn northstar_store::Store>,
+    principal: Principal,
+    request: ListRequest,
+    rows: usize,
+    started: bool,
+    finished: bool,
+}
+
+impl CsvExport {
+    const HEADER: [&'static str; 15] = [
         "external_id",
         "customer_id",
         "submitted_at",
@@ -304,13 +362,24 @@ pub async fn responses_csv(
         "comment",
         "order_id",
         "personal_data_masked",
-    ])
-    .map_err(csv_error)?;
-    let mut rows = 0usize;
-    loop {
-        let page = list_page(&*state.store, &principal, &request).await?;
+    ];
+
+    /// The header (first time), then one page of rows as CSV.
+    async fn next_chunk(&mut self) -> Result<Vec<u8>, std::io::Error> {
+        use super::metrics::text_cell;
+        let mut w = csv::Writer::from_writer(Vec::new());
+        if !self.started {
+            self.started = true;
+            w.write_record(Self::HEADER)?;
+        }
+        let page = list_page(&*self.store, &self.principal, &self.request)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "responses.csv stopped");
+                std::io::Error::other("the export stopped: the database failed")
+            })?;
         for r in &page.items {
-            if rows == MAX_EXPORT_ROWS {
+            if self.rows == MAX_EXPORT_ROWS {
                 break;
             }
             let number = |v: Option<u8>| v.map(|x| x.to_string()).unwrap_or_default();
@@ -330,48 +399,18 @@ pub async fn responses_csv(
                 &*text_cell(r.comment.as_deref().unwrap_or("")),
                 &*text_cell(r.order_id.as_deref().unwrap_or("")),
                 if r.personal_data_masked { "yes" } else { "no" },
-            ])
-            .map_err(csv_error)?;
-            rows += 1;
+            ])?;
+            self.rows += 1;
         }
         match page.next {
-            Some(_) if rows < MAX_EXPORT_ROWS => {
-                request.query.before = cursor_of(&page);
+            Some(_) if self.rows < MAX_EXPORT_ROWS => {
+                self.request.query.before = cursor_of(&page);
             }
-            _ => break,
+            _ => self.finished = true,
         }
+        w.into_inner()
+            .map_err(|e| std::io::Error::other(e.to_string()))
     }
-    let body = w
-        .into_inner()
-        .map_err(|e| ApiError::BadRequest(format!("the CSV could not be written: {e}")))?;
-    crate::auth::audit(
-        &*state.store,
-        &principal.who,
-        "export",
-        "responses.csv",
-        &format!(
-            "{rows} responses, filter {}{}",
-            request.selection.describe(),
-            if principal.sees_personal_data() {
-                ""
-            } else {
-                ", personal data masked"
-            }
-        ),
-    )
-    .await;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"northstar-responses.csv\"",
-            ),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response())
 }
 
 fn cursor_of(page: &ResponsePage) -> Option<(i64, String)> {

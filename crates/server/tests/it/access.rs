@@ -510,3 +510,61 @@ async fn comment_lists_pages_and_exports_are_scoped_and_masked() {
             .contains("@example.com")
     );
 }
+
+/// The CSV export streams page after page, in order without repeats, and
+/// stops at its row limit however many responses match.
+#[tokio::test]
+async fn the_responses_export_pages_through_and_stops_at_its_limit() {
+    use northstar_server::api::verbatims::MAX_EXPORT_ROWS;
+    let app = TestApp::new().await;
+    let total = MAX_EXPORT_ROWS + 1;
+    let batch: Vec<northstar_core::response::NewResponse> = (0..total)
+        .map(|i| {
+            let submitted_unix = 1_767_225_600 + (i as i64) * 60;
+            northstar_core::response::NewResponse {
+                external_id: format!("x{i:06}"),
+                customer_id: None,
+                submitted_at: jiff::Timestamp::from_second(submitted_unix)
+                    .unwrap()
+                    .to_string(),
+                submitted_unix,
+                dimensions: Default::default(),
+                nps: Some((i % 11) as u8),
+                csat: None,
+                ces: None,
+                fcr: None,
+                comment: Some(format!("comment {i}")),
+                order_id: None,
+                drivers: Default::default(),
+                attributes: Default::default(),
+            }
+        })
+        .collect();
+    app.store.write_responses(batch).await.unwrap();
+    let admin = app.admin_token.clone();
+    let (status, _, csv) = app
+        .raw(request(&Method::GET, "/api/v1/responses.csv", Some(&admin)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(ids.len(), MAX_EXPORT_ROWS);
+    // Newest first: from the last one written down, no gap, no repeat.
+    let expected: Vec<String> = (1..=MAX_EXPORT_ROWS)
+        .rev()
+        .map(|i| format!("x{i:06}"))
+        .collect();
+    assert!(ids.iter().zip(&expected).all(|(a, b)| a == b));
+    // Asked for less, the export is complete.
+    let (_, _, csv) = app
+        .raw(request(
+            &Method::GET,
+            "/api/v1/responses.csv?from=2026-01-01&to=2026-01-01",
+            Some(&admin),
+        ))
+        .await;
+    assert_eq!(csv.lines().count(), 1 + 24 * 60);
+}
