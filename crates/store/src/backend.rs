@@ -119,6 +119,17 @@ pub struct Erased {
     pub operations: u64,
 }
 
+/// One batch of retention's anonymisation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AnonymisedBatch {
+    /// Responses looked at (anonymised now or before).
+    pub looked_at: u64,
+    /// The last response looked at: the cursor of the next batch.
+    pub last: Option<(i64, String)>,
+    pub responses: u64,
+    pub operations: u64,
+}
+
 /// What an erasure did, with the rollup delta it committed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErasureWritten {
@@ -142,12 +153,19 @@ pub trait Backend: Send + Sync + 'static {
     /// its count per segment) and its operational records, in one
     /// transaction.
     async fn erase_customer(&self, customer_id: &str) -> StoreResult<ErasureWritten>;
-    /// Clears customer_id, comment, order_id and attributes of up to
-    /// `limit` responses submitted before `before_unix` that still carry
-    /// any, and customer_id of operational records that occurred before it;
-    /// scores and dimensions stay, so rollups do not change. Returns the
-    /// responses and operations anonymised.
-    async fn anonymise_before(&self, before_unix: i64, limit: u32) -> StoreResult<(u64, u64)>;
+    /// Looks at up to `limit` responses submitted before `before_unix`,
+    /// after the cursor `after` in (submitted_unix, external_id) order, and
+    /// clears customer_id, comment, order_id and attributes of those that
+    /// still carry any; and clears customer_id of up to `limit` operational
+    /// records that occurred before it. Scores and dimensions stay, so
+    /// rollups do not change. The cursor makes a whole run read each old
+    /// response once, however many were anonymised before.
+    async fn anonymise_before(
+        &self,
+        before_unix: i64,
+        after: Option<&(i64, String)>,
+        limit: u32,
+    ) -> StoreResult<AnonymisedBatch>;
     /// Responses newest first (filter values already storable).
     async fn list_responses(&self, query: &ResponseListQuery) -> StoreResult<Vec<NewResponse>>;
     /// Inserts or replaces customers by `customer_id` (each at most once per

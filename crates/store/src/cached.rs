@@ -496,15 +496,21 @@ impl Store for CachedStore {
 
     async fn anonymise_before(&self, before_unix: i64) -> StoreResult<Erased> {
         let mut total = Erased::default();
-        // Bounded transactions: memory and lock time do not grow with the table.
+        let mut after = None;
+        // Bounded transactions: memory and lock time do not grow with the
+        // table; the cursor reads each old response once in all.
         loop {
-            let (responses, operations) = self
+            let batch = self
                 .backend
-                .anonymise_before(before_unix, ANONYMISE_BATCH)
+                .anonymise_before(before_unix, after.as_ref(), ANONYMISE_BATCH)
                 .await?;
-            total.responses += responses;
-            total.operations += operations;
-            if responses < u64::from(ANONYMISE_BATCH) && operations < u64::from(ANONYMISE_BATCH) {
+            total.responses += batch.responses;
+            total.operations += batch.operations;
+            let more_responses = batch.looked_at == u64::from(ANONYMISE_BATCH);
+            if batch.last.is_some() {
+                after = batch.last;
+            }
+            if !more_responses && batch.operations < u64::from(ANONYMISE_BATCH) {
                 return Ok(total);
             }
         }

@@ -25,6 +25,7 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres, Row};
 
 use crate::accounts::TOKEN_USE_GRANULARITY;
 use crate::accounts::{self, ApiToken, AuditEntry, AuditQuery, NewUser, Session, User, UserChange};
+use crate::backend::AnonymisedBatch;
 use crate::backend::{
     self, Backend, CubePosition, DataVersions, DeltasSince, Erased, ErasureWritten,
     MAX_RESPONSE_PAGE, OperationKey, RespondentCounts, RespondentQuery, ResponseListQuery,
@@ -895,20 +896,50 @@ impl Backend for PostgresStore {
         Err(raced_too_often())
     }
 
-    async fn anonymise_before(&self, before_unix: i64, limit: u32) -> StoreResult<(u64, u64)> {
+    async fn anonymise_before(
+        &self,
+        before_unix: i64,
+        after: Option<&(i64, String)>,
+        limit: u32,
+    ) -> StoreResult<AnonymisedBatch> {
         let mut tx = self.pool.begin().await?;
-        let responses = sqlx::query(
-            "UPDATE responses SET customer_id = NULL, comment = NULL, order_id = NULL, attributes = '{}' \
-             WHERE external_id IN (SELECT external_id FROM responses WHERE submitted_unix < $1 AND \
-             (customer_id IS NOT NULL OR comment IS NOT NULL OR order_id IS NOT NULL OR attributes::text <> '{}') \
-             LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        let (after_unix, after_id) = after.cloned().unwrap_or((i64::MIN, String::new()));
+        // The next `limit` old responses after the cursor, in (time, id)
+        // order; the time index bounds the range.
+        let keys: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT submitted_unix, external_id FROM responses WHERE submitted_unix < $1 \
+             AND (submitted_unix > $2 OR (submitted_unix = $2 AND external_id COLLATE \"C\" > $3)) \
+             ORDER BY submitted_unix, external_id COLLATE \"C\" LIMIT $4",
         )
         .bind(before_unix)
+        .bind(after_unix)
+        .bind(&after_id)
         .bind(i64::from(limit))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let operations = sqlx::query(
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut batch = AnonymisedBatch {
+            looked_at: keys.len() as u64,
+            last: keys.last().cloned(),
+            ..Default::default()
+        };
+        if let Some((last_unix, last_id)) = &batch.last {
+            batch.responses = sqlx::query(
+                "UPDATE responses SET customer_id = NULL, comment = NULL, order_id = NULL, attributes = '{}' \
+                 WHERE submitted_unix < $1 \
+                 AND (submitted_unix > $2 OR (submitted_unix = $2 AND external_id COLLATE \"C\" > $3)) \
+                 AND (submitted_unix < $4 OR (submitted_unix = $4 AND external_id COLLATE \"C\" <= $5)) \
+                 AND (customer_id IS NOT NULL OR comment IS NOT NULL OR order_id IS NOT NULL OR attributes::text <> '{}')",
+            )
+            .bind(before_unix)
+            .bind(after_unix)
+            .bind(&after_id)
+            .bind(last_unix)
+            .bind(last_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        batch.operations = sqlx::query(
             "UPDATE operations SET customer_id = NULL WHERE (department, order_id, measure) IN \
              (SELECT department, order_id, measure FROM operations WHERE occurred_unix < $1 \
              AND customer_id IS NOT NULL LIMIT $2 FOR UPDATE SKIP LOCKED)",
@@ -918,11 +949,11 @@ impl Backend for PostgresStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if responses > 0 {
+        if batch.responses > 0 {
             bump_data_version(&mut tx, "customers").await?;
         }
         tx.commit().await?;
-        Ok((responses, operations))
+        Ok(batch)
     }
 
     async fn write_operations(&self, rows: Vec<NewOperation>) -> StoreResult<WriteSummary> {

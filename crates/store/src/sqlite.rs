@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 
 use crate::accounts::TOKEN_USE_GRANULARITY;
 use crate::accounts::{self, ApiToken, AuditEntry, AuditQuery, NewUser, Session, User, UserChange};
+use crate::backend::AnonymisedBatch;
 use crate::backend::{
     self, Backend, CubePosition, DataVersions, DeltasSince, Erased, ErasureWritten,
     MAX_RESPONSE_PAGE, OperationKey, RespondentCounts, RespondentQuery, ResponseListQuery,
@@ -366,20 +367,51 @@ impl Backend for SqliteStore {
         Ok(ErasureWritten { erased, delta })
     }
 
-    async fn anonymise_before(&self, before_unix: i64, limit: u32) -> StoreResult<(u64, u64)> {
+    async fn anonymise_before(
+        &self,
+        before_unix: i64,
+        after: Option<&(i64, String)>,
+        limit: u32,
+    ) -> StoreResult<AnonymisedBatch> {
         let _writing = self.write_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let responses = sqlx::query(
-            "UPDATE responses SET customer_id = NULL, comment = NULL, order_id = NULL, attributes = '{}' \
-             WHERE id IN (SELECT id FROM responses WHERE submitted_unix < ?1 AND (customer_id IS NOT NULL \
-             OR comment IS NOT NULL OR order_id IS NOT NULL OR attributes <> '{}') LIMIT ?2)",
+        let (after_unix, after_id) = after.cloned().unwrap_or((i64::MIN, String::new()));
+        // The next `limit` old responses after the cursor, in (time, id)
+        // order; the time index bounds the range.
+        let keys: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT submitted_unix, external_id FROM responses WHERE submitted_unix < ?1 \
+             AND (submitted_unix > ?2 OR (submitted_unix = ?2 AND external_id > ?3)) \
+             ORDER BY submitted_unix, external_id LIMIT ?4",
         )
         .bind(before_unix)
+        .bind(after_unix)
+        .bind(&after_id)
         .bind(i64::from(limit))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let operations = sqlx::query(
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut batch = AnonymisedBatch {
+            looked_at: keys.len() as u64,
+            last: keys.last().cloned(),
+            ..Default::default()
+        };
+        if let Some((last_unix, last_id)) = &batch.last {
+            batch.responses = sqlx::query(
+                "UPDATE responses SET customer_id = NULL, comment = NULL, order_id = NULL, attributes = '{}' \
+                 WHERE submitted_unix < ?1 \
+                 AND (submitted_unix > ?2 OR (submitted_unix = ?2 AND external_id > ?3)) \
+                 AND (submitted_unix < ?4 OR (submitted_unix = ?4 AND external_id <= ?5)) \
+                 AND (customer_id IS NOT NULL OR comment IS NOT NULL OR order_id IS NOT NULL OR attributes <> '{}')",
+            )
+            .bind(before_unix)
+            .bind(after_unix)
+            .bind(&after_id)
+            .bind(last_unix)
+            .bind(last_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        batch.operations = sqlx::query(
             "UPDATE operations SET customer_id = NULL WHERE rowid IN (SELECT rowid FROM operations \
              WHERE occurred_unix < ?1 AND customer_id IS NOT NULL LIMIT ?2)",
         )
@@ -388,13 +420,13 @@ impl Backend for SqliteStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if responses > 0 {
+        if batch.responses > 0 {
             sqlx::query("UPDATE store_state SET value = value + 1 WHERE key = 'customers_version'")
                 .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;
-        Ok((responses, operations))
+        Ok(batch)
     }
 
     async fn list_responses(&self, query: &ResponseListQuery) -> StoreResult<Vec<NewResponse>> {

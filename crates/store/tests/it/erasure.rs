@@ -334,8 +334,57 @@ async fn retention_anonymises_old_responses_and_keeps_every_figure(db: TestDb) {
     );
 }
 
+/// Retention walks old responses in batches by a (time, id) cursor: many
+/// share one second (ties across batch boundaries), some carry nothing
+/// personal already; every old one ends anonymised, the new ones untouched.
+async fn retention_walks_many_batches_with_ties(db: TestDb) {
+    let store = db.open().await;
+    let rows: Vec<NewResponse> = (0..12_003)
+        .map(|i| {
+            // Three distinct seconds before the cutoff, one after.
+            let day = [0, 1, 2, 40][i % 4];
+            let mut r = response(i, Some(&format!("C{}", i % 97)), day, "support", None);
+            r.external_id = format!("t{i:05}");
+            r.submitted_unix = 1_767_225_600 + day * 86_400;
+            r.submitted_at = jiff::Timestamp::from_second(r.submitted_unix)
+                .unwrap()
+                .to_string();
+            if i % 5 == 0 {
+                r.customer_id = None;
+                r.order_id = None;
+                r.attributes.clear();
+            }
+            r
+        })
+        .collect();
+    seed(&*store, rows.clone()).await;
+    let cutoff = 1_767_225_600 + 20 * 86_400;
+    let personal = |r: &NewResponse| {
+        r.customer_id.is_some()
+            || r.comment.is_some()
+            || r.order_id.is_some()
+            || !r.attributes.is_empty()
+    };
+    let expected = rows
+        .iter()
+        .filter(|r| r.submitted_unix < cutoff && personal(r))
+        .count() as u64;
+    let done = store.anonymise_before(cutoff).await.unwrap();
+    assert_eq!(done.responses, expected);
+    for r in &rows {
+        let stored = store.response(&r.external_id).await.unwrap().unwrap();
+        if r.submitted_unix < cutoff {
+            assert!(!personal(&stored), "{}", r.external_id);
+        } else {
+            assert_eq!(&stored, r);
+        }
+    }
+    assert_eq!(store.anonymise_before(cutoff).await.unwrap().responses, 0);
+}
+
 crate::conformance!(
     list_reads_newest_first_by_filter_and_cursor,
+    retention_walks_many_batches_with_ties,
     erasing_a_customer_decrements_exactly,
     retention_anonymises_old_responses_and_keeps_every_figure,
 );
