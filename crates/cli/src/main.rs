@@ -529,6 +529,14 @@ async fn run(command: Command) -> Result<ExitCode> {
             let store = open(&db.database, db.store).await?;
             let started = Instant::now();
             store.backend().backup_to(&to).await?;
+            // Everything leaves in one file: an export like any other.
+            audit(
+                &*store,
+                "export",
+                "backup",
+                format!("the whole database to {}", to.display()),
+            )
+            .await?;
             let bytes = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
             println!(
                 "backed up {} to {} ({:.1} MB) in {:.2} s",
@@ -1058,6 +1066,14 @@ async fn copy_database(from: &str, to: &str) -> Result<ExitCode> {
     };
     let source = open(from, args).await?;
     let target = open(to, args).await?;
+    // Audited in the source before the copy, so the target's log has it too.
+    audit(
+        &*source,
+        "export",
+        "copy",
+        format!("the whole database to {}", redact(to)),
+    )
+    .await?;
     let before = target.counts().await?;
     if before.responses + before.customers + before.operations > 0 {
         println!(

@@ -114,4 +114,14 @@ fn settings_retention_and_erasure_from_the_command_line() {
     assert!(!log.contains(",C1,"), "{log}");
     let out = northstar(&["erase", "--customer", "  "], &db);
     assert_eq!(out.status.code(), Some(1));
+
+    // A backup takes everything: audited as an export.
+    let backup = dir.path().join("copy.db");
+    let out = northstar(&["backup", "--to", backup.to_str().unwrap()], &db);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        audit(&db, "export").contains(",cli,export,backup,the whole database to "),
+        "{}",
+        audit(&db, "export")
+    );
 }
