@@ -261,6 +261,10 @@ enum Command {
         /// Only this action, or a family of them ending in `.` (`user.`).
         #[arg(long)]
         action: Option<String>,
+        /// Only entries about this customer (erasures name a customer by a
+        /// keyed hash of its id, never the id: this computes it).
+        #[arg(long)]
+        customer: Option<String>,
         /// At most this many entries.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         limit: u32,
@@ -556,14 +560,11 @@ async fn run(command: Command) -> Result<ExitCode> {
             )
             .map_err(|e| anyhow::anyhow!("--{e}"))?;
             let store = open(&db.database, db.store).await?;
-            let erased = northstar_store::erase_customer_audited(&*store, customer, "cli").await?;
+            let (erased, reference) =
+                northstar_store::erase_customer_audited(&*store, customer, "cli").await?;
             println!(
-                "erased {}: {} responses, {} customer records, {} operational records (audited as {})",
-                customer,
-                erased.responses,
-                erased.customers,
-                erased.operations,
-                northstar_store::customer_reference(customer)
+                "erased {customer}: {} responses, {} customer records, {} operational records (audited as {reference})",
+                erased.responses, erased.customers, erased.operations,
             );
         }
         Command::Retention { db, months } => {
@@ -590,14 +591,20 @@ async fn run(command: Command) -> Result<ExitCode> {
             db,
             actor,
             action,
+            customer,
             limit,
         } => {
             let store = open(&db.database, db.store).await?;
+            let target = match customer {
+                Some(c) => Some(northstar_store::customer_reference(&*store, c.trim()).await?),
+                None => None,
+            };
             let entries = store
                 .backend()
                 .audit_entries(&accounts::AuditQuery {
                     actor,
                     action,
+                    target,
                     limit,
                     ..Default::default()
                 })

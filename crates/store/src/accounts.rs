@@ -96,6 +96,9 @@ pub struct AuditQuery {
     pub actor: Option<String>,
     /// An action, or a family of them ending in `.` (`user.`).
     pub action: Option<String>,
+    /// Exactly this target (an account, a token's name, a customer
+    /// reference).
+    pub target: Option<String>,
     pub from_unix: Option<i64>,
     pub to_unix: Option<i64>,
     /// At most this many (the store caps it at [`AUDIT_PAGE`]).

@@ -325,6 +325,11 @@ pub trait Backend: Send + Sync + 'static {
         actor: &str,
         now_unix: i64,
     ) -> StoreResult<()>;
+    /// The stored value of `key`, storing `value` first when there is none
+    /// (not audited: for secrets the store generates itself). Two
+    /// processes racing both get the one stored first.
+    async fn setting_or_insert(&self, key: &str, value: &str, now_unix: i64)
+    -> StoreResult<String>;
     /// Every stored setting, by key.
     async fn settings(&self) -> StoreResult<Vec<Setting>>;
     /// Stores a copied setting as it was (who, when), without an audit

@@ -177,23 +177,39 @@ pub struct CubeStatus {
     pub replays: u64,
 }
 
-/// How an audit entry names an erased customer: a SHA-256 prefix of its
-/// id, so the log proves the request was carried out (whoever holds the id
-/// can check it) without keeping the id itself.
-pub fn customer_reference(customer_id: &str) -> String {
-    format!(
-        "customer sha256:{}",
-        &accounts::token_hash(customer_id)[..16]
-    )
+/// How an audit entry names an erased customer: an HMAC-SHA256 of its id
+/// under a secret this database generates once (the setting
+/// [`settings::AUDIT_KEY`], copied with the audit log). The log proves the
+/// request was carried out — whoever holds the id and the database can
+/// check it (`northstar audit --customer ID`) — without keeping the id, and
+/// unlike a plain hash it cannot be reversed by trying every short id.
+pub async fn customer_reference(store: &dyn Store, customer_id: &str) -> StoreResult<String> {
+    use hmac::{Hmac, Mac};
+    let key = store
+        .backend()
+        .setting_or_insert(
+            settings::AUDIT_KEY,
+            &accounts::new_token(),
+            schema::now_unix(),
+        )
+        .await?;
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.as_bytes())
+        .map_err(|e| StoreError::Corrupt(format!("the audit key: {e}")))?;
+    mac.update(customer_id.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Ok(format!("customer hmac:{hex}"))
 }
 
 /// Erases a customer and records it in the audit log (counts only, no
-/// personal data).
+/// personal data); returns what was removed and the reference the log
+/// names the customer by.
 pub async fn erase_customer_audited(
     store: &dyn Store,
     customer_id: &str,
     actor: &str,
-) -> StoreResult<Erased> {
+) -> StoreResult<(Erased, String)> {
+    let reference = customer_reference(store, customer_id).await?;
     let erased = store.erase_customer(customer_id).await?;
     store
         .backend()
@@ -201,14 +217,14 @@ pub async fn erase_customer_audited(
             at_unix: schema::now_unix(),
             actor: actor.to_string(),
             action: "erase.customer".into(),
-            target: customer_reference(customer_id),
+            target: reference.clone(),
             detail: format!(
                 "{} responses, {} customer records, {} operational records removed",
                 erased.responses, erased.customers, erased.operations
             ),
         })
         .await?;
-    Ok(erased)
+    Ok((erased, reference))
 }
 
 /// Anonymises responses submitted before `before_unix` (see

@@ -12,6 +12,11 @@ pub const REDACT_PERSONAL_DATA: &str = "redact_personal_data";
 /// `northstar serve` (`1`..=[`MAX_RETENTION_MONTHS`], or `off`, the default).
 pub const RETENTION_MONTHS: &str = "retention_months";
 
+/// Not a setting an admin changes: the secret under which the audit log
+/// names erased customers ([`crate::customer_reference`]); generated at
+/// the first erasure, never shown, copied with the database.
+pub const AUDIT_KEY: &str = "audit_key";
+
 /// The settings Northstar knows, what each accepts and its default.
 pub const KNOWN_SETTINGS: [(&str, &str, &str); 2] = [
     (REDACT_PERSONAL_DATA, "on or off", "off"),

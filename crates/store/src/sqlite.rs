@@ -1272,6 +1272,9 @@ impl Backend for SqliteStore {
         if let Some(actor) = &query.actor {
             qb.push(" AND actor = ").push_bind(actor.clone());
         }
+        if let Some(target) = &query.target {
+            qb.push(" AND target = ").push_bind(target.clone());
+        }
         match query.action.as_deref() {
             Some(family) if family.ends_with('.') => {
                 qb.push(" AND substr(action, 1, ")
@@ -1349,6 +1352,29 @@ impl Backend for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn setting_or_insert(
+        &self,
+        key: &str,
+        value: &str,
+        now_unix: i64,
+    ) -> StoreResult<String> {
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_unix, updated_by) VALUES (?1, ?2, ?3, 'system') \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(now_unix)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn settings(&self) -> StoreResult<Vec<Setting>> {

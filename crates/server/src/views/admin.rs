@@ -815,13 +815,10 @@ pub async fn erase(
         .await;
     }
     match northstar_store::erase_customer_audited(&*state.store, id, &principal.who).await {
-        Ok(erased) => {
+        Ok((erased, reference)) => {
             let message = format!(
-                "Erased: {} responses, {} customer records, {} operational records (audited as {}).",
-                erased.responses,
-                erased.customers,
-                erased.operations,
-                northstar_store::customer_reference(id)
+                "Erased: {} responses, {} customer records, {} operational records (audited as {reference}).",
+                erased.responses, erased.customers, erased.operations,
             );
             erase_page(&state, &principal, StatusCode::OK, message).await
         }

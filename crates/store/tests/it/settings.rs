@@ -179,7 +179,62 @@ async fn settings_are_copied(db: TestDb) {
     assert_eq!(cmp.differences, ["the settings differ"]);
 }
 
+/// Erased customers are named in the log by an HMAC under a key the
+/// database makes once: the same id gives the same reference in every
+/// process and after a copy, and the key is never audited.
+async fn customer_references_are_keyed_and_stable(db: TestDb) {
+    let store = db.open().await;
+    let other = db.open().await;
+    let a = northstar_store::customer_reference(&*store, "C-1042")
+        .await
+        .unwrap();
+    let b = northstar_store::customer_reference(&*other, "C-1042")
+        .await
+        .unwrap();
+    let c = northstar_store::customer_reference(&*store, "C-1043")
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert!(
+        a.starts_with("customer hmac:") && !a.contains("1042"),
+        "{a}"
+    );
+    // Another database has another key: a reference cannot be looked up
+    // in a table of hashes of every short id.
+    let elsewhere = TestDb::sqlite();
+    let elsewhere = elsewhere.open().await;
+    assert_ne!(
+        northstar_store::customer_reference(&*elsewhere, "C-1042")
+            .await
+            .unwrap(),
+        a
+    );
+    let audit = store
+        .backend()
+        .audit_entries(&AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(audit.is_empty(), "{audit:?}");
+    // A copy carries the key, so the log's references still check.
+    let target_db = TestDb::sqlite();
+    let target = target_db.open().await;
+    northstar_store::copy::copy_all(&*store, &*target, &mut |_, _, _| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        northstar_store::customer_reference(&*target, "C-1042")
+            .await
+            .unwrap(),
+        a
+    );
+}
+
 crate::conformance!(
+    customer_references_are_keyed_and_stable,
     settings_are_stored_and_every_change_is_audited,
     redaction_masks_comments_and_attributes_before_storage,
     settings_are_copied,
