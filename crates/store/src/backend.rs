@@ -124,8 +124,9 @@ pub struct Erased {
 pub struct AnonymisedBatch {
     /// Responses looked at (anonymised now or before).
     pub looked_at: u64,
-    /// The last response looked at: the cursor of the next batch.
-    pub last: Option<(i64, String)>,
+    /// The external_id of the last response looked at: the cursor of the
+    /// next batch.
+    pub last: Option<String>,
     pub responses: u64,
     pub operations: u64,
 }
@@ -154,7 +155,7 @@ pub trait Backend: Send + Sync + 'static {
     /// transaction.
     async fn erase_customer(&self, customer_id: &str) -> StoreResult<ErasureWritten>;
     /// Looks at up to `limit` responses submitted before `before_unix`,
-    /// after the cursor `after` in (submitted_unix, external_id) order, and
+    /// after the cursor `after` in the order of external_id, and
     /// clears customer_id, comment, order_id and attributes of those that
     /// still carry any; and clears customer_id of up to `limit` operational
     /// records that occurred before it. Scores and dimensions stay, so
@@ -163,7 +164,7 @@ pub trait Backend: Send + Sync + 'static {
     async fn anonymise_before(
         &self,
         before_unix: i64,
-        after: Option<&(i64, String)>,
+        after: Option<&str>,
         limit: u32,
     ) -> StoreResult<AnonymisedBatch>;
     /// Responses newest first (filter values already storable).

@@ -502,7 +502,7 @@ impl Store for CachedStore {
         loop {
             let batch = self
                 .backend
-                .anonymise_before(before_unix, after.as_ref(), ANONYMISE_BATCH)
+                .anonymise_before(before_unix, after.as_deref(), ANONYMISE_BATCH)
                 .await?;
             total.responses += batch.responses;
             total.operations += batch.operations;

@@ -370,22 +370,20 @@ impl Backend for SqliteStore {
     async fn anonymise_before(
         &self,
         before_unix: i64,
-        after: Option<&(i64, String)>,
+        after: Option<&str>,
         limit: u32,
     ) -> StoreResult<AnonymisedBatch> {
         let _writing = self.write_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let (after_unix, after_id) = after.cloned().unwrap_or((i64::MIN, String::new()));
-        // The next `limit` old responses after the cursor, in (time, id)
-        // order; the time index bounds the range.
-        let keys: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT submitted_unix, external_id FROM responses WHERE submitted_unix < ?1 \
-             AND (submitted_unix > ?2 OR (submitted_unix = ?2 AND external_id > ?3)) \
-             ORDER BY submitted_unix, external_id LIMIT ?4",
+        let after = after.unwrap_or("");
+        // The next `limit` old responses after the cursor, in primary-key
+        // order: a run reads each response once, with no time index.
+        let keys: Vec<String> = sqlx::query_scalar(
+            "SELECT external_id FROM responses WHERE external_id > ?1 AND submitted_unix < ?2 \
+             ORDER BY external_id LIMIT ?3",
         )
+        .bind(after)
         .bind(before_unix)
-        .bind(after_unix)
-        .bind(&after_id)
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
@@ -394,19 +392,15 @@ impl Backend for SqliteStore {
             last: keys.last().cloned(),
             ..Default::default()
         };
-        if let Some((last_unix, last_id)) = &batch.last {
+        if let Some(last) = &batch.last {
             batch.responses = sqlx::query(
                 "UPDATE responses SET customer_id = NULL, comment = NULL, order_id = NULL, attributes = '{}' \
-                 WHERE submitted_unix < ?1 \
-                 AND (submitted_unix > ?2 OR (submitted_unix = ?2 AND external_id > ?3)) \
-                 AND (submitted_unix < ?4 OR (submitted_unix = ?4 AND external_id <= ?5)) \
+                 WHERE external_id > ?1 AND external_id <= ?2 AND submitted_unix < ?3 \
                  AND (customer_id IS NOT NULL OR comment IS NOT NULL OR order_id IS NOT NULL OR attributes <> '{}')",
             )
+            .bind(after)
+            .bind(last)
             .bind(before_unix)
-            .bind(after_unix)
-            .bind(&after_id)
-            .bind(last_unix)
-            .bind(last_id)
             .execute(&mut *tx)
             .await?
             .rows_affected();

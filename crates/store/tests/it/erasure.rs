@@ -334,7 +334,7 @@ async fn retention_anonymises_old_responses_and_keeps_every_figure(db: TestDb) {
     );
 }
 
-/// Retention walks old responses in batches by a (time, id) cursor: many
+/// Retention walks old responses in batches by a key cursor: many
 /// share one second (ties across batch boundaries), some carry nothing
 /// personal already; every old one ends anonymised, the new ones untouched.
 async fn retention_walks_many_batches_with_ties(db: TestDb) {
