@@ -102,6 +102,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
             .pragma("cache_size", "-65536")
+            // What is deleted or replaced (an erasure, retention) is
+            // overwritten in the file, not left in free space.
+            .pragma("secure_delete", "on")
             // Statement journals of multi-row upserts stay in memory.
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
@@ -364,6 +367,16 @@ impl Backend for SqliteStore {
             delta = Some(RollupDelta { id: version, cells });
         }
         tx.commit().await?;
+        // The pages as they were before the erasure are still in the WAL
+        // file: copy the new ones into the database and empty it. Best
+        // effort (a long reader can hold it back; the WAL is then
+        // overwritten as writes go on).
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %e, "checkpoint after an erasure failed");
+        }
         Ok(ErasureWritten { erased, delta })
     }
 

@@ -388,3 +388,36 @@ crate::conformance!(
     erasing_a_customer_decrements_exactly,
     retention_anonymises_old_responses_and_keeps_every_figure,
 );
+
+/// SQLite: what an erasure removed is gone from the database file and its
+/// WAL, not merely unlinked (secure_delete, then a checkpoint).
+#[tokio::test]
+async fn erased_text_leaves_the_sqlite_file() {
+    let db = TestDb::sqlite();
+    let store = db.open().await;
+    let mut rows: Vec<NewResponse> = (0..50)
+        .map(|i| response(i, Some("C1"), 1, "support", Some("fine")))
+        .collect();
+    rows.push(response(
+        900,
+        Some("C-ERASE"),
+        2,
+        "support",
+        Some("xyzzy-secret call +44 20 7946 0958"),
+    ));
+    store.write_responses(rows).await.unwrap();
+    let file = db.url().strip_prefix("sqlite://").unwrap().to_string();
+    let contains = |needle: &str| {
+        [file.clone(), format!("{file}-wal")].iter().any(|f| {
+            std::fs::read(f)
+                .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+    };
+    assert!(contains("xyzzy-secret"), "the test can see the text");
+    let erased = store.erase_customer("C-ERASE").await.unwrap();
+    assert_eq!(erased.responses, 1);
+    for needle in ["xyzzy-secret", "C-ERASE", "person900@example.com"] {
+        assert!(!contains(needle), "{needle} is still in the file");
+    }
+}
