@@ -50,7 +50,7 @@ struct DatabaseArg {
     /// Database URL: sqlite://path/to/file.db (created if missing) or
     /// postgres://user:password@host:port/database (created beforehand;
     /// migrations are applied on start).
-    #[arg(long, env = "NORTHSTAR_DATABASE_URL", hide_env_values = true, default_value = northstar_store::DEFAULT_DATABASE_URL)]
+    #[arg(long, global = true, env = "NORTHSTAR_DATABASE_URL", hide_env_values = true, default_value = northstar_store::DEFAULT_DATABASE_URL)]
     database: String,
     #[command(flatten)]
     store: StoreArgs,

@@ -274,50 +274,55 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
     let headers = request.headers().clone();
     let unsafe_method = is_unsafe(request.method());
     let mut principal = None;
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().split_once(' '))
-            // The scheme is case-insensitive (RFC 9110 §11.1).
-            .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then_some(token))
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 200);
-        let Some(token) = token else {
-            return ApiError::Unauthenticated(
-                "the Authorization header must be `Bearer <token>`; create a token with `northstar token create`".into(),
-            )
-            .into_response();
-        };
-        match store
-            .backend()
-            .use_api_token(&accounts::token_hash(token), now)
-            .await
-        {
-            Ok(Some((t, previous))) => {
-                let who = format!("token:{}", t.name);
-                // Once per clock hour of use: the stored last use moves every
-                // minute, so "an hour since the last use" would never come
-                // for a token in steady use.
-                if previous
-                    .is_none_or(|p| p / TOKEN_USE_AUDIT_SECONDS != now / TOKEN_USE_AUDIT_SECONDS)
-                {
-                    audit(store, &who, "token.use", &t.name, "first use this hour").await;
+    // Why a Bearer token was refused: the guard of a route that needs a
+    // principal says so; public routes (health, sign-in) still answer.
+    let mut refused: Option<&'static str> = None;
+    // Other schemes (a proxy's Basic auth) are not ours: ignored.
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .and_then(|v| match v.split_once(' ') {
+            Some((scheme, token)) => Some((scheme, token.trim())),
+            None => Some((v, "")),
+        })
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token);
+    if let Some(token) = bearer {
+        if token.is_empty() || token.len() > 200 {
+            refused = Some(
+                "the Authorization header must be `Bearer <token>`; create a token with `northstar token create`",
+            );
+        } else {
+            match store
+                .backend()
+                .use_api_token(&accounts::token_hash(token), now)
+                .await
+            {
+                Ok(Some((t, previous))) => {
+                    let who = format!("token:{}", t.name);
+                    // Once per clock hour of use: the stored last use moves every
+                    // minute, so "an hour since the last use" would never come
+                    // for a token in steady use.
+                    if previous.is_none_or(|p| {
+                        p / TOKEN_USE_AUDIT_SECONDS != now / TOKEN_USE_AUDIT_SECONDS
+                    }) {
+                        audit(store, &who, "token.use", &t.name, "first use this hour").await;
+                    }
+                    principal = Some(Principal {
+                        who,
+                        role: t.role,
+                        scope: Scope::of(t.role, t.department.as_deref()),
+                        via: Via::Token,
+                    });
                 }
-                principal = Some(Principal {
-                    who,
-                    role: t.role,
-                    scope: Scope::of(t.role, t.department.as_deref()),
-                    via: Via::Token,
-                });
+                Ok(None) => {
+                    refused =
+                        Some("the API token is unknown or revoked; ask an admin for a new one");
+                }
+                Err(e) => return ApiError::Store(e).into_response(),
             }
-            Ok(None) => {
-                return ApiError::Unauthenticated(
-                    "the API token is unknown or revoked; ask an admin for a new one".into(),
-                )
-                .into_response();
-            }
-            Err(e) => return ApiError::Store(e).into_response(),
         }
     } else if let Some(token) = cookie(&headers, SESSION_COOKIE).filter(|t| t.len() <= 200) {
         let hash = accounts::token_hash(&token);
@@ -387,11 +392,28 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
             }
         }
     }
+    let signed_in = principal.is_some();
     if let Some(p) = principal {
         request.extensions_mut().insert(p);
     }
-    next.run(request).await
+    if let Some(reason) = refused {
+        request.extensions_mut().insert(RefusedCredentials(reason));
+    }
+    let mut response = next.run(request).await;
+    // What a signed-in caller sees stays out of shared and browser caches
+    // unless the handler said otherwise.
+    if signed_in && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+    }
+    response
 }
+
+/// Why the request's Bearer token was refused (for the route guard).
+#[derive(Debug, Clone, Copy)]
+pub struct RefusedCredentials(pub &'static str);
 
 /// The principal of a guarded route (the guard let it through, so it is
 /// there; if a route were ever left unguarded, this still refuses).

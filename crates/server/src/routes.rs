@@ -254,9 +254,15 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
     let allowed = match (access, principal) {
         (Access::Public, _) => true,
         (_, None) => {
-            if api {
+            let refused = request
+                .extensions()
+                .get::<crate::auth::RefusedCredentials>()
+                .map(|r| r.0);
+            if api || refused.is_some() {
                 return ApiError::Unauthenticated(
-                    "sign in or send `Authorization: Bearer <token>` (an admin creates tokens with `northstar token create`)".into(),
+                    refused
+                        .unwrap_or("sign in or send `Authorization: Bearer <token>` (an admin creates tokens with `northstar token create`)")
+                        .into(),
                 )
                 .into_response();
             }

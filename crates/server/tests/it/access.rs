@@ -268,6 +268,41 @@ async fn tokens_are_refused_when_unknown_revoked_or_malformed() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{header}");
         assert!(headers.contains_key("www-authenticate"));
     }
+    // Public routes answer whatever credentials come along (a proxy's
+    // Basic auth, a revoked token): health checks keep working.
+    for (path, header) in [
+        ("/healthz", "Basic dXNlcjpwYXNz"),
+        ("/healthz", "Bearer nst_revoked"),
+        ("/api/v1/openapi.json", "Bearer nst_revoked"),
+        ("/sign-in", "Bearer nst_revoked"),
+    ] {
+        let (status, _, _) = app
+            .raw(
+                Request::get(path)
+                    .header("authorization", header)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{path} with {header}");
+    }
+    // A page asked for with a refused token says why, not "sign in".
+    let (status, _, body) = app
+        .raw(
+            Request::get("/responses")
+                .header("authorization", "Bearer nst_revoked")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("unknown or revoked"), "{body}");
+    // What a signed-in caller reads is not cached.
+    let admin = app.admin_token.clone();
+    let (_, headers, _) = app
+        .raw(request(&Method::GET, "/api/v1/responses", Some(&admin)))
+        .await;
+    assert_eq!(headers["cache-control"], "no-store");
     // Token use is audited, at most once an hour per token.
     let uses = app
         .store
