@@ -282,10 +282,7 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .and_then(|v| match v.split_once(' ') {
-            Some((scheme, token)) => Some((scheme, token.trim())),
-            None => Some((v, "")),
-        })
+        .map(|v| v.split_once(' ').map_or((v, ""), |(s, t)| (s, t.trim())))
         // The scheme is case-insensitive (RFC 9110 §11.1).
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token);
