@@ -311,6 +311,14 @@ enum UserCommand {
         #[arg(long)]
         department: Option<String>,
     },
+    /// Set a new password (from a prompt, or --password-stdin): signs the
+    /// account out and lifts a sign-in lockout.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Disable an account (signs it out; its records stay), or enable it again.
     Disable {
         #[arg(long)]
@@ -798,6 +806,27 @@ async fn user_command(store: &dyn Store, command: UserCommand) -> Result<ExitCod
             )
             .await?;
             println!("{} is now {} (signed out)", user.email, user.role);
+        }
+        UserCommand::SetPassword {
+            email,
+            password_stdin,
+        } => {
+            let email = account::normalize_email(&email).map_err(|e| anyhow::anyhow!("--{e}"))?;
+            let password = read_new_password(password_stdin)?;
+            let password_hash =
+                tokio::task::spawn_blocking(move || accounts::hash_password(&password)).await??;
+            let change = accounts::UserChange {
+                password_hash: Some(password_hash),
+                ..Default::default()
+            };
+            let Some(user) = backend.update_user(&email, &change, now_unix()).await? else {
+                anyhow::bail!("no account for {email}; `northstar user list` shows them");
+            };
+            backend
+                .clear_sign_in_failures(&accounts::sign_in_account_key(&user.email))
+                .await?;
+            audit(store, "user.set_password", &user.email, String::new()).await?;
+            println!("{} has a new password (signed out)", user.email);
         }
         UserCommand::Disable { email, undo } => {
             let email = account::normalize_email(&email).map_err(|e| anyhow::anyhow!("--{e}"))?;

@@ -183,6 +183,12 @@ fn table() -> Vec<(RouteSpec, Handler)> {
         ),
         spec(
             Method::POST,
+            "/admin/users/password",
+            Needs(ManageAccess),
+            post(views::admin::set_password),
+        ),
+        spec(
+            Method::POST,
             "/admin/tokens",
             Needs(ManageAccess),
             post(views::admin::create_token),

@@ -134,6 +134,11 @@ pub fn new_token() -> String {
     hex(&bytes)
 }
 
+/// The key sign-in failures of an account are counted under.
+pub fn sign_in_account_key(email: &str) -> String {
+    format!("account:{email}")
+}
+
 /// What the store keeps of a session token: its SHA-256, hex.
 pub fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))

@@ -627,4 +627,39 @@ fn accounts_are_managed_from_the_command_line() {
         "{}",
         text(&out.stderr)
     );
+    // A new password: checked, audited; the only admin cannot be demoted.
+    let set = [
+        "user",
+        "set-password",
+        "--email",
+        "lead@example.com",
+        "--password-stdin",
+    ];
+    let out = with_stdin(&set, "short\n");
+    assert!(!out.status.success());
+    let out = with_stdin(&set, "another long passphrase\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "lead@example.com has a new password (signed out)"
+    );
+    let out = northstar(&["audit", "--action", "user.set_password"], &db);
+    assert!(text(&out.stdout).contains(",cli,user.set_password,lead@example.com,"));
+    let out = northstar(
+        &[
+            "user",
+            "set-role",
+            "--email",
+            "admin@example.com",
+            "--role",
+            "viewer",
+        ],
+        &db,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is the last active admin"),
+        "{}",
+        text(&out.stderr)
+    );
 }

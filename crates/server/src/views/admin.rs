@@ -197,6 +197,98 @@ pub async fn add_user(
     admin_page(&state, &principal, outcome).await
 }
 
+/// Checks a new password and hashes it off the async runtime.
+async fn new_password_hash(password: String) -> Result<String, Outcome> {
+    if let Err(e) = account::check_password(&password) {
+        return Err(Outcome::failed(
+            StatusCode::BAD_REQUEST,
+            format!("{}: {} ({})", e.field, e.problem, e.fix),
+        ));
+    }
+    let hashed = tokio::task::spawn_blocking(move || accounts::hash_password(&password)).await;
+    match hashed {
+        Ok(Ok(h)) => Ok(h),
+        _ => Err(Outcome::failed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the password could not be hashed; the server log has the details",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// Sets a new password for an account (e.g. a temporary one to pass on):
+/// signs it out and lifts a sign-in lockout; audited.
+pub async fn set_password(
+    State(state): State<AppState>,
+    principal: Principal,
+    form: Result<Form<PasswordForm>, FormRejection>,
+) -> Response {
+    let outcome = match form {
+        Err(e) => unreadable(e),
+        Ok(Form(form)) => set_password_outcome(&state, &principal, form).await,
+    };
+    admin_page(&state, &principal, outcome).await
+}
+
+async fn set_password_outcome(
+    state: &AppState,
+    principal: &Principal,
+    form: PasswordForm,
+) -> Outcome {
+    let email = match account::normalize_email(&form.email) {
+        Ok(e) => e,
+        Err(e) => {
+            return Outcome::failed(
+                StatusCode::BAD_REQUEST,
+                format!("{}: {} ({})", e.field, e.problem, e.fix),
+            );
+        }
+    };
+    let password_hash = match new_password_hash(form.password).await {
+        Ok(h) => h,
+        Err(outcome) => return outcome,
+    };
+    let change = UserChange {
+        password_hash: Some(password_hash),
+        ..Default::default()
+    };
+    let backend = state.store.backend();
+    match backend.update_user(&email, &change, now_unix()).await {
+        Ok(Some(user)) => {
+            if let Err(e) = backend
+                .clear_sign_in_failures(&accounts::sign_in_account_key(&user.email))
+                .await
+            {
+                return store_failure(e);
+            }
+            audit(
+                &*state.store,
+                &principal.who,
+                "user.set_password",
+                &user.email,
+                "",
+            )
+            .await;
+            Outcome::ok(format!(
+                "{} has a new password and is signed out; pass it on safely",
+                user.email
+            ))
+        }
+        Ok(None) => Outcome::failed(
+            StatusCode::NOT_FOUND,
+            format!("email: no account for {email}"),
+        ),
+        Err(e) => store_failure(e),
+    }
+}
+
 async fn add_user_outcome(state: &AppState, principal: &Principal, form: AddUserForm) -> Outcome {
     let bad = |m: String| Outcome::failed(StatusCode::BAD_REQUEST, m);
     let (email, role, department) = match account_fields(&form.email, &form.role, &form.department)
@@ -204,16 +296,9 @@ async fn add_user_outcome(state: &AppState, principal: &Principal, form: AddUser
         Ok(fields) => fields,
         Err(m) => return bad(m),
     };
-    if let Err(e) = account::check_password(&form.password) {
-        return bad(format!("{}: {} ({})", e.field, e.problem, e.fix));
-    }
-    let password = form.password;
-    let hashed = tokio::task::spawn_blocking(move || accounts::hash_password(&password)).await;
-    let Ok(Ok(password_hash)) = hashed else {
-        return Outcome::failed(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the password could not be hashed; the server log has the details",
-        );
+    let password_hash = match new_password_hash(form.password).await {
+        Ok(h) => h,
+        Err(outcome) => return outcome,
     };
     let new = NewUser {
         email,

@@ -151,34 +151,49 @@ pub async fn submit(
     let shown = email
         .clone()
         .unwrap_or_else(|| "(not an e-mail address)".to_string());
-    let account_key = format!("account:{shown}");
+    let account_key = accounts::sign_in_account_key(&shown);
     let address_key = format!("address:{address}");
     let since = now - SIGN_IN_THROTTLE.window_seconds;
-    // The attempt counts against the account before the password is
-    // checked, so parallel guesses cannot all read a count of zero; a
-    // success clears it. The address counts failures only (an office
-    // shares one address, and its successful sign-ins must not lock it).
-    let failures = async {
-        backend
-            .record_sign_in_failure(std::slice::from_ref(&account_key), now, since)
-            .await?;
+    // Refused attempts are not counted (they would renew a lockout for
+    // ever). An attempt that may go ahead counts against the account
+    // before the password is checked, so parallel guesses cannot all read
+    // a count under the limit; a success clears it. The address counts
+    // failures only (an office shares one address, and its successful
+    // sign-ins must not lock it).
+    let refused = || {
+        // The failures that led here are audited; refusals are not (a
+        // flood of them must not fill the log).
+        let message = format!("{}.", capitalised(&SIGN_IN_THROTTLE.message()));
+        sign_in_page(StatusCode::TOO_MANY_REQUESTS, &message, &typed, &form.next)
+    };
+    let counts = async {
         Ok::<_, northstar_store::StoreError>((
             backend.sign_in_failures(&account_key, since).await?,
             backend.sign_in_failures(&address_key, since).await?,
         ))
     }
     .await;
-    let (account_failures, address_failures) = match failures {
-        Ok(f) => f,
+    let (account_failures, address_failures) = match counts {
+        Ok(c) => c,
         Err(e) => return super::render(Err(e.into())),
     };
-    // This attempt is among the counts: it may go ahead while the earlier
-    // failures are under the limit.
-    if !SIGN_IN_THROTTLE.allows(account_failures.saturating_sub(1), address_failures) {
-        // The failures that led here are audited; refusals are not (a
-        // flood of them must not fill the log).
-        let message = format!("{}.", capitalised(&SIGN_IN_THROTTLE.message()));
-        return sign_in_page(StatusCode::TOO_MANY_REQUESTS, &message, &typed, &form.next);
+    if !SIGN_IN_THROTTLE.allows(account_failures, address_failures) {
+        return refused();
+    }
+    let counted = async {
+        backend
+            .record_sign_in_failure(std::slice::from_ref(&account_key), now, since)
+            .await?;
+        backend.sign_in_failures(&account_key, since).await
+    }
+    .await;
+    match counted {
+        // Others got in between: this attempt is among the counts.
+        Ok(n) if !SIGN_IN_THROTTLE.allows(n.saturating_sub(1), address_failures) => {
+            return refused();
+        }
+        Ok(_) => {}
+        Err(e) => return super::render(Err(e.into())),
     }
     if form.password.chars().count() > northstar_core::account::PASSWORD_MAX_CHARS {
         return sign_in_page(StatusCode::UNAUTHORIZED, FAILED, &typed, &form.next);

@@ -224,6 +224,40 @@ async fn every_failure_reads_the_same_and_is_throttled() {
         failed.len(),
         3 + 2 * (SIGN_IN_THROTTLE.per_account as usize - 1)
     );
+    // Refused attempts are not counted: the lockout does not renew itself.
+    let key = northstar_store::accounts::sign_in_account_key("known@example.com");
+    let counted = || async { app.store.backend().sign_in_failures(&key, 0).await.unwrap() };
+    let before = counted().await;
+    for _ in 0..3 {
+        sign_in(&app, "known@example.com", PASSWORD, None).await;
+    }
+    assert_eq!(counted().await, before);
+    // An admin's new password lifts the lockout (and is audited).
+    let (status, html) = app
+        .send_form(
+            "/admin/users/password",
+            "email=known@example.com&password=a+brand+new+passphrase",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("has a new password"), "{html}");
+    assert_eq!(counted().await, 0);
+    let (status, _, _) = sign_in(&app, "known@example.com", PASSWORD, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password is gone");
+    let (status, headers, _) =
+        sign_in(&app, "known@example.com", "a brand new passphrase", None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(session_of(&headers).is_some());
+    let (status, html) = app
+        .send_form(
+            "/admin/users/password",
+            "email=known@example.com&password=short",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("at least 12 are needed"), "{html}");
+    let (_, csv) = app.request("GET", "/admin/audit.csv", None).await;
+    assert!(csv.contains("user.set_password,known@example.com"), "{csv}");
 }
 
 #[tokio::test]
