@@ -57,13 +57,19 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
 });
 #[allow(clippy::expect_used)]
 static CARD: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\d(?:[ \-]?\d){12,18}").expect("card pattern"));
+    LazyLock::new(|| Regex::new(r"\d(?:[ \-.]?\d){11,30}").expect("card pattern"));
 #[allow(clippy::expect_used)]
-static IBAN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)[a-z]{2}\d{2}(?: ?[a-z0-9]){11,30}").expect("IBAN pattern"));
+static IBAN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)[a-z]{2}\d{2}(?:[ \-]?[a-z0-9]){11,30}").expect("IBAN pattern")
+});
 #[allow(clippy::expect_used)]
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:\+|\b00|\(|\b0)[\d(][\d \-().]{5,20}\d").expect("phone pattern")
+});
+/// North American numbers: 555-123-4567, 1-800-555-0199, 212 555 0123.
+#[allow(clippy::expect_used)]
+static NANP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:1[-. ])?\d{3}[-. ]\d{3}[-. ]\d{4}\b").expect("NANP pattern")
 });
 #[allow(clippy::expect_used)]
 static DATE: LazyLock<Regex> = LazyLock::new(|| {
@@ -118,7 +124,7 @@ fn known_issuer(d: &[u32]) -> bool {
 fn iban_valid(raw: &str) -> bool {
     let s: String = raw
         .chars()
-        .filter(|c| !c.is_whitespace())
+        .filter(|c| !c.is_whitespace() && *c != '-')
         .collect::<String>()
         .to_uppercase();
     if !(15..=34).contains(&s.len()) || !s.is_ascii() {
@@ -153,6 +159,94 @@ fn glued_to_word(text: &str, start: usize) -> bool {
     }
 }
 
+/// Words after which a number is a reference (an order, a ticket), not a
+/// phone number, whatever its shape.
+const REFERENCE_WORDS: [&str; 24] = [
+    "order",
+    "invoice",
+    "ticket",
+    "ref",
+    "reference",
+    "case",
+    "id",
+    "po",
+    "so",
+    "sku",
+    "tracking",
+    "account",
+    "acct",
+    "contract",
+    "booking",
+    "reservation",
+    "confirmation",
+    "parcel",
+    "shipment",
+    "serial",
+    "bestellung",
+    "rechnung",
+    "commande",
+    "facture",
+];
+
+fn after_reference_word(text: &str, start: usize) -> bool {
+    let before = text[..start].trim_end_matches([' ', '#', ':', '.', '(', '-']);
+    let word: String = before
+        .chars()
+        .rev()
+        .take_while(|c| c.is_alphabetic())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<String>()
+        .to_lowercase();
+    // "order no. 1234", "invoice number 1234": one filler word between.
+    let filler = matches!(
+        word.as_str(),
+        "no" | "nr" | "number" | "num" | "nummer" | "numéro"
+    );
+    if filler {
+        let rest = before[..before.len() - word.len()].trim_end_matches([' ', '.', '#', ':']);
+        let previous: String = rest
+            .chars()
+            .rev()
+            .take_while(|c| c.is_alphabetic())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<String>()
+            .to_lowercase();
+        return REFERENCE_WORDS.contains(&previous.as_str());
+    }
+    REFERENCE_WORDS.contains(&word.as_str())
+}
+
+/// The longest span of a digit run that is a card number: starts and ends
+/// on group boundaries (a card followed by an expiry or a CVV, or preceded
+/// by another number), earliest start first.
+fn card_span(s: &str) -> Option<(usize, usize)> {
+    let separators: Vec<usize> = s
+        .char_indices()
+        .filter(|(_, c)| matches!(c, ' ' | '-' | '.'))
+        .map(|(i, _)| i)
+        .collect();
+    let starts = std::iter::once(0).chain(separators.iter().map(|i| i + 1));
+    for start in starts {
+        let ends = separators
+            .iter()
+            .copied()
+            .filter(|&e| e > start)
+            .chain(std::iter::once(s.len()))
+            .rev();
+        for end in ends {
+            let d = digits(&s[start..end]);
+            if (12..=19).contains(&d.len()) && luhn(&d) && known_issuer(&d) {
+                return Some((start, end));
+            }
+        }
+    }
+    None
+}
+
 fn glued_after(text: &str, end: usize) -> bool {
     text[end..]
         .chars()
@@ -176,7 +270,7 @@ pub fn find(text: &str) -> Vec<Found> {
         // the longest part of it that ends before a space: never an
         // arbitrary prefix, which would pass mod 97 one time in 97.
         let s = m.as_str();
-        let mut ends: Vec<usize> = s.match_indices(' ').map(|(i, _)| i).collect();
+        let mut ends: Vec<usize> = s.match_indices([' ', '-']).map(|(i, _)| i).collect();
         ends.push(s.len());
         ends.reverse();
         if let Some(end) = ends
@@ -192,34 +286,55 @@ pub fn find(text: &str) -> Vec<Found> {
         }
     }
     for m in CARD.find_iter(text) {
-        let d = digits(m.as_str());
-        if (12..=19).contains(&d.len())
-            && luhn(&d)
-            && known_issuer(&d)
-            && !glued_to_word(text, m.start())
-            && !glued_after(text, m.end())
-        {
-            found.push(Found {
-                start: m.start(),
-                end: m.end(),
-                kind: PersonalData::PaymentCard,
-            });
+        if let Some((start, end)) = card_span(m.as_str()) {
+            let (start, end) = (m.start() + start, m.start() + end);
+            if !glued_to_word(text, start) && !glued_after(text, end) {
+                found.push(Found {
+                    start,
+                    end,
+                    kind: PersonalData::PaymentCard,
+                });
+            }
         }
     }
     for m in PHONE.find_iter(text) {
         let s = m.as_str().trim_end_matches([' ', '-', '.', '(']);
         let n = digits(s).len();
-        let international = s.starts_with('+') || s.starts_with("00");
-        let separated = s.chars().any(|c| matches!(c, ' ' | '-' | '(' | ')' | '.'));
-        let plausible = (8..=15).contains(&n) && (international || separated);
+        // Country codes never start with 0: "00012345678" is a reference.
+        let international = s.starts_with('+')
+            || (s.starts_with("00")
+                && s[2..].starts_with(|c: char| c.is_ascii_digit() && c != '0')
+                && n >= 10);
+        // A "(" alone does not make a phone number: "ticket (12345678)".
+        let separated =
+            s.chars().any(|c| matches!(c, ' ' | '-' | '.')) || (s.contains('(') && s.contains(')'));
+        // 0612345678, 07700900123: national numbers written in one piece.
+        let national = s.starts_with('0')
+            && s[1..].starts_with(|c: char| c.is_ascii_digit() && c != '0')
+            && s.chars().all(|c| c.is_ascii_digit())
+            && (10..=11).contains(&n);
+        let plausible = (8..=15).contains(&n) && (international || separated || national);
         if plausible
-            && !DATE.is_match(s)
+            && !DATE.is_match(s.trim_start_matches('('))
             && !glued_to_word(text, m.start())
             && !glued_after(text, m.start() + s.len())
+            && !after_reference_word(text, m.start())
         {
             found.push(Found {
                 start: m.start(),
                 end: m.start() + s.len(),
+                kind: PersonalData::Phone,
+            });
+        }
+    }
+    for m in NANP.find_iter(text) {
+        if !glued_to_word(text, m.start())
+            && !glued_after(text, m.end())
+            && !after_reference_word(text, m.start())
+        {
+            found.push(Found {
+                start: m.start(),
+                end: m.end(),
                 kind: PersonalData::Phone,
             });
         }
@@ -321,6 +436,37 @@ mod tests {
                 &[(PersonalData::Iban, "de89370400440532013000")],
             ),
             (
+                "call me 555-123-4567 or 1-800-555-0199, office 212 555 0123",
+                &[
+                    (PersonalData::Phone, "555-123-4567"),
+                    (PersonalData::Phone, "1-800-555-0199"),
+                    (PersonalData::Phone, "212 555 0123"),
+                ],
+            ),
+            (
+                "mobile 07700900123, portable 0612345678",
+                &[
+                    (PersonalData::Phone, "07700900123"),
+                    (PersonalData::Phone, "0612345678"),
+                ],
+            ),
+            (
+                "card 4111111111111111 12/27 cvv",
+                &[(PersonalData::PaymentCard, "4111111111111111")],
+            ),
+            (
+                "card 4111 1111 1111 1111 123",
+                &[(PersonalData::PaymentCard, "4111 1111 1111 1111")],
+            ),
+            (
+                "dotted 4111.1111.1111.1111 too",
+                &[(PersonalData::PaymentCard, "4111.1111.1111.1111")],
+            ),
+            (
+                "IBAN DE89-3704-0044-0532-0130-00 please",
+                &[(PersonalData::Iban, "DE89-3704-0044-0532-0130-00")],
+            ),
+            (
                 "Lieferung an müller@beispiel.de, Tel. +49 170 1234567",
                 &[
                     (PersonalData::Email, "müller@beispiel.de"),
@@ -349,6 +495,11 @@ mod tests {
             "version 2.10.3, build 20261125",
             "code AB12CDEFGHIJKLMNOPQR and AB12 CDEF GHIJ KLMN OPQR",
             "très bien 👍 — 5 étoiles, merci !",
+            "order 00012345678 and order no. 00123456",
+            "delivered (2026-03-04) or (2026.03.04)",
+            "ticket (12345678) and invoice 0123-4567-89",
+            "tracking number 555-123-4567",
+            "reference: 0612345678",
         ] {
             assert_eq!(kinds(text), vec![], "{text}");
         }
