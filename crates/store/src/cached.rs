@@ -428,18 +428,20 @@ impl CachedStore {
     /// setting [`REDACT_PERSONAL_DATA`] is on. Read on every write, because
     /// another process (the server, an admin's CLI) may have changed it.
     async fn redact_if_set(&self, batch: &mut [NewResponse]) -> StoreResult<()> {
-        if self.backend.setting(REDACT_PERSONAL_DATA).await?.as_deref() != Some("on") {
+        if !self.redacting().await? {
             return Ok(());
         }
         for r in batch {
             if let Some(comment) = &r.comment {
                 r.comment = Some(personal_data::mask(comment));
             }
-            for value in r.attributes.values_mut() {
-                *value = personal_data::mask(value);
-            }
+            mask_values(&mut r.attributes);
         }
         Ok(())
+    }
+
+    async fn redacting(&self) -> StoreResult<bool> {
+        Ok(self.backend.setting(REDACT_PERSONAL_DATA).await?.as_deref() == Some("on"))
     }
 
     fn release(&self, reservation: Reservation) {
@@ -454,6 +456,13 @@ impl CachedStore {
                 }
             }
         }
+    }
+}
+
+/// Masks personal data in the values of extra columns.
+fn mask_values(attributes: &mut std::collections::BTreeMap<String, String>) {
+    for value in attributes.values_mut() {
+        *value = personal_data::mask(value);
     }
 }
 
@@ -542,7 +551,16 @@ impl Store for CachedStore {
         self.backend.list_responses(&query).await
     }
 
-    async fn write_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<WriteSummary> {
+    async fn write_customers(&self, mut batch: Vec<NewCustomer>) -> StoreResult<WriteSummary> {
+        if self.redacting().await? {
+            for c in &mut batch {
+                mask_values(&mut c.attributes);
+            }
+        }
+        self.write_copied_customers(batch).await
+    }
+
+    async fn write_copied_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<WriteSummary> {
         // Segments are compared with the respondents' row by row on every
         // overview: bounded like a dimension.
         let present: HashSet<String> = self
@@ -570,7 +588,16 @@ impl Store for CachedStore {
         self.backend.write_customers(batch).await
     }
 
-    async fn write_operations(&self, batch: Vec<NewOperation>) -> StoreResult<WriteSummary> {
+    async fn write_operations(&self, mut batch: Vec<NewOperation>) -> StoreResult<WriteSummary> {
+        if self.redacting().await? {
+            for o in &mut batch {
+                mask_values(&mut o.attributes);
+            }
+        }
+        self.backend.write_operations(batch).await
+    }
+
+    async fn write_copied_operations(&self, batch: Vec<NewOperation>) -> StoreResult<WriteSummary> {
         self.backend.write_operations(batch).await
     }
 

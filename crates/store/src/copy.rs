@@ -44,7 +44,7 @@ impl CopiedTable for NewCustomer {
             .await
     }
     async fn write(store: &dyn Store, rows: Vec<Self>) -> StoreResult<WriteSummary> {
-        store.write_customers(rows).await
+        store.write_copied_customers(rows).await
     }
 }
 
@@ -63,7 +63,7 @@ impl CopiedTable for NewOperation {
         store.backend().operations_after(after, PAGE_ROWS).await
     }
     async fn write(store: &dyn Store, rows: Vec<Self>) -> StoreResult<WriteSummary> {
-        store.write_operations(rows).await
+        store.write_copied_operations(rows).await
     }
 }
 

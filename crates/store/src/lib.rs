@@ -122,11 +122,16 @@ pub trait Store: Send + Sync + 'static {
     /// [`MAX_RESPONSE_PAGE`] per call.
     async fn list_responses(&self, query: &ResponseListQuery) -> StoreResult<Vec<NewResponse>>;
 
-    /// Inserts or replaces customers by `customer_id`.
+    /// Inserts or replaces customers by `customer_id` (extra columns masked
+    /// like comments when redaction is on).
     async fn write_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<WriteSummary>;
+    /// [`Store::write_customers`] without redaction (for `copy`).
+    async fn write_copied_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<WriteSummary>;
 
     /// Inserts or replaces operational records by (department, order_id, measure).
     async fn write_operations(&self, batch: Vec<NewOperation>) -> StoreResult<WriteSummary>;
+    /// [`Store::write_operations`] without redaction (for `copy`).
+    async fn write_copied_operations(&self, batch: Vec<NewOperation>) -> StoreResult<WriteSummary>;
 
     /// Answers a rollup query from the in-memory cube, first replaying the
     /// rollup deltas of writes by other processes.

@@ -130,6 +130,25 @@ async fn redaction_masks_comments_and_attributes_before_storage(db: TestDb) {
             .as_deref(),
         Some("mail [email] please")
     );
+    // Extra columns of customers and operational records too.
+    crate::import_text(
+        &*store,
+        northstar_store::import::ImportKind::Customers,
+        "customer_id,segment,email\nC1,smb,ann@example.com\n",
+    )
+    .await
+    .unwrap();
+    crate::import_text(
+        &*store,
+        northstar_store::import::ImportKind::Operations,
+        "order_id,department,customer_id,delivery_days,target_days,contact\nSO-1,logistics,C1,3,2,+44 20 7946 0958\n",
+    )
+    .await
+    .unwrap();
+    let customers = store.backend().customers_after(None, 10).await.unwrap();
+    assert_eq!(customers[0].attributes["email"], "[email]");
+    let operations = store.backend().operations_after(None, 10).await.unwrap();
+    assert_eq!(operations[0].attributes["contact"], "[phone]");
     // What was stored before the setting was turned on stays as it was.
     let stored = store.response("plain").await.unwrap().unwrap();
     assert!(stored.comment.unwrap().contains("ann@example.com"));
