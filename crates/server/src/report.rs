@@ -198,8 +198,9 @@ pub struct MetricReport {
     /// whole organisation).
     pub restricted_to: Option<String>,
     /// For a department-scoped caller: the same metric for the whole
-    /// organisation over the same period, without breakdown (the summary
-    /// their role may see).
+    /// organisation over the same period — no filter at all (every
+    /// department, segment and channel), no breakdown: the summary their
+    /// role may see, not the request's filter applied to other departments.
     pub organisation: Option<Figure>,
 }
 

@@ -119,19 +119,33 @@ fn metrics_csv(r: &MetricReport) -> Result<String, csv::Error> {
         "period_from",
         "period_to",
         "scale",
+        "restricted_to",
     ])?;
     let number = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     let filter = crate::report::describe_filter(&r.filter);
     let filter = text_cell(&filter);
-    let rows = std::iter::once(("(all)", &r.overall, None)).chain(
-        r.groups
-            .iter()
-            .map(|g| (g.key.as_str(), &g.figure, g.versus_rest.as_ref())),
-    );
-    for (key, figure, versus) in rows {
+    let restricted = text_cell(r.restricted_to.as_deref().unwrap_or(""));
+    let rows = std::iter::once(("(all)", &r.overall, None, false))
+        .chain(
+            r.groups
+                .iter()
+                .map(|g| (g.key.as_str(), &g.figure, g.versus_rest.as_ref(), false)),
+        )
+        // A department role's comparison: the whole organisation, same
+        // period, no filter and no breakdown.
+        .chain(
+            r.organisation
+                .as_ref()
+                .map(|o| ("(organisation)", o, None, true)),
+        );
+    for (key, figure, versus, organisation) in rows {
         w.write_record([
             r.metric.as_str(),
-            r.group_by.as_deref().unwrap_or(""),
+            if organisation {
+                ""
+            } else {
+                r.group_by.as_deref().unwrap_or("")
+            },
             &text_cell(key),
             &figure.n.to_string(),
             &number(figure.value),
@@ -141,10 +155,15 @@ fn metrics_csv(r: &MetricReport) -> Result<String, csv::Error> {
             r.method,
             &number(versus.map(|v| v.p_adjusted)),
             versus.map_or("", |v| if v.significant { "yes" } else { "no" }),
-            &*filter,
+            if organisation {
+                "(none: whole organisation)"
+            } else {
+                &filter
+            },
             r.period.from.as_deref().unwrap_or(""),
             r.period.to.as_deref().unwrap_or(""),
             r.scale,
+            if organisation { "" } else { &restricted },
         ])?;
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;

@@ -603,3 +603,35 @@ async fn the_responses_export_pages_through_and_stops_at_its_limit() {
         .await;
     assert_eq!(csv.lines().count(), 1 + 24 * 60);
 }
+
+/// A department role's CSV says whose figures they are: the restriction on
+/// every row, and the whole organisation as its own, unfiltered row.
+#[tokio::test]
+async fn a_department_roles_metrics_csv_carries_its_restriction() {
+    let app = TestApp::new().await;
+    app.seed().await;
+    let token = token_for(&*app.store, "lead", Role::DepartmentLead, Some("billing")).await;
+    let (status, _, csv) = app
+        .raw(request(
+            &Method::GET,
+            "/api/v1/metrics.csv?metric=nps&department=support",
+            Some(&token),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{csv}");
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let header = rows.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let records: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 2, "{csv}");
+    let (all, organisation) = (&records[0], &records[1]);
+    assert_eq!(&all[column("key")], "(all)");
+    assert_eq!(&all[column("n")], "0", "support is outside billing's scope");
+    assert_eq!(&all[column("restricted_to")], "billing");
+    assert_eq!(&organisation[column("key")], "(organisation)");
+    assert_eq!(&organisation[column("n")], "360");
+    assert_eq!(
+        &organisation[column("filter")],
+        "(none: whole organisation)"
+    );
+}
