@@ -122,21 +122,37 @@ pub fn client_address(
     peer.to_string()
 }
 
-/// Appends to the audit log; a failure is logged, never shown (the action
-/// it records already happened).
-pub async fn audit(store: &dyn Store, actor: &str, action: &str, target: &str, detail: &str) {
+fn audit_entry(actor: &str, action: &str, target: &str, detail: &str) -> AuditEntry {
     // Bounded: whatever reaches here, an entry stays small.
     let bounded = |text: &str| text.chars().take(AUDIT_TEXT_LIMIT).collect::<String>();
-    let entry = AuditEntry {
+    AuditEntry {
         at_unix: now_unix(),
         actor: bounded(actor),
         action: bounded(action),
         target: bounded(target),
         detail: bounded(detail),
-    };
+    }
+}
+
+/// Appends to the audit log; a failure is logged, never shown (the action
+/// it records already happened).
+pub async fn audit(store: &dyn Store, actor: &str, action: &str, target: &str, detail: &str) {
+    let entry = audit_entry(actor, action, target, detail);
     if let Err(e) = store.backend().append_audit(&entry).await {
         tracing::error!(error = %e, action, "audit entry not written");
     }
+}
+
+/// Audits an export before it is delivered: no entry, no export.
+pub async fn audit_export(
+    store: &dyn Store,
+    actor: &str,
+    target: &str,
+    detail: &str,
+) -> Result<(), ApiError> {
+    let entry = audit_entry(actor, "export", target, detail);
+    store.backend().append_audit(&entry).await?;
+    Ok(())
 }
 
 /// The value of a cookie in the request.

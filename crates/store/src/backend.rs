@@ -146,8 +146,14 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Inserts or replaces responses by `external_id` (each id at most once
     /// per batch) and updates the rollups and the delta log in the same
-    /// transaction; returns after the commit.
-    async fn write_responses(&self, batch: Vec<NewResponse>) -> StoreResult<ResponsesWritten>;
+    /// transaction; returns after the commit. With `redact`, the setting
+    /// [`crate::settings::REDACT_PERSONAL_DATA`] is read in that transaction
+    /// and, when on, comments and attribute values are masked first.
+    async fn write_responses(
+        &self,
+        batch: Vec<NewResponse>,
+        redact: bool,
+    ) -> StoreResult<ResponsesWritten>;
     async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>>;
     /// Removes a customer's responses (their rollup counts decremented
     /// exactly, the delta logged like a write's), its customer record (and

@@ -424,22 +424,27 @@ impl CachedStore {
         Ok(Reservation(reserved))
     }
 
-    /// Masks personal data in comments and attribute values when the
-    /// setting [`REDACT_PERSONAL_DATA`] is on. Read on every write, because
-    /// another process (the server, an admin's CLI) may have changed it.
-    async fn redact_if_set(&self, batch: &mut [NewResponse]) -> StoreResult<()> {
-        if !self.redacting().await? {
-            return Ok(());
+    async fn write_responses_redacting(
+        &self,
+        batch: Vec<NewResponse>,
+        redact: bool,
+    ) -> StoreResult<WriteSummary> {
+        if batch.is_empty() {
+            return Ok(WriteSummary::default());
         }
-        for r in batch {
-            if let Some(comment) = &r.comment {
-                r.comment = Some(personal_data::mask(comment));
-            }
-            mask_values(&mut r.attributes);
+        let reservation = self.check_distinct_values(&batch).await?;
+        let written = self.backend.write_responses(batch, redact).await;
+        self.release(reservation);
+        let written = written?;
+        if let Some(delta) = &written.delta {
+            self.apply_own_delta(delta);
         }
-        Ok(())
+        Ok(written.summary)
     }
 
+    /// Whether the setting [`REDACT_PERSONAL_DATA`] is on; read on every
+    /// write of customers or operational records (another process may have
+    /// changed it).
     async fn redacting(&self) -> StoreResult<bool> {
         Ok(self.backend.setting(REDACT_PERSONAL_DATA).await?.as_deref() == Some("on"))
     }
@@ -476,23 +481,14 @@ impl Store for CachedStore {
         self.backend.check_ready().await
     }
 
-    async fn write_responses(&self, mut batch: Vec<NewResponse>) -> StoreResult<WriteSummary> {
-        self.redact_if_set(&mut batch).await?;
-        self.write_copied_responses(batch).await
+    async fn write_responses(&self, batch: Vec<NewResponse>) -> StoreResult<WriteSummary> {
+        // Redacted inside the write's transaction: no extra await here, so
+        // the batches of one import reach the database in file order.
+        self.write_responses_redacting(batch, true).await
     }
 
     async fn write_copied_responses(&self, batch: Vec<NewResponse>) -> StoreResult<WriteSummary> {
-        if batch.is_empty() {
-            return Ok(WriteSummary::default());
-        }
-        let reservation = self.check_distinct_values(&batch).await?;
-        let written = self.backend.write_responses(batch).await;
-        self.release(reservation);
-        let written = written?;
-        if let Some(delta) = &written.delta {
-            self.apply_own_delta(delta);
-        }
-        Ok(written.summary)
+        self.write_responses_redacting(batch, false).await
     }
 
     async fn erase_customer(&self, customer_id: &str) -> StoreResult<Erased> {

@@ -257,8 +257,25 @@ impl PostgresStore {
     async fn try_write_responses(
         &self,
         rows: &[NewResponse],
+        redact: bool,
     ) -> StoreResult<Result<ResponsesWritten, Raced>> {
         let mut tx = self.pool.begin().await?;
+        let redacted;
+        let rows = if redact
+            && sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = $1")
+                .bind(settings::REDACT_PERSONAL_DATA)
+                .fetch_optional(&mut *tx)
+                .await?
+                .as_deref()
+                == Some("on")
+        {
+            let mut copy = rows.to_vec();
+            settings::redact_responses(&mut copy);
+            redacted = copy;
+            &redacted[..]
+        } else {
+            rows
+        };
         let ids: Vec<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
         // The latest stored version of each row, locked until commit.
         let stored = sqlx::query(AssertSqlSafe(format!(
@@ -801,13 +818,17 @@ impl Backend for PostgresStore {
         Ok(())
     }
 
-    async fn write_responses(&self, rows: Vec<NewResponse>) -> StoreResult<ResponsesWritten> {
+    async fn write_responses(
+        &self,
+        rows: Vec<NewResponse>,
+        redact: bool,
+    ) -> StoreResult<ResponsesWritten> {
         backend::ensure_unique_keys(&rows, "external_id", |r| r.external_id.as_str())?;
         if rows.is_empty() {
             return Ok(ResponsesWritten::default());
         }
         for tries in 0..WRITE_ATTEMPTS {
-            let result = self.try_write_responses(&rows).await;
+            let result = self.try_write_responses(&rows, redact).await;
             if let Some(written) = attempt(result, tries).await? {
                 return Ok(written);
             }

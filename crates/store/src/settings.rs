@@ -101,6 +101,19 @@ pub fn retention_months(text: &str) -> Result<u32, String> {
     }
 }
 
+/// Masks personal data in responses' comments and attribute values.
+pub(crate) fn redact_responses(rows: &mut [northstar_core::response::NewResponse]) {
+    use northstar_core::personal_data::mask;
+    for r in rows {
+        if let Some(comment) = &r.comment {
+            r.comment = Some(mask(comment));
+        }
+        for value in r.attributes.values_mut() {
+            *value = mask(value);
+        }
+    }
+}
+
 /// The audit detail of a setting's change: `old -> new`.
 pub(crate) fn change_detail(old: Option<&str>, new: &str) -> String {
     format!("{} -> {new}", old.unwrap_or("(unset)"))

@@ -185,13 +185,27 @@ impl Backend for SqliteStore {
         Ok(())
     }
 
-    async fn write_responses(&self, rows: Vec<NewResponse>) -> StoreResult<ResponsesWritten> {
+    async fn write_responses(
+        &self,
+        mut rows: Vec<NewResponse>,
+        redact: bool,
+    ) -> StoreResult<ResponsesWritten> {
         backend::ensure_unique_keys(&rows, "external_id", |r| r.external_id.as_str())?;
         if rows.is_empty() {
             return Ok(ResponsesWritten::default());
         }
         let _writing = self.write_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if redact {
+            let on: Option<String> =
+                sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")
+                    .bind(settings::REDACT_PERSONAL_DATA)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if on.as_deref() == Some("on") {
+                settings::redact_responses(&mut rows);
+            }
+        }
 
         let ids: Vec<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
         let existing_rows = sqlx::query(AssertSqlSafe(format!(

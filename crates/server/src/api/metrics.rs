@@ -3,7 +3,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use crate::auth::{Principal, audit};
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::report::{self, MetricReport};
 use crate::{AppState, params};
@@ -64,10 +64,9 @@ pub async fn get_metrics_csv(
         get_metrics(State(state), principal.clone(), params::QueryPairs(pairs)).await?;
     let body = metrics_csv(&report)
         .map_err(|e| ApiError::BadRequest(format!("could not write CSV: {e}")))?;
-    audit(
+    crate::auth::audit_export(
         &*store,
         &principal.who,
-        "export",
         "metrics.csv",
         &format!(
             "{} by {}, filter {}",
@@ -76,7 +75,7 @@ pub async fn get_metrics_csv(
             crate::report::describe_filter(&report.filter)
         ),
     )
-    .await;
+    .await?;
     let filename = format!("northstar-{}.csv", report.metric.as_str());
     Ok((
         [

@@ -286,10 +286,9 @@ pub async fn responses_csv(
     request.query.limit = MAX_RESPONSE_PAGE;
     // Audited before the first byte: a client that stops reading midway
     // has still exported what it read.
-    crate::auth::audit(
+    crate::auth::audit_export(
         &*state.store,
         &principal.who,
-        "export",
         "responses.csv",
         &format!(
             "filter {}{}, at most {MAX_EXPORT_ROWS} rows",
@@ -301,7 +300,7 @@ pub async fn responses_csv(
             }
         ),
     )
-    .await;
+    .await?;
     let export = CsvExport {
         store: state.store.clone(),
         principal,

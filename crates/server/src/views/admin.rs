@@ -731,14 +731,13 @@ pub async fn audit_csv(
     let body = w
         .into_inner()
         .map_err(|e| ApiError::BadRequest(format!("the CSV could not be written: {e}")))?;
-    audit(
+    crate::auth::audit_export(
         &*state.store,
         &principal.who,
-        "export",
         "audit.csv",
         &format!("{} entries", entries.len()),
     )
-    .await;
+    .await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

@@ -409,7 +409,48 @@ mod audit {
         assert_eq!(capped.len(), 2);
     }
 
-    crate::conformance!(the_audit_log_filters_and_bounds_its_reads);
+    /// Not even SQL from outside the application changes the log.
+    async fn the_audit_log_refuses_changes_and_deletions(db: TestDb) {
+        let store = db.open().await;
+        store
+            .backend()
+            .append_audit(&entry(1, "a@example.com", "sign_in", "a@example.com"))
+            .await
+            .unwrap();
+        let statements = [
+            "UPDATE audit_log SET actor = 'someone else'",
+            "DELETE FROM audit_log",
+        ];
+        for sql in statements {
+            let refused = match db.engine() {
+                northstar_store::test_db::Engine::Sqlite => {
+                    let pool = sqlx::SqlitePool::connect(db.url()).await.unwrap();
+                    sqlx::query(sql).execute(&pool).await.err()
+                }
+                northstar_store::test_db::Engine::Postgres => {
+                    let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
+                    sqlx::query(sql).execute(&pool).await.err()
+                }
+            };
+            let message = refused.map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains("append-only"), "{sql}: {message}");
+        }
+        let kept = store
+            .backend()
+            .audit_entries(&AuditQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].actor, "a@example.com");
+    }
+
+    crate::conformance!(
+        the_audit_log_filters_and_bounds_its_reads,
+        the_audit_log_refuses_changes_and_deletions,
+    );
 }
 
 mod tokens {
