@@ -540,8 +540,8 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Backup { db, to } => {
             let store = open(&db.database, db.store).await?;
             let started = Instant::now();
-            store.backend().backup_to(&to).await?;
-            // Everything leaves in one file: an export like any other.
+            // Everything leaves in one file: an export like any other,
+            // audited first (no entry, no backup; the file holds it too).
             audit(
                 &*store,
                 "export",
@@ -549,6 +549,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                 format!("the whole database to {}", to.display()),
             )
             .await?;
+            store.backend().backup_to(&to).await?;
             let bytes = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
             println!(
                 "backed up {} to {} ({:.1} MB) in {:.2} s",

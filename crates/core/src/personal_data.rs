@@ -69,7 +69,8 @@ static PHONE: LazyLock<Regex> = LazyLock::new(|| {
 /// North American numbers: 555-123-4567, 1-800-555-0199, 212 555 0123.
 #[allow(clippy::expect_used)]
 static NANP: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:1[-. ])?\d{3}[-. ]\d{3}[-. ]\d{4}\b").expect("NANP pattern")
+    // Area codes start with 2-9: "100 200 3000" is not a phone number.
+    Regex::new(r"\b(?:1[-. ])?[2-9]\d{2}[-. ]\d{3}[-. ]\d{4}\b").expect("NANP pattern")
 });
 #[allow(clippy::expect_used)]
 static DATE: LazyLock<Regex> = LazyLock::new(|| {
@@ -161,20 +162,15 @@ fn glued_to_word(text: &str, start: usize) -> bool {
 
 /// Words after which a number is a reference (an order, a ticket), not a
 /// phone number, whatever its shape.
-const REFERENCE_WORDS: [&str; 24] = [
+const REFERENCE_WORDS: [&str; 21] = [
     "order",
     "invoice",
     "ticket",
     "ref",
     "reference",
-    "case",
-    "id",
     "po",
-    "so",
     "sku",
     "tracking",
-    "account",
-    "acct",
     "contract",
     "booking",
     "reservation",
@@ -182,42 +178,70 @@ const REFERENCE_WORDS: [&str; 24] = [
     "parcel",
     "shipment",
     "serial",
+    "isbn",
+    "ean",
     "bestellung",
     "rechnung",
     "commande",
     "facture",
 ];
 
-fn after_reference_word(text: &str, start: usize) -> bool {
-    let before = text[..start].trim_end_matches([' ', '#', ':', '.', '(', '-']);
-    let word: String = before
+/// The word that ends `text` (letters only, lower-case) and what precedes it.
+fn last_word(text: &str) -> (String, &str) {
+    let word: Vec<char> = text
         .chars()
         .rev()
         .take_while(|c| c.is_alphabetic())
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<String>()
-        .to_lowercase();
+        .collect();
+    let len: usize = word.iter().map(|c| c.len_utf8()).sum();
+    let word: String = word.into_iter().rev().collect::<String>().to_lowercase();
+    (word, &text[..text.len() - len])
+}
+
+/// Whether the number at `start` follows a reference word in the same
+/// phrase: "order 1234", "ticket #1234", "invoice no. 1234" — never across
+/// a sentence's end ("my order. 0612…").
+fn after_reference_word(text: &str, start: usize) -> bool {
+    let before = text[..start].trim_end_matches([' ', '#', ':', '(']);
+    // "no." and "nr." are the only words a dot may end here.
+    let (word, rest) = match before.strip_suffix('.') {
+        Some(stripped) => {
+            let (word, rest) = last_word(stripped);
+            if !matches!(word.as_str(), "no" | "nr") {
+                return false;
+            }
+            (word, rest)
+        }
+        None => last_word(before),
+    };
     // "order no. 1234", "invoice number 1234": one filler word between.
-    let filler = matches!(
+    if matches!(
         word.as_str(),
         "no" | "nr" | "number" | "num" | "nummer" | "numéro"
-    );
-    if filler {
-        let rest = before[..before.len() - word.len()].trim_end_matches([' ', '.', '#', ':']);
-        let previous: String = rest
-            .chars()
-            .rev()
-            .take_while(|c| c.is_alphabetic())
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<String>()
-            .to_lowercase();
+    ) {
+        let (previous, _) = last_word(rest.trim_end_matches([' ', '#', ':']));
         return REFERENCE_WORDS.contains(&previous.as_str());
     }
     REFERENCE_WORDS.contains(&word.as_str())
+}
+
+/// Whether a digit run's separators are those of a printed card number:
+/// none, or one kind throughout in groups of four (the last may be
+/// shorter: 4-4-4-4-3), or Amex / Diners groups (4-6-5, 4-6-4). A list of
+/// prices or dates is not a card however its digits add up.
+fn card_grouping(s: &str) -> bool {
+    let separators: Vec<char> = s.chars().filter(|c| !c.is_ascii_digit()).collect();
+    let Some(&first) = separators.first() else {
+        return true;
+    };
+    if separators.iter().any(|&c| c != first) {
+        return false;
+    }
+    let groups: Vec<usize> = s.split(first).map(str::len).collect();
+    let fours = groups
+        .split_last()
+        .is_some_and(|(last, rest)| rest.iter().all(|&g| g == 4) && (1..=4).contains(last));
+    fours || groups == [4, 6, 5] || groups == [4, 6, 4]
 }
 
 /// The longest span of a digit run that is a card number: starts and ends
@@ -239,7 +263,11 @@ fn card_span(s: &str) -> Option<(usize, usize)> {
             .rev();
         for end in ends {
             let d = digits(&s[start..end]);
-            if (12..=19).contains(&d.len()) && luhn(&d) && known_issuer(&d) {
+            if (12..=19).contains(&d.len())
+                && card_grouping(&s[start..end])
+                && luhn(&d)
+                && known_issuer(&d)
+            {
                 return Some((start, end));
             }
         }
@@ -318,7 +346,7 @@ pub fn find(text: &str) -> Vec<Found> {
             && !DATE.is_match(s.trim_start_matches('('))
             && !glued_to_word(text, m.start())
             && !glued_after(text, m.start() + s.len())
-            && !after_reference_word(text, m.start())
+            && (international || !after_reference_word(text, m.start()))
         {
             found.push(Found {
                 start: m.start(),
@@ -444,6 +472,17 @@ mod tests {
                 ],
             ),
             (
+                "my order. +44 7700 900123 is my mobile",
+                &[(PersonalData::Phone, "+44 7700 900123")],
+            ),
+            (
+                "the phone on my account: 07700 900123, in case 0612345678",
+                &[
+                    (PersonalData::Phone, "07700 900123"),
+                    (PersonalData::Phone, "0612345678"),
+                ],
+            ),
+            (
                 "mobile 07700900123, portable 0612345678",
                 &[
                     (PersonalData::Phone, "07700900123"),
@@ -500,6 +539,8 @@ mod tests {
             "ticket (12345678) and invoice 0123-4567-89",
             "tracking number 555-123-4567",
             "reference: 0612345678",
+            "paid 44.29 9.75 37.15 32.05 and 25.08.2026 10.11.2026",
+            "totals 100 200 3000 units, ISBN 0321751043",
         ] {
             assert_eq!(kinds(text), vec![], "{text}");
         }

@@ -96,11 +96,13 @@ pub fn client_address(
 ) -> String {
     let Some(peer) = request_extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+        .map(|c| c.0.ip().to_canonical())
     else {
         return "unknown".to_string();
     };
-    if !trusted_proxies.contains(&peer) {
+    // An IPv4 proxy reaching a server bound to [::] shows as ::ffff:a.b.c.d.
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|t| t.to_canonical() == *ip);
+    if !trusted(&peer) {
         return peer.to_string();
     }
     let forwarded: Vec<&str> = headers
@@ -111,8 +113,19 @@ pub fn client_address(
         .map(str::trim)
         .collect();
     for entry in forwarded.iter().rev() {
-        match entry.parse::<IpAddr>() {
-            Ok(ip) if trusted_proxies.contains(&ip) => continue,
+        // "1.2.3.4", "1.2.3.4:5678" (some proxies add the port), "[2001:db8::1]:80".
+        let parsed = entry
+            .parse::<IpAddr>()
+            .or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip()))
+            .or_else(|_| {
+                entry
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+            })
+            .map(|ip| ip.to_canonical());
+        match parsed {
+            Ok(ip) if trusted(&ip) => continue,
             Ok(ip) => return ip.to_string(),
             // Not an address where our proxy writes one: the chain is not
             // ours to believe past this point.
@@ -496,6 +509,19 @@ mod tests {
         assert_eq!(
             from("10.0.0.2", &["2001:db8::1"], &["10.0.0.2"]),
             "2001:db8::1"
+        );
+        // Ports, brackets, and an IPv4 proxy seen through an IPv6 socket.
+        assert_eq!(
+            from("10.0.0.2", &["198.51.100.7:5678"], &["10.0.0.2"]),
+            "198.51.100.7"
+        );
+        assert_eq!(
+            from("10.0.0.2", &["[2001:db8::1]:443"], &["10.0.0.2"]),
+            "2001:db8::1"
+        );
+        assert_eq!(
+            from("::ffff:10.0.0.2", &["198.51.100.7"], &["10.0.0.2"]),
+            "198.51.100.7"
         );
         // Nothing usable: the proxy itself.
         assert_eq!(from("10.0.0.2", &[], &["10.0.0.2"]), "10.0.0.2");

@@ -260,6 +260,14 @@ impl PostgresStore {
         redact: bool,
     ) -> StoreResult<Result<ResponsesWritten, Raced>> {
         let mut tx = self.pool.begin().await?;
+        if redact {
+            // Waits for a setting's change in progress (put_setting holds
+            // SHARE ROW EXCLUSIVE), so no batch that read "off" commits
+            // after a change to "on" did; writers do not block each other.
+            sqlx::query("LOCK TABLE settings IN SHARE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
         let redacted;
         let rows = if redact
             && sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = $1")

@@ -385,11 +385,15 @@ impl Backend for SqliteStore {
         // file: copy the new ones into the database and empty it. Best
         // effort (a long reader can hold it back; the WAL is then
         // overwritten as writes go on).
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.pool)
             .await
         {
-            tracing::warn!(error = %e, "checkpoint after an erasure failed");
+            Ok((0, _, _)) => {}
+            Ok(_) => tracing::warn!(
+                "a reader held the WAL after an erasure: the erased rows stay in the WAL file until it is overwritten or the next checkpoint"
+            ),
+            Err(e) => tracing::warn!(error = %e, "checkpoint after an erasure failed"),
         }
         Ok(ErasureWritten { erased, delta })
     }

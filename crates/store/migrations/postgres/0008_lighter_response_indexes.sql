@@ -4,7 +4,7 @@
 -- comments page and API default); listing every response scans. Erasure
 -- scans for a customer's rows (~25 ms per 300,000 rows on SQLite; erasures
 -- are rare) and retention walks the primary key, so neither needs one.
-DROP INDEX responses_by_customer;
-DROP INDEX responses_newest;
+DROP INDEX IF EXISTS responses_by_customer;
+DROP INDEX IF EXISTS responses_newest;
 CREATE INDEX responses_with_comment ON responses (submitted_unix)
     WHERE comment IS NOT NULL AND comment <> '';

@@ -1,7 +1,8 @@
--- The audit log is append-only for everyone who reaches the database
--- through SQL, not only for the application: changes, deletions and
--- TRUNCATE abort (a superuser can still drop the trigger; that is
--- PostgreSQL's own audit trail to keep).
+-- The audit log is append-only for whoever reaches the database through
+-- SQL, not only for the application: changes, deletions and TRUNCATE
+-- abort. The table's owner (the application's role) can still drop the
+-- trigger: that guards against mistakes and casual edits, not against
+-- someone holding the owner's credentials.
 CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'the audit log is append-only';
