@@ -8,6 +8,7 @@
 pub mod access;
 pub mod account;
 pub mod calendar;
+pub mod comparison;
 pub mod customer;
 pub mod dimension;
 pub mod estimate;

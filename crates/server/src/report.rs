@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use northstar_core::calendar::{self, Day};
-use northstar_core::estimate::{self, CONFIDENCE, DifferenceTest};
+use northstar_core::comparison;
+use northstar_core::estimate::CONFIDENCE;
 use northstar_core::rollup::{CubeAnswer, CubeQuery, GroupBy};
-use northstar_core::{Dimension, Estimate, Mergeable, Metric, ProportionSummary, ResponseSummary};
+use northstar_core::{Dimension, Estimate, Mergeable, Metric};
 use northstar_store::{RespondentCounts, RespondentQuery, Store};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -121,11 +122,9 @@ impl From<Estimate> for Figure {
     }
 }
 
-/// Fewest answers in a group, and in the rest, before a difference is
-/// called significant: below it the normal approximation is unreliable
-/// (a unanimous handful has zero variance and any z).
-pub const MIN_ANSWERS_FOR_SIGNIFICANCE: i64 = 30;
+pub use northstar_core::comparison::MIN_ANSWERS_FOR_SIGNIFICANCE;
 
+// `core::comparison` decides; this is its documented shape.
 /// A group's difference from all other responses in the selection.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VersusRest {
@@ -141,6 +140,19 @@ pub struct VersusRest {
     /// the interval shown beside it.
     pub significant: bool,
     pub method: &'static str,
+}
+
+impl From<comparison::VersusRest> for VersusRest {
+    fn from(v: comparison::VersusRest) -> Self {
+        Self {
+            difference: v.difference,
+            z: v.z,
+            p_value: v.p_value,
+            p_adjusted: v.p_adjusted,
+            significant: v.significant,
+            method: v.method,
+        }
+    }
 }
 
 /// One group of a breakdown.
@@ -202,73 +214,6 @@ pub struct MetricReport {
     /// department, segment and channel), no breakdown: the summary their
     /// role may see, not the request's filter applied to other departments.
     pub organisation: Option<Figure>,
-}
-
-fn versus_rest(
-    metric: Metric,
-    group: &ResponseSummary,
-    rest: &ResponseSummary,
-) -> Option<VersusRest> {
-    let n = |s: &ResponseSummary| metric.estimate(s).n;
-    let group_interval = metric.estimate(group);
-    let rest_value = metric.estimate(rest).value;
-    let interval_excludes_rest = match (group_interval.ci_low, group_interval.ci_high, rest_value) {
-        (Some(lo), Some(hi), Some(v)) => v < lo || v > hi,
-        _ => false,
-    };
-    let enough = n(group) >= MIN_ANSWERS_FOR_SIGNIFICANCE
-        && n(rest) >= MIN_ANSWERS_FOR_SIGNIFICANCE
-        && interval_excludes_rest;
-    let (test, method): (DifferenceTest, &'static str) = match metric {
-        Metric::Nps => (
-            estimate::nps_difference_adjusted(&group.nps, &rest.nps)?,
-            "z-test with adjusted-Wald variances (Rocks 2016), group's interval excluding the rest's NPS",
-        ),
-        Metric::Csat | Metric::Fcr => {
-            let prop = |s: &ResponseSummary| match metric {
-                Metric::Csat => ProportionSummary {
-                    successes: s.csat.count_between(4, 5),
-                    trials: s.csat.n(),
-                },
-                _ => s.fcr,
-            };
-            let t = estimate::two_proportion_adjusted(&prop(group), &prop(rest))?;
-            (
-                DifferenceTest {
-                    difference: 100.0 * t.difference,
-                    ..t
-                },
-                "Agresti-Caffo adjusted two-proportion z-test (Agresti & Caffo 2000), group's interval excluding the rest's share",
-            )
-        }
-        Metric::Ces => return None,
-    };
-    Some(VersusRest {
-        difference: test.difference,
-        z: test.z,
-        p_value: test.p_value,
-        p_adjusted: test.p_value,
-        // Decided after the adjustment, in `adjust_for_multiple_groups`.
-        significant: enough,
-        method,
-    })
-}
-
-/// Applies Holm's adjustment across the groups that were tested.
-fn adjust_for_multiple_groups(groups: &mut [GroupFigure]) {
-    let tested: Vec<f64> = groups
-        .iter()
-        .filter_map(|g| g.versus_rest.as_ref().map(|v| v.p_value))
-        .collect();
-    let adjusted = estimate::holm(&tested);
-    for (v, p) in groups
-        .iter_mut()
-        .filter_map(|g| g.versus_rest.as_mut())
-        .zip(adjusted)
-    {
-        v.p_adjusted = p;
-        v.significant = v.significant && p < 1.0 - CONFIDENCE;
-    }
 }
 
 impl Selection {
@@ -346,25 +291,29 @@ pub fn report_from(
     selection: &Selection,
     group_by: Option<GroupBy>,
 ) -> MetricReport {
-    let groups = answer
+    let mut tested: Vec<(&str, Estimate, Option<comparison::VersusRest>)> = answer
         .groups
         .iter()
         .map(|g| {
             let mut rest = answer.overall;
             rest.merge(&g.summary.negated());
-            GroupFigure {
-                key: g.key.clone(),
-                figure: metric.estimate(&g.summary).into(),
-                versus_rest: match group_by {
-                    Some(GroupBy::Dimension(_)) => versus_rest(metric, &g.summary, &rest),
-                    _ => None,
-                },
-            }
+            let versus = match group_by {
+                Some(GroupBy::Dimension(_)) => comparison::versus_rest(metric, &g.summary, &rest),
+                _ => None,
+            };
+            (g.key.as_str(), metric.estimate(&g.summary), versus)
         })
-        .filter(|g| g.figure.n > 0)
-        .collect::<Vec<_>>();
-    let mut groups = groups;
-    adjust_for_multiple_groups(&mut groups);
+        .filter(|(_, estimate, _)| estimate.n > 0)
+        .collect();
+    comparison::adjust_for_multiple_groups(tested.iter_mut().filter_map(|(_, _, v)| v.as_mut()));
+    let groups = tested
+        .into_iter()
+        .map(|(key, estimate, versus)| GroupFigure {
+            key: key.to_string(),
+            figure: estimate.into(),
+            versus_rest: versus.map(Into::into),
+        })
+        .collect();
     MetricReport {
         metric,
         title: metric.title(),
