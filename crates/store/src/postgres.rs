@@ -373,15 +373,7 @@ impl PostgresStore {
         let (cells, retracted_days) = schema::rollup_deltas(&changes);
         add_to_rollups(&mut tx, &cells).await?;
         if !retracted_days.is_empty() {
-            let all_zero: Vec<String> =
-                COUNTER_COLUMNS.iter().map(|c| format!("{c} = 0")).collect();
-            sqlx::query(AssertSqlSafe(format!(
-                "DELETE FROM rollups_daily WHERE day = ANY($1) AND {}",
-                all_zero.join(" AND ")
-            )))
-            .bind(&retracted_days)
-            .execute(&mut *tx)
-            .await?;
+            delete_emptied_days(&mut tx, &retracted_days).await?;
         }
         let xid = log_delta(&mut tx, Some(&backend::encode_cells(&cells)), false).await?;
         bump_data_version(&mut tx, "rollups").await?;
@@ -454,15 +446,7 @@ impl PostgresStore {
         if !removed.is_empty() {
             let (cells, days) = schema::removal_deltas(&removed);
             add_to_rollups(&mut tx, &cells).await?;
-            let all_zero: Vec<String> =
-                COUNTER_COLUMNS.iter().map(|c| format!("{c} = 0")).collect();
-            sqlx::query(AssertSqlSafe(format!(
-                "DELETE FROM rollups_daily WHERE day = ANY($1) AND {}",
-                all_zero.join(" AND ")
-            )))
-            .bind(&days)
-            .execute(&mut *tx)
-            .await?;
+            delete_emptied_days(&mut tx, &days).await?;
             let xid = log_delta(&mut tx, Some(&backend::encode_cells(&cells)), false).await?;
             bump_data_version(&mut tx, "rollups").await?;
             delta = Some(RollupDelta { id: xid, cells });
@@ -848,29 +832,7 @@ impl Backend for PostgresStore {
     async fn list_responses(&self, query: &ResponseListQuery) -> StoreResult<Vec<NewResponse>> {
         let mut qb: sqlx::QueryBuilder<Postgres> =
             sqlx::QueryBuilder::new(format!("{RESPONSE_SELECT} WHERE TRUE"));
-        if let Some(from) = query.selection.from {
-            qb.push(" AND submitted_unix >= ")
-                .push_bind(i64::from(from) * 86_400);
-        }
-        if let Some(to) = query.selection.to {
-            qb.push(" AND submitted_unix < ")
-                .push_bind((i64::from(to) + 1) * 86_400);
-        }
-        for d in Dimension::ALL {
-            let values: Vec<String> = query
-                .selection
-                .filter
-                .iter()
-                .filter(|(fd, _)| *fd == d)
-                .map(|(_, v)| v.clone())
-                .collect();
-            if values.is_empty() {
-                continue;
-            }
-            qb.push(format!(" AND {} = ANY(", d.as_str()))
-                .push_bind(values)
-                .push(")");
-        }
+        push_selection(&mut qb, &query.selection, "");
         if query.with_comment {
             qb.push(" AND comment IS NOT NULL AND comment <> ''");
         }
@@ -1163,28 +1125,7 @@ impl Backend for PostgresStore {
              FROM responses r LEFT JOIN customers c ON c.customer_id = r.customer_id \
              WHERE r.nps IS NOT NULL",
         );
-        if let Some(from) = query.from {
-            qb.push(" AND r.submitted_unix >= ")
-                .push_bind(i64::from(from) * 86_400);
-        }
-        if let Some(to) = query.to {
-            qb.push(" AND r.submitted_unix < ")
-                .push_bind((i64::from(to) + 1) * 86_400);
-        }
-        for d in Dimension::ALL {
-            let values: Vec<String> = query
-                .filter
-                .iter()
-                .filter(|(fd, _)| *fd == d)
-                .map(|(_, v)| v.clone())
-                .collect();
-            if values.is_empty() {
-                continue;
-            }
-            qb.push(format!(" AND r.{} = ANY(", d.as_str()))
-                .push_bind(values)
-                .push(")");
-        }
+        push_selection(&mut qb, query, "r.");
         qb.push(" GROUP BY 1, 2");
         let rows: Vec<(String, i32, i64)> = qb.build_query_as().fetch_all(&self.pool).await?;
         let mut counts = RespondentCounts::default();
@@ -1245,18 +1186,7 @@ impl Backend for PostgresStore {
             COUNTER_COLUMNS.join(", ")
         ));
         qb.push_bind(from).push(" AND ").push_bind(to);
-        for d in Dimension::ALL {
-            let values: Vec<String> = filter
-                .iter()
-                .filter(|(fd, _)| *fd == d)
-                .map(|(_, v)| v.clone())
-                .collect();
-            if !values.is_empty() {
-                qb.push(format!(" AND {} = ANY(", d.as_str()))
-                    .push_bind(values)
-                    .push(")");
-            }
-        }
+        push_dimension_filter(&mut qb, filter, "");
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter().map(cell_from_row).collect()
     }
@@ -1918,6 +1848,64 @@ impl Backend for PostgresStore {
 
 /// The customers' "no churn date" key fits the column.
 const _: () = assert!(NEVER_CHURNED == i32::MAX as i64);
+
+/// Appends a respondent selection's conditions (days of `submitted_unix`,
+/// dimension values, any of several per dimension) to a query, on columns
+/// of the responses table named with `prefix` (`""` or `"r."`).
+fn push_selection(
+    qb: &mut sqlx::QueryBuilder<Postgres>,
+    selection: &RespondentQuery,
+    prefix: &str,
+) {
+    if let Some(from) = selection.from {
+        qb.push(format!(" AND {prefix}submitted_unix >= "))
+            .push_bind(i64::from(from) * 86_400);
+    }
+    if let Some(to) = selection.to {
+        qb.push(format!(" AND {prefix}submitted_unix < "))
+            .push_bind((i64::from(to) + 1) * 86_400);
+    }
+    push_dimension_filter(qb, &selection.filter, prefix);
+}
+
+/// Appends "dimension is any of these values" for each dimension the
+/// filter names, on columns named with `prefix`.
+fn push_dimension_filter(
+    qb: &mut sqlx::QueryBuilder<Postgres>,
+    filter: &[(Dimension, String)],
+    prefix: &str,
+) {
+    for d in Dimension::ALL {
+        let values: Vec<String> = filter
+            .iter()
+            .filter(|(fd, _)| *fd == d)
+            .map(|(_, v)| v.clone())
+            .collect();
+        if !values.is_empty() {
+            qb.push(format!(" AND {prefix}{} = ANY(", d.as_str()))
+                .push_bind(values)
+                .push(")");
+        }
+    }
+}
+
+/// Deletes the rollup rows of these days whose counters all went to zero
+/// (a retraction or an erasure emptied them), as a rebuild would not have
+/// them.
+async fn delete_emptied_days(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    days: &[Day],
+) -> StoreResult<()> {
+    let all_zero: Vec<String> = COUNTER_COLUMNS.iter().map(|c| format!("{c} = 0")).collect();
+    sqlx::query(AssertSqlSafe(format!(
+        "DELETE FROM rollups_daily WHERE day = ANY($1) AND {}",
+        all_zero.join(" AND ")
+    )))
+    .bind(days)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

@@ -266,15 +266,7 @@ impl Backend for SqliteStore {
 
         Self::upsert_rollups(&mut tx, &cells).await?;
         if !retracted_days.is_empty() {
-            let all_zero: Vec<String> =
-                COUNTER_COLUMNS.iter().map(|c| format!("{c} = 0")).collect();
-            sqlx::query(AssertSqlSafe(format!(
-                "DELETE FROM rollups_daily WHERE day IN (SELECT value FROM json_each(?1)) AND {}",
-                all_zero.join(" AND ")
-            )))
-            .bind(json_text(&retracted_days))
-            .execute(&mut *tx)
-            .await?;
+            delete_emptied_days(&mut tx, &retracted_days).await?;
         }
         let version = Self::bump_version(&mut tx).await?;
         let now = now_unix();
@@ -360,15 +352,7 @@ impl Backend for SqliteStore {
         let mut delta = None;
         if !removed.is_empty() {
             Self::upsert_rollups(&mut tx, &cells).await?;
-            let all_zero: Vec<String> =
-                COUNTER_COLUMNS.iter().map(|c| format!("{c} = 0")).collect();
-            sqlx::query(AssertSqlSafe(format!(
-                "DELETE FROM rollups_daily WHERE day IN (SELECT value FROM json_each(?1)) AND {}",
-                all_zero.join(" AND ")
-            )))
-            .bind(json_text(&days))
-            .execute(&mut *tx)
-            .await?;
+            delete_emptied_days(&mut tx, &days).await?;
             let version = Self::bump_version(&mut tx).await?;
             sqlx::query(
                 "INSERT INTO rollup_deltas (version, written_unix, cells) VALUES (?1, ?2, ?3)",
@@ -458,32 +442,7 @@ impl Backend for SqliteStore {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
             "SELECT {RESPONSE_COLUMNS} FROM responses WHERE TRUE"
         ));
-        if let Some(from) = query.selection.from {
-            qb.push(" AND submitted_unix >= ")
-                .push_bind(i64::from(from) * 86_400);
-        }
-        if let Some(to) = query.selection.to {
-            qb.push(" AND submitted_unix < ")
-                .push_bind((i64::from(to) + 1) * 86_400);
-        }
-        for d in Dimension::ALL {
-            let values: Vec<&str> = query
-                .selection
-                .filter
-                .iter()
-                .filter(|(fd, _)| *fd == d)
-                .map(|(_, v)| v.as_str())
-                .collect();
-            if values.is_empty() {
-                continue;
-            }
-            qb.push(format!(
-                " AND {} IN (SELECT value FROM json_each(",
-                d.as_str()
-            ))
-            .push_bind(json_text(&values))
-            .push("))");
-        }
+        push_selection(&mut qb, &query.selection, "");
         if query.with_comment {
             qb.push(" AND comment IS NOT NULL AND comment <> ''");
         }
@@ -753,31 +712,7 @@ impl Backend for SqliteStore {
              FROM responses r LEFT JOIN customers c ON c.customer_id = r.customer_id \
              WHERE r.nps IS NOT NULL",
         );
-        if let Some(from) = query.from {
-            qb.push(" AND r.submitted_unix >= ")
-                .push_bind(i64::from(from) * 86_400);
-        }
-        if let Some(to) = query.to {
-            qb.push(" AND r.submitted_unix < ")
-                .push_bind((i64::from(to) + 1) * 86_400);
-        }
-        for d in Dimension::ALL {
-            let values: Vec<&str> = query
-                .filter
-                .iter()
-                .filter(|(fd, _)| *fd == d)
-                .map(|(_, v)| v.as_str())
-                .collect();
-            if values.is_empty() {
-                continue;
-            }
-            qb.push(format!(
-                " AND r.{} IN (SELECT value FROM json_each(",
-                d.as_str()
-            ))
-            .push_bind(json_text(&values))
-            .push("))");
-        }
+        push_selection(&mut qb, query, "r.");
         qb.push(" GROUP BY 1, 2 ORDER BY 1");
         let rows: Vec<(String, i64, i64)> = qb.build_query_as().fetch_all(&self.pool).await?;
         let mut counts = RespondentCounts::default();
@@ -839,21 +774,7 @@ impl Backend for SqliteStore {
         qb.push_bind(i64::from(from))
             .push(" AND ")
             .push_bind(i64::from(to));
-        for d in Dimension::ALL {
-            let values: Vec<&str> = filter
-                .iter()
-                .filter(|(fd, _)| *fd == d)
-                .map(|(_, v)| v.as_str())
-                .collect();
-            if !values.is_empty() {
-                qb.push(format!(
-                    " AND {} IN (SELECT value FROM json_each(",
-                    d.as_str()
-                ))
-                .push_bind(json_text(&values))
-                .push("))");
-            }
-        }
+        push_dimension_filter(&mut qb, filter, "");
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter().map(rollup_cell_from_row).collect()
     }
@@ -1503,4 +1424,61 @@ impl Backend for SqliteStore {
         .await?;
         rows.iter().map(operation_from_row).collect()
     }
+}
+
+/// Appends a respondent selection's conditions (days of `submitted_unix`,
+/// dimension values, any of several per dimension) to a query, on columns
+/// of the responses table named with `prefix` (`""` or `"r."`).
+fn push_selection(qb: &mut QueryBuilder<Sqlite>, selection: &RespondentQuery, prefix: &str) {
+    if let Some(from) = selection.from {
+        qb.push(format!(" AND {prefix}submitted_unix >= "))
+            .push_bind(i64::from(from) * 86_400);
+    }
+    if let Some(to) = selection.to {
+        qb.push(format!(" AND {prefix}submitted_unix < "))
+            .push_bind((i64::from(to) + 1) * 86_400);
+    }
+    push_dimension_filter(qb, &selection.filter, prefix);
+}
+
+/// Appends "dimension is any of these values" for each dimension the
+/// filter names, on columns named with `prefix`.
+fn push_dimension_filter(
+    qb: &mut QueryBuilder<Sqlite>,
+    filter: &[(Dimension, String)],
+    prefix: &str,
+) {
+    for d in Dimension::ALL {
+        let values: Vec<&str> = filter
+            .iter()
+            .filter(|(fd, _)| *fd == d)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if !values.is_empty() {
+            qb.push(format!(
+                " AND {prefix}{} IN (SELECT value FROM json_each(",
+                d.as_str()
+            ))
+            .push_bind(json_text(&values))
+            .push("))");
+        }
+    }
+}
+
+/// Deletes the rollup rows of these days whose counters all went to zero
+/// (a retraction or an erasure emptied them), as a rebuild would not have
+/// them.
+async fn delete_emptied_days(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    days: &[Day],
+) -> StoreResult<()> {
+    let all_zero: Vec<String> = COUNTER_COLUMNS.iter().map(|c| format!("{c} = 0")).collect();
+    sqlx::query(AssertSqlSafe(format!(
+        "DELETE FROM rollups_daily WHERE day IN (SELECT value FROM json_each(?1)) AND {}",
+        all_zero.join(" AND ")
+    )))
+    .bind(json_text(&days))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
