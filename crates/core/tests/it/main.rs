@@ -6,3 +6,6 @@
 
 mod golden;
 mod nps_coverage;
+mod drivers;
+mod expectation_gap;
+mod weighting;
