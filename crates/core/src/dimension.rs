@@ -14,8 +14,14 @@ pub enum Dimension {
 }
 
 impl Dimension {
+    /// How many dimensions there are. Adding one is a variant here, its name
+    /// in [`Dimension::as_str`], and a migration adding the column to
+    /// `responses` and `rollups_daily` (with its key) on both backends: every
+    /// column list, key array and parameter list is derived from this type.
+    pub const COUNT: usize = 5;
+
     /// All dimensions, in key order.
-    pub const ALL: [Dimension; 5] = [
+    pub const ALL: [Dimension; Self::COUNT] = [
         Dimension::Survey,
         Dimension::Touchpoint,
         Dimension::Department,
@@ -24,7 +30,7 @@ impl Dimension {
     ];
 
     /// The column and parameter name.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Dimension::Survey => "survey",
             Dimension::Touchpoint => "touchpoint",
@@ -37,6 +43,20 @@ impl Dimension {
     /// Parses a column or parameter name.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|d| d.as_str() == name)
+    }
+
+    /// The names of all dimensions, comma-separated, in key order: the
+    /// column list of `responses` and `rollups_daily`, and the list of
+    /// parameter names an error message offers.
+    pub fn column_list() -> &'static str {
+        static LIST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            Dimension::ALL
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        &LIST
     }
 
     /// Position in [`Dimension::ALL`].
@@ -53,7 +73,7 @@ impl std::fmt::Display for Dimension {
 
 /// One value per dimension; an empty string means "not given".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct DimensionValues(pub [String; 5]);
+pub struct DimensionValues(pub [String; Dimension::COUNT]);
 
 impl DimensionValues {
     /// The value of one dimension.

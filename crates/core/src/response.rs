@@ -100,22 +100,23 @@ impl Column {
 pub const REQUIRED_COLUMNS: [&str; 2] = ["external_id", "submitted_at"];
 
 /// Every column name a responses file may use besides `driver_<name>`.
-pub const KNOWN_COLUMNS: [&str; 14] = [
-    "external_id",
-    "customer_id",
-    "submitted_at",
-    "survey",
-    "touchpoint",
-    "department",
-    "segment",
-    "channel",
-    "nps",
-    "csat",
-    "ces",
-    "fcr",
-    "comment",
-    "order_id",
-];
+pub const KNOWN_COLUMNS: [&str; 9 + Dimension::COUNT] = {
+    let before = ["external_id", "customer_id", "submitted_at"];
+    let after = ["nps", "csat", "ces", "fcr", "comment", "order_id"];
+    let mut out = [""; 9 + Dimension::COUNT];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = if i < before.len() {
+            before[i]
+        } else if i < before.len() + Dimension::COUNT {
+            Dimension::ALL[i - before.len()].as_str()
+        } else {
+            after[i - before.len() - Dimension::COUNT]
+        };
+        i += 1;
+    }
+    out
+};
 
 /// The layout of a responses file or batch item, resolved once per header.
 #[derive(Debug, Clone)]

@@ -149,7 +149,7 @@ impl Dictionary {
 
 #[derive(Debug, Clone)]
 struct Combination {
-    dims: [u32; 5],
+    dims: [u32; Dimension::COUNT],
     /// Day cells, for days from the cube's horizon on (all days when it has
     /// none).
     days: BTreeMap<Day, ResponseSummary>,
@@ -428,8 +428,8 @@ impl Combination {
 /// Response summaries by day and dimension combination.
 #[derive(Debug, Clone, Default)]
 pub struct RollupCube {
-    dictionaries: [Dictionary; 5],
-    combination_ids: HashMap<[u32; 5], usize>,
+    dictionaries: [Dictionary; Dimension::COUNT],
+    combination_ids: HashMap<[u32; Dimension::COUNT], usize>,
     combinations: Vec<Combination>,
     /// Day cells are kept for this month and later; earlier months keep
     /// only their totals and spans (see [`RollupCube::keep_days_from`]).
@@ -458,7 +458,7 @@ impl RollupCube {
 
     /// Merges `delta` (which may retract) into the cell for `day` and `dims`.
     pub fn add(&mut self, day: Day, dims: &DimensionValues, delta: &ResponseSummary) {
-        let mut key = [0u32; 5];
+        let mut key = [0u32; Dimension::COUNT];
         for d in Dimension::ALL {
             key[d.index()] = self.dictionaries[d.index()].intern(dims.get(d));
         }
@@ -613,7 +613,7 @@ impl RollupCube {
         })
     }
 
-    fn values_of(&self, ids: &[u32; 5]) -> DimensionValues {
+    fn values_of(&self, ids: &[u32; Dimension::COUNT]) -> DimensionValues {
         DimensionValues(
             Dimension::ALL
                 .map(|d| self.dictionaries[d.index()].names[ids[d.index()] as usize].clone()),
@@ -648,7 +648,7 @@ impl RollupCube {
 
     /// Answers a query by merging month cells, and day cells at partial-month edges.
     pub fn query(&self, q: &CubeQuery) -> CubeAnswer {
-        let mut allowed: [Option<Vec<u32>>; 5] = Default::default();
+        let mut allowed: [Option<Vec<u32>>; Dimension::COUNT] = Default::default();
         for (d, value) in &q.filter {
             let ids = allowed[d.index()].get_or_insert_with(Vec::new);
             if let Some(&id) = self.dictionaries[d.index()].ids.get(value) {
@@ -788,7 +788,7 @@ mod tests {
     #[derive(Debug, Clone)]
     struct Row {
         day: Day,
-        dims: [u8; 5],
+        dims: [u8; Dimension::COUNT],
         nps: u8,
     }
 

@@ -105,8 +105,6 @@ pub struct MetricParams {
     pub selection: Selection,
 }
 
-const DIMENSIONS: &str = "survey, touchpoint, department, segment, channel";
-
 /// Parses query pairs; `accepted` lists the non-selection parameters the
 /// caller understands (others are an error that names them). The selection
 /// comes back restricted to the caller's `scope`: no handler can get an
@@ -133,7 +131,10 @@ pub fn parse(
                     p.group_by = Some(GroupBy::parse(value).ok_or_else(|| {
                         ApiError::parameter(
                             "group_by",
-                            format!("cannot group by {value:?}; use one of {DIMENSIONS}, month"),
+                            format!(
+                                "cannot group by {value:?}; use one of {}, month",
+                                Dimension::column_list()
+                            ),
                         )
                     })?);
                 }
@@ -169,11 +170,12 @@ pub fn parse(
                     return Err(ApiError::parameter(
                         other,
                         format!(
-                            "unknown parameter; use {}from, to (YYYY-MM-DD) or a dimension filter ({DIMENSIONS})",
+                            "unknown parameter; use {}from, to (YYYY-MM-DD) or a dimension filter ({})",
                             accepted
                                 .iter()
                                 .map(|a| format!("{a}, "))
-                                .collect::<String>()
+                                .collect::<String>(),
+                            Dimension::column_list()
                         ),
                     ));
                 }

@@ -82,10 +82,10 @@ pub struct CachedStore {
 type DaysRead = (Vec<(Day, Day)>, Vec<(Dimension, String)>);
 
 /// Per dimension, values held by writes in flight and how many hold each.
-type PendingValues = [HashMap<String, usize>; 5];
+type PendingValues = [HashMap<String, usize>; Dimension::COUNT];
 
 /// The dimension values one write reserved while in flight.
-struct Reservation([Vec<String>; 5]);
+struct Reservation([Vec<String>; Dimension::COUNT]);
 
 /// Responses anonymised per transaction by retention.
 const ANONYMISE_BATCH: u32 = 5_000;
@@ -385,7 +385,7 @@ impl CachedStore {
     /// concurrent batches cannot pass the limit together; the caller
     /// releases the returned reservation once its write is done.
     async fn check_distinct_values(&self, batch: &[NewResponse]) -> StoreResult<Reservation> {
-        let mut new_values: [HashSet<&str>; 5] = Default::default();
+        let mut new_values: [HashSet<&str>; Dimension::COUNT] = Default::default();
         for r in batch {
             for d in Dimension::ALL {
                 new_values[d.index()].insert(r.dimensions.get(d));
@@ -414,7 +414,7 @@ impl CachedStore {
                 });
             }
         }
-        let mut reserved: [Vec<String>; 5] = Default::default();
+        let mut reserved: [Vec<String>; Dimension::COUNT] = Default::default();
         for d in Dimension::ALL {
             for v in &new_values[d.index()] {
                 *pending[d.index()].entry((*v).to_string()).or_default() += 1;

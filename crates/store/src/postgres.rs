@@ -141,7 +141,7 @@ fn cell_from_row(row: &PgRow) -> StoreResult<RollupCell> {
     }
     let mut counters = [0i64; ResponseSummary::COUNTERS];
     for (i, c) in counters.iter_mut().enumerate() {
-        *c = row.try_get(6 + i)?;
+        *c = row.try_get(schema::FIRST_COUNTER + i)?;
     }
     Ok((day, dims, ResponseSummary::from_counters(&counters)))
 }
@@ -174,9 +174,28 @@ fn response_from_row(row: &PgRow) -> StoreResult<NewResponse> {
     })
 }
 
-const RESPONSE_SELECT: &str = "SELECT external_id, customer_id, submitted_at, submitted_unix, survey, touchpoint, \
-     department, segment, channel, nps, csat, ces, fcr, comment, order_id, drivers::text AS drivers, \
-     attributes::text AS attributes FROM responses";
+/// Every column of a response, JSON columns as text.
+static RESPONSE_OUTPUT_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let columns: Vec<String> = schema::RESPONSE_COLUMNS
+        .names()
+        .map(|c| match c {
+            "drivers" | "attributes" => format!("{c}::text AS {c}"),
+            _ => c.to_string(),
+        })
+        .collect();
+    columns.join(", ")
+});
+
+/// `SELECT` every column of a response `FROM responses`.
+const RESPONSE_SELECT: ResponseSelect = ResponseSelect;
+
+struct ResponseSelect;
+
+impl std::fmt::Display for ResponseSelect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SELECT {} FROM responses", *RESPONSE_OUTPUT_COLUMNS)
+    }
+}
 
 /// The columns of a set of responses as arrays, bound as `$1…$17` and read
 /// back by [`RESPONSE_UNNEST`].
@@ -219,11 +238,25 @@ fn bind_responses<'q>(
         )
 }
 
-const RESPONSE_UNNEST: &str = "unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], \
-     $6::text[], $7::text[], $8::text[], $9::text[], $10::int2[], $11::int2[], $12::int2[], $13::bool[], \
-     $14::text[], $15::text[], $16::text[], $17::text[]) AS t(external_id, customer_id, submitted_at, \
-     submitted_unix, survey, touchpoint, department, segment, channel, nps, csat, ces, fcr, comment, \
-     order_id, drivers, attributes)";
+/// `unnest($1::text[], …) AS t(external_id, …)`: the bound arrays as rows,
+/// typed column by column in [`schema::RESPONSE_COLUMNS`] order.
+static RESPONSE_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let types = ["text", "text", "text", "int8"]
+        .into_iter()
+        .chain(Dimension::ALL.map(|_| "text"))
+        .chain([
+            "int2", "int2", "int2", "bool", "text", "text", "text", "text",
+        ]);
+    let arrays: Vec<String> = types
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", i + 1))
+        .collect();
+    format!(
+        "unnest({}) AS t({})",
+        arrays.join(", "),
+        schema::RESPONSE_COLUMNS
+    )
+});
 
 impl PostgresStore {
     /// Connects to the database a `postgres://` URL names.
@@ -321,10 +354,9 @@ impl PostgresStore {
             // about 70% more here). A key another writer inserted after our
             // read fails it with a unique violation: read again.
             let sql = format!(
-                "INSERT INTO responses (external_id, customer_id, submitted_at, submitted_unix, {DIMENSION_COLUMNS}, \
-                 nps, csat, ces, fcr, comment, order_id, drivers, attributes) \
-                 SELECT external_id, customer_id, submitted_at, submitted_unix, {DIMENSION_COLUMNS}, nps, csat, ces, \
-                 fcr, comment, order_id, drivers, attributes FROM {RESPONSE_UNNEST}"
+                "INSERT INTO responses ({columns}) SELECT {columns} FROM {unnest}",
+                columns = schema::RESPONSE_COLUMNS,
+                unnest = *RESPONSE_UNNEST,
             );
             let insert = bind_responses(sqlx::query(AssertSqlSafe(sql)), &inserted)
                 .execute(&mut *tx)
@@ -339,32 +371,15 @@ impl PostgresStore {
             }
         }
         if !replaced.is_empty() {
-            let sets: Vec<String> = [
-                "customer_id",
-                "submitted_at",
-                "submitted_unix",
-                "survey",
-                "touchpoint",
-                "department",
-                "segment",
-                "channel",
-                "nps",
-                "csat",
-                "ces",
-                "fcr",
-                "comment",
-                "order_id",
-            ]
-            .iter()
-            .map(|c| format!("{c} = t.{c}"))
-            .chain([
-                "drivers = t.drivers".into(),
-                "attributes = t.attributes".into(),
-            ])
-            .collect();
+            let sets: Vec<String> = schema::RESPONSE_COLUMNS
+                .names()
+                .filter(|c| *c != "external_id")
+                .map(|c| format!("{c} = t.{c}"))
+                .collect();
             let sql = format!(
-                "UPDATE responses r SET {} FROM {RESPONSE_UNNEST} WHERE r.external_id = t.external_id",
-                sets.join(", ")
+                "UPDATE responses r SET {} FROM {} WHERE r.external_id = t.external_id",
+                sets.join(", "),
+                *RESPONSE_UNNEST
             );
             bind_responses(sqlx::query(AssertSqlSafe(sql)), &replaced)
                 .execute(&mut *tx)
@@ -386,9 +401,7 @@ impl PostgresStore {
 
     async fn try_erase_customer(&self, customer_id: &str) -> StoreResult<ErasureWritten> {
         let mut tx = self.pool.begin().await?;
-        let columns = RESPONSE_SELECT
-            .trim_start_matches("SELECT ")
-            .trim_end_matches(" FROM responses");
+        let columns = &*RESPONSE_OUTPUT_COLUMNS;
         // The rows as deleted, locked by the delete itself: the decrement
         // is exactly what left the table.
         let rows = sqlx::query(AssertSqlSafe(format!(

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use northstar_core::calendar::Day;
 use northstar_core::customer::NewCustomer;
 use northstar_core::response::NewResponse;
-use northstar_core::{DimensionValues, Mergeable, ResponseSummary};
+use northstar_core::{Dimension, DimensionValues, Mergeable, ResponseSummary};
 
 use crate::{RollupCell, StoreError, StoreResult, WriteSummary};
 
@@ -18,10 +18,66 @@ pub(crate) const COUNTER_COLUMNS: [&str; ResponseSummary::COUNTERS] = [
     "ces_5", "ces_6", "ces_7", "fcr_yes", "fcr_no",
 ];
 
-pub(crate) const DIMENSION_COLUMNS: &str = "survey, touchpoint, department, segment, channel";
+/// The dimension columns, in key order, as SQL spells them (derived from
+/// [`Dimension::ALL`]: adding a dimension is a variant and a migration).
+pub(crate) const DIMENSION_COLUMNS: DimensionColumns = DimensionColumns;
 
-pub(crate) const RESPONSE_COLUMNS: &str = "external_id, customer_id, submitted_at, submitted_unix, survey, \
-     touchpoint, department, segment, channel, nps, csat, ces, fcr, comment, order_id, drivers, attributes";
+/// Column of the first rollup counter in `SELECT day, {DIMENSION_COLUMNS}, counters…`.
+pub(crate) const FIRST_COUNTER: usize = 1 + Dimension::COUNT;
+
+pub(crate) struct DimensionColumns;
+
+impl std::fmt::Display for DimensionColumns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(Dimension::column_list())
+    }
+}
+
+/// The columns of `responses` a [`NewResponse`] is read from and written to,
+/// in the order the backends bind them: before the dimensions …
+pub(crate) const RESPONSE_COLUMNS_BEFORE_DIMENSIONS: [&str; 4] = [
+    "external_id",
+    "customer_id",
+    "submitted_at",
+    "submitted_unix",
+];
+/// … and after them.
+pub(crate) const RESPONSE_COLUMNS_AFTER_DIMENSIONS: [&str; 8] = [
+    "nps",
+    "csat",
+    "ces",
+    "fcr",
+    "comment",
+    "order_id",
+    "drivers",
+    "attributes",
+];
+
+/// Every column of a [`NewResponse`], comma-separated, in binding order.
+pub(crate) const RESPONSE_COLUMNS: ResponseColumns = ResponseColumns;
+
+pub(crate) struct ResponseColumns;
+
+impl ResponseColumns {
+    pub(crate) fn names(&self) -> impl Iterator<Item = &'static str> {
+        RESPONSE_COLUMNS_BEFORE_DIMENSIONS
+            .into_iter()
+            .chain(Dimension::ALL.map(Dimension::as_str))
+            .chain(RESPONSE_COLUMNS_AFTER_DIMENSIONS)
+    }
+}
+
+impl std::fmt::Display for ResponseColumns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, name) in self.names().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(name)?;
+        }
+        Ok(())
+    }
+}
 
 /// How long the rollup delta log keeps a write's deltas, and how many writes
 /// it keeps at most: a process further behind reloads the whole rollup table

@@ -56,7 +56,7 @@ fn rollup_cell_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<RollupCell
     }
     let mut counters = [0i64; ResponseSummary::COUNTERS];
     for (i, c) in counters.iter_mut().enumerate() {
-        *c = row.try_get(6 + i)?;
+        *c = row.try_get(schema::FIRST_COUNTER + i)?;
     }
     let day = Day::try_from(day)
         .map_err(|_| StoreError::Corrupt(format!("rollup day {day} is out of range")))?;
@@ -233,7 +233,7 @@ impl Backend for SqliteStore {
         }
 
         let updates: Vec<String> = RESPONSE_COLUMNS
-            .split(", ")
+            .names()
             .filter(|c| *c != "external_id")
             .map(|c| format!("{c} = excluded.{c}"))
             .collect();

@@ -4,8 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod golden;
-mod nps_coverage;
 mod drivers;
 mod expectation_gap;
+mod golden;
+mod nps_coverage;
 mod weighting;

@@ -128,11 +128,6 @@ impl PartialSchema for ResponseItem {
                 "RFC 3339 timestamp with offset, years 1970–2099; required.",
             ),
             ("customer_id", "At most 200 characters."),
-            ("survey", "Dimension value, at most 100 characters."),
-            ("touchpoint", "Dimension value, at most 100 characters."),
-            ("department", "Dimension value, at most 100 characters."),
-            ("segment", "Dimension value, at most 100 characters."),
-            ("channel", "Dimension value, at most 100 characters."),
             ("nps", "0–10."),
             ("csat", "1–5."),
             ("ces", "1–7."),
@@ -148,8 +143,14 @@ impl PartialSchema for ResponseItem {
                 DIMENSION_LIMIT.max_chars
             )))
             .additional_properties(Some(RefOr::T(scalar("An attribute or driver_<name> rating."))));
-        for (name, description) in fields {
-            object = object.property(name, scalar(description));
+        let dimension = format!(
+            "Dimension value, at most {} characters.",
+            DIMENSION_LIMIT.max_chars
+        );
+        let dimensions = northstar_core::Dimension::ALL.map(|d| (d.as_str(), dimension.as_str()));
+        // Dimensions after the three identity fields, as files spell them.
+        for (name, description) in fields[..3].iter().chain(&dimensions).chain(&fields[3..]) {
+            object = object.property(*name, scalar(description));
         }
         RefOr::T(Schema::Object(object.build()))
     }

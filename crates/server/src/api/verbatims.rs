@@ -18,6 +18,13 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 
+// The view, its CSV header and the OpenAPI selection parameters name the
+// dimensions as fields: a new dimension must be added to them too.
+const _: () = assert!(
+    northstar_core::Dimension::COUNT == 5,
+    "add the new dimension to ResponseView, CsvExport::HEADER and doc::SelectionDoc"
+);
+
 /// One response as a caller may see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ResponseView {
