@@ -130,6 +130,23 @@ pub fn day_label(day: Day) -> String {
     format!("{:04}-{:02}-{:02}", c.year, c.month, c.day)
 }
 
+/// The Monday that starts the ISO 8601 week of a day.
+pub fn week_start(day: Day) -> Day {
+    // 1970-01-01 was a Thursday: Monday is 0 after shifting by 3.
+    clamp_day(i64::from(day) - (i64::from(day) + 3).rem_euclid(7))
+}
+
+/// `2026-W09` for a day: the ISO 8601 week-numbering year and week, so the
+/// first days of January can belong to the previous year's week 52 or 53
+/// and the last days of December to week 1.
+pub fn week_label(day: Day) -> String {
+    // The week belongs to the year of its Thursday.
+    let thursday = i64::from(week_start(day)) + 3;
+    let year = civil_of_day(clamp_day(thursday)).year;
+    let week = (thursday - days_from_civil(year, 1, 1)) / 7 + 1;
+    format!("{year:04}-W{week:02}")
+}
+
 /// Parses a `YYYY-MM-DD` date into a day.
 pub fn parse_day(text: &str) -> Option<Day> {
     text.trim().parse::<Date>().ok().map(day_of_date)
@@ -182,7 +199,29 @@ mod tests {
         assert_eq!(parse_day("2026-02-30"), None);
     }
 
+    #[test]
+    fn iso_weeks_cross_the_year_like_iso_8601() {
+        let label = |d: &str| week_label(parse_day(d).unwrap());
+        assert_eq!(label("2021-01-03"), "2020-W53");
+        assert_eq!(label("2021-01-04"), "2021-W01");
+        assert_eq!(label("2024-12-30"), "2025-W01");
+        assert_eq!(label("2025-01-15"), "2025-W03");
+        assert_eq!(label("2026-12-31"), "2026-W53");
+        assert_eq!(
+            day_label(week_start(parse_day("2025-01-15").unwrap())),
+            "2025-01-13"
+        );
+    }
+
     proptest! {
+        /// ISO weeks agree with jiff's ISO week dates.
+        #[test]
+        fn weeks_agree_with_jiff(day in 0i32..60_000) {
+            let iso = date_of_day(day).unwrap().iso_week_date();
+            prop_assert_eq!(week_label(day), format!("{:04}-W{:02}", iso.year(), iso.week()));
+            prop_assert_eq!(date_of_day(week_start(day)).unwrap().weekday(), jiff::civil::Weekday::Monday);
+        }
+
         /// The arithmetic agrees with jiff over jiff's whole range.
         #[test]
         fn civil_arithmetic_agrees_with_jiff(day in -4_000_000i32..2_900_000) {

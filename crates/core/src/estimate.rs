@@ -274,6 +274,29 @@ pub fn two_proportion(a: &ProportionSummary, b: &ProportionSummary) -> Option<Di
     })
 }
 
+/// Difference of two means (a − b) with Welch's unequal-variance t-test:
+/// t = (x̄a − x̄b)/√(sa²/na + sb²/nb), degrees of freedom by the
+/// Welch–Satterthwaite equation (Welch 1947); the same as scipy's
+/// `ttest_ind_from_stats(equal_var=False)`. The statistic is reported in
+/// `z`. `None` when a sample has fewer than two answers or both variances
+/// are zero.
+pub fn welch_t(a: &MeanSummary, b: &MeanSummary) -> Option<DifferenceTest> {
+    let (ma, mb) = (a.mean()?, b.mean()?);
+    let (va, vb) = (a.variance()? / a.n as f64, b.variance()? / b.n as f64);
+    let se2 = va + vb;
+    if se2 <= 0.0 || !se2.is_finite() {
+        return None;
+    }
+    let t = (ma - mb) / se2.sqrt();
+    let df = se2 * se2 / (va * va / (a.n - 1) as f64 + vb * vb / (b.n - 1) as f64);
+    let dist = StudentsT::new(0.0, 1.0, df).ok()?;
+    Some(DifferenceTest {
+        difference: ma - mb,
+        z: t,
+        p_value: 2.0 * dist.sf(t.abs()),
+    })
+}
+
 /// Holm (1979) step-down adjustment of p-values for testing several
 /// hypotheses at once (e.g. every department against the rest); the same as
 /// statsmodels' `multipletests(method="holm")`. Returns adjusted p-values in

@@ -24,6 +24,7 @@ pub mod response;
 pub mod revenue;
 pub mod rollup;
 pub mod summary;
+pub mod trends;
 pub mod weighting;
 
 pub use dimension::{Dimension, DimensionValues};

@@ -20,10 +20,15 @@ use crate::summary::{Mergeable, ResponseSummary};
 pub enum GroupBy {
     Dimension(Dimension),
     Month,
+    /// UTC days, from day cells (trends).
+    Day,
+    /// ISO 8601 weeks (Monday to Sunday), from day cells (trends).
+    Week,
 }
 
 impl GroupBy {
-    /// Parses a `group_by` parameter value.
+    /// Parses a `group_by` parameter value: a dimension or `month` (days
+    /// and weeks are asked for by trends, over a bounded range).
     pub fn parse(name: &str) -> Option<Self> {
         if name == "month" {
             Some(GroupBy::Month)
@@ -36,6 +41,8 @@ impl GroupBy {
         match self {
             GroupBy::Dimension(d) => d.as_str(),
             GroupBy::Month => "month",
+            GroupBy::Day => "day",
+            GroupBy::Week => "week",
         }
     }
 }
@@ -539,6 +546,15 @@ impl RollupCube {
         if from > to {
             return Vec::new();
         }
+        if matches!(q.group_by, Some(GroupBy::Day | GroupBy::Week)) {
+            // Every day before the horizon is asked about one by one.
+            let kept_from = calendar::first_day_of_month(horizon);
+            return if from < kept_from {
+                vec![(from, to.min(kept_from.saturating_sub(1)))]
+            } else {
+                Vec::new()
+            };
+        }
         let mut missing = Vec::new();
         if let Some(f) = q.from {
             let m = calendar::month_of_day(f);
@@ -660,6 +676,9 @@ impl RollupCube {
         let mut overall = ResponseSummary::empty();
         let mut by_id: Vec<ResponseSummary> = Vec::new();
         let mut by_month: BTreeMap<Month, ResponseSummary> = BTreeMap::new();
+        // Day or week start → summary, when grouping by days or weeks.
+        let mut by_day: BTreeMap<Day, ResponseSummary> = BTreeMap::new();
+        let daily = matches!(q.group_by, Some(GroupBy::Day | GroupBy::Week));
         if let Some(GroupBy::Dimension(d)) = q.group_by {
             by_id = vec![ResponseSummary::empty(); self.dictionaries[d.index()].names.len()];
         }
@@ -724,7 +743,7 @@ impl RollupCube {
                     *span = span.map(|(f, _)| (f, l));
                 }
             }
-            let mut add = |month: Month, s: &ResponseSummary| {
+            let mut add = |month: Month, day: Option<Day>, s: &ResponseSummary| {
                 overall.merge(s);
                 match q.group_by {
                     Some(GroupBy::Dimension(d)) => by_id[c.dims[d.index()] as usize].merge(s),
@@ -732,18 +751,30 @@ impl RollupCube {
                         .entry(month)
                         .or_insert_with(ResponseSummary::empty)
                         .merge(s),
+                    Some(GroupBy::Day | GroupBy::Week) => {
+                        let day = day.unwrap_or(Day::MIN);
+                        let key = match q.group_by {
+                            Some(GroupBy::Week) => calendar::week_start(day),
+                            _ => day,
+                        };
+                        by_day
+                            .entry(key)
+                            .or_insert_with(ResponseSummary::empty)
+                            .merge(s)
+                    }
                     None => {}
                 }
             };
             for (m, month_summary) in c.months_between(m_lo, m_hi) {
-                let full = !bounded || ((m != m_lo || lo_full) && (m != m_hi || hi_full));
+                let full =
+                    !daily && (!bounded || ((m != m_lo || lo_full) && (m != m_hi || hi_full)));
                 if full {
-                    add(m, month_summary);
+                    add(m, None, month_summary);
                 } else {
                     let start = from.max(calendar::first_day_of_month(m));
                     let end = to.min(calendar::last_day_of_month(m));
-                    for (_, s) in c.days.range(start..=end) {
-                        add(m, s);
+                    for (&day, s) in c.days.range(start..=end) {
+                        add(m, Some(day), s);
                     }
                 }
             }
@@ -767,6 +798,16 @@ impl RollupCube {
                 .into_iter()
                 .map(|(m, summary)| Group {
                     key: calendar::month_label(m),
+                    summary,
+                })
+                .collect(),
+            Some(GroupBy::Day | GroupBy::Week) => by_day
+                .into_iter()
+                .map(|(day, summary)| Group {
+                    key: match q.group_by {
+                        Some(GroupBy::Week) => calendar::week_label(day),
+                        _ => calendar::day_label(day),
+                    },
                     summary,
                 })
                 .collect(),
@@ -834,6 +875,8 @@ mod tests {
             let key = match q.group_by {
                 Some(GroupBy::Dimension(d)) => Some(dims.get(d).to_string()),
                 Some(GroupBy::Month) => Some(calendar::month_label(calendar::month_of_day(r.day))),
+                Some(GroupBy::Day) => Some(calendar::day_label(r.day)),
+                Some(GroupBy::Week) => Some(calendar::week_label(r.day)),
                 None => None,
             };
             if let Some(k) = key {
@@ -851,7 +894,7 @@ mod tests {
             prop::option::of(20_380i32..20_850),
             prop::option::of(0i32..200),
             prop::collection::vec((0usize..5, 0u8..4), 0..3),
-            prop::option::of(0usize..6),
+            prop::option::of(0usize..8),
         )
             .prop_map(|(from, len, filter, group)| CubeQuery {
                 filter: filter
@@ -865,12 +908,11 @@ mod tests {
                     (None, Some(l)) => Some(20_400 + 2 * l),
                     _ => None,
                 },
-                group_by: group.map(|g| {
-                    if g == 5 {
-                        GroupBy::Month
-                    } else {
-                        GroupBy::Dimension(Dimension::ALL[g])
-                    }
+                group_by: group.map(|g| match g {
+                    5 => GroupBy::Month,
+                    6 => GroupBy::Day,
+                    7 => GroupBy::Week,
+                    _ => GroupBy::Dimension(Dimension::ALL[g]),
                 }),
             })
     }

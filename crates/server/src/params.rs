@@ -82,6 +82,28 @@ pub fn decode_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
     Ok(pairs)
 }
 
+/// The `interval` of a trend (`day`, `week`, `month`), if given.
+pub fn interval(
+    pairs: &[(String, String)],
+) -> Result<Option<northstar_core::trends::Interval>, ApiError> {
+    let mut found = None;
+    for (name, value) in pairs.iter().filter(|(n, _)| n == "interval") {
+        if found.is_some() {
+            return Err(ApiError::parameter(name, "is given twice; give it once"));
+        }
+        let value = value.trim();
+        found = Some(
+            northstar_core::trends::Interval::parse(value).ok_or_else(|| {
+                ApiError::parameter(
+                    "interval",
+                    format!("unknown interval {value:?}; use one of day, week, month"),
+                )
+            })?,
+        );
+    }
+    Ok(found)
+}
+
 /// The API's parameters must not be given empty (the pages' forms may send
 /// them empty; the API document says they are an enum or a date).
 pub fn reject_empty(pairs: &[(String, String)], names: &[&str]) -> Result<(), ApiError> {

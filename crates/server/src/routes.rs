@@ -125,6 +125,12 @@ fn table() -> Vec<(RouteSpec, Handler)> {
             get(api::metrics::get_representativeness),
         ),
         spec(
+            Method::GET,
+            "/api/v1/trends",
+            Needs(ViewSummaries),
+            get(api::trends::get_trends),
+        ),
+        spec(
             Method::POST,
             "/api/v1/responses",
             Needs(WriteData),

@@ -427,8 +427,8 @@ pub async fn compare(a: &dyn Store, b: &dyn Store) -> StoreResult<Comparison> {
         if x != y {
             let grouping = match query.group_by {
                 None => "overall".to_string(),
-                Some(GroupBy::Month) => "by month".to_string(),
                 Some(GroupBy::Dimension(d)) => format!("by {d}"),
+                Some(g) => format!("by {}", g.as_str()),
             };
             differences.push(format!("the figures {grouping} differ"));
         }

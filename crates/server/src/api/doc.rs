@@ -67,6 +67,27 @@ pub struct MetricDoc {
     group_by: Option<GroupByName>,
 }
 
+/// The bucket of a trend.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum IntervalName {
+    Day,
+    Week,
+    Month,
+}
+
+/// The metric of a trend and its bucket (default `month`). Without `from`
+/// the trend shows the last 90 days, 26 weeks or 24 months up to the last
+/// day with data; at most 400 periods.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrendDoc {
+    #[param(inline)]
+    metric: MetricName,
+    #[param(inline)]
+    interval: Option<IntervalName>,
+}
+
 /// Paging and narrowing of a response list.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

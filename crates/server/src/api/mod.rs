@@ -4,6 +4,7 @@ pub mod batch;
 mod doc;
 pub mod metrics;
 pub mod responses;
+pub mod trends;
 pub mod verbatims;
 
 use axum::Json;
@@ -24,6 +25,7 @@ use crate::AppState;
         metrics::get_metrics,
         metrics::get_metrics_csv,
         metrics::get_representativeness,
+        trends::get_trends,
         responses::post_responses,
         verbatims::get_response,
         verbatims::list_responses,
@@ -40,6 +42,9 @@ use crate::AppState;
         crate::report::VersusRest,
         crate::report::Period,
         crate::report::Representativeness,
+        trends::TrendReport,
+        trends::TrendPeriod,
+        trends::PeriodChangeView,
         responses::BatchReport,
         responses::ItemError,
         verbatims::ResponseView,

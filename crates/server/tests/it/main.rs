@@ -9,6 +9,7 @@ mod limits;
 mod pages;
 mod sessions;
 mod snapshots;
+mod understand;
 
 use std::sync::Arc;
 
