@@ -22,10 +22,11 @@ fn close(a: f64, b: f64) -> bool {
 async fn trends_show_control_limits_from_the_pooled_answers() {
     let app = TestApp::new().await;
     // Weeks of 2025-W02..W07, 40 answers each; week 6 collapses.
+    let jan_1 = northstar_core::calendar::parse_day("2025-01-01").unwrap();
     let mut items = Vec::new();
     for week in 0..6 {
         for k in 0..40 {
-            let day = 6 + week * 7 + k % 7; // 2025-01-06 is a Monday
+            let day = 6 + week * 7 + (k % 7) as i32; // 2025-01-06 is a Monday
             let bad = week == 4;
             let nps = if bad {
                 [2, 3, 9, 5][k % 4]
@@ -34,10 +35,7 @@ async fn trends_show_control_limits_from_the_pooled_answers() {
             };
             items.push(json!({
                 "external_id": format!("w{week}-{k}"),
-                "submitted_at": format!("2025-{}T10:00:00Z",
-                    northstar_core::calendar::day_label(
-                        northstar_core::calendar::parse_day("2025-01-01").unwrap() + day as i32 - 1
-                    )[5..].to_string()),
+                "submitted_at": format!("{}T10:00:00Z", northstar_core::calendar::day_label(jan_1 + day - 1)),
                 "department": if k % 2 == 0 { "logistics" } else { "support" },
                 "nps": nps,
                 "fcr": k % 3 != 0,
@@ -66,9 +64,9 @@ async fn trends_show_control_limits_from_the_pooled_answers() {
         ]
     );
     // Pooled: 5 good weeks (20 promoters, 10 detractors of 40) + 1 bad (10, 30).
-    let (p, d) = (110.0 / 240.0, 80.0 / 240.0);
+    let (p, d): (f64, f64) = (110.0 / 240.0, 80.0 / 240.0);
     let centre = 100.0 * (p - d);
-    let sigma = 100.0 * ((p + d - (p - d) * (p - d)) as f64).sqrt();
+    let sigma = 100.0 * (p + d - (p - d) * (p - d)).sqrt();
     assert!(close(t["centre"].as_f64().unwrap(), centre), "{t}");
     for period in periods {
         assert_eq!(period["n"], 40);
