@@ -126,6 +126,12 @@ fn table() -> Vec<(RouteSpec, Handler)> {
         ),
         spec(
             Method::GET,
+            "/api/v1/breakdown",
+            Needs(ViewSummaries),
+            get(api::breakdown::get_breakdown),
+        ),
+        spec(
+            Method::GET,
             "/api/v1/trends",
             Needs(ViewSummaries),
             get(api::trends::get_trends),

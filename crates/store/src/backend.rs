@@ -71,6 +71,51 @@ pub struct DataVersions {
     pub customers: i64,
 }
 
+/// An attribute that is not a rollup dimension, to break responses down by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BreakdownAttribute {
+    /// A column of the responses file Northstar keeps as an attribute.
+    Response(String),
+    /// The answering customer's region (customers file).
+    CustomerRegion,
+    /// The answering customer's segment as the customers file gives it.
+    CustomerSegment,
+    /// Another column of the customers file, kept as a customer attribute.
+    Customer(String),
+}
+
+impl BreakdownAttribute {
+    /// The name as a `by` parameter spells it.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Response(n) => format!("attribute.{n}"),
+            Self::CustomerRegion => "customer.region".into(),
+            Self::CustomerSegment => "customer.segment".into(),
+            Self::Customer(n) => format!("customer.{n}"),
+        }
+    }
+
+    /// The attribute's source, for provenance.
+    pub fn source(&self) -> &'static str {
+        match self {
+            Self::Response(_) => "an attribute column of the responses",
+            _ => {
+                "the answering customer's record (customers file), joined by customer_id; anonymous responses fall under \"\""
+            }
+        }
+    }
+}
+
+/// The largest groups of a breakdown by attribute, and whether more exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttributeSummaries {
+    /// Value ("" when absent) and the summary of its responses, largest
+    /// first (ties by value).
+    pub groups: Vec<(String, ResponseSummary)>,
+    /// More values exist than the limit asked for.
+    pub truncated: bool,
+}
+
 /// Who answered in a selection, counted as distinct respondents.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RespondentCounts {
@@ -207,6 +252,14 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Replaces the rollup table by a rebuild from raw responses; returns
     /// the number of cells.
+    /// Response summaries of a selection by an attribute that is not a
+    /// rollup dimension: the `limit` values with the most responses.
+    async fn attribute_summaries(
+        &self,
+        query: &RespondentQuery,
+        attribute: &BreakdownAttribute,
+        limit: usize,
+    ) -> StoreResult<AttributeSummaries>;
     async fn rebuild_rollups(&self) -> StoreResult<u64>;
     /// The stored rollup cells, sorted.
     async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>>;

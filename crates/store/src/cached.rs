@@ -18,8 +18,8 @@ use northstar_core::{Dimension, DimensionValues, Mergeable, ResponseSummary};
 use tokio::sync::Mutex;
 
 use crate::backend::{
-    Backend, CubePosition, DataVersions, DeltasSince, Erased, MAX_RESPONSE_PAGE, RespondentCounts,
-    RespondentQuery, ResponseListQuery, RollupDelta,
+    AttributeSummaries, Backend, BreakdownAttribute, CubePosition, DataVersions, DeltasSince,
+    Erased, MAX_RESPONSE_PAGE, RespondentCounts, RespondentQuery, ResponseListQuery, RollupDelta,
 };
 use crate::settings::REDACT_PERSONAL_DATA;
 use crate::{
@@ -671,6 +671,24 @@ impl Store for CachedStore {
         }
         entries.insert(query.clone(), (versions, now, counts.clone()));
         Ok(counts)
+    }
+
+    async fn attribute_summaries(
+        &self,
+        query: &RespondentQuery,
+        attribute: &BreakdownAttribute,
+        limit: usize,
+    ) -> StoreResult<AttributeSummaries> {
+        let Some(filter) = storable_filter(&query.filter) else {
+            return Ok(AttributeSummaries::default());
+        };
+        let query = RespondentQuery {
+            filter,
+            ..query.clone()
+        };
+        self.backend
+            .attribute_summaries(&query, attribute, limit)
+            .await
     }
 
     async fn rebuild_rollups(&self) -> StoreResult<u64> {

@@ -25,8 +25,8 @@ use northstar_core::rollup::{CubeAnswer, CubeQuery};
 use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 
 pub use backend::{
-    Backend, CubePosition, Erased, MAX_RESPONSE_PAGE, RespondentCounts, RespondentQuery,
-    ResponseListQuery,
+    AttributeSummaries, Backend, BreakdownAttribute, CubePosition, Erased, MAX_RESPONSE_PAGE,
+    RespondentCounts, RespondentQuery, ResponseListQuery,
 };
 pub use cached::{CachedStore, DEFAULT_DAY_CELL_MONTHS, MAX_DISTINCT_VALUES};
 pub use error::{StoreError, StoreResult};
@@ -153,6 +153,15 @@ pub trait Store: Send + Sync + 'static {
         &self,
         query: &RespondentQuery,
     ) -> StoreResult<RespondentCounts>;
+
+    /// Response summaries of a selection by an attribute that is not a
+    /// rollup dimension: the `limit` values with the most responses.
+    async fn attribute_summaries(
+        &self,
+        query: &RespondentQuery,
+        attribute: &BreakdownAttribute,
+        limit: usize,
+    ) -> StoreResult<AttributeSummaries>;
 
     /// Replaces the rollup table by a rebuild from raw responses.
     async fn rebuild_rollups(&self) -> StoreResult<u64>;

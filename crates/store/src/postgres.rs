@@ -36,6 +36,7 @@ use crate::schema::{
     changes, json_map, json_text,
 };
 use crate::settings::{self, Setting};
+use crate::{AttributeSummaries, BreakdownAttribute};
 use crate::{RollupCell, StoreCounts, StoreError, StoreResult, WriteSummary};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -1154,6 +1155,36 @@ impl Backend for PostgresStore {
         }
         counts.by_segment = by_segment.into_iter().collect();
         Ok(counts)
+    }
+
+    async fn attribute_summaries(
+        &self,
+        query: &RespondentQuery,
+        attribute: &BreakdownAttribute,
+        limit: usize,
+    ) -> StoreResult<AttributeSummaries> {
+        let key =
+            schema::attribute_expression(attribute, |column| format!("({column}::jsonb) ->> "));
+        let counters = schema::counter_select(
+            |c| format!("COUNT(*) FILTER (WHERE {c})"),
+            "r.fcr",
+            "NOT r.fcr",
+            "r.",
+        );
+        let mut qb: sqlx::QueryBuilder<Postgres> = sqlx::QueryBuilder::new("SELECT COALESCE(");
+        qb.push(key);
+        if let BreakdownAttribute::Response(name) | BreakdownAttribute::Customer(name) = attribute {
+            qb.push_bind(name.clone());
+        }
+        qb.push(format!(
+            ", '') AS key, COUNT(*) AS responses, {counters} FROM responses r \
+             LEFT JOIN customers c ON c.customer_id = r.customer_id WHERE TRUE"
+        ));
+        push_selection(&mut qb, query, "r.");
+        qb.push(" GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ")
+            .push_bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        attribute_summaries_from(&rows, limit)
     }
 
     async fn rebuild_rollups(&self) -> StoreResult<u64> {

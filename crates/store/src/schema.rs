@@ -108,19 +108,53 @@ pub(crate) fn raw_rollup_select(
     fcr_yes: &str,
     fcr_no: &str,
 ) -> String {
-    let counters: Vec<String> = counter_conditions(fcr_yes, fcr_no)
-        .iter()
-        .zip(COUNTER_COLUMNS)
-        .map(|(c, name)| format!("{} AS {name}", count(c)))
-        .collect();
+    let counters = counter_select(count, fcr_yes, fcr_no, "");
     // Floor division, also right for instants before 1970.
     let day = "((submitted_unix - ((submitted_unix % 86400) + 86400) % 86400) / 86400)";
     format!(
         "SELECT {day} AS day, {DIMENSION_COLUMNS}, {counters} FROM responses \
          GROUP BY 1, {DIMENSION_COLUMNS} \
          HAVING COUNT(nps) + COUNT(csat) + COUNT(ces) + COUNT(fcr) > 0",
-        counters = counters.join(", "),
     )
+}
+
+/// The rollup counters of the responses in a `SELECT`, in counter order:
+/// `count(condition) AS nps_0, …`; score columns named with `prefix`, the
+/// FCR conditions as given (spelled with the prefix by the caller).
+pub(crate) fn counter_select(
+    count: impl Fn(&str) -> String,
+    fcr_yes: &str,
+    fcr_no: &str,
+    prefix: &str,
+) -> String {
+    let counters: Vec<String> = counter_conditions(fcr_yes, fcr_no)
+        .iter()
+        .zip(COUNTER_COLUMNS)
+        .map(|(c, name)| {
+            let c = if c.starts_with("nps") || c.starts_with("csat") || c.starts_with("ces") {
+                format!("{prefix}{c}")
+            } else {
+                c.clone()
+            };
+            format!("{} AS {name}", count(&c))
+        })
+        .collect();
+    counters.join(", ")
+}
+
+/// The SQL expression an attribute is read with, given how the dialect
+/// reads a member of a JSON text column named by the next bound parameter
+/// (`member("r.attributes")`).
+pub(crate) fn attribute_expression(
+    attribute: &crate::BreakdownAttribute,
+    member: impl Fn(&str) -> String,
+) -> String {
+    match attribute {
+        crate::BreakdownAttribute::Response(_) => member("r.attributes"),
+        crate::BreakdownAttribute::CustomerRegion => "c.region".to_string(),
+        crate::BreakdownAttribute::CustomerSegment => "c.segment".to_string(),
+        crate::BreakdownAttribute::Customer(_) => member("c.attributes"),
+    }
 }
 
 pub(crate) fn opt_u8(v: Option<i64>, column: &str) -> StoreResult<Option<u8>> {
@@ -266,6 +300,28 @@ pub(crate) fn now_unix() -> i64 {
 /// columns are named alike and decode to the same Rust types.
 macro_rules! row_decoders {
     ($row:ty) => {
+        /// Rows of `SELECT key, responses, counters…`, largest first.
+        fn attribute_summaries_from(
+            rows: &[$row],
+            limit: usize,
+        ) -> StoreResult<crate::AttributeSummaries> {
+            let mut groups = Vec::with_capacity(rows.len().min(limit));
+            for row in rows.iter().take(limit) {
+                let mut counters = [0i64; ResponseSummary::COUNTERS];
+                for (i, c) in counters.iter_mut().enumerate() {
+                    *c = row.try_get(2 + i)?;
+                }
+                groups.push((
+                    row.try_get::<String, _>(0)?,
+                    ResponseSummary::from_counters(&counters),
+                ));
+            }
+            Ok(crate::AttributeSummaries {
+                groups,
+                truncated: rows.len() > limit,
+            })
+        }
+
         fn api_token_from_row(row: &$row) -> StoreResult<ApiToken> {
             Ok(ApiToken {
                 id: row.try_get("id")?,

@@ -30,6 +30,7 @@ use crate::schema::{
     RESPONSE_COLUMNS, changes, json_map, json_text, now_unix, opt_u8,
 };
 use crate::settings::{self, Setting};
+use crate::{AttributeSummaries, BreakdownAttribute};
 use crate::{RollupCell, StoreCounts, StoreError, StoreResult, WriteSummary};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -728,6 +729,35 @@ impl Backend for SqliteStore {
         }
         counts.by_segment = by_segment.into_iter().collect();
         Ok(counts)
+    }
+
+    async fn attribute_summaries(
+        &self,
+        query: &RespondentQuery,
+        attribute: &BreakdownAttribute,
+        limit: usize,
+    ) -> StoreResult<AttributeSummaries> {
+        let key = schema::attribute_expression(attribute, |column| format!("{column} ->> "));
+        let counters = schema::counter_select(
+            |c| format!("COALESCE(SUM({c}), 0)"),
+            "r.fcr = 1",
+            "r.fcr = 0",
+            "r.",
+        );
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT COALESCE(");
+        qb.push(key);
+        if let BreakdownAttribute::Response(name) | BreakdownAttribute::Customer(name) = attribute {
+            qb.push_bind(name.clone());
+        }
+        qb.push(format!(
+            ", '') AS key, COUNT(*) AS responses, {counters} FROM responses r \
+             LEFT JOIN customers c ON c.customer_id = r.customer_id WHERE TRUE"
+        ));
+        push_selection(&mut qb, query, "r.");
+        qb.push(" GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ")
+            .push_bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        attribute_summaries_from(&rows, limit)
     }
 
     async fn rebuild_rollups(&self) -> StoreResult<u64> {

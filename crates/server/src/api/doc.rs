@@ -88,6 +88,20 @@ pub struct TrendDoc {
     interval: Option<IntervalName>,
 }
 
+/// The metric of a breakdown and what to split it by: a dimension
+/// (survey, touchpoint, department, segment, channel), `region` or
+/// `customer.<name>` (the answering customer's record), or
+/// `attribute.<name>` / any other name (a column of the responses file kept
+/// as an attribute, e.g. `journey_stage`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BreakdownDoc {
+    #[param(inline)]
+    metric: MetricName,
+    #[param(min_length = 1, max_length = 73)]
+    by: String,
+}
+
 /// Paging and narrowing of a response list.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

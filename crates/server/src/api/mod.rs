@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, described by an OpenAPI document.
 
 pub mod batch;
+pub mod breakdown;
 mod doc;
 pub mod metrics;
 pub mod responses;
@@ -26,6 +27,7 @@ use crate::AppState;
         metrics::get_metrics_csv,
         metrics::get_representativeness,
         trends::get_trends,
+        breakdown::get_breakdown,
         responses::post_responses,
         verbatims::get_response,
         verbatims::list_responses,
@@ -43,6 +45,8 @@ use crate::AppState;
         crate::report::Period,
         crate::report::Representativeness,
         trends::TrendReport,
+        breakdown::BreakdownReport,
+        breakdown::BreakdownGroup,
         trends::TrendPeriod,
         trends::PeriodChangeView,
         responses::BatchReport,

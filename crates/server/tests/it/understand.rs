@@ -132,3 +132,99 @@ async fn trends_show_control_limits_from_the_pooled_answers() {
         assert_eq!(body["error"]["parameter"], parameter, "{query}: {body}");
     }
 }
+
+/// Holm's adjustment, written out for the check.
+fn holm(p: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|a, b| p[*a].total_cmp(&p[*b]));
+    let mut out = vec![0.0; p.len()];
+    let mut running: f64 = 0.0;
+    for (rank, i) in order.into_iter().enumerate() {
+        running = running.max(((p.len() - rank) as f64 * p[i]).min(1.0));
+        out[i] = running;
+    }
+    out
+}
+
+#[tokio::test]
+async fn breakdowns_flag_groups_after_holm_by_dimensions_and_attributes() {
+    let app = TestApp::new().await;
+    let mut items = Vec::new();
+    // Twenty stages: one planted low ("returns"), the rest alike.
+    for stage in 0..20 {
+        for k in 0..60 {
+            let low = stage == 7;
+            let nps = if low {
+                [2, 4, 9, 6][k % 4]
+            } else {
+                [10, 9, 8, 5][k % 4]
+            };
+            items.push(json!({
+                "external_id": format!("s{stage}-{k}"),
+                "submitted_at": "2025-03-03T10:00:00Z",
+                "department": format!("d{}", stage % 4),
+                "customer_id": format!("C{}", k % 3),
+                "nps": nps,
+                "journey_stage": if low { "returns".to_string() } else { format!("stage{stage:02}") },
+            }));
+        }
+    }
+    for chunk in items.chunks(500) {
+        post(&app, chunk.to_vec()).await;
+    }
+    let (status, b) = app
+        .json("GET", "/api/v1/breakdown?metric=nps&by=journey_stage", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    assert_eq!(b["by"], "attribute.journey_stage");
+    assert_eq!(b["by_kind"], "response attribute");
+    let groups = b["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 20);
+    let flagged: Vec<&str> = groups
+        .iter()
+        .filter(|g| g["significant"] == true)
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(flagged, ["returns"], "{b}");
+    let p: Vec<f64> = groups
+        .iter()
+        .map(|g| g["p_value"].as_f64().unwrap())
+        .collect();
+    for (g, want) in groups.iter().zip(holm(&p)) {
+        assert!(close(g["p_adjusted"].as_f64().unwrap(), want), "{g}");
+        assert_eq!(g["n"], 60);
+    }
+    assert!(b["correction"].as_str().unwrap().starts_with("Holm"));
+    assert_eq!(b["overall"]["n"], 1200);
+
+    // The same through a dimension: the planted stage sits in d3.
+    let (_, d) = app
+        .json("GET", "/api/v1/breakdown?metric=nps&by=department", None)
+        .await;
+    assert_eq!(d["by_kind"], "dimension");
+    assert_eq!(d["groups"].as_array().unwrap().len(), 4);
+
+    // A filter narrows the attribute breakdown too.
+    let (_, narrowed) = app
+        .json(
+            "GET",
+            "/api/v1/breakdown?metric=nps&by=attribute.journey_stage&department=d3",
+            None,
+        )
+        .await;
+    assert_eq!(narrowed["overall"]["n"], 300, "{narrowed}");
+    assert_eq!(narrowed["groups"].as_array().unwrap().len(), 5);
+
+    for (query, parameter) in [
+        ("metric=nps", "by"),
+        ("metric=nps&by=attribute.", "by"),
+        ("metric=nps&by=department&by=segment", "by"),
+        (&*format!("metric=nps&by={}", "x".repeat(80)), "by"),
+    ] {
+        let (status, body) = app
+            .json("GET", &format!("/api/v1/breakdown?{query}"), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["parameter"], parameter, "{query}: {body}");
+    }
+}

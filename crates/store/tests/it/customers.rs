@@ -161,7 +161,93 @@ async fn filters_with_nul_characters_match_nothing(db: TestDb) {
     assert_eq!(store.query_rollups(&cube).await.unwrap().overall.nps.n(), 0);
 }
 
+/// Breakdowns by an attribute that is not a rollup dimension: a response
+/// attribute, the customer's region and a customer attribute, within the
+/// selection, largest groups first, with a limit that says it cut.
+async fn responses_break_down_by_attributes_outside_the_cube(db: TestDb) {
+    use northstar_store::BreakdownAttribute;
+    let store = db.open().await;
+    import_text(
+        &*store,
+        ImportKind::Customers,
+        "customer_id,segment,region,value_band\nC1,enterprise,EU,high\nC2,smb,US,low\n",
+    )
+    .await
+    .unwrap();
+    import_text(
+        &*store,
+        ImportKind::Responses,
+        "external_id,submitted_at,customer_id,department,nps,fcr,journey_stage\n\
+         r1,2026-01-05T10:00:00Z,C1,logistics,10,yes,onboarding\n\
+         r2,2026-01-06T10:00:00Z,C1,logistics,9,no,onboarding\n\
+         r3,2026-01-07T10:00:00Z,C2,support,3,yes,renewal\n\
+         r4,2026-01-08T10:00:00Z,,logistics,6,,\n\
+         r5,2026-03-01T10:00:00Z,C2,logistics,0,no,renewal\n",
+    )
+    .await
+    .unwrap();
+    let january = RespondentQuery {
+        filter: vec![],
+        from: calendar::parse_day("2026-01-01"),
+        to: calendar::parse_day("2026-01-31"),
+    };
+    let stage = store
+        .attribute_summaries(
+            &january,
+            &BreakdownAttribute::Response("journey_stage".into()),
+            10,
+        )
+        .await
+        .unwrap();
+    let keys: Vec<(&str, i64, i64)> = stage
+        .groups
+        .iter()
+        .map(|(k, s)| (k.as_str(), s.nps.n(), s.nps.promoters()))
+        .collect();
+    assert_eq!(keys, [("onboarding", 2, 2), ("", 1, 0), ("renewal", 1, 0)]);
+    assert!(!stage.truncated);
+    assert_eq!(stage.groups[0].1.fcr.trials, 2);
+    assert_eq!(stage.groups[0].1.fcr.successes, 1);
+
+    let logistics = RespondentQuery {
+        filter: vec![(northstar_core::Dimension::Department, "logistics".into())],
+        ..Default::default()
+    };
+    let region = store
+        .attribute_summaries(&logistics, &BreakdownAttribute::CustomerRegion, 10)
+        .await
+        .unwrap();
+    let keys: Vec<(&str, i64)> = region
+        .groups
+        .iter()
+        .map(|(k, s)| (k.as_str(), s.nps.n()))
+        .collect();
+    assert_eq!(keys, [("EU", 2), ("", 1), ("US", 1)]);
+    let band = store
+        .attribute_summaries(
+            &logistics,
+            &BreakdownAttribute::Customer("value_band".into()),
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(band.groups.len(), 1);
+    assert_eq!(band.groups[0].0, "high");
+    assert!(band.truncated);
+    // A name that is no attribute, and one with quotes: one empty group.
+    for name in ["no_such_column", "it's \"quoted\""] {
+        let none = store
+            .attribute_summaries(&january, &BreakdownAttribute::Response(name.into()), 10)
+            .await
+            .unwrap();
+        assert_eq!(none.groups.len(), 1, "{name}");
+        assert_eq!(none.groups[0].0, "");
+        assert_eq!(none.groups[0].1.nps.n(), 4);
+    }
+}
+
 crate::conformance!(
+    responses_break_down_by_attributes_outside_the_cube,
     filters_with_nul_characters_match_nothing,
     customer_counts_follow_replacements_and_churn_dates,
     respondents_are_distinct_and_take_the_customer_s_segment,
