@@ -164,7 +164,8 @@ pub struct WeightedMetric {
     pub weighted: Estimate,
     /// Kish's (Σw)²/Σw² over this metric's weighted answers.
     pub effective_n: Option<f64>,
-    /// Answers / effective n: the variance inflation the weights cause.
+    /// Weighted answers / effective n: Kish's design effect of the
+    /// weights, 1 + (coefficient of variation of the weights)².
     pub design_effect: Option<f64>,
     /// The unweighted estimate of all answers ([`Metric::estimate`]).
     pub raw: Estimate,
@@ -408,7 +409,7 @@ pub fn weighted_metric(
             None,
         ),
     };
-    let design_effect = effective_n.map(|n_eff| raw.n as f64 / n_eff);
+    let design_effect = effective_n.map(|n_eff| weighted.n as f64 / n_eff);
     let difference = match (weighted.value, raw.value) {
         (Some(w), Some(r)) => Some(w - r),
         _ => None,

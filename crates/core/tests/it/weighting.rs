@@ -215,6 +215,10 @@ fn weighted_metrics_match_statsmodels() {
             close("ci_low", &what, m.weighted.ci_low, &want["ci_low"]);
             close("ci_high", &what, m.weighted.ci_high, &want["ci_high"]);
             close("effective n", &what, m.effective_n, &want["effective_n"]);
+            if let Some(n_eff) = m.effective_n {
+                let deff = m.weighted.n as f64 / n_eff;
+                assert!((m.design_effect.unwrap() - deff).abs() < 1e-12 && deff >= 1.0 - 1e-12);
+            }
             for (got, key) in [
                 (m.weighted.value, "value"),
                 (m.weighted.ci_low, "ci_low"),
