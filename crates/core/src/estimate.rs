@@ -45,7 +45,7 @@ fn standard_normal() -> Normal {
 /// The Student-t quantile. statrs' `inverse_cdf` is only good to about 1e-7
 /// for large degrees of freedom, so it is polished by Newton steps on the
 /// (accurate, regularised-beta) CDF.
-fn t_quantile(p: f64, df: f64) -> f64 {
+pub(crate) fn t_quantile(p: f64, df: f64) -> f64 {
     let Ok(t) = StudentsT::new(0.0, 1.0, df) else {
         return f64::NAN;
     };
