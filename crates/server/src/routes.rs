@@ -132,6 +132,12 @@ fn table() -> Vec<(RouteSpec, Handler)> {
         ),
         spec(
             Method::GET,
+            "/api/v1/expectation-gap",
+            Needs(ViewSummaries),
+            get(api::expectation_gap::get_expectation_gap),
+        ),
+        spec(
+            Method::GET,
             "/api/v1/trends",
             Needs(ViewSummaries),
             get(api::trends::get_trends),

@@ -106,6 +106,31 @@ impl BreakdownAttribute {
     }
 }
 
+/// Which linked records an expectation gap covers: the operational records
+/// of one department and measure, joined by order_id to the responses of a
+/// selection (the response's own department is not a condition: a support
+/// survey about a delivered order still speaks about the delivery).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GapQuery {
+    pub department: String,
+    pub measure: String,
+    /// Responses' dimension filter (no department) and UTC days.
+    pub responses: RespondentQuery,
+}
+
+/// An expectation gap's inputs as stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GapCounts {
+    /// Per distinct measure value: (value, satisfied answers, CSAT answers),
+    /// in value order.
+    pub by_value: Vec<(f64, i64, i64)>,
+    /// The department's own target for the measure as its records carry it:
+    /// the most common one (ties: the smallest), and on how many records.
+    pub target: Option<(f64, i64)>,
+    /// Records of the measure with a different target than the most common.
+    pub other_targets: i64,
+}
+
 /// The largest groups of a breakdown by attribute, and whether more exist.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AttributeSummaries {
@@ -260,6 +285,9 @@ pub trait Backend: Send + Sync + 'static {
         attribute: &BreakdownAttribute,
         limit: usize,
     ) -> StoreResult<AttributeSummaries>;
+    /// The CSAT answers about one department's records of one measure, by
+    /// the measure's value (satisfied = CSAT 4–5), and the target.
+    async fn gap_counts(&self, query: &GapQuery) -> StoreResult<GapCounts>;
     async fn rebuild_rollups(&self) -> StoreResult<u64>;
     /// The stored rollup cells, sorted.
     async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>>;

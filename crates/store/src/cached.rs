@@ -19,7 +19,8 @@ use tokio::sync::Mutex;
 
 use crate::backend::{
     AttributeSummaries, Backend, BreakdownAttribute, CubePosition, DataVersions, DeltasSince,
-    Erased, MAX_RESPONSE_PAGE, RespondentCounts, RespondentQuery, ResponseListQuery, RollupDelta,
+    Erased, GapCounts, GapQuery, MAX_RESPONSE_PAGE, RespondentCounts, RespondentQuery,
+    ResponseListQuery, RollupDelta,
 };
 use crate::settings::REDACT_PERSONAL_DATA;
 use crate::{
@@ -689,6 +690,20 @@ impl Store for CachedStore {
         self.backend
             .attribute_summaries(&query, attribute, limit)
             .await
+    }
+
+    async fn gap_counts(&self, query: &GapQuery) -> StoreResult<GapCounts> {
+        let Some(filter) = storable_filter(&query.responses.filter) else {
+            return Ok(GapCounts::default());
+        };
+        let query = GapQuery {
+            responses: RespondentQuery {
+                filter,
+                ..query.responses.clone()
+            },
+            ..query.clone()
+        };
+        self.backend.gap_counts(&query).await
     }
 
     async fn rebuild_rollups(&self) -> StoreResult<u64> {

@@ -25,8 +25,8 @@ use northstar_core::rollup::{CubeAnswer, CubeQuery};
 use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 
 pub use backend::{
-    AttributeSummaries, Backend, BreakdownAttribute, CubePosition, Erased, MAX_RESPONSE_PAGE,
-    RespondentCounts, RespondentQuery, ResponseListQuery,
+    AttributeSummaries, Backend, BreakdownAttribute, CubePosition, Erased, GapCounts, GapQuery,
+    MAX_RESPONSE_PAGE, RespondentCounts, RespondentQuery, ResponseListQuery,
 };
 pub use cached::{CachedStore, DEFAULT_DAY_CELL_MONTHS, MAX_DISTINCT_VALUES};
 pub use error::{StoreError, StoreResult};
@@ -162,6 +162,10 @@ pub trait Store: Send + Sync + 'static {
         attribute: &BreakdownAttribute,
         limit: usize,
     ) -> StoreResult<AttributeSummaries>;
+
+    /// The CSAT answers about one department's records of one measure, by
+    /// the measure's value (satisfied = CSAT 4–5), and the target.
+    async fn gap_counts(&self, query: &GapQuery) -> StoreResult<GapCounts>;
 
     /// Replaces the rollup table by a rebuild from raw responses.
     async fn rebuild_rollups(&self) -> StoreResult<u64>;

@@ -36,7 +36,7 @@ use crate::schema::{
     changes, json_map, json_text,
 };
 use crate::settings::{self, Setting};
-use crate::{AttributeSummaries, BreakdownAttribute};
+use crate::{AttributeSummaries, BreakdownAttribute, GapCounts, GapQuery};
 use crate::{RollupCell, StoreCounts, StoreError, StoreResult, WriteSummary};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -1185,6 +1185,33 @@ impl Backend for PostgresStore {
             .push_bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX));
         let rows = qb.build().fetch_all(&self.pool).await?;
         attribute_summaries_from(&rows, limit)
+    }
+
+    async fn gap_counts(&self, query: &GapQuery) -> StoreResult<GapCounts> {
+        let mut qb: sqlx::QueryBuilder<Postgres> = sqlx::QueryBuilder::new(
+            "SELECT o.value, COALESCE(SUM(CASE WHEN r.csat >= 4 THEN 1 ELSE 0 END), 0), COUNT(*) \
+             FROM operations o JOIN responses r ON r.order_id = o.order_id \
+             WHERE r.csat IS NOT NULL AND o.department = ",
+        );
+        qb.push_bind(query.department.clone())
+            .push(" AND o.measure = ")
+            .push_bind(query.measure.clone());
+        push_selection(&mut qb, &query.responses, "r.");
+        qb.push(" GROUP BY o.value ORDER BY o.value");
+        let by_value: Vec<(f64, i64, i64)> = qb.build_query_as().fetch_all(&self.pool).await?;
+        let targets: Vec<(f64, i64)> = sqlx::query_as(
+            "SELECT target, COUNT(*) FROM operations WHERE department = $1 AND measure = $2 \
+             AND target IS NOT NULL GROUP BY target ORDER BY 2 DESC, 1",
+        )
+        .bind(&query.department)
+        .bind(&query.measure)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(GapCounts {
+            by_value,
+            target: targets.first().copied(),
+            other_targets: targets.iter().skip(1).map(|t| t.1).sum(),
+        })
     }
 
     async fn rebuild_rollups(&self) -> StoreResult<u64> {

@@ -102,6 +102,32 @@ pub struct BreakdownDoc {
     by: String,
 }
 
+/// Whether lower or higher values of a measure are better.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum DirectionName {
+    LowerIsBetter,
+    HigherIsBetter,
+}
+
+/// The department's measure, the level the threshold is read at, and
+/// optionally a target other than the records' own. The other filters
+/// select the responses (the department names the records).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GapDoc {
+    #[param(min_length = 1, max_length = 64)]
+    measure: String,
+    #[param(min_length = 1, max_length = 100)]
+    department: String,
+    /// A share strictly between 0 and 1 (default 0.8).
+    #[param(exclusive_minimum = 0, exclusive_maximum = 1)]
+    level: Option<f64>,
+    target: Option<f64>,
+    #[param(inline)]
+    direction: Option<DirectionName>,
+}
+
 /// Paging and narrowing of a response list.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod breakdown;
 mod doc;
+pub mod expectation_gap;
 pub mod metrics;
 pub mod responses;
 pub mod trends;
@@ -28,6 +29,7 @@ use crate::AppState;
         metrics::get_representativeness,
         trends::get_trends,
         breakdown::get_breakdown,
+        expectation_gap::get_expectation_gap,
         responses::post_responses,
         verbatims::get_response,
         verbatims::list_responses,
@@ -46,6 +48,8 @@ use crate::AppState;
         crate::report::Representativeness,
         trends::TrendReport,
         breakdown::BreakdownReport,
+        expectation_gap::GapReport,
+        expectation_gap::GapPoint,
         breakdown::BreakdownGroup,
         trends::TrendPeriod,
         trends::PeriodChangeView,

@@ -228,3 +228,118 @@ async fn breakdowns_flag_groups_after_holm_by_dimensions_and_attributes() {
         assert_eq!(body["error"]["parameter"], parameter, "{query}: {body}");
     }
 }
+
+#[tokio::test]
+async fn the_expectation_gap_finds_customers_souring_before_the_target() {
+    let app = TestApp::new().await;
+    // Deliveries of 1–6 days against a 5-day target; 20 per day; the
+    // satisfied count per day falls after day 3 (already monotone, so the
+    // isotonic fit is the observed share).
+    let satisfied_per_day = [19, 18, 17, 10, 8, 4];
+    let mut operations = String::from("order_id,department,delivery_days,target_days\n");
+    let mut items = Vec::new();
+    for (i, &satisfied) in satisfied_per_day.iter().enumerate() {
+        let days = i + 1;
+        for k in 0..20 {
+            let order = format!("O{days}-{k}");
+            operations.push_str(&format!("{order},logistics,{days},5\n"));
+            items.push(json!({
+                "external_id": format!("r-{order}"),
+                "submitted_at": "2025-04-02T10:00:00Z",
+                "order_id": order,
+                "department": "support",
+                "csat": if k < satisfied { 5 } else { 2 },
+            }));
+        }
+    }
+    let store = app.store.clone();
+    northstar_store::import::import_csv(
+        &*store,
+        northstar_store::import::ImportKind::Operations,
+        std::io::Cursor::new(operations.into_bytes()),
+        &mut (),
+    )
+    .await
+    .map_err(|f| f.error)
+    .unwrap();
+    post(&app, items).await;
+
+    let (status, g) = app
+        .json(
+            "GET",
+            "/api/v1/expectation-gap?measure=delivery_days&department=logistics",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{g}");
+    assert_eq!(g["threshold"], 4.0, "{g}");
+    assert_eq!(g["target"], 5.0);
+    assert_eq!(g["n"], 120);
+    assert_eq!(g["verdict"], "customers_stricter_than_target");
+    // Met the 5-day target: days 1–5, 100 records, 28 dissatisfied.
+    let dissatisfied_met = (1 + 2 + 3 + 10 + 12) as f64;
+    assert!(close(
+        g["met_target_but_dissatisfied_share"].as_f64().unwrap(),
+        dissatisfied_met / 120.0
+    ));
+    assert!(close(
+        g["dissatisfied_share_among_met"].as_f64().unwrap(),
+        dissatisfied_met / 100.0
+    ));
+    let curve = g["curve"].as_array().unwrap();
+    assert_eq!(curve.len(), 6);
+    for (point, &satisfied) in curve.iter().zip(&satisfied_per_day) {
+        assert_eq!(point["n"], 20);
+        assert!(close(
+            point["satisfied_share"].as_f64().unwrap(),
+            satisfied as f64 / 20.0
+        ));
+    }
+    assert!(g["summary"].as_str().unwrap().contains("4"), "{g}");
+
+    // A lower level moves the threshold; a stricter asked target agrees.
+    let (_, lower) = app
+        .json(
+            "GET",
+            "/api/v1/expectation-gap?measure=delivery_days&department=logistics&level=0.45",
+            None,
+        )
+        .await;
+    assert_eq!(lower["threshold"], 5.0);
+    let (_, strict) = app
+        .json(
+            "GET",
+            "/api/v1/expectation-gap?measure=delivery_days&department=logistics&target=3",
+            None,
+        )
+        .await;
+    assert_eq!(strict["verdict"], "target_at_least_as_strict", "{strict}");
+    assert_eq!(strict["target_source"], "as asked (target parameter)");
+
+    for (query, parameter) in [
+        ("department=logistics", "measure"),
+        ("measure=delivery_days", "department"),
+        (
+            "measure=delivery_days&department=logistics&level=1",
+            "level",
+        ),
+        (
+            "measure=delivery_days&department=logistics&level=abc",
+            "level",
+        ),
+        (
+            "measure=delivery_days&department=logistics&target=NaN",
+            "target",
+        ),
+        (
+            "measure=delivery_days&department=logistics&direction=up",
+            "direction",
+        ),
+    ] {
+        let (status, body) = app
+            .json("GET", &format!("/api/v1/expectation-gap?{query}"), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["parameter"], parameter, "{query}: {body}");
+    }
+}

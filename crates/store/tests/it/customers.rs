@@ -246,7 +246,65 @@ async fn responses_break_down_by_attributes_outside_the_cube(db: TestDb) {
     }
 }
 
+/// The expectation gap's inputs: one department's records of a measure
+/// joined by order_id to CSAT answers (any response department), by value,
+/// within the responses' selection; the most common target.
+async fn operations_link_to_csat_answers_by_order(db: TestDb) {
+    use northstar_store::GapQuery;
+    let store = db.open().await;
+    import_text(
+        &*store,
+        ImportKind::Operations,
+        "order_id,department,delivery_days,target_days\n\
+         O1,logistics,2,5\nO2,logistics,2,5\nO3,logistics,6,5\nO4,logistics,4,4\nO5,billing,2,5\n",
+    )
+    .await
+    .unwrap();
+    import_text(
+        &*store,
+        ImportKind::Responses,
+        "external_id,submitted_at,order_id,department,segment,csat\n\
+         r1,2026-01-05T10:00:00Z,O1,logistics,smb,5\n\
+         r2,2026-01-05T10:00:00Z,O2,support,smb,2\n\
+         r3,2026-01-06T10:00:00Z,O3,logistics,enterprise,1\n\
+         r4,2026-01-06T10:00:00Z,O3,logistics,smb,4\n\
+         r5,2026-02-06T10:00:00Z,O4,logistics,smb,4\n\
+         r6,2026-01-06T10:00:00Z,O5,billing,smb,1\n\
+         r7,2026-01-06T10:00:00Z,O9,logistics,smb,1\n",
+    )
+    .await
+    .unwrap();
+    let query = GapQuery {
+        department: "logistics".into(),
+        measure: "delivery_days".into(),
+        responses: RespondentQuery::default(),
+    };
+    let gap = store.gap_counts(&query).await.unwrap();
+    assert_eq!(gap.by_value, [(2.0, 1, 2), (4.0, 1, 1), (6.0, 1, 2)]);
+    assert_eq!(gap.target, Some((5.0, 3)));
+    assert_eq!(gap.other_targets, 1);
+    let smb_january = GapQuery {
+        responses: RespondentQuery {
+            filter: vec![(northstar_core::Dimension::Segment, "smb".into())],
+            from: calendar::parse_day("2026-01-01"),
+            to: calendar::parse_day("2026-01-31"),
+        },
+        ..query.clone()
+    };
+    let gap = store.gap_counts(&smb_january).await.unwrap();
+    assert_eq!(gap.by_value, [(2.0, 1, 2), (6.0, 1, 1)]);
+    let nothing = GapQuery {
+        measure: "no_such_measure".into(),
+        ..query
+    };
+    assert_eq!(
+        store.gap_counts(&nothing).await.unwrap(),
+        Default::default()
+    );
+}
+
 crate::conformance!(
+    operations_link_to_csat_answers_by_order,
     responses_break_down_by_attributes_outside_the_cube,
     filters_with_nul_characters_match_nothing,
     customer_counts_follow_replacements_and_churn_dates,
