@@ -138,6 +138,12 @@ fn table() -> Vec<(RouteSpec, Handler)> {
         ),
         spec(
             Method::GET,
+            "/api/v1/revenue-at-risk",
+            Needs(ViewSummaries),
+            get(api::revenue::get_revenue_at_risk),
+        ),
+        spec(
+            Method::GET,
             "/api/v1/trends",
             Needs(ViewSummaries),
             get(api::trends::get_trends),

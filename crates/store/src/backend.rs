@@ -131,6 +131,16 @@ pub struct GapCounts {
     pub other_targets: i64,
 }
 
+/// How revenue at risk splits customers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoyaltyBy {
+    /// Each department's customers, by their latest NPS answer filed under
+    /// that department (a customer may count in several departments).
+    Department,
+    /// The customer's segment (customers file, else the response's).
+    Segment,
+}
+
 /// The largest groups of a breakdown by attribute, and whether more exist.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AttributeSummaries {
@@ -288,6 +298,14 @@ pub trait Backend: Send + Sync + 'static {
     /// The CSAT answers about one department's records of one measure, by
     /// the measure's value (satisfied = CSAT 4–5), and the target.
     async fn gap_counts(&self, query: &GapQuery) -> StoreResult<GapCounts>;
+    /// Customers by loyalty group (their latest NPS answer in the selection:
+    /// 9–10 promoter, 7–8 passive, 0–6 detractor) with their churn flags and
+    /// annual values; one entry per group key ("" without `by`).
+    async fn loyalty_customers(
+        &self,
+        query: &RespondentQuery,
+        by: Option<LoyaltyBy>,
+    ) -> StoreResult<Vec<(String, northstar_core::revenue::LoyaltyCustomers)>>;
     async fn rebuild_rollups(&self) -> StoreResult<u64>;
     /// The stored rollup cells, sorted.
     async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>>;

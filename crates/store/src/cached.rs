@@ -19,7 +19,7 @@ use tokio::sync::Mutex;
 
 use crate::backend::{
     AttributeSummaries, Backend, BreakdownAttribute, CubePosition, DataVersions, DeltasSince,
-    Erased, GapCounts, GapQuery, MAX_RESPONSE_PAGE, RespondentCounts, RespondentQuery,
+    Erased, GapCounts, GapQuery, LoyaltyBy, MAX_RESPONSE_PAGE, RespondentCounts, RespondentQuery,
     ResponseListQuery, RollupDelta,
 };
 use crate::settings::REDACT_PERSONAL_DATA;
@@ -704,6 +704,21 @@ impl Store for CachedStore {
             ..query.clone()
         };
         self.backend.gap_counts(&query).await
+    }
+
+    async fn loyalty_customers(
+        &self,
+        query: &RespondentQuery,
+        by: Option<LoyaltyBy>,
+    ) -> StoreResult<Vec<(String, northstar_core::revenue::LoyaltyCustomers)>> {
+        let Some(filter) = storable_filter(&query.filter) else {
+            return Ok(Vec::new());
+        };
+        let query = RespondentQuery {
+            filter,
+            ..query.clone()
+        };
+        self.backend.loyalty_customers(&query, by).await
     }
 
     async fn rebuild_rollups(&self) -> StoreResult<u64> {

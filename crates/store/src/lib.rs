@@ -26,7 +26,7 @@ use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 
 pub use backend::{
     AttributeSummaries, Backend, BreakdownAttribute, CubePosition, Erased, GapCounts, GapQuery,
-    MAX_RESPONSE_PAGE, RespondentCounts, RespondentQuery, ResponseListQuery,
+    LoyaltyBy, MAX_RESPONSE_PAGE, RespondentCounts, RespondentQuery, ResponseListQuery,
 };
 pub use cached::{CachedStore, DEFAULT_DAY_CELL_MONTHS, MAX_DISTINCT_VALUES};
 pub use error::{StoreError, StoreResult};
@@ -166,6 +166,14 @@ pub trait Store: Send + Sync + 'static {
     /// The CSAT answers about one department's records of one measure, by
     /// the measure's value (satisfied = CSAT 4–5), and the target.
     async fn gap_counts(&self, query: &GapQuery) -> StoreResult<GapCounts>;
+
+    /// Customers by loyalty group (their latest NPS answer in the selection)
+    /// with churn flags and annual values, per group key ("" without `by`).
+    async fn loyalty_customers(
+        &self,
+        query: &RespondentQuery,
+        by: Option<LoyaltyBy>,
+    ) -> StoreResult<Vec<(String, northstar_core::revenue::LoyaltyCustomers)>>;
 
     /// Replaces the rollup table by a rebuild from raw responses.
     async fn rebuild_rollups(&self) -> StoreResult<u64>;

@@ -1214,6 +1214,20 @@ impl Backend for PostgresStore {
         })
     }
 
+    async fn loyalty_customers(
+        &self,
+        query: &RespondentQuery,
+        by: Option<crate::LoyaltyBy>,
+    ) -> StoreResult<Vec<(String, northstar_core::revenue::LoyaltyCustomers)>> {
+        let mut qb: sqlx::QueryBuilder<Postgres> =
+            sqlx::QueryBuilder::new(schema::loyalty_latest(by));
+        push_selection(&mut qb, query, "r.");
+        qb.push(schema::loyalty_rest(by, "c.churned"));
+        let rows: Vec<(String, String, i64, i64, i64, i64, f64)> =
+            qb.build_query_as().fetch_all(&self.pool).await?;
+        Ok(schema::loyalty_from_rows(rows))
+    }
+
     async fn rebuild_rollups(&self) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         // Writers wait until the rebuild commits; readers do not.

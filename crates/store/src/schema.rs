@@ -142,6 +142,68 @@ pub(crate) fn counter_select(
     counters.join(", ")
 }
 
+/// Customers by loyalty group from rows of `SELECT key, group ('p', 'a',
+/// 'd'), customers, churn_known, churned, value_known, value_sum`.
+pub(crate) fn loyalty_from_rows(
+    rows: Vec<(String, String, i64, i64, i64, i64, f64)>,
+) -> Vec<(String, northstar_core::revenue::LoyaltyCustomers)> {
+    use northstar_core::revenue::{LoyaltyCustomers, LoyaltyGroupCustomers};
+    let mut out: Vec<(String, LoyaltyCustomers)> = Vec::new();
+    for (key, group, customers, churn_known, churned, value_known, value_sum) in rows {
+        if out.last().is_none_or(|(k, _)| *k != key) {
+            out.push((key.clone(), LoyaltyCustomers::default()));
+        }
+        let Some((_, entry)) = out.last_mut() else {
+            continue;
+        };
+        let counts = LoyaltyGroupCustomers {
+            customers: customers.max(0) as u64,
+            churn_known: churn_known.max(0) as u64,
+            churned: churned.max(0) as u64,
+            value_known: value_known.max(0) as u64,
+            annual_value_sum: value_sum,
+        };
+        match group.as_str() {
+            "p" => entry.promoters = counts,
+            "a" => entry.passives = counts,
+            _ => entry.detractors = counts,
+        }
+    }
+    out
+}
+
+/// The `WITH latest AS (…)` of [`loyalty_from_rows`]'s query up to its
+/// selection conditions: each customer's latest NPS answer (per department
+/// when split by department), from `responses r`.
+pub(crate) fn loyalty_latest(by: Option<crate::LoyaltyBy>) -> String {
+    let partition = match by {
+        Some(crate::LoyaltyBy::Department) => "r.customer_id, r.department",
+        _ => "r.customer_id",
+    };
+    format!(
+        "WITH latest AS (SELECT r.customer_id, r.nps, r.department, r.segment, \
+         ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY r.submitted_unix DESC, r.external_id DESC) AS k \
+         FROM responses r WHERE r.customer_id IS NOT NULL AND r.nps IS NOT NULL"
+    )
+}
+
+/// The rest of the loyalty query after the selection conditions, given
+/// how the dialect tests a churn flag.
+pub(crate) fn loyalty_rest(by: Option<crate::LoyaltyBy>, churned: &str) -> String {
+    let key = match by {
+        Some(crate::LoyaltyBy::Department) => "l.department",
+        Some(crate::LoyaltyBy::Segment) => "COALESCE(c.segment, l.segment)",
+        None => "''",
+    };
+    format!(
+        ") SELECT {key} AS key, CASE WHEN l.nps >= 9 THEN 'p' WHEN l.nps >= 7 THEN 'a' ELSE 'd' END AS grp, \
+         COUNT(*), COUNT(c.churned), SUM(CASE WHEN {churned} THEN 1 ELSE 0 END), COUNT(c.annual_value), \
+         COALESCE(SUM(c.annual_value), 0.0) \
+         FROM latest l LEFT JOIN customers c ON c.customer_id = l.customer_id WHERE l.k = 1 \
+         GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+}
+
 /// The SQL expression an attribute is read with, given how the dialect
 /// reads a member of a JSON text column named by the next bound parameter
 /// (`member("r.attributes")`).

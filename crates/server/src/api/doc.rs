@@ -128,6 +128,29 @@ pub struct GapDoc {
     direction: Option<DirectionName>,
 }
 
+/// How to split revenue at risk, and churn rates to assume where too few
+/// churn flags are known (shares 0–1).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RevenueDoc {
+    #[param(inline)]
+    by: Option<LoyaltySplit>,
+    #[param(minimum = 0, maximum = 1)]
+    churn_promoters: Option<f64>,
+    #[param(minimum = 0, maximum = 1)]
+    churn_passives: Option<f64>,
+    #[param(minimum = 0, maximum = 1)]
+    churn_detractors: Option<f64>,
+}
+
+/// A split of revenue at risk.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum LoyaltySplit {
+    Department,
+    Segment,
+}
+
 /// Paging and narrowing of a response list.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

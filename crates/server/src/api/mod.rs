@@ -6,6 +6,7 @@ mod doc;
 pub mod expectation_gap;
 pub mod metrics;
 pub mod responses;
+pub mod revenue;
 pub mod trends;
 pub mod verbatims;
 
@@ -29,6 +30,7 @@ use crate::AppState;
         metrics::get_representativeness,
         trends::get_trends,
         breakdown::get_breakdown,
+        revenue::get_revenue_at_risk,
         expectation_gap::get_expectation_gap,
         responses::post_responses,
         verbatims::get_response,
@@ -48,6 +50,8 @@ use crate::AppState;
         crate::report::Representativeness,
         trends::TrendReport,
         breakdown::BreakdownReport,
+        revenue::RevenueReport,
+        revenue::AssumedChurn,
         expectation_gap::GapReport,
         expectation_gap::GapPoint,
         breakdown::BreakdownGroup,

@@ -343,3 +343,113 @@ async fn the_expectation_gap_finds_customers_souring_before_the_target() {
         assert_eq!(body["error"]["parameter"], parameter, "{query}: {body}");
     }
 }
+
+#[tokio::test]
+async fn revenue_at_risk_states_its_formula_and_inputs() {
+    let app = TestApp::new().await;
+    // 40 promoters (4 churned), 40 detractors (12 churned), 20 passives
+    // (4 churned); every customer worth 1,000 a year; detractors in
+    // logistics, the rest in support.
+    let mut customers = String::from("customer_id,segment,annual_value,churned\n");
+    let mut items = Vec::new();
+    for i in 0..100 {
+        let (nps, churned, department) = match i {
+            0..40 => (10, i < 4, "support"),
+            40..80 => (2, i < 52, "logistics"),
+            _ => (7, i < 84, "support"),
+        };
+        customers.push_str(&format!(
+            "C{i},smb,1000,{}\n",
+            if churned { "yes" } else { "no" }
+        ));
+        items.push(json!({
+            "external_id": format!("r{i}"),
+            "submitted_at": "2025-05-01T10:00:00Z",
+            "customer_id": format!("C{i}"),
+            "department": department,
+            "nps": nps,
+        }));
+    }
+    let store = app.store.clone();
+    northstar_store::import::import_csv(
+        &*store,
+        northstar_store::import::ImportKind::Customers,
+        std::io::Cursor::new(customers.into_bytes()),
+        &mut (),
+    )
+    .await
+    .map_err(|f| f.error)
+    .unwrap();
+    post(&app, items).await;
+
+    let (status, r) = app
+        .json("GET", "/api/v1/revenue-at-risk?by=department", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let total = &r["total"];
+    // V_D = 40 × 1,000; c_D − c_P = 12/40 − 4/40.
+    let risk = 40_000.0 * (12.0 / 40.0 - 4.0 / 40.0);
+    assert!(
+        close(total["revenue_at_risk"]["value"].as_f64().unwrap(), risk),
+        "{total}"
+    );
+    assert!(
+        total["revenue_at_risk"]["formula"]
+            .as_str()
+            .unwrap()
+            .contains("max(0, c_D − c_P)")
+    );
+    assert!(
+        !total["revenue_at_risk"]["inputs"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(total["detractor_churn"]["source"], "measured", "{total}");
+    // One point: 1% of 100 customers from detractor to passive; 20
+    // passive flags are too few to measure, so the passives' rate is the
+    // default assumption (10%).
+    assert_eq!(total["passive_churn"]["source"], "assumed");
+    let point = 0.01 * 100.0 * 1000.0 * (12.0 / 40.0 - 0.10);
+    assert!(
+        close(
+            total["value_of_one_nps_point"]["value"].as_f64().unwrap(),
+            point
+        ),
+        "{total}"
+    );
+    let keys: Vec<&str> = r["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["logistics", "support"]);
+    assert!(
+        r["assumptions"]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("northstar default")
+    );
+
+    // With too few flags (a filter to 10 customers), rates are assumed as asked.
+    let (_, few) = app
+        .json(
+            "GET",
+            "/api/v1/revenue-at-risk?department=support&churn_promoters=0.1&churn_passives=0.2&churn_detractors=0.3",
+            None,
+        )
+        .await;
+    assert_eq!(few["total"]["passive_churn"]["source"], "assumed", "{few}");
+    assert_eq!(few["assumptions"]["source"], "request");
+    for (query, parameter) in [
+        ("by=channel", "by"),
+        ("churn_detractors=1.5", "churn_detractors"),
+    ] {
+        let (status, body) = app
+            .json("GET", &format!("/api/v1/revenue-at-risk?{query}"), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["parameter"], parameter, "{query}: {body}");
+    }
+}

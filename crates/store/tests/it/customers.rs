@@ -303,7 +303,87 @@ async fn operations_link_to_csat_answers_by_order(db: TestDb) {
     );
 }
 
+/// Revenue at risk's inputs: each customer in the loyalty group of their
+/// latest NPS answer (per department when split so), with churn flags and
+/// annual values from the customers file.
+async fn customers_fall_in_the_loyalty_group_of_their_latest_answer(db: TestDb) {
+    use northstar_store::LoyaltyBy;
+    let store = db.open().await;
+    import_text(
+        &*store,
+        ImportKind::Customers,
+        "customer_id,segment,annual_value,churned\n\
+         C1,smb,100,yes\nC2,smb,200,no\nC3,enterprise,1000,\nC4,enterprise,,no\n",
+    )
+    .await
+    .unwrap();
+    // C1: promoter then detractor (latest); C2 passive; C3 promoter; C4
+    // detractor in billing, promoter in support (later); C5 unknown.
+    import_text(
+        &*store,
+        ImportKind::Responses,
+        "external_id,submitted_at,customer_id,department,nps\n\
+         a,2026-01-01T10:00:00Z,C1,support,10\n\
+         b,2026-01-05T10:00:00Z,C1,support,3\n\
+         c,2026-01-05T10:00:00Z,C2,support,7\n\
+         d,2026-01-05T10:00:00Z,C3,support,9\n\
+         e,2026-01-02T10:00:00Z,C4,billing,2\n\
+         f,2026-01-06T10:00:00Z,C4,support,10\n\
+         g,2026-01-06T10:00:00Z,C5,support,0\n\
+         h,2026-01-06T10:00:00Z,,support,0\n",
+    )
+    .await
+    .unwrap();
+    let all = store
+        .loyalty_customers(&RespondentQuery::default(), None)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    let l = &all[0].1;
+    assert_eq!(
+        (
+            l.promoters.customers,
+            l.passives.customers,
+            l.detractors.customers
+        ),
+        (2, 1, 2)
+    );
+    // Detractors: C1 (churned, 100) and C5 (no record).
+    assert_eq!((l.detractors.churn_known, l.detractors.churned), (1, 1));
+    assert_eq!(
+        (l.detractors.value_known, l.detractors.annual_value_sum),
+        (1, 100.0)
+    );
+    // Promoters: C3 (1000, no flag) and C4 (no value, not churned).
+    assert_eq!((l.promoters.churn_known, l.promoters.churned), (1, 0));
+    assert_eq!(l.promoters.annual_value_sum, 1000.0);
+    let by_department = store
+        .loyalty_customers(&RespondentQuery::default(), Some(LoyaltyBy::Department))
+        .await
+        .unwrap();
+    let keys: Vec<(&str, u64, u64)> = by_department
+        .iter()
+        .map(|(k, l)| (k.as_str(), l.promoters.customers, l.detractors.customers))
+        .collect();
+    assert_eq!(keys, [("billing", 0, 1), ("support", 2, 2)]);
+    let by_segment = store
+        .loyalty_customers(&RespondentQuery::default(), Some(LoyaltyBy::Segment))
+        .await
+        .unwrap();
+    let keys: Vec<&str> = by_segment.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["", "enterprise", "smb"]);
+    // The period narrows which answer is the latest.
+    let early = RespondentQuery {
+        to: calendar::parse_day("2026-01-01"),
+        ..Default::default()
+    };
+    let first = store.loyalty_customers(&early, None).await.unwrap();
+    assert_eq!(first[0].1.promoters.customers, 1);
+    assert_eq!(first[0].1.detractors.customers, 0);
+}
+
 crate::conformance!(
+    customers_fall_in_the_loyalty_group_of_their_latest_answer,
     operations_link_to_csat_answers_by_order,
     responses_break_down_by_attributes_outside_the_cube,
     filters_with_nul_characters_match_nothing,
