@@ -353,6 +353,28 @@ pub struct Representativeness {
     pub method: &'static str,
     /// A sentence for people, e.g. which segment is over-represented.
     pub summary: String,
+    /// The customer attributes weighted on (`by`): post-stratification on
+    /// one, raking on several.
+    pub weighted_on: Vec<String>,
+    /// Per attribute weighted on: respondents (known customers) against
+    /// customers, with the chi-square goodness-of-fit test.
+    #[schema(value_type = Vec<Object>)]
+    pub mixes: Vec<AttributeMix>,
+    /// Weights and the metrics weighted beside the raw ones (null when no
+    /// weights could be computed; `weighting_note` says why).
+    #[schema(value_type = Option<Object>)]
+    pub weighted: Option<northstar_core::weighting::WeightedReport>,
+    pub weighting_note: Option<String>,
+    /// Plain-language warnings where weighted and raw figures differ
+    /// significantly, or where a part of the base has no respondents.
+    pub warnings: Vec<String>,
+}
+
+/// Respondents against customers on one attribute.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttributeMix {
+    pub attribute: String,
+    pub comparison: Option<northstar_core::representativeness::MixComparison>,
 }
 
 /// The customer base for a selection: customers active at its start.
@@ -466,6 +488,11 @@ pub fn representativeness_from(
         anonymous_answers: respondents.anonymous,
         method: "Pearson's chi-square goodness-of-fit test of respondents against customer shares (Pearson 1900); segments expecting fewer than 5 respondents pooled, no test when fewer than two categories remain (Cochran 1954)",
         summary,
+        weighted_on: Vec::new(),
+        mixes: Vec::new(),
+        weighted: None,
+        weighting_note: None,
+        warnings: Vec::new(),
     }
 }
 

@@ -306,6 +306,24 @@ pub trait Backend: Send + Sync + 'static {
         query: &RespondentQuery,
         by: Option<LoyaltyBy>,
     ) -> StoreResult<Vec<(String, northstar_core::revenue::LoyaltyCustomers)>>;
+    /// Respondents who are known customers, in cells of the customers'
+    /// values of `attributes` (customer attributes only; "" when a customer
+    /// has none), with the summary of their responses in the selection; at
+    /// most `limit` + 1 cells (more means too many combinations).
+    async fn respondent_cells(
+        &self,
+        query: &RespondentQuery,
+        attributes: &[BreakdownAttribute],
+        limit: usize,
+    ) -> StoreResult<Vec<northstar_core::weighting::RespondentCell>>;
+    /// Customers per value of one customer attribute ("" when none), not
+    /// counting those who churned before `active_from`; at most `limit` + 1.
+    async fn customer_margin(
+        &self,
+        attribute: &BreakdownAttribute,
+        active_from: Option<Day>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, u64)>>;
     async fn rebuild_rollups(&self) -> StoreResult<u64>;
     /// The stored rollup cells, sorted.
     async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>>;

@@ -721,6 +721,35 @@ impl Store for CachedStore {
         self.backend.loyalty_customers(&query, by).await
     }
 
+    async fn respondent_cells(
+        &self,
+        query: &RespondentQuery,
+        attributes: &[BreakdownAttribute],
+        limit: usize,
+    ) -> StoreResult<Vec<northstar_core::weighting::RespondentCell>> {
+        let Some(filter) = storable_filter(&query.filter) else {
+            return Ok(Vec::new());
+        };
+        let query = RespondentQuery {
+            filter,
+            ..query.clone()
+        };
+        self.backend
+            .respondent_cells(&query, attributes, limit)
+            .await
+    }
+
+    async fn customer_margin(
+        &self,
+        attribute: &BreakdownAttribute,
+        active_from: Option<Day>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, u64)>> {
+        self.backend
+            .customer_margin(attribute, active_from, limit)
+            .await
+    }
+
     async fn rebuild_rollups(&self) -> StoreResult<u64> {
         let cells = self.backend.rebuild_rollups().await?;
         // The rebuild left no delta: the next query reloads.

@@ -175,6 +175,24 @@ pub trait Store: Send + Sync + 'static {
         by: Option<LoyaltyBy>,
     ) -> StoreResult<Vec<(String, northstar_core::revenue::LoyaltyCustomers)>>;
 
+    /// Respondents who are known customers in cells of customer attributes,
+    /// with their responses' summary (see [`Backend::respondent_cells`]).
+    async fn respondent_cells(
+        &self,
+        query: &RespondentQuery,
+        attributes: &[BreakdownAttribute],
+        limit: usize,
+    ) -> StoreResult<Vec<northstar_core::weighting::RespondentCell>>;
+
+    /// Customers per value of one customer attribute (see
+    /// [`Backend::customer_margin`]).
+    async fn customer_margin(
+        &self,
+        attribute: &BreakdownAttribute,
+        active_from: Option<Day>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, u64)>>;
+
     /// Replaces the rollup table by a rebuild from raw responses.
     async fn rebuild_rollups(&self) -> StoreResult<u64>;
 

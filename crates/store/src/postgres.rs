@@ -1228,6 +1228,78 @@ impl Backend for PostgresStore {
         Ok(schema::loyalty_from_rows(rows))
     }
 
+    async fn respondent_cells(
+        &self,
+        query: &RespondentQuery,
+        attributes: &[BreakdownAttribute],
+        limit: usize,
+    ) -> StoreResult<Vec<northstar_core::weighting::RespondentCell>> {
+        let counters = schema::counter_select(
+            |c| format!("COUNT(*) FILTER (WHERE {c})"),
+            "r.fcr",
+            "NOT r.fcr",
+            "r.",
+        );
+        let mut qb: sqlx::QueryBuilder<Postgres> = sqlx::QueryBuilder::new("SELECT ");
+        for (i, attribute) in attributes.iter().enumerate() {
+            if i > 0 {
+                qb.push(", ");
+            }
+            qb.push("COALESCE(")
+                .push(schema::attribute_expression(attribute, |column| {
+                    format!("({column}::jsonb) ->> ")
+                }));
+            if let BreakdownAttribute::Response(name) | BreakdownAttribute::Customer(name) =
+                attribute
+            {
+                qb.push_bind(name.clone());
+            }
+            qb.push(format!(", '') AS a{i}"));
+        }
+        qb.push(format!(
+            ", COUNT(DISTINCT r.customer_id), {counters} FROM responses r \
+             JOIN customers c ON c.customer_id = r.customer_id WHERE TRUE"
+        ));
+        push_selection(&mut qb, query, "r.");
+        let groups: Vec<String> = (1..=attributes.len()).map(|i| i.to_string()).collect();
+        qb.push(format!(
+            " GROUP BY {} ORDER BY {} LIMIT ",
+            groups.join(", "),
+            groups.join(", ")
+        ))
+        .push_bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX));
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        schema::cells_from_rows(&rows, attributes.len())
+    }
+
+    async fn customer_margin(
+        &self,
+        attribute: &BreakdownAttribute,
+        active_from: Option<Day>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, u64)>> {
+        let mut qb: sqlx::QueryBuilder<Postgres> = sqlx::QueryBuilder::new("SELECT COALESCE(");
+        qb.push(schema::attribute_expression(attribute, |column| {
+            format!("({column}::jsonb) ->> ")
+        }));
+        if let BreakdownAttribute::Response(name) | BreakdownAttribute::Customer(name) = attribute {
+            qb.push_bind(name.clone());
+        }
+        qb.push(", '') AS v, COUNT(*) FROM customers c WHERE TRUE");
+        if let Some(day) = active_from {
+            qb.push(" AND (c.churned_on IS NULL OR c.churned_on >= ")
+                .push_bind(i64::from(day))
+                .push(")");
+        }
+        qb.push(" GROUP BY 1 ORDER BY 1 LIMIT ")
+            .push_bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX));
+        let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(v, n)| (v, n.max(0) as u64))
+            .collect())
+    }
+
     async fn rebuild_rollups(&self) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         // Writers wait until the rebuild commits; readers do not.

@@ -204,6 +204,36 @@ pub(crate) fn loyalty_rest(by: Option<crate::LoyaltyBy>, churned: &str) -> Strin
     )
 }
 
+/// Cells of `SELECT value_1, …, value_k, respondents, counters…`.
+pub(crate) fn cells_from_rows<R: sqlx::Row>(
+    rows: &[R],
+    attributes: usize,
+) -> StoreResult<Vec<northstar_core::weighting::RespondentCell>>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut cells = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut values = Vec::with_capacity(attributes);
+        for i in 0..attributes {
+            values.push(row.try_get::<String, _>(i)?);
+        }
+        let respondents: i64 = row.try_get(attributes)?;
+        let mut counters = [0i64; ResponseSummary::COUNTERS];
+        for (i, c) in counters.iter_mut().enumerate() {
+            *c = row.try_get(attributes + 1 + i)?;
+        }
+        cells.push(northstar_core::weighting::RespondentCell {
+            values,
+            respondents: respondents.max(0) as u64,
+            summary: ResponseSummary::from_counters(&counters),
+        });
+    }
+    Ok(cells)
+}
+
 /// The SQL expression an attribute is read with, given how the dialect
 /// reads a member of a JSON text column named by the next bound parameter
 /// (`member("r.attributes")`).

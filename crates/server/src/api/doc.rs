@@ -151,6 +151,15 @@ pub enum LoyaltySplit {
     Segment,
 }
 
+/// The customer attributes to weight on (comma-separated or repeated, at
+/// most 4): `segment` (default), `region`, `customer.<name>`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RepresentativenessDoc {
+    #[param(max_length = 300)]
+    by: Option<String>,
+}
+
 /// Paging and narrowing of a response list.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

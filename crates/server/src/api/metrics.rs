@@ -175,7 +175,7 @@ fn metrics_csv(r: &MetricReport) -> Result<String, csv::Error> {
 #[utoipa::path(
     get,
     path = "/api/v1/representativeness",
-    params(super::doc::SelectionDoc),
+    params(super::doc::RepresentativenessDoc, super::doc::SelectionDoc),
     responses(
         (status = 200, description = "Respondent mix against the customer base", body = crate::report::Representativeness),
         (status = 400, description = "A parameter is wrong; the message names it", body = super::doc::ErrorBody),
@@ -190,8 +190,9 @@ pub async fn get_representativeness(
     principal: Principal,
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<Json<crate::report::Representativeness>, ApiError> {
-    params::reject_empty(&pairs, &["from", "to"])?;
-    let p = params::parse(&pairs, &[], &principal.scope)?;
+    params::reject_empty(&pairs, &["from", "to", "by"])?;
+    let p = params::parse(&pairs, &["by"], &principal.scope)?;
+    let weight_on = weighting_attributes(&pairs)?;
     let by_segment = Some(northstar_core::rollup::GroupBy::Dimension(
         northstar_core::Dimension::Segment,
     ));
@@ -207,12 +208,124 @@ pub async fn get_representativeness(
         .store
         .respondents_by_segment(&p.selection.respondents())
         .await?;
-    Ok(Json(report::representativeness_from(
-        &customers,
-        &respondents,
-        &answer,
-        &p.selection,
-    )))
+    let mut report =
+        report::representativeness_from(&customers, &respondents, &answer, &p.selection);
+    let base_day = report::base_from(&p.selection, &answer);
+    let cells = state
+        .store
+        .respondent_cells(&p.selection.respondents(), &weight_on, MAX_WEIGHTING_CELLS)
+        .await?;
+    let mut margins = Vec::with_capacity(weight_on.len());
+    for attribute in &weight_on {
+        let counts = state
+            .store
+            .customer_margin(attribute, base_day, MAX_WEIGHTING_CELLS)
+            .await?;
+        margins.push(northstar_core::weighting::Margin {
+            attribute: attribute.name(),
+            population: counts.iter().map(|(v, n)| (v.clone(), *n as f64)).collect(),
+        });
+        let mut answered: std::collections::BTreeMap<String, u64> = Default::default();
+        let position = margins.len() - 1;
+        for cell in &cells {
+            *answered.entry(cell.values[position].clone()).or_default() += cell.respondents;
+        }
+        report.mixes.push(report::AttributeMix {
+            attribute: attribute.name(),
+            comparison: northstar_core::representativeness::compare_mix(
+                &counts,
+                &answered.into_iter().collect::<Vec<_>>(),
+            ),
+        });
+        if counts.len() > MAX_WEIGHTING_CELLS {
+            report.weighting_note = Some(format!(
+                "{} has more than {MAX_WEIGHTING_CELLS} values among customers: too many to weight on",
+                attribute.name()
+            ));
+        }
+    }
+    report.weighted_on = weight_on.iter().map(|a| a.name()).collect();
+    if cells.len() > MAX_WEIGHTING_CELLS {
+        report.weighting_note = Some(format!(
+            "the attributes form more than {MAX_WEIGHTING_CELLS} combinations among respondents: weight on fewer attributes"
+        ));
+    }
+    if report.weighting_note.is_none() {
+        match northstar_core::weighting::weight_and_estimate(&cells, &margins) {
+            Ok(weighted) => {
+                report
+                    .warnings
+                    .extend(weighted.weighting.warnings.iter().cloned());
+                report.warnings.extend(
+                    weighted
+                        .metrics
+                        .iter()
+                        .filter(|m| m.differs_significantly)
+                        .filter_map(|m| m.warning.clone()),
+                );
+                report.weighted = Some(weighted);
+            }
+            Err(e) => report.weighting_note = Some(format!("no weights: {e}")),
+        }
+    }
+    Ok(Json(report))
+}
+
+/// Most cells (combinations of attribute values) a weighting fits, and most
+/// values one attribute may have among customers.
+pub const MAX_WEIGHTING_CELLS: usize = 10_000;
+
+/// Most attributes one weighting rakes on.
+pub const MAX_WEIGHTING_ATTRIBUTES: usize = 4;
+
+/// The customer attributes to weight on: `by` (repeated or
+/// comma-separated): `segment` (the default), `region`, or
+/// `customer.<name>`.
+fn weighting_attributes(
+    pairs: &[(String, String)],
+) -> Result<Vec<northstar_store::BreakdownAttribute>, ApiError> {
+    use northstar_store::BreakdownAttribute;
+    let mut out: Vec<BreakdownAttribute> = Vec::new();
+    for (_, value) in pairs.iter().filter(|(n, _)| n == "by") {
+        for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let attribute = match name {
+                "segment" | "customer.segment" => BreakdownAttribute::CustomerSegment,
+                "region" | "customer.region" => BreakdownAttribute::CustomerRegion,
+                other => match other.strip_prefix("customer.") {
+                    Some(n)
+                        if !n.is_empty()
+                            && n.chars().count() <= northstar_core::field::NAME_LIMIT.max_chars =>
+                    {
+                        BreakdownAttribute::Customer(n.to_string())
+                    }
+                    _ => {
+                        return Err(ApiError::parameter(
+                            "by",
+                            format!(
+                                "cannot weight on {other:?}; use customer attributes: segment, region or customer.<name>"
+                            ),
+                        ));
+                    }
+                },
+            };
+            if !out.contains(&attribute) {
+                out.push(attribute);
+            }
+        }
+    }
+    if out.len() > MAX_WEIGHTING_ATTRIBUTES {
+        return Err(ApiError::parameter(
+            "by",
+            format!(
+                "names {} attributes; at most {MAX_WEIGHTING_ATTRIBUTES}",
+                out.len()
+            ),
+        ));
+    }
+    if out.is_empty() {
+        out.push(BreakdownAttribute::CustomerSegment);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -453,3 +453,83 @@ async fn revenue_at_risk_states_its_formula_and_inputs() {
         assert_eq!(body["error"]["parameter"], parameter, "{query}: {body}");
     }
 }
+
+#[tokio::test]
+async fn weighted_figures_stand_beside_raw_ones_with_a_warning() {
+    let app = TestApp::new().await;
+    // Customers: 80 smb, 20 enterprise. Respondents: 20 smb (NPS 0: all
+    // detractors), 40 enterprise (NPS 10: all promoters). Raw NPS = 100 ×
+    // (40 − 20)/60; post-stratified: smb weighs (0.8)/(20/60), enterprise
+    // (0.2)/(40/60).
+    let mut customers = String::from("customer_id,segment,region\n");
+    for i in 0..100 {
+        let segment = if i < 80 { "smb" } else { "enterprise" };
+        customers.push_str(&format!(
+            "C{i},{segment},{}\n",
+            if i % 2 == 0 { "EU" } else { "US" }
+        ));
+    }
+    let store = app.store.clone();
+    northstar_store::import::import_csv(
+        &*store,
+        northstar_store::import::ImportKind::Customers,
+        std::io::Cursor::new(customers.into_bytes()),
+        &mut (),
+    )
+    .await
+    .map_err(|f| f.error)
+    .unwrap();
+    let mut items = Vec::new();
+    for i in (0..20).chain(80..100) {
+        let answers = if i < 80 { 1 } else { 2 };
+        for k in 0..answers {
+            items.push(json!({
+                "external_id": format!("r{i}-{k}"),
+                "submitted_at": "2025-06-01T10:00:00Z",
+                "customer_id": format!("C{i}"),
+                "nps": if i < 80 { 0 } else { 10 },
+            }));
+        }
+    }
+    post(&app, items).await;
+    let (status, r) = app
+        .json("GET", "/api/v1/representativeness?by=segment", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let nps = &r["weighted"]["metrics"][0];
+    assert_eq!(nps["metric"], "nps", "{nps}");
+    let raw = 100.0 * (40.0 - 20.0) / 60.0;
+    assert!(close(nps["raw"]["value"].as_f64().unwrap(), raw), "{nps}");
+    // Respondents: 20 smb, 20 enterprise (distinct customers); answers
+    // 20 smb, 40 enterprise. Weights per respondent: smb 0.8/0.5 = 1.6,
+    // enterprise 0.2/0.5 = 0.4; weighted NPS = (0.4·40 − 1.6·20)/(0.4·40 + 1.6·20).
+    let weighted = 100.0 * (0.4 * 40.0 - 1.6 * 20.0) / (0.4 * 40.0 + 1.6 * 20.0);
+    assert!(
+        close(nps["weighted"]["value"].as_f64().unwrap(), weighted),
+        "{nps}"
+    );
+    assert_eq!(nps["differs_significantly"], true, "{nps}");
+    assert!(!r["warnings"].as_array().unwrap().is_empty());
+    assert_eq!(r["weighted_on"][0], "customer.segment");
+    assert!(
+        r["mixes"][0]["comparison"]["test"]["p_value"]
+            .as_f64()
+            .unwrap()
+            < 0.001
+    );
+
+    // Raking on segment and region.
+    let (status, both) = app
+        .json("GET", "/api/v1/representativeness?by=segment,region", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{both}");
+    assert_eq!(both["weighted"]["weighting"]["converged"], true, "{both}");
+    assert_eq!(both["mixes"].as_array().unwrap().len(), 2);
+    for (query, parameter) in [("by=journey_stage", "by"), ("by=a,b,c,d,e", "by")] {
+        let (status, body) = app
+            .json("GET", &format!("/api/v1/representativeness?{query}"), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["parameter"], parameter, "{query}: {body}");
+    }
+}

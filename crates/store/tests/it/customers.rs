@@ -382,7 +382,81 @@ async fn customers_fall_in_the_loyalty_group_of_their_latest_answer(db: TestDb) 
     assert_eq!(first[0].1.detractors.customers, 0);
 }
 
+/// Weighting's inputs: respondents who are known customers in cells of
+/// customer attributes, and customers per value (active at a day).
+async fn respondents_fall_in_cells_of_customer_attributes(db: TestDb) {
+    use northstar_store::BreakdownAttribute;
+    let store = db.open().await;
+    import_text(
+        &*store,
+        ImportKind::Customers,
+        "customer_id,segment,region,churned_at,tier\n\
+         C1,smb,EU,,gold\nC2,smb,US,2026-01-01,\nC3,enterprise,EU,,gold\nC4,enterprise,,,\n",
+    )
+    .await
+    .unwrap();
+    import_text(
+        &*store,
+        ImportKind::Responses,
+        "external_id,submitted_at,customer_id,nps\n\
+         a,2026-02-01T10:00:00Z,C1,10\nb,2026-02-02T10:00:00Z,C1,9\n\
+         c,2026-02-01T10:00:00Z,C3,2\nd,2026-02-01T10:00:00Z,C9,5\ne,2026-02-01T10:00:00Z,,5\n",
+    )
+    .await
+    .unwrap();
+    let attributes = [
+        BreakdownAttribute::CustomerSegment,
+        BreakdownAttribute::CustomerRegion,
+    ];
+    let cells = store
+        .respondent_cells(&RespondentQuery::default(), &attributes, 100)
+        .await
+        .unwrap();
+    let got: Vec<(Vec<String>, u64, i64)> = cells
+        .iter()
+        .map(|c| (c.values.clone(), c.respondents, c.summary.nps.n()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (vec!["enterprise".to_string(), "EU".to_string()], 1, 1),
+            (vec!["smb".to_string(), "EU".to_string()], 1, 2),
+        ]
+    );
+    let regions = store
+        .customer_margin(&BreakdownAttribute::CustomerRegion, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        regions,
+        [
+            ("".to_string(), 1),
+            ("EU".to_string(), 2),
+            ("US".to_string(), 1)
+        ]
+    );
+    // C2 churned on 1 January: not in a base from February.
+    let february = store
+        .customer_margin(
+            &BreakdownAttribute::CustomerSegment,
+            calendar::parse_day("2026-02-01"),
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        february,
+        [("enterprise".to_string(), 2), ("smb".to_string(), 1)]
+    );
+    let tiers = store
+        .customer_margin(&BreakdownAttribute::Customer("tier".into()), None, 1)
+        .await
+        .unwrap();
+    assert_eq!(tiers.len(), 2, "limit + 1 rows say there are more");
+}
+
 crate::conformance!(
+    respondents_fall_in_cells_of_customer_attributes,
     customers_fall_in_the_loyalty_group_of_their_latest_answer,
     operations_link_to_csat_answers_by_order,
     responses_break_down_by_attributes_outside_the_cube,
