@@ -773,19 +773,21 @@ struct Draws {
     r2: Vec<f64>,
 }
 
-/// A square root G (G Gᵀ = Σ) of a positive semi-definite matrix: the
-/// Cholesky factor, or V Λ^½ (negative rounding residues clamped to 0)
-/// when Σ is singular.
-fn matrix_root(sigma: &DMatrix<f64>) -> Option<DMatrix<f64>> {
+/// A square root G (G Gᵀ = Σ) of a positive semi-definite p×p matrix, row
+/// by row: the Cholesky factor (then `true`: lower triangular), or V Λ^½
+/// (negative rounding residues clamped to 0) when Σ is singular.
+fn matrix_root(sigma: &DMatrix<f64>) -> Option<(Vec<f64>, bool)> {
+    let p = sigma.nrows();
+    let row_major = |g: &DMatrix<f64>| (0..p * p).map(|k| g[(k / p, k % p)]).collect();
     if let Some(cholesky) = Cholesky::new(sigma.clone()) {
-        return Some(cholesky.l());
+        return Some((row_major(&cholesky.l()), true));
     }
     let eigen = SymmetricEigen::try_new(sigma.clone(), f64::EPSILON, MAX_EIGEN_ITERATIONS)?;
     let mut root = eigen.eigenvectors;
     for (mut column, &l) in root.column_iter_mut().zip(eigen.eigenvalues.iter()) {
         column *= l.max(0.0).sqrt();
     }
-    Some(root)
+    Some((row_major(&root), false))
 }
 
 /// Draws the bootstrap replicates (see [`key_drivers`]); `n` ≥ p + 2.
@@ -796,7 +798,7 @@ fn wishart_bootstrap(
 ) -> Result<Draws, DriverError> {
     let p = correlation.nrows();
     let k = p - 1;
-    let root = matrix_root(correlation).ok_or(DriverError::NoConvergence)?;
+    let (root, lower_triangular) = matrix_root(correlation).ok_or(DriverError::NoConvergence)?;
     let degrees = (n - 1) as f64;
     let mut random = Random::new(options.seed);
     let mut draws = Draws {
@@ -816,10 +818,13 @@ fn wishart_bootstrap(
                 bartlett[i * p + j] = random.normal();
             }
         }
-        // A is lower triangular: T[i][j] = Σ_{m ≥ j} G[i][m] A[m][j].
+        // A is lower triangular: T[i][j] = Σ_{m ≥ j} G[i][m] A[m][j], and
+        // with a Cholesky G only m ≤ i contribute.
         for i in 0..p {
+            let end = if lower_triangular { i + 1 } else { p };
+            let g = &root[i * p..i * p + end];
             for j in 0..p {
-                factor[i * p + j] = (j..p).map(|m| root[(i, m)] * bartlett[m * p + j]).sum();
+                factor[i * p + j] = (j..end).map(|m| g[m] * bartlett[m * p + j]).sum();
             }
         }
         for i in 0..p {
