@@ -176,7 +176,7 @@ impl MomentSummary {
         &self.sums
     }
 
-    /// Σvᵢ·vⱼ for i ≤ j.
+    /// Σvᵢ·vⱼ (in either order); `None` for an index out of range.
     pub fn product_sum(&self, i: usize, j: usize) -> Option<f64> {
         let (i, j) = if i <= j { (i, j) } else { (j, i) };
         (j < self.variables)
