@@ -66,8 +66,7 @@ const QUADRANT_TIE: f64 = 1e-9;
 const EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0;
 
 /// Provenance string stored with every result.
-pub const METHOD: &str = "johnson_2000_relative_weights; 95% percentile interval from a \
-normal-theory parametric bootstrap (Wishart draws from the moment summary)";
+pub const METHOD: &str = "Johnson's relative weights (Johnson 2000) from the correlation matrix of complete rows; 95% percentile interval from a normal-theory parametric bootstrap (Wishart draws from the moment summary, fixed seed)";
 
 /// Why moments could not be kept or key drivers not computed.
 #[derive(Debug, Clone, PartialEq, Error)]

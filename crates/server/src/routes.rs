@@ -144,6 +144,12 @@ fn table() -> Vec<(RouteSpec, Handler)> {
         ),
         spec(
             Method::GET,
+            "/api/v1/drivers",
+            Needs(ViewSummaries),
+            get(api::drivers::get_drivers),
+        ),
+        spec(
+            Method::GET,
             "/api/v1/trends",
             Needs(ViewSummaries),
             get(api::trends::get_trends),

@@ -131,6 +131,65 @@ pub struct GapCounts {
     pub other_targets: i64,
 }
 
+/// Driver moments by the set of drivers each response answered.
+#[derive(Debug, Clone, Default)]
+pub struct DriverMoments {
+    /// Driver names (sorted) → moments of (outcome, drivers…).
+    pub by_set: Vec<(Vec<String>, northstar_core::drivers::MomentSummary)>,
+    /// Responses with the outcome but no driver rating.
+    pub without_drivers: u64,
+    /// Responses left out because their driver set was one too many
+    /// (beyond [`MAX_DRIVER_SETS`]) or too large to analyse.
+    pub left_out: u64,
+}
+
+/// Most distinct driver sets one analysis keeps.
+pub const MAX_DRIVER_SETS: usize = 1_000;
+
+impl DriverMoments {
+    /// Adds one response: its outcome value and its drivers' ratings.
+    pub fn add(&mut self, outcome: f64, drivers: &std::collections::BTreeMap<String, u8>) {
+        use northstar_core::drivers::{MAX_VARIABLES, MomentSummary};
+        if drivers.is_empty() {
+            self.without_drivers += 1;
+            return;
+        }
+        if drivers.len() + 1 > MAX_VARIABLES {
+            self.left_out += 1;
+            return;
+        }
+        let names: Vec<&String> = drivers.keys().collect();
+        let index = match self
+            .by_set
+            .iter()
+            .position(|(set, _)| set.iter().eq(names.iter().copied()))
+        {
+            Some(i) => i,
+            None if self.by_set.len() >= MAX_DRIVER_SETS => {
+                self.left_out += 1;
+                return;
+            }
+            None => match MomentSummary::new(drivers.len() + 1) {
+                Ok(m) => {
+                    self.by_set
+                        .push((names.iter().map(|n| n.to_string()).collect(), m));
+                    self.by_set.len() - 1
+                }
+                Err(_) => {
+                    self.left_out += 1;
+                    return;
+                }
+            },
+        };
+        let mut row = Vec::with_capacity(drivers.len() + 1);
+        row.push(outcome);
+        row.extend(drivers.values().map(|v| f64::from(*v)));
+        if self.by_set[index].1.add(&row).is_err() {
+            self.left_out += 1;
+        }
+    }
+}
+
 /// How revenue at risk splits customers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LoyaltyBy {
@@ -324,6 +383,14 @@ pub trait Backend: Send + Sync + 'static {
         active_from: Option<Day>,
         limit: usize,
     ) -> StoreResult<Vec<(String, u64)>>;
+    /// Moment summaries (outcome first, then the drivers in name order) of
+    /// the responses in a selection that answered `outcome` (NPS or CSAT),
+    /// one per set of drivers answered; see [`DriverMoments`].
+    async fn driver_moments(
+        &self,
+        query: &RespondentQuery,
+        outcome: northstar_core::Metric,
+    ) -> StoreResult<DriverMoments>;
     async fn rebuild_rollups(&self) -> StoreResult<u64>;
     /// The stored rollup cells, sorted.
     async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>>;

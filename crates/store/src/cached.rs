@@ -750,6 +750,21 @@ impl Store for CachedStore {
             .await
     }
 
+    async fn driver_moments(
+        &self,
+        query: &RespondentQuery,
+        outcome: northstar_core::Metric,
+    ) -> StoreResult<crate::DriverMoments> {
+        let Some(filter) = storable_filter(&query.filter) else {
+            return Ok(crate::DriverMoments::default());
+        };
+        let query = RespondentQuery {
+            filter,
+            ..query.clone()
+        };
+        self.backend.driver_moments(&query, outcome).await
+    }
+
     async fn rebuild_rollups(&self) -> StoreResult<u64> {
         let cells = self.backend.rebuild_rollups().await?;
         // The rebuild left no delta: the next query reloads.

@@ -25,8 +25,9 @@ use northstar_core::rollup::{CubeAnswer, CubeQuery};
 use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 
 pub use backend::{
-    AttributeSummaries, Backend, BreakdownAttribute, CubePosition, Erased, GapCounts, GapQuery,
-    LoyaltyBy, MAX_RESPONSE_PAGE, RespondentCounts, RespondentQuery, ResponseListQuery,
+    AttributeSummaries, Backend, BreakdownAttribute, CubePosition, DriverMoments, Erased,
+    GapCounts, GapQuery, LoyaltyBy, MAX_DRIVER_SETS, MAX_RESPONSE_PAGE, RespondentCounts,
+    RespondentQuery, ResponseListQuery,
 };
 pub use cached::{CachedStore, DEFAULT_DAY_CELL_MONTHS, MAX_DISTINCT_VALUES};
 pub use error::{StoreError, StoreResult};
@@ -192,6 +193,14 @@ pub trait Store: Send + Sync + 'static {
         active_from: Option<Day>,
         limit: usize,
     ) -> StoreResult<Vec<(String, u64)>>;
+
+    /// Driver moments of a selection by driver set (see
+    /// [`Backend::driver_moments`]).
+    async fn driver_moments(
+        &self,
+        query: &RespondentQuery,
+        outcome: northstar_core::Metric,
+    ) -> StoreResult<DriverMoments>;
 
     /// Replaces the rollup table by a rebuild from raw responses.
     async fn rebuild_rollups(&self) -> StoreResult<u64>;

@@ -872,6 +872,29 @@ impl Backend for SqliteStore {
             .collect())
     }
 
+    async fn driver_moments(
+        &self,
+        query: &RespondentQuery,
+        outcome: northstar_core::Metric,
+    ) -> StoreResult<crate::DriverMoments> {
+        use futures_util::TryStreamExt;
+        let column = match outcome {
+            northstar_core::Metric::Csat => "csat",
+            _ => "nps",
+        };
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT CAST(r.{column} AS INTEGER), r.drivers FROM responses r WHERE r.{column} IS NOT NULL"
+        ));
+        push_selection(&mut qb, query, "r.");
+        let mut moments = crate::DriverMoments::default();
+        let mut rows = qb.build_query_as::<(i32, String)>().fetch(&self.pool);
+        while let Some((value, drivers)) = rows.try_next().await? {
+            let drivers: std::collections::BTreeMap<String, u8> = json_map(&drivers, "drivers")?;
+            moments.add(f64::from(value), &drivers);
+        }
+        Ok(moments)
+    }
+
     async fn rebuild_rollups(&self) -> StoreResult<u64> {
         let _writing = self.write_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;

@@ -160,6 +160,22 @@ pub struct RepresentativenessDoc {
     by: Option<String>,
 }
 
+/// The outcome the drivers explain.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum DriverOutcome {
+    Nps,
+    Csat,
+}
+
+/// The outcome of a key-driver analysis (default nps).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DriversDoc {
+    #[param(inline)]
+    metric: Option<DriverOutcome>,
+}
+
 /// Paging and narrowing of a response list.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod breakdown;
 mod doc;
+pub mod drivers;
 pub mod expectation_gap;
 pub mod metrics;
 pub mod responses;
@@ -30,6 +31,7 @@ use crate::AppState;
         metrics::get_representativeness,
         trends::get_trends,
         breakdown::get_breakdown,
+        drivers::get_drivers,
         revenue::get_revenue_at_risk,
         expectation_gap::get_expectation_gap,
         responses::post_responses,
@@ -50,6 +52,7 @@ use crate::AppState;
         crate::report::Representativeness,
         trends::TrendReport,
         breakdown::BreakdownReport,
+        drivers::DriverReport,
         revenue::RevenueReport,
         revenue::AssumedChurn,
         expectation_gap::GapReport,

@@ -533,3 +533,74 @@ async fn weighted_figures_stand_beside_raw_ones_with_a_warning() {
         assert_eq!(body["error"]["parameter"], parameter, "{query}: {body}");
     }
 }
+
+/// Pearson correlation of two equally long samples.
+fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+#[tokio::test]
+async fn key_drivers_weigh_delivery_above_price() {
+    let app = TestApp::new().await;
+    let mut rng = fastrand::Rng::with_seed(7);
+    let (mut y, mut d, mut p) = (Vec::new(), Vec::new(), Vec::new());
+    let mut items = Vec::new();
+    for i in 0..400 {
+        let delivery = rng.u8(1..=5);
+        let price = rng.u8(1..=5);
+        let noise = rng.i32(-1..=1);
+        let nps = (i32::from(delivery) * 2 + i32::from(price) / 3 + noise - 1).clamp(0, 10);
+        y.push(f64::from(nps));
+        d.push(f64::from(delivery));
+        p.push(f64::from(price));
+        items.push(json!({
+            "external_id": format!("k{i}"),
+            "submitted_at": "2025-07-01T10:00:00Z",
+            "nps": nps,
+            "driver_delivery": delivery,
+            "driver_price": price,
+        }));
+    }
+    // Responses that rated only one driver, and one with no driver.
+    items.push(json!({"external_id": "only", "submitted_at": "2025-07-01T10:00:00Z", "nps": 5, "driver_price": 3}));
+    items.push(json!({"external_id": "none", "submitted_at": "2025-07-01T10:00:00Z", "nps": 5}));
+    post(&app, items).await;
+    let (status, k) = app.json("GET", "/api/v1/drivers?metric=nps", None).await;
+    assert_eq!(status, StatusCode::OK, "{k}");
+    assert_eq!(k["n"], 400);
+    assert_eq!(k["rows_left_out"], 2);
+    assert_eq!(k["driver_set"], json!(["delivery", "price"]));
+    // OLS R² with two predictors from the correlations.
+    let (ry1, ry2, r12) = (
+        correlation(&y, &d),
+        correlation(&y, &p),
+        correlation(&d, &p),
+    );
+    let r2 = (ry1 * ry1 + ry2 * ry2 - 2.0 * ry1 * ry2 * r12) / (1.0 - r12 * r12);
+    assert!((k["r2"].as_f64().unwrap() - r2).abs() < 1e-9, "{k}");
+    let weights = k["drivers"].as_array().unwrap();
+    let sum: f64 = weights
+        .iter()
+        .map(|w| w["raw_weight"].as_f64().unwrap())
+        .sum();
+    assert!((sum - r2).abs() < 1e-9);
+    assert_eq!(weights[0]["name"], "delivery");
+    for w in weights {
+        let raw = w["raw_weight"].as_f64().unwrap();
+        assert!(w["ci_low"].as_f64().unwrap() <= raw && raw <= w["ci_high"].as_f64().unwrap());
+    }
+    assert!(k["method"].as_str().unwrap().contains("Johnson"));
+    let (status, body) = app.json("GET", "/api/v1/drivers?metric=ces", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["parameter"], "metric");
+    let (_, empty) = app
+        .json("GET", "/api/v1/drivers?department=nobody", None)
+        .await;
+    assert_eq!(empty["n"], 0);
+    assert!(empty["note"].is_string());
+}

@@ -455,7 +455,56 @@ async fn respondents_fall_in_cells_of_customer_attributes(db: TestDb) {
     assert_eq!(tiers.len(), 2, "limit + 1 rows say there are more");
 }
 
+/// Key drivers' inputs: moments of (outcome, drivers…) per driver set.
+async fn driver_ratings_sum_into_moments_per_driver_set(db: TestDb) {
+    let store = db.open().await;
+    import_text(
+        &*store,
+        ImportKind::Responses,
+        "external_id,submitted_at,department,nps,csat,driver_price,driver_delivery\n\
+         a,2026-02-01T10:00:00Z,logistics,10,5,4,5\n\
+         b,2026-02-01T10:00:00Z,logistics,6,3,2,3\n\
+         c,2026-02-01T10:00:00Z,logistics,8,,,4\n\
+         d,2026-02-01T10:00:00Z,support,9,4,,\n\
+         e,2026-02-01T10:00:00Z,logistics,,2,1,1\n",
+    )
+    .await
+    .unwrap();
+    let logistics = RespondentQuery {
+        filter: vec![(northstar_core::Dimension::Department, "logistics".into())],
+        ..Default::default()
+    };
+    let nps = store
+        .driver_moments(&logistics, northstar_core::Metric::Nps)
+        .await
+        .unwrap();
+    assert_eq!(nps.without_drivers, 0);
+    let sets: Vec<(Vec<String>, i64)> = nps
+        .by_set
+        .iter()
+        .map(|(names, m)| (names.clone(), m.n()))
+        .collect();
+    assert_eq!(
+        sets,
+        [
+            (vec!["delivery".to_string(), "price".to_string()], 2),
+            (vec!["delivery".to_string()], 1),
+        ]
+    );
+    // Outcome first, then delivery, then price: Σ = (16, 8, 6).
+    assert_eq!(nps.by_set[0].1.sums(), [16.0, 8.0, 6.0]);
+    // Σ nps·delivery = 10·5 + 6·3.
+    assert_eq!(nps.by_set[0].1.product_sum(0, 1), Some(68.0));
+    let csat = store
+        .driver_moments(&RespondentQuery::default(), northstar_core::Metric::Csat)
+        .await
+        .unwrap();
+    assert_eq!(csat.without_drivers, 1);
+    assert_eq!(csat.by_set[0].1.n(), 3);
+}
+
 crate::conformance!(
+    driver_ratings_sum_into_moments_per_driver_set,
     respondents_fall_in_cells_of_customer_attributes,
     customers_fall_in_the_loyalty_group_of_their_latest_answer,
     operations_link_to_csat_answers_by_order,

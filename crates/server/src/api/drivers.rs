@@ -1,0 +1,161 @@
+//! `GET /api/v1/drivers`: which driver ratings move NPS or CSAT, by
+//! Johnson's relative weights with bootstrap intervals
+//! (`northstar_core::drivers`).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use northstar_core::Metric;
+use northstar_core::drivers::{self, BootstrapOptions, DriverWeight, MomentSummary};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::{AppState, params};
+
+/// The key-driver analysis with its provenance.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DriverReport {
+    /// `nps` (the 0–10 rating as a number) or `csat` (the 1–5 rating).
+    #[schema(value_type = String, example = "nps")]
+    pub metric: Metric,
+    /// R² of the outcome on the drivers (the raw weights sum to it).
+    pub r2: Option<f64>,
+    pub r2_ci_low: Option<f64>,
+    pub r2_ci_high: Option<f64>,
+    /// Complete rows analysed.
+    pub n: i64,
+    /// By raw weight, largest first; each with its 95% interval, mean
+    /// rating and quadrant (`fix_first`, `keep_up`, `monitor`, `maintain`).
+    #[schema(value_type = Vec<Object>)]
+    pub drivers: Vec<DriverWeight>,
+    /// The drivers analysed: the set most responses rated completely.
+    pub driver_set: Vec<String>,
+    /// Drivers every complete row rated alike (left out).
+    pub constant_drivers: Vec<String>,
+    /// Responses with the outcome that rated other driver sets (or none).
+    pub rows_left_out: u64,
+    /// Why there is no analysis, when there is none.
+    pub note: Option<String>,
+    pub method: &'static str,
+    pub bootstrap_replicates: usize,
+    pub bootstrap_seed: u64,
+    pub filter: BTreeMap<String, Vec<String>>,
+    pub requested_from: Option<String>,
+    pub requested_to: Option<String>,
+    pub restricted_to: Option<String>,
+    pub source: &'static str,
+}
+
+/// Which ratings drive NPS or CSAT: Johnson's relative weights, R², raw
+/// weights summing to R², rescaled percentages and a 95% interval for each
+/// weight (normal-theory parametric bootstrap from the moments, fixed seed).
+#[utoipa::path(
+    get,
+    path = "/api/v1/drivers",
+    params(super::doc::DriversDoc, super::doc::SelectionDoc),
+    responses(
+        (status = 200, description = "Relative weights with intervals and provenance", body = DriverReport),
+        (status = 400, description = "A parameter is wrong; the message names it", body = super::doc::ErrorBody),
+        (status = 401, description = "No credentials, or an unknown or revoked token", body = super::doc::ErrorBody),
+        (status = 403, description = "The role may not do this", body = super::doc::ErrorBody),
+        (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
+        (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
+    )
+)]
+pub async fn get_drivers(
+    State(state): State<AppState>,
+    principal: Principal,
+    params::QueryPairs(pairs): params::QueryPairs,
+) -> Result<Json<DriverReport>, ApiError> {
+    params::reject_empty(&pairs, &["metric", "from", "to"])?;
+    let p = params::parse(&pairs, &["metric"], &principal.scope)?;
+    let metric = match p.metric {
+        None => Metric::Nps,
+        Some(m @ (Metric::Nps | Metric::Csat)) => m,
+        Some(other) => {
+            return Err(ApiError::parameter(
+                "metric",
+                format!("key drivers explain nps or csat, not {}", other.as_str()),
+            ));
+        }
+    };
+    let moments = state
+        .store
+        .driver_moments(&p.selection.respondents(), metric)
+        .await?;
+    // The set most responses rated completely; responses that rated more
+    // drivers are complete for it too.
+    let total: u64 = moments
+        .by_set
+        .iter()
+        .map(|(_, m)| m.n().max(0) as u64)
+        .sum::<u64>()
+        + moments.without_drivers
+        + moments.left_out;
+    let chosen = moments
+        .by_set
+        .iter()
+        .max_by(|a, b| a.1.n().cmp(&b.1.n()).then_with(|| b.0.cmp(&a.0)))
+        .map(|(names, _)| names.clone());
+    let options = BootstrapOptions::default();
+    let mut report = DriverReport {
+        metric,
+        r2: None,
+        r2_ci_low: None,
+        r2_ci_high: None,
+        n: 0,
+        drivers: Vec::new(),
+        driver_set: chosen.clone().unwrap_or_default(),
+        constant_drivers: Vec::new(),
+        rows_left_out: total,
+        note: None,
+        method: drivers::METHOD,
+        bootstrap_replicates: options.replicates,
+        bootstrap_seed: options.seed,
+        filter: p.selection.filter_map(),
+        requested_from: p.selection.from.map(northstar_core::calendar::day_label),
+        requested_to: p.selection.to.map(northstar_core::calendar::day_label),
+        restricted_to: p.selection.restricted_to.clone(),
+        source: "driver_<name> ratings (1–5) of the selected responses with the outcome answered, complete rows only",
+    };
+    let Some(set) = chosen else {
+        report.note = Some("no response in the selection rated any driver".into());
+        return Ok(Json(report));
+    };
+    let mut merged = MomentSummary::new(set.len() + 1).map_err(bad)?;
+    for (names, m) in &moments.by_set {
+        // Positions of the chosen drivers within this set (outcome first).
+        let positions: Option<Vec<usize>> = std::iter::once(Some(0))
+            .chain(
+                set.iter()
+                    .map(|d| names.iter().position(|n| n == d).map(|i| i + 1)),
+            )
+            .collect();
+        if let Some(positions) = positions {
+            merged
+                .try_merge(&m.project(&positions).map_err(bad)?)
+                .map_err(bad)?;
+        }
+    }
+    report.n = merged.n();
+    report.rows_left_out = total.saturating_sub(merged.n().max(0) as u64);
+    match drivers::key_drivers(&merged, &set, &options) {
+        Ok(k) => {
+            report.r2 = Some(k.r2);
+            report.r2_ci_low = Some(k.r2_ci_low);
+            report.r2_ci_high = Some(k.r2_ci_high);
+            report.drivers = k.drivers;
+            report.constant_drivers = k.constant_drivers;
+            report.bootstrap_replicates = k.bootstrap_replicates;
+        }
+        Err(e) => report.note = Some(format!("no analysis: {e}")),
+    }
+    Ok(Json(report))
+}
+
+fn bad(e: drivers::DriverError) -> ApiError {
+    ApiError::BadRequest(format!("the driver ratings could not be summarised: {e}"))
+}
