@@ -259,6 +259,23 @@ impl CachedStore {
         ))
     }
 
+    /// A permit to scan raw responses (respondent counts, breakdowns by
+    /// attribute, driver moments, expectation gaps, loyalty groups,
+    /// weighting cells): a few at a time, so that analyses cannot crowd out
+    /// the database; others wait up to [`RESPONDENT_SCAN_WAIT`], then get a
+    /// busy error naming the limit.
+    async fn scan_permit(&self) -> StoreResult<tokio::sync::SemaphorePermit<'_>> {
+        tokio::time::timeout(RESPONDENT_SCAN_WAIT, self.respondent_scans.acquire())
+            .await
+            .map_err(|_| {
+                StoreError::Busy(format!(
+                    "{RESPONDENT_SCANS} scans of raw responses are running and others waited {} s; retry in a moment",
+                    RESPONDENT_SCAN_WAIT.as_secs()
+                ))
+            })?
+            .map_err(|_| StoreError::NotReady("the store is shutting down".into()))
+    }
+
     /// The stored day cells of `ranges` that pass `filter`, as a cube; a
     /// few such reads at a time (each may hold two months of cells).
     async fn read_days(
@@ -687,6 +704,7 @@ impl Store for CachedStore {
             filter,
             ..query.clone()
         };
+        let _scan = self.scan_permit().await?;
         self.backend
             .attribute_summaries(&query, attribute, limit)
             .await
@@ -703,6 +721,7 @@ impl Store for CachedStore {
             },
             ..query.clone()
         };
+        let _scan = self.scan_permit().await?;
         self.backend.gap_counts(&query).await
     }
 
@@ -718,6 +737,7 @@ impl Store for CachedStore {
             filter,
             ..query.clone()
         };
+        let _scan = self.scan_permit().await?;
         self.backend.loyalty_customers(&query, by).await
     }
 
@@ -734,6 +754,7 @@ impl Store for CachedStore {
             filter,
             ..query.clone()
         };
+        let _scan = self.scan_permit().await?;
         self.backend
             .respondent_cells(&query, attributes, limit)
             .await
@@ -762,6 +783,7 @@ impl Store for CachedStore {
             filter,
             ..query.clone()
         };
+        let _scan = self.scan_permit().await?;
         self.backend.driver_moments(&query, outcome).await
     }
 
