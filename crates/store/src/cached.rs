@@ -91,6 +91,21 @@ struct Reservation([Vec<String>; Dimension::COUNT]);
 /// Responses anonymised per transaction by retention.
 const ANONYMISE_BATCH: u32 = 5_000;
 
+/// An attribute as the database can take it: a name with a NUL character
+/// names no stored column (text cannot hold one), so it is asked for as the
+/// empty name, which no column has either — every response falls under "".
+fn storable_attribute(attribute: &BreakdownAttribute) -> BreakdownAttribute {
+    match attribute {
+        BreakdownAttribute::Response(n) if n.contains('\0') => {
+            BreakdownAttribute::Response(String::new())
+        }
+        BreakdownAttribute::Customer(n) if n.contains('\0') => {
+            BreakdownAttribute::Customer(String::new())
+        }
+        other => other.clone(),
+    }
+}
+
 /// A filter as the database can take it: a value with a NUL character can
 /// match nothing stored (text cannot hold one) and is left out; `None` when
 /// a dimension is left with no value at all (nothing matches).
@@ -706,7 +721,7 @@ impl Store for CachedStore {
         };
         let _scan = self.scan_permit().await?;
         self.backend
-            .attribute_summaries(&query, attribute, limit)
+            .attribute_summaries(&query, &storable_attribute(attribute), limit)
             .await
     }
 
@@ -714,6 +729,10 @@ impl Store for CachedStore {
         let Some(filter) = storable_filter(&query.responses.filter) else {
             return Ok(GapCounts::default());
         };
+        if query.department.contains('\0') || query.measure.contains('\0') {
+            // No stored text holds a NUL: nothing matches.
+            return Ok(GapCounts::default());
+        }
         let query = GapQuery {
             responses: RespondentQuery {
                 filter,
@@ -754,9 +773,11 @@ impl Store for CachedStore {
             filter,
             ..query.clone()
         };
+        let attributes: Vec<BreakdownAttribute> =
+            attributes.iter().map(storable_attribute).collect();
         let _scan = self.scan_permit().await?;
         self.backend
-            .respondent_cells(&query, attributes, limit)
+            .respondent_cells(&query, &attributes, limit)
             .await
     }
 
@@ -767,7 +788,7 @@ impl Store for CachedStore {
         limit: usize,
     ) -> StoreResult<Vec<(String, u64)>> {
         self.backend
-            .customer_margin(attribute, active_from, limit)
+            .customer_margin(&storable_attribute(attribute), active_from, limit)
             .await
     }
 

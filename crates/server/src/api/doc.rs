@@ -98,7 +98,7 @@ pub struct TrendDoc {
 pub struct BreakdownDoc {
     #[param(inline)]
     metric: MetricName,
-    #[param(min_length = 1, max_length = 73)]
+    #[param(min_length = 1, max_length = 64, pattern = "\\S")]
     by: String,
 }
 
@@ -151,12 +151,13 @@ pub enum LoyaltySplit {
     Segment,
 }
 
-/// The customer attributes to weight on (comma-separated or repeated, at
-/// most 4): `segment` (default), `region`, `customer.<name>`.
+/// The customer attributes to weight on (comma-separated, at most 4):
+/// `segment` (default), `region`, `customer.<name>` (a bare other name is
+/// read as `customer.<name>`).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RepresentativenessDoc {
-    #[param(max_length = 300)]
+    #[param(max_length = 300, pattern = "^[^,]*(,[^,]*){0,3}$")]
     by: Option<String>,
 }
 

@@ -280,7 +280,7 @@ pub const MAX_WEIGHTING_ATTRIBUTES: usize = 4;
 
 /// The customer attributes to weight on: `by` (repeated or
 /// comma-separated): `segment` (the default), `region`, or
-/// `customer.<name>`.
+/// `customer.<name>` (a bare other name means the same).
 fn weighting_attributes(
     pairs: &[(String, String)],
 ) -> Result<Vec<northstar_store::BreakdownAttribute>, ApiError> {
@@ -291,22 +291,15 @@ fn weighting_attributes(
             let attribute = match name {
                 "segment" | "customer.segment" => BreakdownAttribute::CustomerSegment,
                 "region" | "customer.region" => BreakdownAttribute::CustomerRegion,
-                other => match other.strip_prefix("customer.") {
-                    Some(n)
-                        if !n.is_empty()
-                            && n.chars().count() <= northstar_core::field::NAME_LIMIT.max_chars =>
-                    {
-                        BreakdownAttribute::Customer(n.to_string())
-                    }
-                    _ => {
-                        return Err(ApiError::parameter(
-                            "by",
-                            format!(
-                                "cannot weight on {other:?}; use customer attributes: segment, region or customer.<name>"
-                            ),
-                        ));
-                    }
-                },
+                // Any other name is a column of the customers file; one
+                // that no customer has puts every customer under "".
+                other => BreakdownAttribute::Customer(
+                    other
+                        .strip_prefix("customer.")
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or(other)
+                        .to_string(),
+                ),
             };
             if !out.contains(&attribute) {
                 out.push(attribute);

@@ -18,9 +18,8 @@ use crate::report::Selection;
 use crate::{AppState, params};
 use northstar_store::Store;
 
-/// Most periods one trend may show: a range longer than this at the
-/// interval asked for is refused (ask for a coarser interval or a shorter
-/// range); the default range shows fewer.
+/// Most periods one trend shows: of a longer range asked for, the last
+/// this many (and a `note` says so); the default range shows fewer.
 pub const MAX_TREND_PERIODS: i64 = 400;
 
 /// Periods shown when the request gives no `from`: the last 90 days, 26
@@ -94,6 +93,9 @@ pub struct TrendReport {
     pub requested_to: Option<String>,
     pub restricted_to: Option<String>,
     pub source: &'static str,
+    /// Set when the range asked for held more than 400 periods and only
+    /// the last 400 are shown.
+    pub note: Option<String>,
 }
 
 /// The first day of the period `day` falls in.
@@ -159,15 +161,15 @@ pub async fn trend_report(
     let from = selection
         .from
         .unwrap_or_else(|| periods_back(interval, to, default_periods(interval)));
-    let (from, to) = (period_start(interval, from), period_end(interval, to));
+    let (mut from, to) = (period_start(interval, from), period_end(interval, to));
     let count = period_count(interval, from, to);
+    let mut note = None;
     if count > MAX_TREND_PERIODS {
-        return Err(ApiError::parameter(
-            "from",
-            format!(
-                "the range holds {count} {}s; at most {MAX_TREND_PERIODS} periods per trend: ask for a shorter range or a coarser interval",
-                interval.as_str()
-            ),
+        from = periods_back(interval, to, MAX_TREND_PERIODS);
+        note = Some(format!(
+            "the range asked for holds {count} {}s; a trend shows at most {MAX_TREND_PERIODS} periods, so this one shows the last {MAX_TREND_PERIODS} (from {}): ask for a coarser interval to see the whole range",
+            interval.as_str(),
+            calendar::day_label(from)
         ));
     }
     let group_by = match interval {
@@ -228,6 +230,7 @@ pub async fn trend_report(
         requested_to: selection.to.map(calendar::day_label),
         restricted_to: selection.restricted_to.clone(),
         source: "daily rollups of raw responses (UTC days; ISO weeks start on Monday), merged in memory",
+        note,
     })
 }
 

@@ -106,6 +106,19 @@ async fn trends_show_control_limits_from_the_pooled_answers() {
     assert_eq!(months, ["2025-01", "2025-02"]);
     assert_eq!(by_month["interval"], "month");
 
+    // A range of more than 400 periods shows the last 400 and says so.
+    let (status, long) = app
+        .json(
+            "GET",
+            "/api/v1/trends?metric=nps&interval=day&from=2020-01-01&to=2025-02-16",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{long}");
+    assert_eq!(long["from"], "2024-01-14", "{long}");
+    assert!(long["note"].as_str().unwrap().contains("400"));
+    assert_eq!(long["n"], 240);
+
     // A filter narrows it; bad parameters name themselves.
     let (_, logistics) = app
         .json(
@@ -120,10 +133,6 @@ async fn trends_show_control_limits_from_the_pooled_answers() {
         ("metric=nps&interval=hour", "interval"),
         ("metric=nps&interval=day&interval=week", "interval"),
         ("interval=day", "metric"),
-        (
-            "metric=nps&interval=day&from=2020-01-01&to=2025-01-01",
-            "from",
-        ),
     ] {
         let (status, body) = app
             .json("GET", &format!("/api/v1/trends?{query}"), None)
@@ -525,7 +534,13 @@ async fn weighted_figures_stand_beside_raw_ones_with_a_warning() {
     assert_eq!(status, StatusCode::OK, "{both}");
     assert_eq!(both["weighted"]["weighting"]["converged"], true, "{both}");
     assert_eq!(both["mixes"].as_array().unwrap().len(), 2);
-    for (query, parameter) in [("by=journey_stage", "by"), ("by=a,b,c,d,e", "by")] {
+    // A name no customer column has: every customer under "", no shift.
+    let (status, unknown) = app
+        .json("GET", "/api/v1/representativeness?by=journey_stage", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{unknown}");
+    assert_eq!(unknown["weighted_on"][0], "customer.journey_stage");
+    for (query, parameter) in [("by=a,b,c,d,e", "by")] {
         let (status, body) = app
             .json("GET", &format!("/api/v1/representativeness?{query}"), None)
             .await;
