@@ -335,6 +335,14 @@ pub trait Backend: Send + Sync + 'static {
     /// in it or cannot be placed (the next catch-up replays it instead).
     fn position_after(&self, position: &CubePosition, delta: &RollupDelta) -> Option<CubePosition>;
 
+    /// True when two writes can make progress at once (separate
+    /// connections and transactions); false for a single writer, where an
+    /// import writes one batch at a time so that what a kill leaves is
+    /// always the file's first batches.
+    fn writes_in_parallel(&self) -> bool {
+        false
+    }
+
     /// Customers per segment, leaving out those who churned before
     /// `active_from` (customers without a churn date always count).
     async fn customer_segments(&self, active_from: Option<Day>) -> StoreResult<Vec<(String, u64)>>;

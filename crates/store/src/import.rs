@@ -287,11 +287,19 @@ async fn import_with<L: Layout, R: Read + Send + 'static>(
     // taken in file order, so "committed through line N" only grows. A batch
     // that shares a key with one still in flight waits for it, so the last
     // row of a file still wins.
+    // A single writer (SQLite) takes one batch at a time: two in flight
+    // could reach its write lock out of file order (each first checks the
+    // cube), and a kill would then leave a later batch without an earlier.
+    let writes_in_flight = if store.backend().writes_in_parallel() {
+        WRITES_IN_FLIGHT
+    } else {
+        1
+    };
     let mut in_flight = FuturesOrdered::new();
     let mut in_flight_keys: VecDeque<HashSet<String>> = VecDeque::new();
     let mut batches = true;
     while batches || !in_flight.is_empty() {
-        let next = if batches && in_flight.len() < WRITES_IN_FLIGHT {
+        let next = if batches && in_flight.len() < writes_in_flight {
             tokio::select! {
                 biased;
                 batch = rx.recv() => Next::Batch(batch),

@@ -1096,6 +1096,10 @@ impl Backend for PostgresStore {
         })
     }
 
+    fn writes_in_parallel(&self) -> bool {
+        true
+    }
+
     fn position_after(&self, position: &CubePosition, delta: &RollupDelta) -> Option<CubePosition> {
         let (snapshot, applied) = snapshot_of(position)?;
         let xid = u64::try_from(delta.id).ok()?;
