@@ -116,9 +116,9 @@ pub enum DirectionName {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GapDoc {
-    #[param(min_length = 1, max_length = 64)]
+    #[param(min_length = 1, max_length = 64, pattern = "\\S")]
     measure: String,
-    #[param(min_length = 1, max_length = 100)]
+    #[param(min_length = 1, max_length = 100, pattern = "\\S")]
     department: String,
     /// A share strictly between 0 and 1 (default 0.8).
     #[param(exclusive_minimum = 0, exclusive_maximum = 1)]

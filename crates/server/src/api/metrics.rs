@@ -190,7 +190,8 @@ pub async fn get_representativeness(
     principal: Principal,
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<Json<crate::report::Representativeness>, ApiError> {
-    params::reject_empty(&pairs, &["from", "to", "by"])?;
+    // An empty `by` means the default (segment), like no `by` at all.
+    params::reject_empty(&pairs, &["from", "to"])?;
     let p = params::parse(&pairs, &["by"], &principal.scope)?;
     let weight_on = weighting_attributes(&pairs)?;
     let by_segment = Some(northstar_core::rollup::GroupBy::Dimension(
@@ -275,6 +276,9 @@ pub async fn get_representativeness(
 /// values one attribute may have among customers.
 pub const MAX_WEIGHTING_CELLS: usize = 10_000;
 
+/// Longest `by` of a weighting (at most 4 names of up to 64 characters).
+pub const MAX_WEIGHTING_BY_CHARS: usize = 300;
+
 /// Most attributes one weighting rakes on.
 pub const MAX_WEIGHTING_ATTRIBUTES: usize = 4;
 
@@ -287,6 +291,12 @@ fn weighting_attributes(
     use northstar_store::BreakdownAttribute;
     let mut out: Vec<BreakdownAttribute> = Vec::new();
     for (_, value) in pairs.iter().filter(|(n, _)| n == "by") {
+        if value.chars().count() > MAX_WEIGHTING_BY_CHARS {
+            return Err(ApiError::parameter(
+                "by",
+                format!("is longer than {MAX_WEIGHTING_BY_CHARS} characters"),
+            ));
+        }
         for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let attribute = match name {
                 "segment" | "customer.segment" => BreakdownAttribute::CustomerSegment,

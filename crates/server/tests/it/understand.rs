@@ -540,7 +540,8 @@ async fn weighted_figures_stand_beside_raw_ones_with_a_warning() {
         .await;
     assert_eq!(status, StatusCode::OK, "{unknown}");
     assert_eq!(unknown["weighted_on"][0], "customer.journey_stage");
-    for (query, parameter) in [("by=a,b,c,d,e", "by")] {
+    let long = format!("by={}", "x".repeat(301));
+    for (query, parameter) in [("by=a,b,c,d,e", "by"), (long.as_str(), "by")] {
         let (status, body) = app
             .json("GET", &format!("/api/v1/representativeness?{query}"), None)
             .await;
