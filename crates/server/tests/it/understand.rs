@@ -4,7 +4,22 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use northstar_store::import::ImportKind;
+
 use crate::TestApp;
+
+/// Imports a CSV text of the given kind straight into the app's store.
+async fn import(app: &TestApp, kind: ImportKind, text: &str) {
+    northstar_store::import::import_csv(
+        &*app.store,
+        kind,
+        std::io::Cursor::new(text.as_bytes().to_vec()),
+        &mut (),
+    )
+    .await
+    .map_err(|f| f.error)
+    .unwrap();
+}
 
 /// Posts responses given as JSON items.
 async fn post(app: &TestApp, items: Vec<Value>) {
@@ -261,16 +276,7 @@ async fn the_expectation_gap_finds_customers_souring_before_the_target() {
             }));
         }
     }
-    let store = app.store.clone();
-    northstar_store::import::import_csv(
-        &*store,
-        northstar_store::import::ImportKind::Operations,
-        std::io::Cursor::new(operations.into_bytes()),
-        &mut (),
-    )
-    .await
-    .map_err(|f| f.error)
-    .unwrap();
+    import(&app, ImportKind::Operations, &operations).await;
     post(&app, items).await;
 
     let (status, g) = app
@@ -379,16 +385,7 @@ async fn revenue_at_risk_states_its_formula_and_inputs() {
             "nps": nps,
         }));
     }
-    let store = app.store.clone();
-    northstar_store::import::import_csv(
-        &*store,
-        northstar_store::import::ImportKind::Customers,
-        std::io::Cursor::new(customers.into_bytes()),
-        &mut (),
-    )
-    .await
-    .map_err(|f| f.error)
-    .unwrap();
+    import(&app, ImportKind::Customers, &customers).await;
     post(&app, items).await;
 
     let (status, r) = app
@@ -478,16 +475,7 @@ async fn weighted_figures_stand_beside_raw_ones_with_a_warning() {
             if i % 2 == 0 { "EU" } else { "US" }
         ));
     }
-    let store = app.store.clone();
-    northstar_store::import::import_csv(
-        &*store,
-        northstar_store::import::ImportKind::Customers,
-        std::io::Cursor::new(customers.into_bytes()),
-        &mut (),
-    )
-    .await
-    .map_err(|f| f.error)
-    .unwrap();
+    import(&app, ImportKind::Customers, &customers).await;
     let mut items = Vec::new();
     for i in (0..20).chain(80..100) {
         let answers = if i < 80 { 1 } else { 2 };
@@ -619,4 +607,87 @@ async fn key_drivers_weigh_delivery_above_price() {
         .await;
     assert_eq!(empty["n"], 0);
     assert!(empty["note"].is_string());
+}
+
+/// A department role sees its own department in every Understand answer,
+/// and another department's expectation gap selects nothing.
+#[tokio::test]
+async fn understand_answers_keep_a_department_role_to_its_department() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use northstar_core::account::Role;
+    let app = TestApp::new().await;
+    import(
+        &app,
+        ImportKind::Operations,
+        "order_id,department,delivery_days,target_days\nO1,logistics,2,5\nO2,billing,2,5\n",
+    )
+    .await;
+    let mut items = Vec::new();
+    for (i, department) in ["logistics", "billing"].iter().enumerate() {
+        for k in 0..10 {
+            items.push(json!({
+                "external_id": format!("{department}-{k}"),
+                "submitted_at": "2025-08-01T10:00:00Z",
+                "department": department,
+                "customer_id": format!("C{i}{k}"),
+                "order_id": format!("O{}", i + 1),
+                "nps": 9, "csat": 4, "driver_speed": 1 + k % 5, "driver_price": 1 + (k * 3) % 5,
+                "journey_stage": "delivery",
+            }));
+        }
+    }
+    post(&app, items).await;
+    let token =
+        crate::token_for(&*app.store, "lead", Role::DepartmentLead, Some("logistics")).await;
+    let get = |uri: String| {
+        Request::get(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    for uri in [
+        "/api/v1/trends?metric=nps",
+        "/api/v1/breakdown?metric=nps&by=journey_stage",
+        "/api/v1/drivers?metric=nps",
+        "/api/v1/revenue-at-risk",
+        "/api/v1/representativeness",
+    ] {
+        let (status, _, body) = app.raw(get(uri.to_string())).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        // Representativeness shows the restriction as its filter.
+        let restricted =
+            v["restricted_to"] == "logistics" || v["filter"]["department"] == json!(["logistics"]);
+        assert!(restricted, "{uri}: {v}");
+        let n = [&v["n"], &v["overall"]["n"], &v["total"]["customers"]]
+            .into_iter()
+            .find_map(|x| x.as_i64());
+        if let Some(n) = n {
+            assert_eq!(n, 10, "{uri}: {v}");
+        }
+    }
+    // Asking for billing names billing, but selects nothing.
+    let (_, _, body) = app
+        .raw(get(
+            "/api/v1/breakdown?metric=nps&by=department&department=billing".into(),
+        ))
+        .await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["overall"]["n"], 0, "{v}");
+    let own = "/api/v1/expectation-gap?measure=delivery_days&department=logistics";
+    let (_, _, body) = app.raw(get(own.into())).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["n"],
+        10,
+        "{body}"
+    );
+    let other = "/api/v1/expectation-gap?measure=delivery_days&department=billing";
+    let (status, _, body) = app.raw(get(other.into())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["n"],
+        0,
+        "{body}"
+    );
 }
