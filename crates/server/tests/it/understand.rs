@@ -331,7 +331,15 @@ async fn the_expectation_gap_finds_customers_souring_before_the_target() {
     assert_eq!(strict["verdict"], "target_at_least_as_strict", "{strict}");
     assert_eq!(strict["target_source"], "as asked (target parameter)");
 
+    let long_measure = format!("measure={}&department=logistics", "m".repeat(65));
+    let long_department = format!("measure=delivery_days&department={}", "d".repeat(101));
     for (query, parameter) in [
+        (long_measure.as_str(), "measure"),
+        (long_department.as_str(), "department"),
+        (
+            "measure=delivery_days&department=logistics&department=billing",
+            "department",
+        ),
         ("department=logistics", "measure"),
         ("measure=delivery_days", "department"),
         (
