@@ -12,7 +12,8 @@
 //!   (promoter), 0 or −1 (detractor) with the pooled promoter and detractor
 //!   shares p̄ and d̄ (the trinomial variance of Rocks 2016).
 //! - CES (a mean): σ² = the pooled within-period variance
-//!   Σ(nᵢ − 1)sᵢ² / Σ(nᵢ − 1), the x̄-chart with variable n.
+//!   Σ(nᵢ − 1)sᵢ² / Σ(nᵢ − 1), the x̄-chart with variable n; with one
+//!   answer in every period there is no σ and no limits.
 //!
 //! Limits are not clipped to the scale: a limit past 100 says that no value
 //! of that period could be a signal on that side. A period whose value lies
@@ -87,7 +88,7 @@ pub struct TrendPoint {
     pub value: Option<f64>,
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
-    /// Lower control limit: centre − 3σ/√n (not clipped).
+    /// Lower control limit: centre − 3σ/√n (not clipped); null without σ.
     pub lcl: Option<f64>,
     /// Upper control limit: centre + 3σ/√n (not clipped).
     pub ucl: Option<f64>,
@@ -101,7 +102,9 @@ pub struct TrendPoint {
 pub struct Trend {
     /// The value pooled over every period shown; null without answers.
     pub centre: Option<f64>,
-    /// σ of one answer from the pooled answers (on the metric's scale).
+    /// σ of one answer from the pooled answers (on the metric's scale);
+    /// null without answers, or for CES when no period has two answers
+    /// (then no period has limits).
     pub sigma: Option<f64>,
     pub periods: Vec<TrendPoint>,
     /// Periods outside their limits.
@@ -119,7 +122,7 @@ pub fn method(metric: Metric) -> &'static str {
             "p-chart with variable n: centre = share pooled over the periods shown; limits = centre ± 3·100·√(p̄(1 − p̄)/n) (Montgomery §7.2.2); not clipped"
         }
         Metric::Ces => {
-            "x̄-chart with variable n: centre = mean of all answers in the periods shown; limits = centre ± 3·s/√n with s² the pooled within-period variance (Montgomery §6.4); not clipped"
+            "x̄-chart with variable n: centre = mean of all answers in the periods shown; limits = centre ± 3·s/√n with s² the pooled within-period variance (Montgomery §6.4), no limits when no period has two answers; not clipped"
         }
     }
 }
@@ -131,16 +134,21 @@ fn csat_share(s: &ResponseSummary) -> ProportionSummary {
     }
 }
 
-/// The centre and σ of one answer, on the metric's reported scale.
-fn centre_and_sigma(metric: Metric, periods: &[(String, ResponseSummary)]) -> Option<(f64, f64)> {
+/// The centre and σ of one answer, on the metric's reported scale; σ is
+/// `None` when the answers give no estimate of it (CES with one answer in
+/// every period).
+fn centre_and_sigma(
+    metric: Metric,
+    periods: &[(String, ResponseSummary)],
+) -> Option<(f64, Option<f64>)> {
     let mut pooled = ResponseSummary::empty();
     for (_, s) in periods {
         pooled.merge(s);
     }
-    let share = |p: ProportionSummary| -> Option<(f64, f64)> {
+    let share = |p: ProportionSummary| -> Option<(f64, Option<f64>)> {
         (p.trials > 0).then(|| {
             let p = p.successes as f64 / p.trials as f64;
-            (100.0 * p, 100.0 * (p * (1.0 - p)).sqrt())
+            (100.0 * p, Some(100.0 * (p * (1.0 - p)).sqrt()))
         })
     };
     match metric {
@@ -150,7 +158,7 @@ fn centre_and_sigma(metric: Metric, periods: &[(String, ResponseSummary)]) -> Op
                 let p = pooled.nps.promoters() as f64 / n as f64;
                 let d = pooled.nps.detractors() as f64 / n as f64;
                 let var = (p + d - (p - d) * (p - d)).max(0.0);
-                (100.0 * (p - d), 100.0 * var.sqrt())
+                (100.0 * (p - d), Some(100.0 * var.sqrt()))
             })
         }
         Metric::Csat => share(csat_share(&pooled)),
@@ -166,7 +174,12 @@ fn centre_and_sigma(metric: Metric, periods: &[(String, ResponseSummary)]) -> Op
                     df += m.n - 1;
                 }
             }
-            let sigma = if df > 0 { (ss / df as f64).sqrt() } else { 0.0 };
+            // With Σ(nᵢ − 1) = 0 (one answer in every period) the pooled
+            // s̄ of Montgomery §6.4 is 0/0: there is no within-period
+            // variance to set limits by, so none are drawn. (Reading it as
+            // σ = 0 put both limits on the centre and made every period off
+            // the centre a signal; tools/golden/make_golden_trends.py.)
+            let sigma = (df > 0).then(|| (ss / df as f64).sqrt());
             Some((mean, sigma))
         }
     }
@@ -225,9 +238,9 @@ pub fn control_chart(metric: Metric, periods: &[(String, ResponseSummary)]) -> T
     for (label, s) in answered {
         let e = metric.estimate(s);
         let n = metric.answers(s);
-        let limits = pooled.map(|(centre, sigma)| {
-            let half = SIGMAS * sigma / (n as f64).sqrt();
-            (centre - half, centre + half)
+        let limits = pooled.and_then(|(centre, sigma)| {
+            let half = SIGMAS * sigma? / (n as f64).sqrt();
+            Some((centre - half, centre + half))
         });
         let signal = match (e.value, limits) {
             (Some(v), Some((lcl, _))) if v < lcl => Signal::Below,
@@ -249,7 +262,7 @@ pub fn control_chart(metric: Metric, periods: &[(String, ResponseSummary)]) -> T
     }
     Trend {
         centre: pooled.map(|p| p.0),
-        sigma: pooled.map(|p| p.1),
+        sigma: pooled.and_then(|p| p.1),
         signals: points.iter().filter(|p| p.signal != Signal::None).count(),
         periods: points,
         method: method(metric),
