@@ -1,5 +1,5 @@
 //! Core integration tests: the statistical methods against reference values
-//! computed by scipy/statsmodels (tools/golden/golden.json; the file records
+//! computed by scipy/statsmodels (tools/golden/*.json; each file records
 //! the package versions and the script that made it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,4 +8,5 @@ mod drivers;
 mod expectation_gap;
 mod golden;
 mod nps_coverage;
+mod trends;
 mod weighting;
