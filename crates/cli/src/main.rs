@@ -523,9 +523,11 @@ async fn run(command: Command) -> Result<ExitCode> {
             let store = open(&db.database, db.store).await?;
             let check = store.verify_rollups().await?;
             println!(
-                "{} rollup cells; table equals a rebuild from raw responses: {}; in-memory cube equals the table: {}",
+                "{} rollup cells and {} driver-moment cells; tables equal a rebuild from raw responses: {} (driver moments: {}); in-memory cube equals the table: {}",
                 check.stored_cells,
+                check.moment_cells,
                 if check.stored_equals_raw { "yes" } else { "NO" },
+                if check.moments_equal_raw { "yes" } else { "NO" },
                 if check.cube_equals_stored {
                     "yes"
                 } else {

@@ -190,6 +190,135 @@ impl DriverMoments {
     }
 }
 
+/// Which answer stored driver moments explain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MomentOutcome {
+    Nps,
+    Csat,
+}
+
+impl MomentOutcome {
+    pub const ALL: [MomentOutcome; 2] = [MomentOutcome::Nps, MomentOutcome::Csat];
+
+    /// As stored in `driver_moments_daily.outcome`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Nps => "nps",
+            Self::Csat => "csat",
+        }
+    }
+
+    pub fn from_code(code: &str) -> StoreResult<Self> {
+        match code {
+            "nps" => Ok(Self::Nps),
+            "csat" => Ok(Self::Csat),
+            other => Err(StoreError::Corrupt(format!(
+                "driver_moments_daily.outcome is {other:?}, not nps or csat"
+            ))),
+        }
+    }
+
+    /// The outcome a key-driver analysis of `metric` explains (NPS unless CSAT).
+    pub fn of(metric: northstar_core::Metric) -> Self {
+        match metric {
+            northstar_core::Metric::Csat => Self::Csat,
+            _ => Self::Nps,
+        }
+    }
+
+    /// The response's answer to this outcome.
+    pub fn value(self, response: &NewResponse) -> Option<f64> {
+        match self {
+            Self::Nps => response.nps.map(f64::from),
+            Self::Csat => response.csat.map(f64::from),
+        }
+    }
+}
+
+/// The drivers a group of responses rated: their names in order (empty:
+/// no driver rated, the summary holds the outcome alone), or more than one
+/// analysis can take ([`TOO_MANY_DRIVERS`] in storage; outcome alone).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DriverSet {
+    Named(Vec<String>),
+    TooMany,
+}
+
+/// How [`DriverSet::TooMany`] is stored (a JSON array is stored otherwise).
+pub const TOO_MANY_DRIVERS: &str = "*";
+
+impl DriverSet {
+    /// The text stored in `driver_moments_daily.drivers`.
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Named(names) => serde_json::to_string(names).unwrap_or_else(|_| "[]".into()),
+            Self::TooMany => TOO_MANY_DRIVERS.into(),
+        }
+    }
+
+    pub fn decode(text: &str) -> StoreResult<Self> {
+        if text == TOO_MANY_DRIVERS {
+            return Ok(Self::TooMany);
+        }
+        serde_json::from_str(text).map(Self::Named).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "driver_moments_daily.drivers is not a list of names: {e}"
+            ))
+        })
+    }
+}
+
+/// One stored cell of driver moments: a rollup cell's key, the outcome,
+/// the driver set, and n, Σ and Σ of products over its complete rows.
+pub type MomentCell = (
+    Day,
+    DimensionValues,
+    MomentOutcome,
+    DriverSet,
+    northstar_core::drivers::MomentSummary,
+);
+
+impl DriverMoments {
+    /// Merges stored cells (already selected) into the answer a raw scan
+    /// gives: one summary per driver set, the sets with the most rows kept
+    /// when there are more than [`MAX_DRIVER_SETS`].
+    pub fn from_cells<'a>(
+        cells: impl IntoIterator<Item = (&'a DriverSet, &'a northstar_core::drivers::MomentSummary)>,
+    ) -> StoreResult<Self> {
+        use northstar_core::drivers::MomentSummary;
+        let mut out = Self::default();
+        let mut sets: std::collections::HashMap<&'a [String], MomentSummary> =
+            std::collections::HashMap::new();
+        for (set, m) in cells {
+            let rows = u64::try_from(m.n()).unwrap_or(0);
+            match set {
+                DriverSet::TooMany => out.left_out += rows,
+                DriverSet::Named(names) if names.is_empty() => out.without_drivers += rows,
+                DriverSet::Named(names) => {
+                    sets.entry(names.as_slice())
+                        .or_insert_with(northstar_core::Mergeable::empty)
+                        .try_merge(m)
+                        .map_err(|e| {
+                            StoreError::Corrupt(format!("driver moments of {names:?}: {e}"))
+                        })?;
+                }
+            }
+        }
+        let mut by_set: Vec<(Vec<String>, MomentSummary)> = sets
+            .into_iter()
+            .filter(|(_, m)| m.n() != 0)
+            .map(|(names, m)| (names.to_vec(), m))
+            .collect();
+        by_set.sort_by(|a, b| b.1.n().cmp(&a.1.n()).then_with(|| a.0.cmp(&b.0)));
+        for (_, m) in by_set.iter().skip(MAX_DRIVER_SETS) {
+            out.left_out += u64::try_from(m.n()).unwrap_or(0);
+        }
+        by_set.truncate(MAX_DRIVER_SETS);
+        out.by_set = by_set;
+        Ok(out)
+    }
+}
+
 /// How revenue at risk splits customers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LoyaltyBy {
@@ -393,12 +522,17 @@ pub trait Backend: Send + Sync + 'static {
     ) -> StoreResult<Vec<(String, u64)>>;
     /// Moment summaries (outcome first, then the drivers in name order) of
     /// the responses in a selection that answered `outcome` (NPS or CSAT),
-    /// one per set of drivers answered; see [`DriverMoments`].
+    /// one per set of drivers answered; see [`DriverMoments`]. Read from
+    /// the raw responses (a scan): the reference that the stored
+    /// `driver_moments_daily` cells, which the store answers from, are
+    /// checked against.
     async fn driver_moments(
         &self,
         query: &RespondentQuery,
         outcome: northstar_core::Metric,
     ) -> StoreResult<DriverMoments>;
+    /// Every stored driver-moment cell (`driver_moments_daily`).
+    async fn driver_moment_cells(&self) -> StoreResult<Vec<MomentCell>>;
     async fn rebuild_rollups(&self) -> StoreResult<u64>;
     /// The stored rollup cells, sorted.
     async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>>;

@@ -19,8 +19,8 @@ use tokio::sync::Mutex;
 
 use crate::backend::{
     AttributeSummaries, Backend, BreakdownAttribute, CubePosition, DataVersions, DeltasSince,
-    Erased, GapCounts, GapQuery, LoyaltyBy, MAX_RESPONSE_PAGE, RespondentCounts, RespondentQuery,
-    ResponseListQuery, RollupDelta,
+    Erased, GapCounts, GapQuery, LoyaltyBy, MAX_RESPONSE_PAGE, MomentCell, MomentOutcome,
+    RespondentCounts, RespondentQuery, ResponseListQuery, RollupDelta,
 };
 use crate::settings::REDACT_PERSONAL_DATA;
 use crate::{
@@ -77,6 +77,24 @@ pub struct CachedStore {
     /// Bumped (under the cube's write lock) whenever the cube changes, so a
     /// question answered in two steps can tell the cube stayed the same.
     generation: AtomicU64,
+    /// The driver-moment cells (`driver_moments_daily`: as many as rollup
+    /// cells, not responses), reloaded when the data version moves.
+    moments: Mutex<Option<std::sync::Arc<LoadedMoments>>>,
+}
+
+/// Driver-moment cells and the data version read before them.
+struct LoadedMoments {
+    versions: DataVersions,
+    cells: Vec<MomentCell>,
+}
+
+/// Whether a cell's dimensions pass a filter (several values of one
+/// dimension: any of them).
+fn dimensions_pass(dims: &DimensionValues, filter: &[(Dimension, String)]) -> bool {
+    Dimension::ALL.iter().all(|d| {
+        let mut wanted = filter.iter().filter(|(fd, _)| fd == d).peekable();
+        wanted.peek().is_none() || wanted.any(|(_, v)| v == dims.get(*d))
+    })
 }
 
 /// Which old days were read for a question: the day ranges and the filter.
@@ -160,6 +178,44 @@ fn write(lock: &RwLock<Option<LoadedCube>>) -> RwLockWriteGuard<'_, Option<Loade
 }
 
 impl CachedStore {
+    /// How many driver-moment cells are stored, and whether they equal
+    /// the moments of the raw responses (read in pages of 5,000).
+    async fn moments_check(&self) -> StoreResult<(u64, bool)> {
+        let mut stored = self.backend.driver_moment_cells().await?;
+        let mut deltas = HashMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .backend
+                .responses_after(after.as_deref(), 5_000)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.external_id.clone());
+            crate::schema::add_moments(&mut deltas, &page, false);
+        }
+        let raw = crate::schema::sorted_moment_cells(deltas);
+        stored.sort_by(|a, b| (a.0, &a.1, a.2, &a.3).cmp(&(b.0, &b.1, b.2, &b.3)));
+        Ok((stored.len() as u64, stored == raw))
+    }
+
+    /// The driver-moment cells at the current data version: the cached
+    /// ones, or read again (one reader at a time) after a write.
+    async fn loaded_moments(&self) -> StoreResult<std::sync::Arc<LoadedMoments>> {
+        let versions = self.backend.data_versions().await?;
+        let mut slot = self.moments.lock().await;
+        if let Some(loaded) = slot.as_ref()
+            && loaded.versions.rollups == versions.rollups
+        {
+            return Ok(loaded.clone());
+        }
+        // Versions first: a write between the two reads makes the cells
+        // newer than the version, and the next call reads them again.
+        let cells = self.backend.driver_moment_cells().await?;
+        let loaded = std::sync::Arc::new(LoadedMoments { versions, cells });
+        *slot = Some(loaded.clone());
+        Ok(loaded)
+    }
+
     /// Adds this process's own committed delta to its cube. When the
     /// backend cannot place it (another process wrote in between, or a
     /// reader already caught up past it), the next query replays the log.
@@ -190,6 +246,7 @@ impl CachedStore {
             day_cell_months: Some(DEFAULT_DAY_CELL_MONTHS),
             day_reads: tokio::sync::Semaphore::new(DAY_READS),
             generation: AtomicU64::new(0),
+            moments: Mutex::new(None),
         }
     }
 
@@ -800,12 +857,20 @@ impl Store for CachedStore {
         let Some(filter) = storable_filter(&query.filter) else {
             return Ok(crate::DriverMoments::default());
         };
-        let query = RespondentQuery {
-            filter,
-            ..query.clone()
-        };
-        let _scan = self.scan_permit().await?;
-        self.backend.driver_moments(&query, outcome).await
+        let outcome = MomentOutcome::of(outcome);
+        let loaded = self.loaded_moments().await?;
+        crate::DriverMoments::from_cells(
+            loaded
+                .cells
+                .iter()
+                .filter(|(day, dims, o, _, _)| {
+                    *o == outcome
+                        && query.from.is_none_or(|f| *day >= f)
+                        && query.to.is_none_or(|t| *day <= t)
+                        && dimensions_pass(dims, &filter)
+                })
+                .map(|(_, _, _, set, m)| (set, m)),
+        )
     }
 
     async fn rebuild_rollups(&self) -> StoreResult<u64> {
@@ -863,9 +928,12 @@ impl Store for CachedStore {
             .into_iter()
             .map(|((m, d), s)| (m, d, s))
             .collect();
+        let moments = self.moments_check().await?;
         Ok(RollupCheck {
             stored_cells: stored.len() as u64,
-            stored_equals_raw: stored == rebuilt,
+            stored_equals_raw: stored == rebuilt && moments.1,
+            moment_cells: moments.0,
+            moments_equal_raw: moments.1,
             cube_equals_stored: cube_days == stored_days && cube_months == stored_months,
         })
     }

@@ -75,8 +75,12 @@ pub struct StoreCounts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct RollupCheck {
     pub stored_cells: u64,
-    /// `rollups_daily` equals a rebuild from the raw responses.
+    /// `rollups_daily` and `driver_moments_daily` equal a rebuild from the
+    /// raw responses.
     pub stored_equals_raw: bool,
+    pub moment_cells: u64,
+    /// `driver_moments_daily` equals the moments of the raw responses.
+    pub moments_equal_raw: bool,
     /// The in-memory cube equals `rollups_daily`.
     pub cube_equals_stored: bool,
 }

@@ -27,9 +27,9 @@ use crate::accounts::TOKEN_USE_GRANULARITY;
 use crate::accounts::{self, ApiToken, AuditEntry, AuditQuery, NewUser, Session, User, UserChange};
 use crate::backend::AnonymisedBatch;
 use crate::backend::{
-    self, Backend, CubePosition, DataVersions, DeltasSince, Erased, ErasureWritten,
-    MAX_RESPONSE_PAGE, OperationKey, RespondentCounts, RespondentQuery, ResponseListQuery,
-    ResponsesWritten, RollupDelta,
+    self, Backend, CubePosition, DataVersions, DeltasSince, DriverSet, Erased, ErasureWritten,
+    MAX_RESPONSE_PAGE, MomentCell, MomentOutcome, OperationKey, RespondentCounts, RespondentQuery,
+    ResponseListQuery, ResponsesWritten, RollupDelta,
 };
 use crate::schema::{
     self, COUNTER_COLUMNS, DELTA_LOG_SECONDS, DELTA_LOG_VERSIONS, DIMENSION_COLUMNS, NEVER_CHURNED,
@@ -388,6 +388,7 @@ impl PostgresStore {
         }
         let (cells, retracted_days) = schema::rollup_deltas(&changes);
         add_to_rollups(&mut tx, &cells).await?;
+        add_to_moments(&mut tx, &schema::moment_deltas(&changes), &retracted_days).await?;
         if !retracted_days.is_empty() {
             delete_emptied_days(&mut tx, &retracted_days).await?;
         }
@@ -460,6 +461,7 @@ impl PostgresStore {
         if !removed.is_empty() {
             let (cells, days) = schema::removal_deltas(&removed);
             add_to_rollups(&mut tx, &cells).await?;
+            add_to_moments(&mut tx, &schema::removal_moment_deltas(&removed), &days).await?;
             delete_emptied_days(&mut tx, &days).await?;
             let xid = log_delta(&mut tx, Some(&backend::encode_cells(&cells)), false).await?;
             bump_data_version(&mut tx, "rollups").await?;
@@ -732,6 +734,85 @@ async fn add_to_rollups(tx: &mut Tx, cells: &[RollupCell]) -> StoreResult<()> {
     Ok(())
 }
 
+/// Adds moment deltas to `driver_moments_daily` element by element (in key
+/// order, so concurrent writers lock cells in one order), and drops cells a
+/// retraction emptied on `retracted_days`.
+async fn add_to_moments(
+    tx: &mut Tx,
+    cells: &[MomentCell],
+    retracted_days: &[Day],
+) -> StoreResult<()> {
+    if !cells.is_empty() {
+        let sql = format!(
+            "INSERT INTO driver_moments_daily (day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments) \
+             SELECT day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments::float8[] FROM unnest($1::int4[], \
+             $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[]) \
+             AS t(day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments) \
+             ON CONFLICT (day, {DIMENSION_COLUMNS}, outcome, drivers) DO UPDATE SET \
+             n = driver_moments_daily.n + EXCLUDED.n, \
+             moments = (SELECT array_agg(a + b ORDER BY i) \
+               FROM unnest(driver_moments_daily.moments, EXCLUDED.moments) WITH ORDINALITY AS u(a, b, i))"
+        );
+        let mut bodies = Vec::with_capacity(cells.len());
+        for (_, _, _, _, m) in cells {
+            let body = schema::moment_json(&schema::moment_body(m)?);
+            // A PostgreSQL array literal: {1,2,3}.
+            bodies.push(format!("{{{}}}", &body[1..body.len() - 1]));
+        }
+        let mut q =
+            sqlx::query(AssertSqlSafe(sql)).bind(cells.iter().map(|c| c.0).collect::<Vec<Day>>());
+        for d in Dimension::ALL {
+            q = q.bind(
+                cells
+                    .iter()
+                    .map(|c| c.1.get(d).to_string())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        q.bind(cells.iter().map(|c| c.2.code()).collect::<Vec<_>>())
+            .bind(cells.iter().map(|c| c.3.encode()).collect::<Vec<_>>())
+            .bind(cells.iter().map(|c| c.4.n()).collect::<Vec<i64>>())
+            .bind(bodies)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if !retracted_days.is_empty() {
+        sqlx::query("DELETE FROM driver_moments_daily WHERE n = 0 AND day = ANY($1)")
+            .bind(retracted_days)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Replaces `driver_moments_daily` by the moments of every stored response
+/// (streamed, so memory follows the cells, not the rows).
+async fn rebuild_moments(tx: &mut Tx) -> StoreResult<()> {
+    use futures_util::TryStreamExt;
+    sqlx::query("DELETE FROM driver_moments_daily")
+        .execute(&mut **tx)
+        .await?;
+    let mut deltas = HashMap::new();
+    {
+        let mut rows = sqlx::query(AssertSqlSafe(format!(
+            "{RESPONSE_SELECT} WHERE nps IS NOT NULL OR csat IS NOT NULL"
+        )))
+        .fetch(&mut **tx);
+        while let Some(row) = rows.try_next().await? {
+            let r = response_from_row(&row)?;
+            schema::add_moments(&mut deltas, std::iter::once(&r), false);
+        }
+    }
+    let cells = schema::sorted_moment_cells(deltas);
+    for chunk in cells.chunks(10_000) {
+        add_to_moments(tx, chunk, &[]).await?;
+    }
+    sqlx::query("UPDATE store_state SET value = 1 WHERE key = 'driver_moments_built'")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Appends this transaction's delta to the log and trims the log; returns
 /// the transaction id.
 async fn log_delta(tx: &mut Tx, cells: Option<&[u8]>, rebuild: bool) -> StoreResult<i64> {
@@ -800,6 +881,28 @@ impl Backend for PostgresStore {
     async fn migrate(&self) -> StoreResult<()> {
         // sqlx takes an advisory lock: servers starting together migrate once.
         MIGRATOR.run(&self.pool).await?;
+        let built: Option<i64> =
+            sqlx::query_scalar("SELECT value FROM store_state WHERE key = 'driver_moments_built'")
+                .fetch_optional(&self.pool)
+                .await?;
+        if built == Some(0) {
+            // Responses stored before driver moments were kept: fill them
+            // in, once (the lock makes a second server wait, then see 1).
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("LOCK TABLE responses, driver_moments_daily IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+            let still: i64 = sqlx::query_scalar(
+                "SELECT value FROM store_state WHERE key = 'driver_moments_built' FOR UPDATE",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if still == 0 {
+                rebuild_moments(&mut tx).await?;
+                bump_data_version(&mut tx, "rollups").await?;
+            }
+            tx.commit().await?;
+        }
         Ok(())
     }
 
@@ -1327,12 +1430,40 @@ impl Backend for PostgresStore {
         Ok(moments)
     }
 
+    async fn driver_moment_cells(&self) -> StoreResult<Vec<MomentCell>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments FROM driver_moments_daily"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let set = DriverSet::decode(row.try_get("drivers")?)?;
+                let body: Vec<f64> = row.try_get("moments")?;
+                let m = schema::moment_from_stored(&set, row.try_get("n")?, &body)?;
+                let mut dims = DimensionValues::default();
+                for d in Dimension::ALL {
+                    dims.set(d, row.try_get(1 + d.index())?);
+                }
+                Ok((
+                    row.try_get::<Day, _>("day")?,
+                    dims,
+                    MomentOutcome::from_code(row.try_get("outcome")?)?,
+                    set,
+                    m,
+                ))
+            })
+            .collect()
+    }
+
     async fn rebuild_rollups(&self) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         // Writers wait until the rebuild commits; readers do not.
-        sqlx::query("LOCK TABLE responses, rollups_daily IN SHARE ROW EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "LOCK TABLE responses, rollups_daily, driver_moments_daily IN SHARE ROW EXCLUSIVE MODE",
+        )
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM rollups_daily")
             .execute(&mut *tx)
             .await?;
@@ -1344,6 +1475,7 @@ impl Backend for PostgresStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        rebuild_moments(&mut tx).await?;
         // A rebuild marker in the log: every cube reloads.
         log_delta(&mut tx, None, true).await?;
         bump_data_version(&mut tx, "rollups").await?;

@@ -9,6 +9,9 @@ use northstar_core::customer::NewCustomer;
 use northstar_core::response::NewResponse;
 use northstar_core::{Dimension, DimensionValues, Mergeable, ResponseSummary};
 
+use northstar_core::drivers::{MAX_VARIABLES, MomentSummary};
+
+use crate::backend::{DriverSet, MomentCell, MomentOutcome};
 use crate::{RollupCell, StoreError, StoreResult, WriteSummary};
 
 /// Counter columns of `rollups_daily`, in [`ResponseSummary::to_counters`] order.
@@ -325,6 +328,129 @@ pub(crate) fn rollup_deltas(changes: &[Change<'_, NewResponse>]) -> (Vec<RollupC
     retracted_days.sort_unstable();
     retracted_days.dedup();
     (cells, retracted_days)
+}
+
+/// The driver moments responses add (or, `retract`ing, take away), by cell
+/// key (day, dimensions, outcome, driver set): each answer of an outcome
+/// adds the row (outcome, its driver ratings in name order).
+pub(crate) fn add_moments<'a>(
+    deltas: &mut HashMap<MomentKey, MomentSummary>,
+    responses: impl IntoIterator<Item = &'a NewResponse>,
+    retract: bool,
+) {
+    for r in responses {
+        for outcome in MomentOutcome::ALL {
+            let Some(y) = outcome.value(r) else { continue };
+            let (set, row): (DriverSet, Vec<f64>) = if r.drivers.len() + 1 > MAX_VARIABLES {
+                (DriverSet::TooMany, vec![y])
+            } else {
+                let mut row = Vec::with_capacity(r.drivers.len() + 1);
+                row.push(y);
+                row.extend(r.drivers.values().map(|v| f64::from(*v)));
+                (DriverSet::Named(r.drivers.keys().cloned().collect()), row)
+            };
+            let key = (r.day(), r.dimensions.clone(), outcome, set);
+            let Ok(mut one) = MomentSummary::new(row.len()) else {
+                continue;
+            };
+            if one.add(&row).is_err() {
+                continue;
+            }
+            if retract {
+                one = one.negated();
+            }
+            deltas
+                .entry(key)
+                .or_insert_with(MomentSummary::empty)
+                .merge(&one);
+        }
+    }
+}
+
+/// Key of a driver-moment cell.
+pub(crate) type MomentKey = (Day, DimensionValues, MomentOutcome, DriverSet);
+
+/// The moment cells a set of response changes adds (a replaced row's old
+/// answers retracted), without zero cells, sorted by key (concurrent
+/// writers lock cells in one order).
+pub(crate) fn moment_deltas(changes: &[Change<'_, NewResponse>]) -> Vec<MomentCell> {
+    let mut deltas = HashMap::new();
+    add_moments(
+        &mut deltas,
+        changes.iter().filter_map(|(_, old)| *old),
+        true,
+    );
+    add_moments(&mut deltas, changes.iter().map(|(new, _)| *new), false);
+    sorted_moment_cells(deltas)
+}
+
+/// The moment cells removing these responses takes away.
+pub(crate) fn removal_moment_deltas(removed: &[NewResponse]) -> Vec<MomentCell> {
+    let mut deltas = HashMap::new();
+    add_moments(&mut deltas, removed, true);
+    sorted_moment_cells(deltas)
+}
+
+/// Cells in key order, leaving out those a retraction cancelled exactly.
+pub(crate) fn sorted_moment_cells(deltas: HashMap<MomentKey, MomentSummary>) -> Vec<MomentCell> {
+    let mut cells: Vec<MomentCell> = deltas
+        .into_iter()
+        .filter(|(_, m)| {
+            m.n() != 0
+                || m.to_flat()
+                    .map_or(true, |flat| flat[2..].iter().any(|v| *v != 0.0))
+        })
+        .map(|((day, dims, outcome, set), m)| (day, dims, outcome, set, m))
+        .collect();
+    cells.sort_by(|a, b| (a.0, &a.1, a.2, &a.3).cmp(&(b.0, &b.1, b.2, &b.3)));
+    cells
+}
+
+/// What `driver_moments_daily.moments` holds for a summary: its sums then
+/// its products ([`MomentSummary::to_flat`] without the `[p, n]` header,
+/// which the driver set and the `n` column give).
+pub(crate) fn moment_body(m: &MomentSummary) -> StoreResult<Vec<f64>> {
+    let flat = m
+        .to_flat()
+        .map_err(|e| StoreError::Corrupt(format!("driver moments: {e}")))?;
+    Ok(flat.get(2..).unwrap_or_default().to_vec())
+}
+
+/// A stored moment row back as a summary; its width follows from the set.
+pub(crate) fn moment_from_stored(
+    set: &DriverSet,
+    n: i64,
+    body: &[f64],
+) -> StoreResult<MomentSummary> {
+    let p = match set {
+        DriverSet::Named(names) => names.len() + 1,
+        DriverSet::TooMany => 1,
+    };
+    let mut flat = Vec::with_capacity(2 + body.len());
+    flat.push(p as f64);
+    flat.push(n as f64);
+    flat.extend_from_slice(body);
+    MomentSummary::from_flat(&flat)
+        .map_err(|e| StoreError::Corrupt(format!("driver_moments_daily row of {set:?}: {e}")))
+}
+
+/// A moment body as a JSON array; the sums of ratings are whole numbers
+/// and are written as integers, so SQL adds them exactly.
+pub(crate) fn moment_json(body: &[f64]) -> String {
+    let mut out = String::with_capacity(body.len() * 4 + 2);
+    out.push('[');
+    for (i, v) in body.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if v.fract() == 0.0 && v.abs() < 9.0e15 {
+            out.push_str(&(*v as i64).to_string());
+        } else {
+            out.push_str(&v.to_string());
+        }
+    }
+    out.push(']');
+    out
 }
 
 fn churn_key(c: &NewCustomer) -> i64 {

@@ -21,9 +21,9 @@ use crate::accounts::TOKEN_USE_GRANULARITY;
 use crate::accounts::{self, ApiToken, AuditEntry, AuditQuery, NewUser, Session, User, UserChange};
 use crate::backend::AnonymisedBatch;
 use crate::backend::{
-    self, Backend, CubePosition, DataVersions, DeltasSince, Erased, ErasureWritten,
-    MAX_RESPONSE_PAGE, OperationKey, RespondentCounts, RespondentQuery, ResponseListQuery,
-    ResponsesWritten, RollupDelta,
+    self, Backend, CubePosition, DataVersions, DeltasSince, DriverSet, Erased, ErasureWritten,
+    MAX_RESPONSE_PAGE, MomentCell, MomentOutcome, OperationKey, RespondentCounts, RespondentQuery,
+    ResponseListQuery, ResponsesWritten, RollupDelta,
 };
 use crate::schema::{
     self, COUNTER_COLUMNS, DELTA_LOG_SECONDS, DELTA_LOG_VERSIONS, DIMENSION_COLUMNS,
@@ -149,6 +149,79 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Adds moment deltas to `driver_moments_daily` element by element, and
+    /// drops the cells a retraction emptied on `retracted_days`.
+    async fn upsert_moments(
+        tx: &mut sqlx::Transaction<'static, Sqlite>,
+        cells: &[MomentCell],
+        retracted_days: &[Day],
+    ) -> StoreResult<()> {
+        for chunk in cells.chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "INSERT INTO driver_moments_daily (day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments) "
+            ));
+            let mut bodies = Vec::with_capacity(chunk.len());
+            for (_, _, _, _, m) in chunk {
+                bodies.push(schema::moment_json(&schema::moment_body(m)?));
+            }
+            qb.push_values(
+                chunk.iter().zip(bodies),
+                |mut b, ((day, dims, outcome, set, m), body)| {
+                    b.push_bind(i64::from(*day));
+                    for d in Dimension::ALL {
+                        b.push_bind(dims.get(d).to_string());
+                    }
+                    b.push_bind(outcome.code())
+                        .push_bind(set.encode())
+                        .push_bind(m.n())
+                        .push_bind(body);
+                },
+            );
+            qb.push(format!(
+                " ON CONFLICT (day, {DIMENSION_COLUMNS}, outcome, drivers) DO UPDATE SET \
+                 n = n + excluded.n, \
+                 moments = (SELECT json_group_array(a.value + b.value ORDER BY a.key) \
+                   FROM json_each(driver_moments_daily.moments) a JOIN json_each(excluded.moments) b ON a.key = b.key)"
+            ));
+            qb.build().execute(&mut **tx).await?;
+        }
+        if !retracted_days.is_empty() {
+            sqlx::query(
+                "DELETE FROM driver_moments_daily WHERE n = 0 AND day IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(json_text(&retracted_days))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces `driver_moments_daily` by the moments of every stored
+    /// response (read in pages, so memory follows the cells, not the rows).
+    async fn rebuild_moments(tx: &mut sqlx::Transaction<'static, Sqlite>) -> StoreResult<()> {
+        use futures_util::TryStreamExt;
+        sqlx::query("DELETE FROM driver_moments_daily")
+            .execute(&mut **tx)
+            .await?;
+        let mut deltas = std::collections::HashMap::new();
+        {
+            let mut rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {RESPONSE_COLUMNS} FROM responses WHERE nps IS NOT NULL OR csat IS NOT NULL"
+            )))
+            .fetch(&mut **tx);
+            while let Some(row) = rows.try_next().await? {
+                let r = response_from_row(&row)?;
+                schema::add_moments(&mut deltas, std::iter::once(&r), false);
+            }
+        }
+        let cells = schema::sorted_moment_cells(deltas);
+        Self::upsert_moments(tx, &cells, &[]).await?;
+        sqlx::query("UPDATE store_state SET value = 1 WHERE key = 'driver_moments_built'")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     async fn bump_version(tx: &mut sqlx::Transaction<'static, Sqlite>) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(
             "UPDATE store_state SET value = value + 1 WHERE key = 'rollup_version' RETURNING value",
@@ -162,6 +235,18 @@ impl SqliteStore {
 impl Backend for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await?;
+        let built: Option<i64> =
+            sqlx::query_scalar("SELECT value FROM store_state WHERE key = 'driver_moments_built'")
+                .fetch_optional(&self.pool)
+                .await?;
+        if built == Some(0) {
+            // Responses stored before driver moments were kept: fill them in.
+            let _writing = self.write_lock.lock().await;
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            Self::rebuild_moments(&mut tx).await?;
+            Self::bump_version(&mut tx).await?;
+            tx.commit().await?;
+        }
         Ok(())
     }
 
@@ -266,6 +351,7 @@ impl Backend for SqliteStore {
         }
 
         Self::upsert_rollups(&mut tx, &cells).await?;
+        Self::upsert_moments(&mut tx, &schema::moment_deltas(&changes), &retracted_days).await?;
         if !retracted_days.is_empty() {
             delete_emptied_days(&mut tx, &retracted_days).await?;
         }
@@ -353,6 +439,7 @@ impl Backend for SqliteStore {
         let mut delta = None;
         if !removed.is_empty() {
             Self::upsert_rollups(&mut tx, &cells).await?;
+            Self::upsert_moments(&mut tx, &schema::removal_moment_deltas(&removed), &days).await?;
             delete_emptied_days(&mut tx, &days).await?;
             let version = Self::bump_version(&mut tx).await?;
             sqlx::query(
@@ -895,6 +982,41 @@ impl Backend for SqliteStore {
         Ok(moments)
     }
 
+    async fn driver_moment_cells(&self) -> StoreResult<Vec<MomentCell>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments FROM driver_moments_daily"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let set = DriverSet::decode(row.try_get("drivers")?)?;
+                let body: Vec<f64> =
+                    serde_json::from_str(row.try_get("moments")?).map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "driver_moments_daily.moments is not a list: {e}"
+                        ))
+                    })?;
+                let m = schema::moment_from_stored(&set, row.try_get("n")?, &body)?;
+                Ok((
+                    Day::try_from(row.try_get::<i64, _>("day")?).map_err(|_| {
+                        StoreError::Corrupt("driver_moments_daily.day is out of range".into())
+                    })?,
+                    {
+                        let mut dims = DimensionValues::default();
+                        for d in Dimension::ALL {
+                            dims.set(d, row.try_get(1 + d.index())?);
+                        }
+                        dims
+                    },
+                    MomentOutcome::from_code(row.try_get("outcome")?)?,
+                    set,
+                    m,
+                ))
+            })
+            .collect()
+    }
+
     async fn rebuild_rollups(&self) -> StoreResult<u64> {
         let _writing = self.write_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -909,6 +1031,7 @@ impl Backend for SqliteStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        Self::rebuild_moments(&mut tx).await?;
         // A version with no delta in the log: every cube reloads.
         Self::bump_version(&mut tx).await?;
         tx.commit().await?;

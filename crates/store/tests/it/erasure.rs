@@ -43,7 +43,12 @@ fn response(
         fcr: Some(id.is_multiple_of(2)),
         comment: comment.map(str::to_string),
         order_id: Some(format!("SO-{id}")),
-        drivers: Default::default(),
+        // Driver moments are retracted with the responses.
+        drivers: if id.is_multiple_of(2) {
+            [("speed".to_string(), 1 + (id % 5) as u8)].into()
+        } else {
+            Default::default()
+        },
         attributes: [("contact".to_string(), format!("person{id}@example.com"))].into(),
     }
 }

@@ -59,9 +59,20 @@ fn responses() -> impl Strategy<Value = Vec<NewResponse>> {
             prop::option::of(1u8..=5),
             prop::option::of(1u8..=7),
             prop::option::of(any::<bool>()),
+            // Ratings of up to three drivers: sets differ between rows.
+            prop::collection::btree_map(
+                prop::sample::select(vec!["price", "speed", "staff"]),
+                1u8..=5,
+                0..=3,
+            ),
         )
-            .prop_map(|(id, day, dept, nps, csat, ces, fcr)| {
-                response(id, day, dept, nps, csat, ces, fcr)
+            .prop_map(|(id, day, dept, nps, csat, ces, fcr, drivers)| {
+                let mut r = response(id, day, dept, nps, csat, ces, fcr);
+                r.drivers = drivers
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
+                r
             }),
         0..25,
     )
@@ -118,6 +129,40 @@ fn rollups_equal_a_rebuild(
         let stored = store.backend().rollup_cells().await.unwrap();
         let rebuilt = store.backend().rollup_cells_from_raw().await.unwrap();
         prop_assert_eq!(&stored, &rebuilt);
+        let check = store.verify_rollups().await.unwrap();
+        prop_assert!(check.moments_equal_raw, "{check:?}");
+        // Key drivers answered from the stored moments equal a scan.
+        for (outcome, query) in [
+            (
+                northstar_core::Metric::Nps,
+                northstar_store::RespondentQuery::default(),
+            ),
+            (
+                northstar_core::Metric::Csat,
+                northstar_store::RespondentQuery {
+                    filter: vec![
+                        (Dimension::Department, "d1".into()),
+                        (Dimension::Department, "d2".into()),
+                        (Dimension::Segment, "smb".into()),
+                    ],
+                    from: Some(20_454 + 10),
+                    to: Some(20_454 + 60),
+                },
+            ),
+        ] {
+            let stored = store.driver_moments(&query, outcome).await.unwrap();
+            let mut scanned = store
+                .backend()
+                .driver_moments(&query, outcome)
+                .await
+                .unwrap();
+            scanned
+                .by_set
+                .sort_by(|a, b| b.1.n().cmp(&a.1.n()).then_with(|| a.0.cmp(&b.0)));
+            prop_assert_eq!(&stored.by_set, &scanned.by_set);
+            prop_assert_eq!(stored.without_drivers, scanned.without_drivers);
+            prop_assert_eq!(stored.left_out, scanned.left_out);
+        }
 
         // The cube kept up to date write by write answers like one
         // loaded afresh from a rebuild, for groupings and date ranges.
@@ -149,6 +194,7 @@ fn rollups_equal_a_rebuild(
 
         store.rebuild_rollups().await.unwrap();
         prop_assert_eq!(store.backend().rollup_cells().await.unwrap(), rebuilt);
+        prop_assert!(store.verify_rollups().await.unwrap().moments_equal_raw);
         prop_assert_eq!(
             store.query_rollups_many(&queries).await.unwrap(),
             incremental
