@@ -69,6 +69,9 @@ pub struct DataVersions {
     pub rollups: i64,
     /// Grows with every write that changes customers.
     pub customers: i64,
+    /// Grows with every write that changes operational records or their
+    /// links to responses (`gap_cells`).
+    pub operations: i64,
 }
 
 /// An attribute that is not a rollup dimension, to break responses down by.
@@ -129,6 +132,22 @@ pub struct GapCounts {
     pub target: Option<(f64, i64)>,
     /// Records of the measure with a different target than the most common.
     pub other_targets: i64,
+}
+
+/// One `gap_cells` row: (department, measure, value, the response's day and
+/// dimensions, satisfied answers (CSAT 4–5), CSAT answers).
+pub type GapCell = (String, String, f64, Day, DimensionValues, i64, i64);
+/// One `operation_targets` row: (department, measure, target, records).
+pub type TargetCell = (String, String, f64, i64);
+
+/// Sorts gap cells by key (text by bytes, as Rust compares).
+pub fn sort_gap_cells(cells: &mut [GapCell]) {
+    cells.sort_by(|a, b| {
+        (&a.0, &a.1)
+            .cmp(&(&b.0, &b.1))
+            .then(a.2.total_cmp(&b.2))
+            .then_with(|| (a.3, &a.4).cmp(&(b.3, &b.4)))
+    });
 }
 
 /// Driver moments by the set of drivers each response answered.
@@ -531,6 +550,21 @@ pub trait Backend: Send + Sync + 'static {
         query: &RespondentQuery,
         outcome: northstar_core::Metric,
     ) -> StoreResult<DriverMoments>;
+    /// The non-zero `gap_cells` of one (department, measure), or of all;
+    /// `from_raw`: the same computed by joining the raw rows (the reference
+    /// the maintained cells are checked against). Sorted.
+    async fn gap_cells(
+        &self,
+        of: Option<(&str, &str)>,
+        from_raw: bool,
+    ) -> StoreResult<Vec<GapCell>>;
+    /// The non-zero `operation_targets` of one (department, measure), or of
+    /// all; `from_raw`: counted from the records. Sorted.
+    async fn operation_targets(
+        &self,
+        of: Option<(&str, &str)>,
+        from_raw: bool,
+    ) -> StoreResult<Vec<TargetCell>>;
     /// Every stored driver-moment cell (`driver_moments_daily`).
     async fn driver_moment_cells(&self) -> StoreResult<Vec<MomentCell>>;
     async fn rebuild_rollups(&self) -> StoreResult<u64>;

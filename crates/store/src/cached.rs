@@ -19,8 +19,8 @@ use tokio::sync::Mutex;
 
 use crate::backend::{
     AttributeSummaries, Backend, BreakdownAttribute, CubePosition, DataVersions, DeltasSince,
-    Erased, GapCounts, GapQuery, LoyaltyBy, MAX_RESPONSE_PAGE, MomentCell, MomentOutcome,
-    RespondentCounts, RespondentQuery, ResponseListQuery, RollupDelta,
+    Erased, GapCell, GapCounts, GapQuery, LoyaltyBy, MAX_RESPONSE_PAGE, MomentCell, MomentOutcome,
+    RespondentCounts, RespondentQuery, ResponseListQuery, RollupDelta, TargetCell,
 };
 use crate::settings::REDACT_PERSONAL_DATA;
 use crate::{
@@ -80,7 +80,21 @@ pub struct CachedStore {
     /// The driver-moment cells (`driver_moments_daily`: as many as rollup
     /// cells, not responses), reloaded when the data version moves.
     moments: Mutex<Option<std::sync::Arc<LoadedMoments>>>,
+    /// Gap cells per (department, measure), reloaded when data moves.
+    gaps: Mutex<HashMap<(String, String), std::sync::Arc<LoadedGap>>>,
 }
+
+/// Gap cells and targets of one (department, measure), with the data
+/// versions read before them.
+struct LoadedGap {
+    versions: DataVersions,
+    cells: Vec<GapCell>,
+    targets: Vec<TargetCell>,
+}
+
+/// Departments × measures whose gap cells are kept, at most (the cache is
+/// emptied when full: each entry is as large as its cells).
+const GAP_CACHE_ENTRIES: usize = 16;
 
 /// Driver-moment cells and the data version read before them.
 struct LoadedMoments {
@@ -198,6 +212,34 @@ impl CachedStore {
         Ok((stored.len() as u64, stored == raw))
     }
 
+    /// The gap cells and targets of one department and measure at the
+    /// current data versions: cached, or read again after a write.
+    async fn loaded_gap(
+        &self,
+        department: &str,
+        measure: &str,
+    ) -> StoreResult<std::sync::Arc<LoadedGap>> {
+        let versions = self.backend.data_versions().await?;
+        let key = (department.to_string(), measure.to_string());
+        let mut gaps = self.gaps.lock().await;
+        if let Some(loaded) = gaps.get(&key)
+            && loaded.versions == versions
+        {
+            return Ok(loaded.clone());
+        }
+        let of = Some((department, measure));
+        let loaded = std::sync::Arc::new(LoadedGap {
+            versions,
+            cells: self.backend.gap_cells(of, false).await?,
+            targets: self.backend.operation_targets(of, false).await?,
+        });
+        if gaps.len() >= GAP_CACHE_ENTRIES {
+            gaps.clear();
+        }
+        gaps.insert(key, loaded.clone());
+        Ok(loaded)
+    }
+
     /// The driver-moment cells at the current data version: the cached
     /// ones, or read again (one reader at a time) after a write.
     async fn loaded_moments(&self) -> StoreResult<std::sync::Arc<LoadedMoments>> {
@@ -247,6 +289,7 @@ impl CachedStore {
             day_reads: tokio::sync::Semaphore::new(DAY_READS),
             generation: AtomicU64::new(0),
             moments: Mutex::new(None),
+            gaps: Mutex::new(HashMap::new()),
         }
     }
 
@@ -790,15 +833,34 @@ impl Store for CachedStore {
             // No stored text holds a NUL: nothing matches.
             return Ok(GapCounts::default());
         }
-        let query = GapQuery {
-            responses: RespondentQuery {
-                filter,
-                ..query.responses.clone()
-            },
-            ..query.clone()
-        };
-        let _scan = self.scan_permit().await?;
-        self.backend.gap_counts(&query).await
+        let loaded = self.loaded_gap(&query.department, &query.measure).await?;
+        let responses = &query.responses;
+        // Merge the selected cells per measure value (cells come in value order).
+        let mut by_value: Vec<(f64, i64, i64)> = Vec::new();
+        for (_, _, value, day, dims, satisfied, answered) in loaded.cells.iter() {
+            if responses.from.is_some_and(|f| *day < f)
+                || responses.to.is_some_and(|t| *day > t)
+                || !dimensions_pass(dims, &filter)
+            {
+                continue;
+            }
+            match by_value.last_mut() {
+                Some(last) if last.0 == *value => {
+                    last.1 += satisfied;
+                    last.2 += answered;
+                }
+                _ => by_value.push((*value, *satisfied, *answered)),
+            }
+        }
+        by_value.retain(|v| v.2 != 0);
+        // The department's own target: the most common one (ties: the smallest).
+        let mut targets: Vec<(f64, i64)> = loaded.targets.iter().map(|t| (t.2, t.3)).collect();
+        targets.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.total_cmp(&b.0)));
+        Ok(GapCounts {
+            by_value,
+            target: targets.first().copied(),
+            other_targets: targets.iter().skip(1).map(|t| t.1).sum(),
+        })
     }
 
     async fn loyalty_customers(
@@ -929,9 +991,14 @@ impl Store for CachedStore {
             .map(|((m, d), s)| (m, d, s))
             .collect();
         let moments = self.moments_check().await?;
+        let gaps_equal_raw = self.backend.gap_cells(None, false).await?
+            == self.backend.gap_cells(None, true).await?
+            && self.backend.operation_targets(None, false).await?
+                == self.backend.operation_targets(None, true).await?;
         Ok(RollupCheck {
             stored_cells: stored.len() as u64,
-            stored_equals_raw: stored == rebuilt && moments.1,
+            stored_equals_raw: stored == rebuilt && moments.1 && gaps_equal_raw,
+            gaps_equal_raw,
             moment_cells: moments.0,
             moments_equal_raw: moments.1,
             cube_equals_stored: cube_days == stored_days && cube_months == stored_months,

@@ -75,12 +75,14 @@ pub struct StoreCounts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct RollupCheck {
     pub stored_cells: u64,
-    /// `rollups_daily` and `driver_moments_daily` equal a rebuild from the
-    /// raw responses.
+    /// `rollups_daily`, `driver_moments_daily`, `gap_cells` and
+    /// `operation_targets` equal a rebuild from the raw rows.
     pub stored_equals_raw: bool,
     pub moment_cells: u64,
     /// `driver_moments_daily` equals the moments of the raw responses.
     pub moments_equal_raw: bool,
+    /// `gap_cells` and `operation_targets` equal a join of the raw rows.
+    pub gaps_equal_raw: bool,
     /// The in-memory cube equals `rollups_daily`.
     pub cube_equals_stored: bool,
 }

@@ -31,6 +31,7 @@ use crate::backend::{
     MAX_RESPONSE_PAGE, MomentCell, MomentOutcome, OperationKey, RespondentCounts, RespondentQuery,
     ResponseListQuery, ResponsesWritten, RollupDelta,
 };
+use crate::backend::{GapCell, TargetCell};
 use crate::schema::{
     self, COUNTER_COLUMNS, DELTA_LOG_SECONDS, DELTA_LOG_VERSIONS, DIMENSION_COLUMNS, NEVER_CHURNED,
     changes, json_map, json_text,
@@ -389,6 +390,20 @@ impl PostgresStore {
         let (cells, retracted_days) = schema::rollup_deltas(&changes);
         add_to_rollups(&mut tx, &cells).await?;
         add_to_moments(&mut tx, &schema::moment_deltas(&changes), &retracted_days).await?;
+        let orders = schema::linked_orders(
+            changes
+                .iter()
+                .flat_map(|(new, old)| std::iter::once(*new).chain(*old)),
+        );
+        if !orders.is_empty() {
+            lock_orders(&mut tx, &orders).await?;
+            let operations = operations_by_order(&mut tx, &orders).await?;
+            apply_gap(
+                &mut tx,
+                &schema::GapDelta::responses_changed(&changes, &operations),
+            )
+            .await?;
+        }
         if !retracted_days.is_empty() {
             delete_emptied_days(&mut tx, &retracted_days).await?;
         }
@@ -449,11 +464,39 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
-        erased.operations = sqlx::query("DELETE FROM operations WHERE customer_id = $1")
-            .bind(customer_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let removed_operations = sqlx::query(
+            "DELETE FROM operations WHERE customer_id = $1 \
+             RETURNING order_id, department, measure, value, target",
+        )
+        .bind(customer_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(gap_operation_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+        erased.operations = removed_operations.len() as u64;
+        // The links of what left, with what stays and with each other.
+        let removed_links: Vec<schema::GapResponse> =
+            removed.iter().filter_map(schema::GapResponse::of).collect();
+        let response_orders = distinct_orders(removed_links.iter().map(|r| &r.order_id));
+        let operation_orders = distinct_orders(removed_operations.iter().map(|o| &o.order_id));
+        lock_orders(
+            &mut tx,
+            &distinct_orders(response_orders.iter().chain(&operation_orders)),
+        )
+        .await?;
+        let operations_left = operations_by_order(&mut tx, &response_orders).await?;
+        let responses_left = responses_by_order(&mut tx, &operation_orders).await?;
+        apply_gap(
+            &mut tx,
+            &schema::GapDelta::removed(
+                &removed_links,
+                &removed_operations,
+                &operations_left,
+                &responses_left,
+            ),
+        )
+        .await?;
         if erased.customers > 0 || erased.responses > 0 {
             bump_data_version(&mut tx, "customers").await?;
         }
@@ -621,6 +664,14 @@ impl PostgresStore {
                 .collect::<Vec<_>>(),
         )
         .execute(&mut *tx)
+        .await?;
+        let orders = distinct_orders(changed.iter().map(|o| &o.order_id));
+        lock_orders(&mut tx, &orders).await?;
+        let responses = responses_by_order(&mut tx, &orders).await?;
+        apply_gap(
+            &mut tx,
+            &schema::GapDelta::operations_changed(&changes, &responses),
+        )
         .await?;
         tx.commit().await?;
         Ok(Ok(summary))
@@ -813,6 +864,171 @@ async fn rebuild_moments(tx: &mut Tx) -> StoreResult<()> {
     Ok(())
 }
 
+/// Advisory-lock class of the order buckets (any constant of our own).
+const ORDER_LOCK_CLASS: i32 = 0x4e53_4f4c; // "NSOL"
+/// Order ids hash into this many buckets for [`lock_orders`].
+const ORDER_LOCK_BUCKETS: u32 = 64;
+
+/// Takes, until commit, the locks of the buckets of these orders, in one
+/// order. A response writer and a record writer about the same order take
+/// the same bucket before each reads the other's side, so one of them sees
+/// the other's committed rows and the link is counted exactly once.
+async fn lock_orders(tx: &mut Tx, orders: &[String]) -> StoreResult<()> {
+    let mut buckets: Vec<i32> = orders
+        .iter()
+        .map(|o| {
+            // FNV-1a: the same bucket in every process.
+            let mut h: u32 = 0x811c_9dc5;
+            for b in o.as_bytes() {
+                h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+            }
+            (h % ORDER_LOCK_BUCKETS) as i32
+        })
+        .collect();
+    buckets.sort_unstable();
+    buckets.dedup();
+    for bucket in buckets {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(ORDER_LOCK_CLASS)
+            .bind(bucket)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The operational records of these orders, by order.
+async fn operations_by_order(
+    tx: &mut Tx,
+    orders: &[String],
+) -> StoreResult<HashMap<String, Vec<schema::GapOperation>>> {
+    if orders.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query(
+        "SELECT order_id, department, measure, value, target FROM operations WHERE order_id = ANY($1)",
+    )
+    .bind(orders)
+    .fetch_all(&mut **tx)
+    .await?;
+    let ops = rows
+        .iter()
+        .map(gap_operation_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(schema::by_order(ops, |o| &o.order_id))
+}
+
+/// The CSAT answers about these orders, by order.
+async fn responses_by_order(
+    tx: &mut Tx,
+    orders: &[String],
+) -> StoreResult<HashMap<String, Vec<schema::GapResponse>>> {
+    if orders.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT order_id, submitted_unix, {DIMENSION_COLUMNS}, csat::int8 FROM responses \
+         WHERE order_id = ANY($1) AND order_id IS NOT NULL AND csat IS NOT NULL"
+    )))
+    .bind(orders)
+    .fetch_all(&mut **tx)
+    .await?;
+    let responses = rows
+        .iter()
+        .map(gap_response_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(schema::by_order(responses, |r| &r.order_id))
+}
+
+/// Adds a gap delta to `gap_cells` and `operation_targets` (cells a
+/// retraction empties stay as zeros: readers skip them) and moves the
+/// operations version, so cached gaps are read again.
+async fn apply_gap(tx: &mut Tx, delta: &schema::GapDelta) -> StoreResult<()> {
+    if delta.is_empty() {
+        return Ok(());
+    }
+    let cells = delta.cells();
+    if !cells.is_empty() {
+        let dims = schema::gap_dimension_columns("");
+        let sql = format!(
+            "INSERT INTO gap_cells (department, measure, value, day, {dims}, satisfied, answered) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::int8[], $5::text[], $6::text[], \
+             $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[]) \
+             ON CONFLICT (department, measure, value, day, {dims}) DO UPDATE SET \
+             satisfied = gap_cells.satisfied + EXCLUDED.satisfied, answered = gap_cells.answered + EXCLUDED.answered"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(cells.iter().map(|c| c.0.clone()).collect::<Vec<_>>())
+            .bind(cells.iter().map(|c| c.1.clone()).collect::<Vec<_>>())
+            .bind(cells.iter().map(|c| c.2).collect::<Vec<f64>>())
+            .bind(cells.iter().map(|c| i64::from(c.3)).collect::<Vec<i64>>());
+        for d in Dimension::ALL {
+            q = q.bind(
+                cells
+                    .iter()
+                    .map(|c| c.4.get(d).to_string())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        q.bind(cells.iter().map(|c| c.5).collect::<Vec<i64>>())
+            .bind(cells.iter().map(|c| c.6).collect::<Vec<i64>>())
+            .execute(&mut **tx)
+            .await?;
+    }
+    let targets = delta.targets();
+    if !targets.is_empty() {
+        sqlx::query(
+            "INSERT INTO operation_targets (department, measure, target, records) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::int8[]) \
+             ON CONFLICT (department, measure, target) DO UPDATE SET \
+             records = operation_targets.records + EXCLUDED.records",
+        )
+        .bind(targets.iter().map(|t| t.0.clone()).collect::<Vec<_>>())
+        .bind(targets.iter().map(|t| t.1.clone()).collect::<Vec<_>>())
+        .bind(targets.iter().map(|t| t.2).collect::<Vec<f64>>())
+        .bind(targets.iter().map(|t| t.3).collect::<Vec<i64>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    bump_data_version(tx, "operations").await
+}
+
+/// Replaces `gap_cells` and `operation_targets` by a join of the raw rows.
+async fn rebuild_gaps(tx: &mut Tx) -> StoreResult<()> {
+    sqlx::query("DELETE FROM gap_cells")
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM operation_targets")
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO gap_cells (department, measure, value, day, {}, satisfied, answered) {}",
+        schema::gap_dimension_columns(""),
+        schema::raw_gap_select()
+    )))
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO operation_targets (department, measure, target, records) \
+         SELECT department, measure, target, COUNT(*) FROM operations WHERE target IS NOT NULL \
+         GROUP BY department, measure, target",
+    )
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE store_state SET value = 1 WHERE key = 'gap_cells_built'")
+        .execute(&mut **tx)
+        .await?;
+    bump_data_version(tx, "operations").await
+}
+
+/// Sorted distinct order ids.
+fn distinct_orders<'a>(orders: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let mut v: Vec<String> = orders.into_iter().cloned().collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// Appends this transaction's delta to the log and trims the log; returns
 /// the transaction id.
 async fn log_delta(tx: &mut Tx, cells: Option<&[u8]>, rebuild: bool) -> StoreResult<i64> {
@@ -900,6 +1116,28 @@ impl Backend for PostgresStore {
             if still == 0 {
                 rebuild_moments(&mut tx).await?;
                 bump_data_version(&mut tx, "rollups").await?;
+            }
+            tx.commit().await?;
+        }
+        let built: Option<i64> =
+            sqlx::query_scalar("SELECT value FROM store_state WHERE key = 'gap_cells_built'")
+                .fetch_optional(&self.pool)
+                .await?;
+        if built == Some(0) {
+            // Links of rows stored before they were maintained on write.
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "LOCK TABLE responses, operations, gap_cells, operation_targets IN SHARE ROW EXCLUSIVE MODE",
+            )
+            .execute(&mut *tx)
+            .await?;
+            let still: i64 = sqlx::query_scalar(
+                "SELECT value FROM store_state WHERE key = 'gap_cells_built' FOR UPDATE",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if still == 0 {
+                rebuild_gaps(&mut tx).await?;
             }
             tx.commit().await?;
         }
@@ -1029,6 +1267,26 @@ impl Backend for PostgresStore {
             ..Default::default()
         };
         if let Some(last) = &batch.last {
+            // Answers about orders lose their link: take it out of the gaps.
+            let unlinked = sqlx::query(AssertSqlSafe(format!(
+                "SELECT order_id, submitted_unix, {DIMENSION_COLUMNS}, csat::int8 FROM responses \
+                 WHERE external_id > $1 AND external_id <= $2 AND submitted_unix < $3 \
+                 AND order_id IS NOT NULL AND csat IS NOT NULL ORDER BY external_id FOR UPDATE"
+            )))
+            .bind(after)
+            .bind(last)
+            .bind(before_unix)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(gap_response_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+            if !unlinked.is_empty() {
+                let orders = distinct_orders(unlinked.iter().map(|r| &r.order_id));
+                lock_orders(&mut tx, &orders).await?;
+                let operations = operations_by_order(&mut tx, &orders).await?;
+                apply_gap(&mut tx, &schema::GapDelta::unlinked(&unlinked, &operations)).await?;
+            }
             batch.responses = sqlx::query(
                 "UPDATE responses SET customer_id = NULL, comment = NULL, order_id = NULL, attributes = '{}' \
                  WHERE external_id > $1 AND external_id <= $2 AND submitted_unix < $3 \
@@ -1086,6 +1344,7 @@ impl Backend for PostgresStore {
         Ok(DataVersions {
             rollups: get("rollups"),
             customers: get("customers"),
+            operations: get("operations"),
         })
     }
 
@@ -1430,6 +1689,60 @@ impl Backend for PostgresStore {
         Ok(moments)
     }
 
+    async fn gap_cells(
+        &self,
+        of: Option<(&str, &str)>,
+        from_raw: bool,
+    ) -> StoreResult<Vec<GapCell>> {
+        let source = if from_raw {
+            format!("({}) AS g", schema::raw_gap_select())
+        } else {
+            "gap_cells".to_string()
+        };
+        let mut qb: sqlx::QueryBuilder<Postgres> = sqlx::QueryBuilder::new(format!(
+            "SELECT department, measure, value, day, {}, satisfied, answered FROM {source} WHERE answered <> 0",
+            schema::gap_dimension_columns("")
+        ));
+        if let Some((department, measure)) = of {
+            qb.push(" AND department = ")
+                .push_bind(department.to_string())
+                .push(" AND measure = ")
+                .push_bind(measure.to_string());
+        }
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let mut cells = rows
+            .iter()
+            .map(gap_cell_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        backend::sort_gap_cells(&mut cells);
+        Ok(cells)
+    }
+
+    async fn operation_targets(
+        &self,
+        of: Option<(&str, &str)>,
+        from_raw: bool,
+    ) -> StoreResult<Vec<TargetCell>> {
+        let source = if from_raw {
+            "(SELECT department, measure, target, COUNT(*) AS records FROM operations \
+             WHERE target IS NOT NULL GROUP BY department, measure, target) AS t"
+        } else {
+            "operation_targets"
+        };
+        let mut qb: sqlx::QueryBuilder<Postgres> = sqlx::QueryBuilder::new(format!(
+            "SELECT department, measure, target, records FROM {source} WHERE records <> 0"
+        ));
+        if let Some((department, measure)) = of {
+            qb.push(" AND department = ")
+                .push_bind(department.to_string())
+                .push(" AND measure = ")
+                .push_bind(measure.to_string());
+        }
+        let mut targets: Vec<TargetCell> = qb.build_query_as().fetch_all(&self.pool).await?;
+        targets.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)).then(a.2.total_cmp(&b.2)));
+        Ok(targets)
+    }
+
     async fn driver_moment_cells(&self) -> StoreResult<Vec<MomentCell>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments FROM driver_moments_daily"
@@ -1460,7 +1773,8 @@ impl Backend for PostgresStore {
         let mut tx = self.pool.begin().await?;
         // Writers wait until the rebuild commits; readers do not.
         sqlx::query(
-            "LOCK TABLE responses, rollups_daily, driver_moments_daily IN SHARE ROW EXCLUSIVE MODE",
+            "LOCK TABLE responses, operations, rollups_daily, driver_moments_daily, gap_cells, operation_targets \
+             IN SHARE ROW EXCLUSIVE MODE",
         )
         .execute(&mut *tx)
         .await?;
@@ -1476,6 +1790,7 @@ impl Backend for PostgresStore {
         .await?
         .rows_affected();
         rebuild_moments(&mut tx).await?;
+        rebuild_gaps(&mut tx).await?;
         // A rebuild marker in the log: every cube reloads.
         log_delta(&mut tx, None, true).await?;
         bump_data_version(&mut tx, "rollups").await?;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use northstar_core::calendar::Day;
 use northstar_core::customer::NewCustomer;
+use northstar_core::operation::NewOperation;
 use northstar_core::response::NewResponse;
 use northstar_core::{Dimension, DimensionValues, Mergeable, ResponseSummary};
 
@@ -106,14 +107,17 @@ fn counter_conditions(fcr_yes: &str, fcr_no: &str) -> Vec<String> {
 /// The rollup cells of the raw responses, one row per day and dimension
 /// combination with at least one answer. `count` turns a condition into the
 /// dialect's conditional count.
+/// A response's UTC day in SQL: floor division, also right before 1970.
+pub(crate) const RAW_DAY: &str =
+    "((submitted_unix - ((submitted_unix % 86400) + 86400) % 86400) / 86400)";
+
 pub(crate) fn raw_rollup_select(
     count: impl Fn(&str) -> String,
     fcr_yes: &str,
     fcr_no: &str,
 ) -> String {
     let counters = counter_select(count, fcr_yes, fcr_no, "");
-    // Floor division, also right for instants before 1970.
-    let day = "((submitted_unix - ((submitted_unix % 86400) + 86400) % 86400) / 86400)";
+    let day = RAW_DAY;
     format!(
         "SELECT {day} AS day, {DIMENSION_COLUMNS}, {counters} FROM responses \
          GROUP BY 1, {DIMENSION_COLUMNS} \
@@ -453,6 +457,282 @@ pub(crate) fn moment_json(body: &[f64]) -> String {
     out
 }
 
+/// A response as an expectation gap sees it: linked by order, counted in
+/// its rollup cell, satisfied when its CSAT is 4–5.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GapResponse {
+    pub order_id: String,
+    pub day: Day,
+    pub dimensions: DimensionValues,
+    pub csat: u8,
+}
+
+impl GapResponse {
+    /// `None` for a response no expectation gap counts (no order or no CSAT).
+    pub(crate) fn of(r: &NewResponse) -> Option<Self> {
+        Some(Self {
+            order_id: r.order_id.clone()?,
+            day: r.day(),
+            dimensions: r.dimensions.clone(),
+            csat: r.csat?,
+        })
+    }
+}
+
+/// An operational record as an expectation gap sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GapOperation {
+    pub order_id: String,
+    pub department: String,
+    pub measure: String,
+    pub value: f64,
+    pub target: Option<f64>,
+}
+
+impl GapOperation {
+    pub(crate) fn of(o: &NewOperation) -> Self {
+        Self {
+            order_id: o.order_id.clone(),
+            department: o.department.clone(),
+            measure: o.measure.clone(),
+            value: o.value,
+            target: o.target,
+        }
+    }
+}
+
+/// Bits of a stored measure value as a key (−0 is 0, as SQL compares).
+fn value_key(v: f64) -> u64 {
+    if v == 0.0 {
+        0.0f64.to_bits()
+    } else {
+        v.to_bits()
+    }
+}
+
+pub(crate) use crate::backend::{GapCell, TargetCell};
+
+type GapKey = (String, String, u64, Day, DimensionValues);
+
+/// What a write adds to (or takes from) the maintained response-to-order
+/// links: CSAT answers per (department, measure, value) and response cell,
+/// and records per (department, measure, target).
+#[derive(Debug, Default)]
+pub(crate) struct GapDelta {
+    cells: HashMap<GapKey, (i64, i64)>,
+    targets: HashMap<(String, String, u64), i64>,
+}
+
+impl GapDelta {
+    fn pair(&mut self, r: &GapResponse, o: &GapOperation, sign: i64) {
+        let e = self
+            .cells
+            .entry((
+                o.department.clone(),
+                o.measure.clone(),
+                value_key(o.value),
+                r.day,
+                r.dimensions.clone(),
+            ))
+            .or_default();
+        e.0 += sign * i64::from(r.csat >= 4);
+        e.1 += sign;
+    }
+
+    fn record(&mut self, o: &GapOperation, sign: i64) {
+        if let Some(t) = o.target {
+            *self
+                .targets
+                .entry((o.department.clone(), o.measure.clone(), value_key(t)))
+                .or_default() += sign;
+        }
+    }
+
+    /// Responses changed: each old version's links retracted, each new
+    /// one's added, against the records stored now (`by_order`).
+    pub(crate) fn responses_changed(
+        changes: &[Change<'_, NewResponse>],
+        by_order: &HashMap<String, Vec<GapOperation>>,
+    ) -> Self {
+        let mut d = Self::default();
+        for (new, old) in changes {
+            for (r, sign) in [
+                (old.and_then(GapResponse::of), -1),
+                (GapResponse::of(new), 1),
+            ] {
+                if let Some(r) = r {
+                    for o in by_order.get(&r.order_id).into_iter().flatten() {
+                        d.pair(&r, o, sign);
+                    }
+                }
+            }
+        }
+        d
+    }
+
+    /// Records changed: each old version's links and target retracted, the
+    /// new one's added, against the responses stored now (`by_order`).
+    pub(crate) fn operations_changed(
+        changes: &[Change<'_, NewOperation>],
+        by_order: &HashMap<String, Vec<GapResponse>>,
+    ) -> Self {
+        let mut d = Self::default();
+        for (new, old) in changes {
+            for (o, sign) in [
+                (old.map(GapOperation::of), -1),
+                (Some(GapOperation::of(new)), 1),
+            ] {
+                if let Some(o) = o {
+                    d.record(&o, sign);
+                    for r in by_order.get(&o.order_id).into_iter().flatten() {
+                        d.pair(r, &o, sign);
+                    }
+                }
+            }
+        }
+        d
+    }
+
+    /// Responses and records removed together (an erasure): every link of
+    /// a removed response or record, counted once — with the records and
+    /// responses that remain (`*_left`) and with each other.
+    pub(crate) fn removed(
+        responses: &[GapResponse],
+        operations: &[GapOperation],
+        operations_left: &HashMap<String, Vec<GapOperation>>,
+        responses_left: &HashMap<String, Vec<GapResponse>>,
+    ) -> Self {
+        let mut d = Self::default();
+        for r in responses {
+            for o in operations_left.get(&r.order_id).into_iter().flatten() {
+                d.pair(r, o, -1);
+            }
+            for o in operations.iter().filter(|o| o.order_id == r.order_id) {
+                d.pair(r, o, -1);
+            }
+        }
+        for o in operations {
+            d.record(o, -1);
+            for r in responses_left.get(&o.order_id).into_iter().flatten() {
+                d.pair(r, o, -1);
+            }
+        }
+        d
+    }
+
+    /// Responses that lost their order link (anonymised).
+    pub(crate) fn unlinked(
+        responses: &[GapResponse],
+        by_order: &HashMap<String, Vec<GapOperation>>,
+    ) -> Self {
+        Self::removed(responses, &[], by_order, &HashMap::new())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cells.values().all(|c| *c == (0, 0)) && self.targets.values().all(|t| *t == 0)
+    }
+
+    /// Cells in key order (concurrent writers lock rows in one order),
+    /// without zeros.
+    pub(crate) fn cells(&self) -> Vec<GapCell> {
+        let mut cells: Vec<GapCell> = self
+            .cells
+            .iter()
+            .filter(|(_, c)| **c != (0, 0))
+            .map(|((dep, m, v, day, dims), (sat, n))| {
+                (
+                    dep.clone(),
+                    m.clone(),
+                    f64::from_bits(*v),
+                    *day,
+                    dims.clone(),
+                    *sat,
+                    *n,
+                )
+            })
+            .collect();
+        cells.sort_by(|a, b| {
+            (&a.0, &a.1)
+                .cmp(&(&b.0, &b.1))
+                .then(a.2.total_cmp(&b.2))
+                .then_with(|| (a.3, &a.4).cmp(&(b.3, &b.4)))
+        });
+        cells
+    }
+
+    pub(crate) fn targets(&self) -> Vec<TargetCell> {
+        let mut t: Vec<TargetCell> = self
+            .targets
+            .iter()
+            .filter(|(_, n)| **n != 0)
+            .map(|((dep, m, v), n)| (dep.clone(), m.clone(), f64::from_bits(*v), *n))
+            .collect();
+        t.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)).then(a.2.total_cmp(&b.2)));
+        t
+    }
+}
+
+/// The response-dimension columns of `gap_cells`, in key order (the
+/// response's department is `rdepartment` beside the record's).
+pub(crate) fn gap_dimension_columns(prefix: &str) -> String {
+    Dimension::ALL
+        .iter()
+        .map(|d| match d {
+            Dimension::Department => format!("{prefix}rdepartment"),
+            other => format!("{prefix}{}", other.as_str()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Groups linked rows by their order id.
+pub(crate) fn by_order<T>(rows: Vec<T>, order: impl Fn(&T) -> &str) -> HashMap<String, Vec<T>> {
+    let mut map: HashMap<String, Vec<T>> = HashMap::new();
+    for row in rows {
+        map.entry(order(&row).to_string()).or_default().push(row);
+    }
+    map
+}
+
+/// Order ids whose links a set of response changes touches.
+pub(crate) fn linked_orders<'a>(
+    responses: impl IntoIterator<Item = &'a NewResponse>,
+) -> Vec<String> {
+    let mut ids: Vec<String> = responses
+        .into_iter()
+        .filter(|r| r.csat.is_some())
+        .filter_map(|r| r.order_id.clone())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The SQL that rebuilds `gap_cells` from raw rows (`day` as the rollups
+/// compute it).
+pub(crate) fn raw_gap_select() -> String {
+    let dims: Vec<String> = Dimension::ALL
+        .iter()
+        .map(|d| match d {
+            Dimension::Department => "r.department AS rdepartment".to_string(),
+            other => format!("r.{0} AS {0}", other.as_str()),
+        })
+        .collect();
+    format!(
+        "SELECT o.department AS department, o.measure AS measure, o.value AS value, {day} AS day, {dims}, \
+         SUM(CASE WHEN r.csat >= 4 THEN 1 ELSE 0 END) AS satisfied, COUNT(*) AS answered \
+         FROM operations o JOIN responses r ON r.order_id = o.order_id WHERE r.csat IS NOT NULL \
+         GROUP BY o.department, o.measure, o.value, 4, {group}",
+        day = RAW_DAY.replace("submitted_unix", "r.submitted_unix"),
+        dims = dims.join(", "),
+        group = Dimension::ALL
+            .iter()
+            .map(|d| format!("r.{}", d.as_str()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
 fn churn_key(c: &NewCustomer) -> i64 {
     c.churned_on.map_or(NEVER_CHURNED, i64::from)
 }
@@ -518,6 +798,52 @@ pub(crate) fn now_unix() -> i64 {
 /// columns are named alike and decode to the same Rust types.
 macro_rules! row_decoders {
     ($row:ty) => {
+        /// `SELECT order_id, submitted_unix, {dimensions}, csat`.
+        fn gap_response_from_row(row: &$row) -> StoreResult<crate::schema::GapResponse> {
+            let mut dimensions = DimensionValues::default();
+            for d in Dimension::ALL {
+                dimensions.set(d, row.try_get(2 + d.index())?);
+            }
+            let csat: i64 = row.try_get(2 + Dimension::COUNT)?;
+            Ok(crate::schema::GapResponse {
+                order_id: row.try_get(0)?,
+                day: northstar_core::calendar::day_of_unix(row.try_get(1)?),
+                dimensions,
+                csat: u8::try_from(csat)
+                    .map_err(|_| StoreError::Corrupt(format!("csat {csat} is out of range")))?,
+            })
+        }
+
+        /// `SELECT order_id, department, measure, value, target`.
+        fn gap_operation_from_row(row: &$row) -> StoreResult<crate::schema::GapOperation> {
+            Ok(crate::schema::GapOperation {
+                order_id: row.try_get(0)?,
+                department: row.try_get(1)?,
+                measure: row.try_get(2)?,
+                value: row.try_get(3)?,
+                target: row.try_get(4)?,
+            })
+        }
+
+        /// `SELECT department, measure, value, day, {dimensions}, satisfied, answered`.
+        fn gap_cell_from_row(row: &$row) -> StoreResult<crate::schema::GapCell> {
+            let mut dimensions = DimensionValues::default();
+            for d in Dimension::ALL {
+                dimensions.set(d, row.try_get(4 + d.index())?);
+            }
+            let day: i64 = row.try_get(3)?;
+            Ok((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                Day::try_from(day)
+                    .map_err(|_| StoreError::Corrupt(format!("gap day {day} is out of range")))?,
+                dimensions,
+                row.try_get(4 + Dimension::COUNT)?,
+                row.try_get(5 + Dimension::COUNT)?,
+            ))
+        }
+
         /// Rows of `SELECT key, responses, counters…`, largest first.
         fn attribute_summaries_from(
             rows: &[$row],

@@ -22,8 +22,8 @@ use crate::accounts::{self, ApiToken, AuditEntry, AuditQuery, NewUser, Session, 
 use crate::backend::AnonymisedBatch;
 use crate::backend::{
     self, Backend, CubePosition, DataVersions, DeltasSince, DriverSet, Erased, ErasureWritten,
-    MAX_RESPONSE_PAGE, MomentCell, MomentOutcome, OperationKey, RespondentCounts, RespondentQuery,
-    ResponseListQuery, ResponsesWritten, RollupDelta,
+    GapCell, MAX_RESPONSE_PAGE, MomentCell, MomentOutcome, OperationKey, RespondentCounts,
+    RespondentQuery, ResponseListQuery, ResponsesWritten, RollupDelta, TargetCell,
 };
 use crate::schema::{
     self, COUNTER_COLUMNS, DELTA_LOG_SECONDS, DELTA_LOG_VERSIONS, DIMENSION_COLUMNS,
@@ -222,6 +222,133 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The operational records of these orders, by order.
+    async fn operations_by_order(
+        tx: &mut sqlx::Transaction<'static, Sqlite>,
+        orders: &[String],
+    ) -> StoreResult<HashMap<String, Vec<schema::GapOperation>>> {
+        if orders.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = sqlx::query(
+            "SELECT order_id, department, measure, value, target FROM operations \
+             WHERE order_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_text(&orders))
+        .fetch_all(&mut **tx)
+        .await?;
+        let ops = rows
+            .iter()
+            .map(gap_operation_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(schema::by_order(ops, |o| &o.order_id))
+    }
+
+    /// The CSAT answers about these orders, by order.
+    async fn responses_by_order(
+        tx: &mut sqlx::Transaction<'static, Sqlite>,
+        orders: &[String],
+    ) -> StoreResult<HashMap<String, Vec<schema::GapResponse>>> {
+        if orders.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT order_id, submitted_unix, {DIMENSION_COLUMNS}, csat FROM responses \
+             WHERE order_id IN (SELECT value FROM json_each(?1)) AND order_id IS NOT NULL AND csat IS NOT NULL"
+        )))
+        .bind(json_text(&orders))
+        .fetch_all(&mut **tx)
+        .await?;
+        let responses = rows
+            .iter()
+            .map(gap_response_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(schema::by_order(responses, |r| &r.order_id))
+    }
+
+    /// Adds a gap delta to `gap_cells` and `operation_targets` (cells a
+    /// retraction empties stay as zeros: readers skip them) and moves the
+    /// operations version, so cached gaps are read again.
+    async fn apply_gap(
+        tx: &mut sqlx::Transaction<'static, Sqlite>,
+        delta: &schema::GapDelta,
+    ) -> StoreResult<()> {
+        if delta.is_empty() {
+            return Ok(());
+        }
+        let dims = schema::gap_dimension_columns("");
+        for chunk in delta.cells().chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "INSERT INTO gap_cells (department, measure, value, day, {dims}, satisfied, answered) "
+            ));
+            qb.push_values(chunk, |mut b, (dep, measure, value, day, d, sat, n)| {
+                b.push_bind(dep.clone())
+                    .push_bind(measure.clone())
+                    .push_bind(*value)
+                    .push_bind(i64::from(*day));
+                for dim in Dimension::ALL {
+                    b.push_bind(d.get(dim).to_string());
+                }
+                b.push_bind(*sat).push_bind(*n);
+            });
+            qb.push(format!(
+                " ON CONFLICT (department, measure, value, day, {dims}) DO UPDATE SET \
+                 satisfied = satisfied + excluded.satisfied, answered = answered + excluded.answered"
+            ));
+            qb.build().execute(&mut **tx).await?;
+        }
+        for chunk in delta.targets().chunks(ROWS_PER_STATEMENT) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO operation_targets (department, measure, target, records) ",
+            );
+            qb.push_values(chunk, |mut b, (dep, measure, target, n)| {
+                b.push_bind(dep.clone())
+                    .push_bind(measure.clone())
+                    .push_bind(*target)
+                    .push_bind(*n);
+            });
+            qb.push(
+                " ON CONFLICT (department, measure, target) DO UPDATE SET records = records + excluded.records",
+            );
+            qb.build().execute(&mut **tx).await?;
+        }
+        sqlx::query("UPDATE store_state SET value = value + 1 WHERE key = 'operations_version'")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces `gap_cells` and `operation_targets` by a join of the raw rows.
+    async fn rebuild_gaps(tx: &mut sqlx::Transaction<'static, Sqlite>) -> StoreResult<()> {
+        sqlx::query("DELETE FROM gap_cells")
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("DELETE FROM operation_targets")
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO gap_cells (department, measure, value, day, {}, satisfied, answered) {}",
+            schema::gap_dimension_columns(""),
+            schema::raw_gap_select()
+        )))
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO operation_targets (department, measure, target, records) \
+             SELECT department, measure, target, COUNT(*) FROM operations WHERE target IS NOT NULL \
+             GROUP BY department, measure, target",
+        )
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "UPDATE store_state SET value = CASE key WHEN 'gap_cells_built' THEN 1 ELSE value + 1 END \
+             WHERE key IN ('gap_cells_built', 'operations_version')",
+        )
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     async fn bump_version(tx: &mut sqlx::Transaction<'static, Sqlite>) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(
             "UPDATE store_state SET value = value + 1 WHERE key = 'rollup_version' RETURNING value",
@@ -245,6 +372,17 @@ impl Backend for SqliteStore {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             Self::rebuild_moments(&mut tx).await?;
             Self::bump_version(&mut tx).await?;
+            tx.commit().await?;
+        }
+        let built: Option<i64> =
+            sqlx::query_scalar("SELECT value FROM store_state WHERE key = 'gap_cells_built'")
+                .fetch_optional(&self.pool)
+                .await?;
+        if built == Some(0) {
+            // Links of rows stored before they were maintained on write.
+            let _writing = self.write_lock.lock().await;
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            Self::rebuild_gaps(&mut tx).await?;
             tx.commit().await?;
         }
         Ok(())
@@ -352,6 +490,17 @@ impl Backend for SqliteStore {
 
         Self::upsert_rollups(&mut tx, &cells).await?;
         Self::upsert_moments(&mut tx, &schema::moment_deltas(&changes), &retracted_days).await?;
+        let orders = schema::linked_orders(
+            changes
+                .iter()
+                .flat_map(|(new, old)| std::iter::once(*new).chain(*old)),
+        );
+        let operations = Self::operations_by_order(&mut tx, &orders).await?;
+        Self::apply_gap(
+            &mut tx,
+            &schema::GapDelta::responses_changed(&changes, &operations),
+        )
+        .await?;
         if !retracted_days.is_empty() {
             delete_emptied_days(&mut tx, &retracted_days).await?;
         }
@@ -430,11 +579,41 @@ impl Backend for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        erased.operations = sqlx::query("DELETE FROM operations WHERE customer_id = ?1")
-            .bind(customer_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let removed_operations = sqlx::query(
+            "DELETE FROM operations WHERE customer_id = ?1 \
+             RETURNING order_id, department, measure, value, target",
+        )
+        .bind(customer_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(gap_operation_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+        erased.operations = removed_operations.len() as u64;
+        // The links of what left, with what stays and with each other.
+        let removed_links: Vec<schema::GapResponse> =
+            removed.iter().filter_map(schema::GapResponse::of).collect();
+        let mut orders: Vec<String> = removed_links.iter().map(|r| r.order_id.clone()).collect();
+        orders.sort_unstable();
+        orders.dedup();
+        let operations_left = Self::operations_by_order(&mut tx, &orders).await?;
+        let mut orders: Vec<String> = removed_operations
+            .iter()
+            .map(|o| o.order_id.clone())
+            .collect();
+        orders.sort_unstable();
+        orders.dedup();
+        let responses_left = Self::responses_by_order(&mut tx, &orders).await?;
+        Self::apply_gap(
+            &mut tx,
+            &schema::GapDelta::removed(
+                &removed_links,
+                &removed_operations,
+                &operations_left,
+                &responses_left,
+            ),
+        )
+        .await?;
         let (cells, days) = schema::removal_deltas(&removed);
         let mut delta = None;
         if !removed.is_empty() {
@@ -496,6 +675,28 @@ impl Backend for SqliteStore {
             ..Default::default()
         };
         if let Some(last) = &batch.last {
+            // Answers about orders lose their link: take it out of the gaps.
+            let unlinked = sqlx::query(AssertSqlSafe(format!(
+                "SELECT order_id, submitted_unix, {DIMENSION_COLUMNS}, csat FROM responses \
+                 WHERE external_id > ?1 AND external_id <= ?2 AND submitted_unix < ?3 \
+                 AND order_id IS NOT NULL AND csat IS NOT NULL"
+            )))
+            .bind(after)
+            .bind(last)
+            .bind(before_unix)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(gap_response_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+            if !unlinked.is_empty() {
+                let mut orders: Vec<String> = unlinked.iter().map(|r| r.order_id.clone()).collect();
+                orders.sort_unstable();
+                orders.dedup();
+                let operations = Self::operations_by_order(&mut tx, &orders).await?;
+                Self::apply_gap(&mut tx, &schema::GapDelta::unlinked(&unlinked, &operations))
+                    .await?;
+            }
             batch.responses = sqlx::query(
                 "UPDATE responses SET customer_id = NULL, comment = NULL, order_id = NULL, attributes = '{}' \
                  WHERE external_id > ?1 AND external_id <= ?2 AND submitted_unix < ?3 \
@@ -685,13 +886,22 @@ impl Backend for SqliteStore {
             );
             qb.build().execute(&mut *tx).await?;
         }
+        let mut orders: Vec<String> = changed.iter().map(|o| o.order_id.clone()).collect();
+        orders.sort_unstable();
+        orders.dedup();
+        let responses = Self::responses_by_order(&mut tx, &orders).await?;
+        Self::apply_gap(
+            &mut tx,
+            &schema::GapDelta::operations_changed(&changes, &responses),
+        )
+        .await?;
         tx.commit().await?;
         Ok(summary)
     }
 
     async fn data_versions(&self) -> StoreResult<DataVersions> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT key, value FROM store_state WHERE key IN ('rollup_version', 'customers_version')",
+            "SELECT key, value FROM store_state WHERE key IN ('rollup_version', 'customers_version', 'operations_version')",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -699,6 +909,7 @@ impl Backend for SqliteStore {
         Ok(DataVersions {
             rollups: get("rollup_version"),
             customers: get("customers_version"),
+            operations: get("operations_version"),
         })
     }
 
@@ -982,6 +1193,60 @@ impl Backend for SqliteStore {
         Ok(moments)
     }
 
+    async fn gap_cells(
+        &self,
+        of: Option<(&str, &str)>,
+        from_raw: bool,
+    ) -> StoreResult<Vec<GapCell>> {
+        let source = if from_raw {
+            format!("({}) AS g", schema::raw_gap_select())
+        } else {
+            "gap_cells".to_string()
+        };
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT department, measure, value, day, {}, satisfied, answered FROM {source} WHERE answered <> 0",
+            schema::gap_dimension_columns("")
+        ));
+        if let Some((department, measure)) = of {
+            qb.push(" AND department = ")
+                .push_bind(department.to_string())
+                .push(" AND measure = ")
+                .push_bind(measure.to_string());
+        }
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let mut cells = rows
+            .iter()
+            .map(gap_cell_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        backend::sort_gap_cells(&mut cells);
+        Ok(cells)
+    }
+
+    async fn operation_targets(
+        &self,
+        of: Option<(&str, &str)>,
+        from_raw: bool,
+    ) -> StoreResult<Vec<TargetCell>> {
+        let source = if from_raw {
+            "(SELECT department, measure, target, COUNT(*) AS records FROM operations \
+             WHERE target IS NOT NULL GROUP BY department, measure, target) AS t"
+        } else {
+            "operation_targets"
+        };
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT department, measure, target, records FROM {source} WHERE records <> 0"
+        ));
+        if let Some((department, measure)) = of {
+            qb.push(" AND department = ")
+                .push_bind(department.to_string())
+                .push(" AND measure = ")
+                .push_bind(measure.to_string());
+        }
+        let mut targets: Vec<TargetCell> = qb.build_query_as().fetch_all(&self.pool).await?;
+        targets.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)).then(a.2.total_cmp(&b.2)));
+        Ok(targets)
+    }
+
     async fn driver_moment_cells(&self) -> StoreResult<Vec<MomentCell>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments FROM driver_moments_daily"
@@ -1032,6 +1297,7 @@ impl Backend for SqliteStore {
         .await?
         .rows_affected();
         Self::rebuild_moments(&mut tx).await?;
+        Self::rebuild_gaps(&mut tx).await?;
         // A version with no delta in the log: every cube reloads.
         Self::bump_version(&mut tx).await?;
         tx.commit().await?;
