@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 use crate::backend::{
     AttributeSummaries, Backend, BreakdownAttribute, CubePosition, DataVersions, DeltasSince,
     Erased, GapCounts, GapQuery, LoyaltyBy, MAX_RESPONSE_PAGE, RespondentCounts, RespondentQuery,
-    ResponseListQuery, RollupDelta,
+    ResponseListQuery, RollupDelta, TimeZoneChanged,
 };
 use crate::settings::REDACT_PERSONAL_DATA;
 use crate::{
@@ -814,6 +814,20 @@ impl Store for CachedStore {
         *write(&self.cube) = None;
         self.generation.fetch_add(1, Ordering::Relaxed);
         Ok(cells)
+    }
+
+    async fn change_time_zone(&self, zone: &str, actor: &str) -> StoreResult<TimeZoneChanged> {
+        let zone = crate::settings::check_setting(crate::settings::TIME_ZONE, zone)
+            .map_err(StoreError::Refused)?;
+        let changed = self
+            .backend
+            .put_time_zone(&zone, actor, crate::schema::now_unix())
+            .await?;
+        // Every cell may have moved: load the rebuilt table now.
+        *write(&self.cube) = None;
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        self.with_current_cube(|_| ()).await?;
+        Ok(changed)
     }
 
     async fn verify_rollups(&self) -> StoreResult<RollupCheck> {

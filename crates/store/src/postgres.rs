@@ -29,7 +29,7 @@ use crate::backend::AnonymisedBatch;
 use crate::backend::{
     self, Backend, CubePosition, DataVersions, DeltasSince, Erased, ErasureWritten,
     MAX_RESPONSE_PAGE, OperationKey, RespondentCounts, RespondentQuery, ResponseListQuery,
-    ResponsesWritten, RollupDelta,
+    ResponsesWritten, RollupDelta, TimeZoneChanged,
 };
 use crate::schema::{
     self, COUNTER_COLUMNS, DELTA_LOG_SECONDS, DELTA_LOG_VERSIONS, DIMENSION_COLUMNS, NEVER_CHURNED,
@@ -198,11 +198,12 @@ impl std::fmt::Display for ResponseSelect {
     }
 }
 
-/// The columns of a set of responses as arrays, bound as `$1…$17` and read
-/// back by [`RESPONSE_UNNEST`].
+/// The columns of a set of responses as arrays, bound as `$1…$17`, and
+/// their days in `zone` as `$18`, read back by [`RESPONSE_UNNEST`].
 fn bind_responses<'q>(
     mut q: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
     rows: &[&'q NewResponse],
+    zone: &jiff::tz::TimeZone,
 ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
     // Borrowed, not copied: a batch is 50,000 rows of a dozen strings.
     let text =
@@ -237,6 +238,7 @@ fn bind_responses<'q>(
                 .map(|r| json_text(&r.attributes))
                 .collect::<Vec<_>>(),
         )
+        .bind(rows.iter().map(|r| r.day_in(zone)).collect::<Vec<Day>>())
 }
 
 /// `unnest($1::text[], …) AS t(external_id, …)`: the bound arrays as rows,
@@ -246,20 +248,61 @@ static RESPONSE_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|
         .into_iter()
         .chain(Dimension::ALL.map(|_| "text"))
         .chain([
-            "int2", "int2", "int2", "bool", "text", "text", "text", "text",
+            "int2", "int2", "int2", "bool", "text", "text", "text", "text", "int4",
         ]);
     let arrays: Vec<String> = types
         .enumerate()
         .map(|(i, t)| format!("${}::{t}[]", i + 1))
         .collect();
     format!(
-        "unnest({}) AS t({})",
+        "unnest({}) AS t({}, day)",
         arrays.join(", "),
         schema::RESPONSE_COLUMNS
     )
 });
 
 impl PostgresStore {
+    /// Stores the time zone setting and re-derives days and rollups, in one
+    /// transaction; audited unless it is a copy (`audit` false).
+    async fn set_time_zone(&self, setting: &Setting, audit: bool) -> StoreResult<TimeZoneChanged> {
+        let zone = settings::stored_time_zone(Some(&setting.value))?;
+        let mut tx = self.pool.begin().await?;
+        // Waits for writes in flight (they hold SHARE on settings) and
+        // holds new ones until this commits.
+        sqlx::query("LOCK TABLE settings IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let old: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(settings::TIME_ZONE)
+            .fetch_optional(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_unix, updated_by) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+             updated_unix = excluded.updated_unix, updated_by = excluded.updated_by",
+        )
+        .bind(settings::TIME_ZONE)
+        .bind(&setting.value)
+        .bind(setting.updated_unix)
+        .bind(&setting.updated_by)
+        .execute(&mut *tx)
+        .await?;
+        if audit {
+            sqlx::query(
+                "INSERT INTO audit_log (at_unix, actor, action, target, detail) VALUES ($1, $2, 'setting.change', $3, $4)",
+            )
+            .bind(setting.updated_unix)
+            .bind(&setting.updated_by)
+            .bind(settings::TIME_ZONE)
+            .bind(settings::change_detail(old.as_deref(), &setting.value))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let changed = rebucket_and_rebuild(&mut tx, &zone).await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
     /// Connects to the database a `postgres://` URL names.
     pub async fn connect(url: &str, pool_size: u32) -> StoreResult<Self> {
         let options: PgConnectOptions = url.parse()?;
@@ -294,23 +337,28 @@ impl PostgresStore {
         redact: bool,
     ) -> StoreResult<Result<ResponsesWritten, Raced>> {
         let mut tx = self.pool.begin().await?;
-        if redact {
-            // Waits for a setting's change in progress (put_setting holds
-            // SHARE ROW EXCLUSIVE), so no batch that read "off" commits
-            // after a change to "on" did; writers do not block each other.
-            sqlx::query("LOCK TABLE settings IN SHARE MODE")
-                .execute(&mut *tx)
-                .await?;
-        }
-        let redacted;
-        let rows = if redact
-            && sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = $1")
+        // Waits for a setting's change in progress (put_setting holds
+        // SHARE ROW EXCLUSIVE), so no batch that read "off" commits after a
+        // change to "on" did, and none that read the old time zone commits
+        // after a change of zone; writers do not block each other.
+        sqlx::query("LOCK TABLE settings IN SHARE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let stored: Vec<(String, String)> =
+            sqlx::query_as("SELECT key, value FROM settings WHERE key IN ($1, $2)")
                 .bind(settings::REDACT_PERSONAL_DATA)
-                .fetch_optional(&mut *tx)
-                .await?
-                .as_deref()
-                == Some("on")
-        {
+                .bind(settings::TIME_ZONE)
+                .fetch_all(&mut *tx)
+                .await?;
+        let stored_value = |key: &str| {
+            stored
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let zone = settings::stored_time_zone(stored_value(settings::TIME_ZONE))?;
+        let redacted;
+        let rows = if redact && stored_value(settings::REDACT_PERSONAL_DATA) == Some("on") {
             let mut copy = rows.to_vec();
             settings::redact_responses(&mut copy);
             redacted = copy;
@@ -321,14 +369,17 @@ impl PostgresStore {
         let ids: Vec<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
         // The latest stored version of each row, locked until commit.
         let stored = sqlx::query(AssertSqlSafe(format!(
-            "{RESPONSE_SELECT} WHERE external_id = ANY($1) ORDER BY external_id FOR UPDATE"
+            "SELECT {}, day FROM responses WHERE external_id = ANY($1) ORDER BY external_id FOR UPDATE",
+            *RESPONSE_OUTPUT_COLUMNS
         )))
         .bind(&ids)
         .fetch_all(&mut *tx)
         .await?;
         let mut existing = HashMap::with_capacity(stored.len());
+        let mut stored_days: HashMap<String, Day> = HashMap::with_capacity(stored.len());
         for row in &stored {
             let r = response_from_row(row)?;
+            stored_days.insert(r.external_id.clone(), row.try_get::<Day, _>("day")?);
             existing.insert(r.external_id.clone(), r);
         }
         let (summary, changes) = changes(rows, &existing, |r| r.external_id.clone());
@@ -355,11 +406,11 @@ impl PostgresStore {
             // about 70% more here). A key another writer inserted after our
             // read fails it with a unique violation: read again.
             let sql = format!(
-                "INSERT INTO responses ({columns}) SELECT {columns} FROM {unnest}",
+                "INSERT INTO responses ({columns}, day) SELECT {columns}, day FROM {unnest}",
                 columns = schema::RESPONSE_COLUMNS,
                 unnest = *RESPONSE_UNNEST,
             );
-            let insert = bind_responses(sqlx::query(AssertSqlSafe(sql)), &inserted)
+            let insert = bind_responses(sqlx::query(AssertSqlSafe(sql)), &inserted, &zone)
                 .execute(&mut *tx)
                 .await;
             match insert {
@@ -374,6 +425,7 @@ impl PostgresStore {
         if !replaced.is_empty() {
             let sets: Vec<String> = schema::RESPONSE_COLUMNS
                 .names()
+                .chain(["day"])
                 .filter(|c| *c != "external_id")
                 .map(|c| format!("{c} = t.{c}"))
                 .collect();
@@ -382,11 +434,11 @@ impl PostgresStore {
                 sets.join(", "),
                 *RESPONSE_UNNEST
             );
-            bind_responses(sqlx::query(AssertSqlSafe(sql)), &replaced)
+            bind_responses(sqlx::query(AssertSqlSafe(sql)), &replaced, &zone)
                 .execute(&mut *tx)
                 .await?;
         }
-        let (cells, retracted_days) = schema::rollup_deltas(&changes);
+        let (cells, retracted_days) = schema::rollup_deltas(&changes, &zone, &stored_days);
         add_to_rollups(&mut tx, &cells).await?;
         if !retracted_days.is_empty() {
             delete_emptied_days(&mut tx, &retracted_days).await?;
@@ -406,14 +458,14 @@ impl PostgresStore {
         // The rows as deleted, locked by the delete itself: the decrement
         // is exactly what left the table.
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM responses WHERE customer_id = $1 RETURNING {columns}"
+            "DELETE FROM responses WHERE customer_id = $1 RETURNING {columns}, day"
         )))
         .bind(customer_id)
         .fetch_all(&mut *tx)
         .await?;
         let removed = rows
             .iter()
-            .map(response_from_row)
+            .map(|row| Ok((response_from_row(row)?, row.try_get::<Day, _>("day")?)))
             .collect::<StoreResult<Vec<_>>>()?;
         let mut erased = Erased {
             responses: removed.len() as u64,
@@ -780,6 +832,69 @@ async fn bump_data_version(tx: &mut Tx, kind: &str) -> StoreResult<()> {
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Re-derives the stored day of every response in `zone`, a page at a time
+/// (memory holds one page), then rebuilds the rollups from the days, with a
+/// rebuild marker in the log so that every cube reloads. Writers wait (the
+/// tables are locked until commit); readers do not.
+async fn rebucket_and_rebuild(
+    tx: &mut Tx,
+    zone: &jiff::tz::TimeZone,
+) -> StoreResult<TimeZoneChanged> {
+    sqlx::query("LOCK TABLE responses, rollups_daily IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut **tx)
+        .await?;
+    let mut rebucketed = 0u64;
+    let mut after: Option<String> = None;
+    loop {
+        let page: Vec<(String, i64, i32)> = sqlx::query_as(
+            "SELECT external_id, submitted_unix, day FROM responses \
+             WHERE $1::text IS NULL OR external_id > $1 ORDER BY external_id LIMIT $2",
+        )
+        .bind(&after)
+        .bind(schema::REBUCKET_PAGE)
+        .fetch_all(&mut **tx)
+        .await?;
+        let Some((last, _, _)) = page.last() else {
+            break;
+        };
+        after = Some(last.clone());
+        let page: Vec<(String, i64, Option<i64>)> = page
+            .into_iter()
+            .map(|(id, unix, day)| (id, unix, Some(i64::from(day))))
+            .collect();
+        let moved = schema::moved_days(&page, zone);
+        if !moved.is_empty() {
+            let (ids, days): (Vec<String>, Vec<Day>) = moved.into_iter().unzip();
+            rebucketed += sqlx::query(
+                "UPDATE responses r SET day = m.day FROM unnest($1::text[], $2::int4[]) AS m(id, day) \
+                 WHERE r.external_id = m.id",
+            )
+            .bind(&ids)
+            .bind(&days)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        }
+        if (page.len() as i64) < schema::REBUCKET_PAGE {
+            break;
+        }
+    }
+    sqlx::query("DELETE FROM rollups_daily")
+        .execute(&mut **tx)
+        .await?;
+    let cells = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO rollups_daily (day, {DIMENSION_COLUMNS}, {}) {}",
+        COUNTER_COLUMNS.join(", "),
+        raw_rollup_select()
+    )))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    log_delta(tx, None, true).await?;
+    bump_data_version(tx, "rollups").await?;
+    Ok(TimeZoneChanged { rebucketed, cells })
 }
 
 fn raw_rollup_select() -> String {
@@ -1329,26 +1444,18 @@ impl Backend for PostgresStore {
 
     async fn rebuild_rollups(&self) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
-        // Writers wait until the rebuild commits; readers do not.
-        sqlx::query("LOCK TABLE responses, rollups_daily IN SHARE ROW EXCLUSIVE MODE")
+        // The zone cannot change meanwhile (put_time_zone locks settings).
+        sqlx::query("LOCK TABLE settings IN SHARE MODE")
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM rollups_daily")
-            .execute(&mut *tx)
+        let zone: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(settings::TIME_ZONE)
+            .fetch_optional(&mut *tx)
             .await?;
-        let inserted = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO rollups_daily (day, {DIMENSION_COLUMNS}, {}) {}",
-            COUNTER_COLUMNS.join(", "),
-            raw_rollup_select()
-        )))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        // A rebuild marker in the log: every cube reloads.
-        log_delta(&mut tx, None, true).await?;
-        bump_data_version(&mut tx, "rollups").await?;
+        let zone = settings::stored_time_zone(zone.as_deref())?;
+        let changed = rebucket_and_rebuild(&mut tx, &zone).await?;
         tx.commit().await?;
-        Ok(inserted)
+        Ok(changed.cells)
     }
 
     async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>> {
@@ -1880,6 +1987,9 @@ impl Backend for PostgresStore {
         actor: &str,
         now_unix: i64,
     ) -> StoreResult<()> {
+        if key == settings::TIME_ZONE {
+            return self.put_time_zone(value, actor, now_unix).await.map(|_| ());
+        }
         let mut tx = self.pool.begin().await?;
         // Two changes at once each audit the value the other replaced.
         sqlx::query("LOCK TABLE settings IN SHARE ROW EXCLUSIVE MODE")
@@ -1953,7 +2063,25 @@ impl Backend for PostgresStore {
             .collect())
     }
 
+    async fn put_time_zone(
+        &self,
+        zone: &str,
+        actor: &str,
+        now_unix: i64,
+    ) -> StoreResult<TimeZoneChanged> {
+        let setting = Setting {
+            key: settings::TIME_ZONE.into(),
+            value: zone.into(),
+            updated_unix: now_unix,
+            updated_by: actor.into(),
+        };
+        self.set_time_zone(&setting, true).await
+    }
+
     async fn put_copied_setting(&self, setting: &Setting) -> StoreResult<()> {
+        if setting.key == settings::TIME_ZONE {
+            return self.set_time_zone(setting, false).await.map(|_| ());
+        }
         sqlx::query(
             "INSERT INTO settings (key, value, updated_unix, updated_by) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
@@ -2033,7 +2161,7 @@ impl Backend for PostgresStore {
 /// The customers' "no churn date" key fits the column.
 const _: () = assert!(NEVER_CHURNED == i32::MAX as i64);
 
-/// Appends a respondent selection's conditions (days of `submitted_unix`,
+/// Appends a respondent selection's conditions (the responses' stored days,
 /// dimension values, any of several per dimension) to a query, on columns
 /// of the responses table named with `prefix` (`""` or `"r."`).
 fn push_selection(
@@ -2042,12 +2170,10 @@ fn push_selection(
     prefix: &str,
 ) {
     if let Some(from) = selection.from {
-        qb.push(format!(" AND {prefix}submitted_unix >= "))
-            .push_bind(i64::from(from) * 86_400);
+        qb.push(format!(" AND {prefix}day >= ")).push_bind(from);
     }
     if let Some(to) = selection.to {
-        qb.push(format!(" AND {prefix}submitted_unix < "))
-            .push_bind((i64::from(to) + 1) * 86_400);
+        qb.push(format!(" AND {prefix}day <= ")).push_bind(to);
     }
     push_dimension_filter(qb, &selection.filter, prefix);
 }

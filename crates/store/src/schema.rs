@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use jiff::tz::TimeZone;
 use northstar_core::calendar::Day;
 use northstar_core::customer::NewCustomer;
 use northstar_core::response::NewResponse;
@@ -109,11 +110,11 @@ pub(crate) fn raw_rollup_select(
     fcr_no: &str,
 ) -> String {
     let counters = counter_select(count, fcr_yes, fcr_no, "");
-    // Floor division, also right for instants before 1970.
-    let day = "((submitted_unix - ((submitted_unix % 86400) + 86400) % 86400) / 86400)";
+    // Each response's day in the organisation's time zone, as stored with
+    // it (`calendar::day_in`, kept by every write and a change of zone).
     format!(
-        "SELECT {day} AS day, {DIMENSION_COLUMNS}, {counters} FROM responses \
-         GROUP BY 1, {DIMENSION_COLUMNS} \
+        "SELECT day, {DIMENSION_COLUMNS}, {counters} FROM responses \
+         GROUP BY day, {DIMENSION_COLUMNS} \
          HAVING COUNT(nps) + COUNT(csat) + COUNT(ces) + COUNT(fcr) > 0",
     )
 }
@@ -298,21 +299,30 @@ pub(crate) fn changes<'a, T: PartialEq>(
 }
 
 /// The rollup cells a set of response changes adds (a replaced row's old
-/// answers negated), sorted by key so that concurrent writers lock cells in
-/// one order, and the days a retraction may have emptied a cell on.
-pub(crate) fn rollup_deltas(changes: &[Change<'_, NewResponse>]) -> (Vec<RollupCell>, Vec<Day>) {
+/// answers negated, on the day stored with it), sorted by key so that
+/// concurrent writers lock cells in one order, and the days a retraction may
+/// have emptied a cell on. New rows fall on their day in `zone`.
+pub(crate) fn rollup_deltas(
+    changes: &[Change<'_, NewResponse>],
+    zone: &TimeZone,
+    stored_days: &HashMap<String, Day>,
+) -> (Vec<RollupCell>, Vec<Day>) {
     let mut deltas: HashMap<(Day, DimensionValues), ResponseSummary> = HashMap::new();
     let mut retracted_days: Vec<Day> = Vec::new();
     for (new, old) in changes {
         if let Some(old) = old {
-            retracted_days.push(old.day());
+            let day = stored_days
+                .get(&old.external_id)
+                .copied()
+                .unwrap_or_else(|| old.day_in(zone));
+            retracted_days.push(day);
             deltas
-                .entry((old.day(), old.dimensions.clone()))
+                .entry((day, old.dimensions.clone()))
                 .or_insert_with(ResponseSummary::empty)
                 .merge(&old.summary().negated());
         }
         deltas
-            .entry((new.day(), new.dimensions.clone()))
+            .entry((new.day_in(zone), new.dimensions.clone()))
             .or_insert_with(ResponseSummary::empty)
             .merge(&new.summary());
     }
@@ -353,13 +363,14 @@ pub(crate) fn customer_count_deltas(
     counts
 }
 
-/// The rollup cells that removing `removed` takes away (each answer
-/// negated, exactly), sorted, and the days where a cell may now be empty.
-pub(crate) fn removal_deltas(removed: &[NewResponse]) -> (Vec<RollupCell>, Vec<Day>) {
+/// The rollup cells that removing `removed` (each with its stored day)
+/// takes away (each answer negated, exactly), sorted, and the days where a
+/// cell may now be empty.
+pub(crate) fn removal_deltas(removed: &[(NewResponse, Day)]) -> (Vec<RollupCell>, Vec<Day>) {
     let mut deltas: HashMap<(Day, DimensionValues), ResponseSummary> = HashMap::new();
-    for old in removed {
+    for (old, day) in removed {
         deltas
-            .entry((old.day(), old.dimensions.clone()))
+            .entry((*day, old.dimensions.clone()))
             .or_insert_with(ResponseSummary::empty)
             .merge(&old.summary().negated());
     }
@@ -369,7 +380,7 @@ pub(crate) fn removal_deltas(removed: &[NewResponse]) -> (Vec<RollupCell>, Vec<D
         .map(|((day, dims), s)| (day, dims, s))
         .collect();
     cells.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    let mut days: Vec<Day> = removed.iter().map(NewResponse::day).collect();
+    let mut days: Vec<Day> = removed.iter().map(|(_, day)| *day).collect();
     days.sort_unstable();
     days.dedup();
     (cells, days)
@@ -380,6 +391,24 @@ pub(crate) fn customer_removal_deltas(removed: Option<&NewCustomer>) -> Vec<((St
     removed
         .and_then(|c| c.segment.clone().map(|s| vec![((s, churn_key(c)), -1)]))
         .unwrap_or_default()
+}
+
+/// Responses re-derived per statement when the time zone changes: memory
+/// holds one page of (external_id, submitted_unix, day).
+pub(crate) const REBUCKET_PAGE: i64 = 10_000;
+
+/// The rows of one page whose stored day differs from their day in `zone`,
+/// with the new day.
+pub(crate) fn moved_days(
+    page: &[(String, i64, Option<i64>)],
+    zone: &TimeZone,
+) -> Vec<(String, Day)> {
+    page.iter()
+        .filter_map(|(id, unix, stored)| {
+            let day = northstar_core::calendar::day_in(*unix, zone);
+            (*stored != Some(i64::from(day))).then(|| (id.clone(), day))
+        })
+        .collect()
 }
 
 pub(crate) fn now_unix() -> i64 {
