@@ -132,6 +132,16 @@ pub(crate) fn stored_time_zone(value: Option<&str>) -> crate::StoreResult<jiff::
     }
 }
 
+/// The organisation's time zone as stored (name and zone; UTC when never
+/// set): one small read, for callers that name the zone or need "today".
+pub async fn time_zone(
+    backend: &dyn crate::Backend,
+) -> crate::StoreResult<(String, jiff::tz::TimeZone)> {
+    let stored = backend.setting(TIME_ZONE).await?;
+    let zone = stored_time_zone(stored.as_deref())?;
+    Ok((stored.unwrap_or_else(|| "UTC".to_string()), zone))
+}
+
 /// Masks personal data in responses' comments and attribute values.
 pub(crate) fn redact_responses(rows: &mut [northstar_core::response::NewResponse]) {
     use northstar_core::personal_data::mask;
