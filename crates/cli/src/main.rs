@@ -948,6 +948,14 @@ async fn settings_command(store: &dyn Store, command: SettingsCommand) -> Result
         }
         SettingsCommand::Set { key, value } => {
             let value = settings::check_setting(&key, &value).map_err(|e| anyhow::anyhow!(e))?;
+            if key == settings::TIME_ZONE {
+                let changed = store.change_time_zone(&value, "cli").await?;
+                println!(
+                    "{key} = {value} (audited); {} responses moved to another day, rollups rebuilt ({} cells)",
+                    changed.rebucketed, changed.cells
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             backend
                 .put_setting(&key, &value, "cli", jiff::Timestamp::now().as_second())
                 .await?;

@@ -1,5 +1,8 @@
-//! Day and month buckets. Periods are UTC calendar days; a day is counted as
-//! days since 1970-01-01 and a month as `year * 12 + (month − 1)`.
+//! Day and month buckets. Periods are calendar days in the organisation's
+//! time zone (setting `time_zone`, default UTC): [`day_in`] is the one place
+//! an instant becomes a day. A day is counted as days since 1970-01-01 (of
+//! the local calendar) and a month as `year * 12 + (month − 1)`; weeks and
+//! months are derived from those local days.
 //!
 //! Conversions between days and civil dates are plain arithmetic on the
 //! proleptic Gregorian calendar (H. Hinnant, "chrono-Compatible Low-Level Date
@@ -10,6 +13,7 @@
 
 use jiff::Timestamp;
 use jiff::civil::Date;
+use jiff::tz::TimeZone;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
@@ -61,6 +65,44 @@ pub fn civil_of_day(day: Day) -> Civil {
 /// the arithmetic total (no real data gets near: imports accept 1970–2099).
 fn clamp_day(days: i64) -> Day {
     days.clamp(i64::from(Day::MIN), i64::from(Day::MAX)) as Day
+}
+
+/// The day of the calendar in `zone` on which the instant `unix_seconds`
+/// falls: the one function every response's day comes from (imports, the
+/// batch API, rollup maintenance, rebuilds and a change of time zone).
+/// Exact across daylight-saving changes and for zones whose offset is not a
+/// whole hour: the instant is shifted by the zone's offset at that instant.
+pub fn day_in(unix_seconds: i64, zone: &TimeZone) -> Day {
+    let offset = Timestamp::from_second(unix_seconds)
+        .map_or(0, |ts| i64::from(zone.to_offset(ts).seconds()));
+    day_of_unix(unix_seconds.saturating_add(offset))
+}
+
+/// Today in `zone`.
+pub fn today_in(zone: &TimeZone) -> Day {
+    day_in(Timestamp::now().as_second(), zone)
+}
+
+/// The time zone an IANA name names (`Europe/Paris`, `UTC`), with the
+/// name as the time zone database spells it; the error names the setting
+/// and how to fix it.
+pub fn time_zone(name: &str) -> Result<(String, TimeZone), String> {
+    let shown: String = name.trim().chars().take(64).collect();
+    let unknown =
+        || format!("time_zone: unknown IANA time zone '{shown}'; use a name such as Europe/Paris");
+    // A name, not a POSIX rule or a path into the database.
+    if shown.is_empty()
+        || shown.starts_with('/')
+        || shown.contains("..")
+        || !shown
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+'))
+    {
+        return Err(unknown());
+    }
+    let zone = TimeZone::get(&shown).map_err(|_| unknown())?;
+    let canonical = zone.iana_name().unwrap_or(&shown).to_string();
+    Ok((canonical, zone))
 }
 
 /// The UTC day a timestamp falls on.
@@ -199,6 +241,119 @@ mod tests {
         assert_eq!(parse_day("2026-02-30"), None);
     }
 
+    /// The local day of an RFC 3339 instant in a named zone, as a label.
+    fn local(instant: &str, zone: &str) -> String {
+        let ts: Timestamp = instant.parse().unwrap();
+        day_label(day_in(ts.as_second(), &time_zone(zone).unwrap().1))
+    }
+
+    /// The first instant of a local day and the length of the day in hours,
+    /// found by day_in alone (seconds scanned across the day's boundaries).
+    fn day_length_hours(day: &str, zone: &str) -> f64 {
+        let zone = time_zone(zone).unwrap().1;
+        let d = parse_day(day).unwrap();
+        let utc_start = i64::from(d) * 86_400;
+        let first = (utc_start - 86_400..utc_start + 86_400)
+            .step_by(60)
+            .find(|s| day_in(*s, &zone) == d)
+            .unwrap();
+        let next = (first..first + 2 * 86_400)
+            .step_by(60)
+            .find(|s| day_in(*s, &zone) == d + 1)
+            .unwrap();
+        (next - first) as f64 / 3_600.0
+    }
+
+    #[test]
+    fn paris_days_across_spring_forward_and_fall_back() {
+        let paris = "Europe/Paris";
+        // 2025-03-30: clocks go from 02:00 CET to 03:00 CEST at 01:00Z.
+        assert_eq!(local("2025-03-29T22:59:59Z", paris), "2025-03-29");
+        assert_eq!(local("2025-03-29T23:00:00Z", paris), "2025-03-30");
+        assert_eq!(local("2025-03-30T00:59:59Z", paris), "2025-03-30");
+        assert_eq!(local("2025-03-30T01:00:00Z", paris), "2025-03-30");
+        assert_eq!(local("2025-03-30T21:59:59Z", paris), "2025-03-30");
+        assert_eq!(local("2025-03-30T22:00:00Z", paris), "2025-03-31");
+        assert_eq!(day_length_hours("2025-03-30", paris), 23.0);
+        // 2025-10-26: clocks go from 03:00 CEST back to 02:00 CET at 01:00Z.
+        assert_eq!(local("2025-10-25T21:59:59Z", paris), "2025-10-25");
+        assert_eq!(local("2025-10-25T22:00:00Z", paris), "2025-10-26");
+        assert_eq!(local("2025-10-26T00:30:00Z", paris), "2025-10-26");
+        assert_eq!(local("2025-10-26T01:30:00Z", paris), "2025-10-26");
+        assert_eq!(local("2025-10-26T22:59:59Z", paris), "2025-10-26");
+        assert_eq!(local("2025-10-26T23:00:00Z", paris), "2025-10-27");
+        assert_eq!(day_length_hours("2025-10-26", paris), 25.0);
+        assert_eq!(day_length_hours("2025-06-15", paris), 24.0);
+    }
+
+    #[test]
+    fn half_past_eleven_utc_is_the_next_day_in_paris() {
+        assert_eq!(local("2025-06-14T23:30:00Z", "Europe/Paris"), "2025-06-15");
+        assert_eq!(local("2025-01-14T23:30:00Z", "Europe/Paris"), "2025-01-15");
+        assert_eq!(local("2025-06-14T23:30:00Z", "UTC"), "2025-06-14");
+        // The week and the month follow the local day: Sunday 2025-06-29
+        // 23:30Z is Monday 2025-06-30 in Paris (ISO week 27), and
+        // 2025-06-30T23:30Z is July there.
+        let paris = time_zone("Europe/Paris").unwrap().1;
+        let sunday: Timestamp = "2025-06-29T23:30:00Z".parse().unwrap();
+        assert_eq!(week_label(day_in(sunday.as_second(), &paris)), "2025-W27");
+        assert_eq!(week_label(day_of_timestamp(sunday)), "2025-W26");
+        let june: Timestamp = "2025-06-30T23:30:00Z".parse().unwrap();
+        assert_eq!(
+            month_label(month_of_day(day_in(june.as_second(), &paris))),
+            "2025-07"
+        );
+    }
+
+    #[test]
+    fn new_york_days_across_both_changes() {
+        let ny = "America/New_York";
+        // 2025-03-09: EST (−5) to EDT (−4) at 07:00Z.
+        assert_eq!(local("2025-03-09T04:59:59Z", ny), "2025-03-08");
+        assert_eq!(local("2025-03-09T05:00:00Z", ny), "2025-03-09");
+        assert_eq!(local("2025-03-10T03:59:59Z", ny), "2025-03-09");
+        assert_eq!(local("2025-03-10T04:00:00Z", ny), "2025-03-10");
+        assert_eq!(day_length_hours("2025-03-09", ny), 23.0);
+        // 2025-11-02: EDT back to EST at 06:00Z.
+        assert_eq!(local("2025-11-02T03:59:59Z", ny), "2025-11-01");
+        assert_eq!(local("2025-11-02T04:00:00Z", ny), "2025-11-02");
+        assert_eq!(local("2025-11-03T04:59:59Z", ny), "2025-11-02");
+        assert_eq!(local("2025-11-03T05:00:00Z", ny), "2025-11-03");
+        assert_eq!(day_length_hours("2025-11-02", ny), 25.0);
+    }
+
+    #[test]
+    fn half_hour_zones_split_days_on_the_half_hour() {
+        let kolkata = "Asia/Kolkata";
+        assert_eq!(local("2025-06-01T18:29:59Z", kolkata), "2025-06-01");
+        assert_eq!(local("2025-06-01T18:30:00Z", kolkata), "2025-06-02");
+        assert_eq!(day_length_hours("2025-06-01", kolkata), 24.0);
+    }
+
+    #[test]
+    fn time_zones_are_iana_names_and_errors_say_how_to_fix_them() {
+        assert_eq!(time_zone("UTC").unwrap().0, "UTC");
+        assert_eq!(time_zone(" Europe/Paris ").unwrap().0, "Europe/Paris");
+        assert_eq!(
+            time_zone("Europe/Pariss").unwrap_err(),
+            "time_zone: unknown IANA time zone 'Europe/Pariss'; use a name such as Europe/Paris"
+        );
+        for bad in [
+            "",
+            "../../etc/passwd",
+            "/etc/localtime",
+            "EST5EDT,M3.2.0,M11.1.0",
+            "Europe/Paris\0",
+        ] {
+            assert!(
+                time_zone(bad)
+                    .unwrap_err()
+                    .starts_with("time_zone: unknown IANA time zone"),
+                "{bad}"
+            );
+        }
+    }
+
     #[test]
     fn iso_weeks_cross_the_year_like_iso_8601() {
         let label = |d: &str| week_label(parse_day(d).unwrap());
@@ -214,6 +369,12 @@ mod tests {
     }
 
     proptest! {
+        /// In UTC the local day is the UTC day.
+        #[test]
+        fn utc_days_are_unix_days(seconds in -10_000_000_000i64..10_000_000_000) {
+            prop_assert_eq!(day_in(seconds, &TimeZone::UTC), day_of_unix(seconds));
+        }
+
         /// ISO weeks agree with jiff's ISO week dates.
         #[test]
         fn weeks_agree_with_jiff(day in 0i32..60_000) {

@@ -34,9 +34,10 @@ pub struct NewResponse {
 }
 
 impl NewResponse {
-    /// The UTC day the response was submitted.
-    pub fn day(&self) -> Day {
-        calendar::day_of_unix(self.submitted_unix)
+    /// The day the response was submitted, in the organisation's time
+    /// zone (see [`calendar::day_in`]).
+    pub fn day_in(&self, zone: &jiff::tz::TimeZone) -> Day {
+        calendar::day_in(self.submitted_unix, zone)
     }
 
     /// This response's contribution to a rollup cell.

@@ -20,7 +20,7 @@ use crate::summary::{Mergeable, ResponseSummary};
 pub enum GroupBy {
     Dimension(Dimension),
     Month,
-    /// UTC days, from day cells (trends).
+    /// Days of the organisation's time zone, from day cells (trends).
     Day,
     /// ISO 8601 weeks (Monday to Sunday), from day cells (trends).
     Week,

@@ -168,9 +168,9 @@ pub struct GroupFigure {
 /// The period a figure covers.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Period {
-    /// First UTC day with data in the selection (YYYY-MM-DD); null without data.
+    /// First day with data in the selection (YYYY-MM-DD, in the organisation's time zone); null without data.
     pub from: Option<String>,
-    /// Last UTC day with data in the selection.
+    /// Last day with data in the selection (in the organisation's time zone).
     pub to: Option<String>,
     /// The range asked for, if any.
     pub requested_from: Option<String>,
@@ -325,7 +325,7 @@ pub fn report_from(
         group_by: group_by.map(|g| g.as_str().to_string()),
         overall: metric.estimate(&answer.overall).into(),
         groups,
-        source: "daily rollups of raw responses (UTC days), merged in memory",
+        source: "daily rollups of raw responses (calendar days in the organisation's time zone), merged in memory",
         restricted_to: selection.restricted_to.clone(),
         organisation: None,
     }

@@ -418,6 +418,15 @@ pub struct AnonymisedBatch {
     pub operations: u64,
 }
 
+/// What a change of time zone (or a rebuild) did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TimeZoneChanged {
+    /// Responses whose stored day changed (re-bucketed).
+    pub rebucketed: u64,
+    /// Rollup cells after the rebuild.
+    pub cells: u64,
+}
+
 /// What an erasure did, with the rollup delta it committed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErasureWritten {
@@ -565,8 +574,14 @@ pub trait Backend: Send + Sync + 'static {
         of: Option<(&str, &str)>,
         from_raw: bool,
     ) -> StoreResult<Vec<TargetCell>>;
+    /// The driver-moment cells computed from the raw responses (the
+    /// reference the stored cells are checked against), sorted.
+    async fn driver_moment_cells_from_raw(&self) -> StoreResult<Vec<MomentCell>>;
     /// Every stored driver-moment cell (`driver_moments_daily`).
     async fn driver_moment_cells(&self) -> StoreResult<Vec<MomentCell>>;
+    /// Re-derives every response's stored day in the organisation's time
+    /// zone (a page at a time) and replaces the rollup table by a rebuild
+    /// from raw responses, in one transaction; returns the number of cells.
     async fn rebuild_rollups(&self) -> StoreResult<u64>;
     /// The stored rollup cells, sorted.
     async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>>;
@@ -692,6 +707,19 @@ pub trait Backend: Send + Sync + 'static {
         actor: &str,
         now_unix: i64,
     ) -> StoreResult<()>;
+    /// Sets the organisation's time zone ([`crate::settings::TIME_ZONE`], an
+    /// IANA name the caller checked) and, in the same transaction, appends
+    /// the `setting.change` audit entry, re-derives every stored response's
+    /// day in the new zone (a page of rows at a time, never all in memory)
+    /// and rebuilds the rollups from those days; writes wait meanwhile, and
+    /// every cube reloads. `put_setting` and `put_copied_setting` of
+    /// `time_zone` come here too.
+    async fn put_time_zone(
+        &self,
+        zone: &str,
+        actor: &str,
+        now_unix: i64,
+    ) -> StoreResult<TimeZoneChanged>;
     /// The stored value of `key`, storing `value` first when there is none
     /// (not audited: for secrets the store generates itself). Two
     /// processes racing both get the one stored first.

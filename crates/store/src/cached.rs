@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 use crate::backend::{
     AttributeSummaries, Backend, BreakdownAttribute, CubePosition, DataVersions, DeltasSince,
     Erased, GapCell, GapCounts, GapQuery, LoyaltyBy, MAX_RESPONSE_PAGE, MomentCell, MomentOutcome,
-    RespondentCounts, RespondentQuery, ResponseListQuery, RollupDelta, TargetCell,
+    RespondentCounts, RespondentQuery, ResponseListQuery, RollupDelta, TargetCell, TimeZoneChanged,
 };
 use crate::settings::REDACT_PERSONAL_DATA;
 use crate::{
@@ -193,21 +193,10 @@ fn write(lock: &RwLock<Option<LoadedCube>>) -> RwLockWriteGuard<'_, Option<Loade
 
 impl CachedStore {
     /// How many driver-moment cells are stored, and whether they equal
-    /// the moments of the raw responses (read in pages of 5,000).
+    /// the moments of the raw responses.
     async fn moments_check(&self) -> StoreResult<(u64, bool)> {
         let mut stored = self.backend.driver_moment_cells().await?;
-        let mut deltas = HashMap::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .backend
-                .responses_after(after.as_deref(), 5_000)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.external_id.clone());
-            crate::schema::add_moments(&mut deltas, &page, false);
-        }
-        let raw = crate::schema::sorted_moment_cells(deltas);
+        let raw = self.backend.driver_moment_cells_from_raw().await?;
         stored.sort_by(|a, b| (a.0, &a.1, a.2, &a.3).cmp(&(b.0, &b.1, b.2, &b.3)));
         Ok((stored.len() as u64, stored == raw))
     }
@@ -941,6 +930,20 @@ impl Store for CachedStore {
         *write(&self.cube) = None;
         self.generation.fetch_add(1, Ordering::Relaxed);
         Ok(cells)
+    }
+
+    async fn change_time_zone(&self, zone: &str, actor: &str) -> StoreResult<TimeZoneChanged> {
+        let zone = crate::settings::check_setting(crate::settings::TIME_ZONE, zone)
+            .map_err(StoreError::Refused)?;
+        let changed = self
+            .backend
+            .put_time_zone(&zone, actor, crate::schema::now_unix())
+            .await?;
+        // Every cell may have moved: load the rebuilt table now.
+        *write(&self.cube) = None;
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        self.with_current_cube(|_| ()).await?;
+        Ok(changed)
     }
 
     async fn verify_rollups(&self) -> StoreResult<RollupCheck> {

@@ -352,10 +352,13 @@ pub async fn copy_all(
         copy_table::<Account>(from, to, users, observer).await?,
         copy_table::<TokenRecord>(from, to, tokens, observer).await?,
         copy_table::<AuditRecord>(from, to, 0, observer).await?,
+        // Settings before responses: the time zone decides the day each
+        // copied response is filed under (a later change would re-derive
+        // them all once more).
+        copy_table::<Setting>(from, to, settings, observer).await?,
         copy_table::<NewCustomer>(from, to, counts.customers, observer).await?,
         copy_table::<NewOperation>(from, to, counts.operations, observer).await?,
         copy_table::<NewResponse>(from, to, counts.responses, observer).await?,
-        copy_table::<Setting>(from, to, settings, observer).await?,
     ])
 }
 

@@ -27,7 +27,7 @@ use northstar_core::{Dimension, DimensionValues, ResponseSummary};
 pub use backend::{
     AttributeSummaries, Backend, BreakdownAttribute, CubePosition, DriverMoments, Erased,
     GapCounts, GapQuery, LoyaltyBy, MAX_DRIVER_SETS, MAX_RESPONSE_PAGE, RespondentCounts,
-    RespondentQuery, ResponseListQuery,
+    RespondentQuery, ResponseListQuery, TimeZoneChanged,
 };
 pub use cached::{CachedStore, DEFAULT_DAY_CELL_MONTHS, MAX_DISTINCT_VALUES};
 pub use error::{StoreError, StoreResult};
@@ -208,8 +208,15 @@ pub trait Store: Send + Sync + 'static {
         outcome: northstar_core::Metric,
     ) -> StoreResult<DriverMoments>;
 
-    /// Replaces the rollup table by a rebuild from raw responses.
+    /// Re-derives every response's day in the organisation's time zone and
+    /// replaces the rollup table by a rebuild from raw responses.
     async fn rebuild_rollups(&self) -> StoreResult<u64>;
+
+    /// Changes the organisation's time zone (an IANA name, checked here):
+    /// every stored day and the rollups are re-derived in one transaction
+    /// ([`Backend::put_time_zone`]), audited under `actor`, then this
+    /// process's cube is reloaded. Says how many responses moved day.
+    async fn change_time_zone(&self, zone: &str, actor: &str) -> StoreResult<TimeZoneChanged>;
 
     /// Compares the rollup table with a rebuild from raw rows, and the
     /// in-memory cube with the table.

@@ -29,7 +29,7 @@ use crate::backend::AnonymisedBatch;
 use crate::backend::{
     self, Backend, CubePosition, DataVersions, DeltasSince, DriverSet, Erased, ErasureWritten,
     MAX_RESPONSE_PAGE, MomentCell, MomentOutcome, OperationKey, RespondentCounts, RespondentQuery,
-    ResponseListQuery, ResponsesWritten, RollupDelta,
+    ResponseListQuery, ResponsesWritten, RollupDelta, TimeZoneChanged,
 };
 use crate::backend::{GapCell, TargetCell};
 use crate::schema::{
@@ -199,11 +199,12 @@ impl std::fmt::Display for ResponseSelect {
     }
 }
 
-/// The columns of a set of responses as arrays, bound as `$1…$17` and read
-/// back by [`RESPONSE_UNNEST`].
+/// The columns of a set of responses as arrays, bound as `$1…$17`, and
+/// their days in `zone` as `$18`, read back by [`RESPONSE_UNNEST`].
 fn bind_responses<'q>(
     mut q: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
     rows: &[&'q NewResponse],
+    zone: &jiff::tz::TimeZone,
 ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
     // Borrowed, not copied: a batch is 50,000 rows of a dozen strings.
     let text =
@@ -238,6 +239,7 @@ fn bind_responses<'q>(
                 .map(|r| json_text(&r.attributes))
                 .collect::<Vec<_>>(),
         )
+        .bind(rows.iter().map(|r| r.day_in(zone)).collect::<Vec<Day>>())
 }
 
 /// `unnest($1::text[], …) AS t(external_id, …)`: the bound arrays as rows,
@@ -247,20 +249,61 @@ static RESPONSE_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|
         .into_iter()
         .chain(Dimension::ALL.map(|_| "text"))
         .chain([
-            "int2", "int2", "int2", "bool", "text", "text", "text", "text",
+            "int2", "int2", "int2", "bool", "text", "text", "text", "text", "int4",
         ]);
     let arrays: Vec<String> = types
         .enumerate()
         .map(|(i, t)| format!("${}::{t}[]", i + 1))
         .collect();
     format!(
-        "unnest({}) AS t({})",
+        "unnest({}) AS t({}, day)",
         arrays.join(", "),
         schema::RESPONSE_COLUMNS
     )
 });
 
 impl PostgresStore {
+    /// Stores the time zone setting and re-derives days and rollups, in one
+    /// transaction; audited unless it is a copy (`audit` false).
+    async fn set_time_zone(&self, setting: &Setting, audit: bool) -> StoreResult<TimeZoneChanged> {
+        let zone = settings::stored_time_zone(Some(&setting.value))?;
+        let mut tx = self.pool.begin().await?;
+        // Waits for writes in flight (they hold SHARE on settings) and
+        // holds new ones until this commits.
+        sqlx::query("LOCK TABLE settings IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let old: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(settings::TIME_ZONE)
+            .fetch_optional(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_unix, updated_by) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+             updated_unix = excluded.updated_unix, updated_by = excluded.updated_by",
+        )
+        .bind(settings::TIME_ZONE)
+        .bind(&setting.value)
+        .bind(setting.updated_unix)
+        .bind(&setting.updated_by)
+        .execute(&mut *tx)
+        .await?;
+        if audit {
+            sqlx::query(
+                "INSERT INTO audit_log (at_unix, actor, action, target, detail) VALUES ($1, $2, 'setting.change', $3, $4)",
+            )
+            .bind(setting.updated_unix)
+            .bind(&setting.updated_by)
+            .bind(settings::TIME_ZONE)
+            .bind(settings::change_detail(old.as_deref(), &setting.value))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let changed = rebucket_and_rebuild(&mut tx, &zone).await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
     /// Connects to the database a `postgres://` URL names.
     pub async fn connect(url: &str, pool_size: u32) -> StoreResult<Self> {
         let options: PgConnectOptions = url.parse()?;
@@ -295,23 +338,28 @@ impl PostgresStore {
         redact: bool,
     ) -> StoreResult<Result<ResponsesWritten, Raced>> {
         let mut tx = self.pool.begin().await?;
-        if redact {
-            // Waits for a setting's change in progress (put_setting holds
-            // SHARE ROW EXCLUSIVE), so no batch that read "off" commits
-            // after a change to "on" did; writers do not block each other.
-            sqlx::query("LOCK TABLE settings IN SHARE MODE")
-                .execute(&mut *tx)
-                .await?;
-        }
-        let redacted;
-        let rows = if redact
-            && sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE key = $1")
+        // Waits for a setting's change in progress (put_setting holds
+        // SHARE ROW EXCLUSIVE), so no batch that read "off" commits after a
+        // change to "on" did, and none that read the old time zone commits
+        // after a change of zone; writers do not block each other.
+        sqlx::query("LOCK TABLE settings IN SHARE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let stored: Vec<(String, String)> =
+            sqlx::query_as("SELECT key, value FROM settings WHERE key IN ($1, $2)")
                 .bind(settings::REDACT_PERSONAL_DATA)
-                .fetch_optional(&mut *tx)
-                .await?
-                .as_deref()
-                == Some("on")
-        {
+                .bind(settings::TIME_ZONE)
+                .fetch_all(&mut *tx)
+                .await?;
+        let stored_value = |key: &str| {
+            stored
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let zone = settings::stored_time_zone(stored_value(settings::TIME_ZONE))?;
+        let redacted;
+        let rows = if redact && stored_value(settings::REDACT_PERSONAL_DATA) == Some("on") {
             let mut copy = rows.to_vec();
             settings::redact_responses(&mut copy);
             redacted = copy;
@@ -322,14 +370,17 @@ impl PostgresStore {
         let ids: Vec<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
         // The latest stored version of each row, locked until commit.
         let stored = sqlx::query(AssertSqlSafe(format!(
-            "{RESPONSE_SELECT} WHERE external_id = ANY($1) ORDER BY external_id FOR UPDATE"
+            "SELECT {}, day FROM responses WHERE external_id = ANY($1) ORDER BY external_id FOR UPDATE",
+            *RESPONSE_OUTPUT_COLUMNS
         )))
         .bind(&ids)
         .fetch_all(&mut *tx)
         .await?;
         let mut existing = HashMap::with_capacity(stored.len());
+        let mut stored_days: HashMap<String, Day> = HashMap::with_capacity(stored.len());
         for row in &stored {
             let r = response_from_row(row)?;
+            stored_days.insert(r.external_id.clone(), row.try_get::<Day, _>("day")?);
             existing.insert(r.external_id.clone(), r);
         }
         let (summary, changes) = changes(rows, &existing, |r| r.external_id.clone());
@@ -356,11 +407,11 @@ impl PostgresStore {
             // about 70% more here). A key another writer inserted after our
             // read fails it with a unique violation: read again.
             let sql = format!(
-                "INSERT INTO responses ({columns}) SELECT {columns} FROM {unnest}",
+                "INSERT INTO responses ({columns}, day) SELECT {columns}, day FROM {unnest}",
                 columns = schema::RESPONSE_COLUMNS,
                 unnest = *RESPONSE_UNNEST,
             );
-            let insert = bind_responses(sqlx::query(AssertSqlSafe(sql)), &inserted)
+            let insert = bind_responses(sqlx::query(AssertSqlSafe(sql)), &inserted, &zone)
                 .execute(&mut *tx)
                 .await;
             match insert {
@@ -375,6 +426,7 @@ impl PostgresStore {
         if !replaced.is_empty() {
             let sets: Vec<String> = schema::RESPONSE_COLUMNS
                 .names()
+                .chain(["day"])
                 .filter(|c| *c != "external_id")
                 .map(|c| format!("{c} = t.{c}"))
                 .collect();
@@ -383,13 +435,18 @@ impl PostgresStore {
                 sets.join(", "),
                 *RESPONSE_UNNEST
             );
-            bind_responses(sqlx::query(AssertSqlSafe(sql)), &replaced)
+            bind_responses(sqlx::query(AssertSqlSafe(sql)), &replaced, &zone)
                 .execute(&mut *tx)
                 .await?;
         }
-        let (cells, retracted_days) = schema::rollup_deltas(&changes);
+        let (cells, retracted_days) = schema::rollup_deltas(&changes, &zone, &stored_days);
         add_to_rollups(&mut tx, &cells).await?;
-        add_to_moments(&mut tx, &schema::moment_deltas(&changes), &retracted_days).await?;
+        add_to_moments(
+            &mut tx,
+            &schema::moment_deltas(&changes, &zone, &stored_days),
+            &retracted_days,
+        )
+        .await?;
         let orders = schema::linked_orders(
             changes
                 .iter()
@@ -400,7 +457,7 @@ impl PostgresStore {
             let operations = operations_by_order(&mut tx, &orders).await?;
             apply_gap(
                 &mut tx,
-                &schema::GapDelta::responses_changed(&changes, &operations),
+                &schema::GapDelta::responses_changed(&changes, &zone, &stored_days, &operations),
             )
             .await?;
         }
@@ -422,14 +479,14 @@ impl PostgresStore {
         // The rows as deleted, locked by the delete itself: the decrement
         // is exactly what left the table.
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM responses WHERE customer_id = $1 RETURNING {columns}"
+            "DELETE FROM responses WHERE customer_id = $1 RETURNING {columns}, day"
         )))
         .bind(customer_id)
         .fetch_all(&mut *tx)
         .await?;
         let removed = rows
             .iter()
-            .map(response_from_row)
+            .map(|row| Ok((response_from_row(row)?, row.try_get::<Day, _>("day")?)))
             .collect::<StoreResult<Vec<_>>>()?;
         let mut erased = Erased {
             responses: removed.len() as u64,
@@ -476,8 +533,10 @@ impl PostgresStore {
         .collect::<StoreResult<Vec<_>>>()?;
         erased.operations = removed_operations.len() as u64;
         // The links of what left, with what stays and with each other.
-        let removed_links: Vec<schema::GapResponse> =
-            removed.iter().filter_map(schema::GapResponse::of).collect();
+        let removed_links: Vec<schema::GapResponse> = removed
+            .iter()
+            .filter_map(|(r, day)| schema::GapResponse::of(r, *day))
+            .collect();
         let response_orders = distinct_orders(removed_links.iter().map(|r| &r.order_id));
         let operation_orders = distinct_orders(removed_operations.iter().map(|o| &o.order_id));
         lock_orders(
@@ -836,25 +895,32 @@ async fn add_to_moments(
     Ok(())
 }
 
-/// Replaces `driver_moments_daily` by the moments of every stored response
-/// (streamed, so memory follows the cells, not the rows).
-async fn rebuild_moments(tx: &mut Tx) -> StoreResult<()> {
+/// The moments of every stored response, computed from the rows (streamed:
+/// memory follows the cells, not the rows).
+async fn raw_moment_cells(conn: &mut sqlx::PgConnection) -> StoreResult<Vec<MomentCell>> {
     use futures_util::TryStreamExt;
+    let mut deltas = HashMap::new();
+    let mut rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {}, day::int8 AS day FROM responses WHERE nps IS NOT NULL OR csat IS NOT NULL",
+        *RESPONSE_OUTPUT_COLUMNS
+    )))
+    .fetch(conn);
+    while let Some(row) = rows.try_next().await? {
+        let r = response_from_row(&row)?;
+        let day: i64 = row.try_get("day")?;
+        let day = Day::try_from(day)
+            .map_err(|_| StoreError::Corrupt(format!("response day {day} is out of range")))?;
+        schema::add_moments(&mut deltas, std::iter::once((&r, day)), false);
+    }
+    Ok(schema::sorted_moment_cells(deltas))
+}
+
+/// Replaces `driver_moments_daily` by the moments of every stored response.
+async fn rebuild_moments(tx: &mut Tx) -> StoreResult<()> {
     sqlx::query("DELETE FROM driver_moments_daily")
         .execute(&mut **tx)
         .await?;
-    let mut deltas = HashMap::new();
-    {
-        let mut rows = sqlx::query(AssertSqlSafe(format!(
-            "{RESPONSE_SELECT} WHERE nps IS NOT NULL OR csat IS NOT NULL"
-        )))
-        .fetch(&mut **tx);
-        while let Some(row) = rows.try_next().await? {
-            let r = response_from_row(&row)?;
-            schema::add_moments(&mut deltas, std::iter::once(&r), false);
-        }
-    }
-    let cells = schema::sorted_moment_cells(deltas);
+    let cells = raw_moment_cells(tx).await?;
     for chunk in cells.chunks(10_000) {
         add_to_moments(tx, chunk, &[]).await?;
     }
@@ -927,7 +993,7 @@ async fn responses_by_order(
         return Ok(HashMap::new());
     }
     let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT order_id, submitted_unix, {DIMENSION_COLUMNS}, csat::int8 FROM responses \
+        "SELECT order_id, day::int8, {DIMENSION_COLUMNS}, csat::int8 FROM responses \
          WHERE order_id = ANY($1) AND order_id IS NOT NULL AND csat IS NOT NULL"
     )))
     .bind(orders)
@@ -1077,6 +1143,75 @@ async fn bump_data_version(tx: &mut Tx, kind: &str) -> StoreResult<()> {
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Re-derives the stored day of every response in `zone`, a page at a time
+/// (memory holds one page), then rebuilds the rollups from the days, with a
+/// rebuild marker in the log so that every cube reloads. Writers wait (the
+/// tables are locked until commit); readers do not.
+async fn rebucket_and_rebuild(
+    tx: &mut Tx,
+    zone: &jiff::tz::TimeZone,
+) -> StoreResult<TimeZoneChanged> {
+    sqlx::query(
+        "LOCK TABLE responses, operations, rollups_daily, driver_moments_daily, gap_cells, \
+         operation_targets IN SHARE ROW EXCLUSIVE MODE",
+    )
+    .execute(&mut **tx)
+    .await?;
+    let mut rebucketed = 0u64;
+    let mut after: Option<String> = None;
+    loop {
+        let page: Vec<(String, i64, i32)> = sqlx::query_as(
+            "SELECT external_id, submitted_unix, day FROM responses \
+             WHERE $1::text IS NULL OR external_id > $1 ORDER BY external_id LIMIT $2",
+        )
+        .bind(&after)
+        .bind(schema::REBUCKET_PAGE)
+        .fetch_all(&mut **tx)
+        .await?;
+        let Some((last, _, _)) = page.last() else {
+            break;
+        };
+        after = Some(last.clone());
+        let page: Vec<(String, i64, Option<i64>)> = page
+            .into_iter()
+            .map(|(id, unix, day)| (id, unix, Some(i64::from(day))))
+            .collect();
+        let moved = schema::moved_days(&page, zone);
+        if !moved.is_empty() {
+            let (ids, days): (Vec<String>, Vec<Day>) = moved.into_iter().unzip();
+            rebucketed += sqlx::query(
+                "UPDATE responses r SET day = m.day FROM unnest($1::text[], $2::int4[]) AS m(id, day) \
+                 WHERE r.external_id = m.id",
+            )
+            .bind(&ids)
+            .bind(&days)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        }
+        if (page.len() as i64) < schema::REBUCKET_PAGE {
+            break;
+        }
+    }
+    sqlx::query("DELETE FROM rollups_daily")
+        .execute(&mut **tx)
+        .await?;
+    let cells = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO rollups_daily (day, {DIMENSION_COLUMNS}, {}) {}",
+        COUNTER_COLUMNS.join(", "),
+        raw_rollup_select()
+    )))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    // The tables kept beside the rollups follow the days.
+    rebuild_moments(tx).await?;
+    rebuild_gaps(tx).await?;
+    log_delta(tx, None, true).await?;
+    bump_data_version(tx, "rollups").await?;
+    Ok(TimeZoneChanged { rebucketed, cells })
 }
 
 fn raw_rollup_select() -> String {
@@ -1269,7 +1404,7 @@ impl Backend for PostgresStore {
         if let Some(last) = &batch.last {
             // Answers about orders lose their link: take it out of the gaps.
             let unlinked = sqlx::query(AssertSqlSafe(format!(
-                "SELECT order_id, submitted_unix, {DIMENSION_COLUMNS}, csat::int8 FROM responses \
+                "SELECT order_id, day::int8, {DIMENSION_COLUMNS}, csat::int8 FROM responses \
                  WHERE external_id > $1 AND external_id <= $2 AND submitted_unix < $3 \
                  AND order_id IS NOT NULL AND csat IS NOT NULL ORDER BY external_id FOR UPDATE"
             )))
@@ -1743,6 +1878,11 @@ impl Backend for PostgresStore {
         Ok(targets)
     }
 
+    async fn driver_moment_cells_from_raw(&self) -> StoreResult<Vec<MomentCell>> {
+        let mut conn = self.pool.acquire().await?;
+        raw_moment_cells(&mut conn).await
+    }
+
     async fn driver_moment_cells(&self) -> StoreResult<Vec<MomentCell>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments FROM driver_moments_daily"
@@ -1771,31 +1911,18 @@ impl Backend for PostgresStore {
 
     async fn rebuild_rollups(&self) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
-        // Writers wait until the rebuild commits; readers do not.
-        sqlx::query(
-            "LOCK TABLE responses, operations, rollups_daily, driver_moments_daily, gap_cells, operation_targets \
-             IN SHARE ROW EXCLUSIVE MODE",
-        )
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM rollups_daily")
+        // The zone cannot change meanwhile (put_time_zone locks settings).
+        sqlx::query("LOCK TABLE settings IN SHARE MODE")
             .execute(&mut *tx)
             .await?;
-        let inserted = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO rollups_daily (day, {DIMENSION_COLUMNS}, {}) {}",
-            COUNTER_COLUMNS.join(", "),
-            raw_rollup_select()
-        )))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        rebuild_moments(&mut tx).await?;
-        rebuild_gaps(&mut tx).await?;
-        // A rebuild marker in the log: every cube reloads.
-        log_delta(&mut tx, None, true).await?;
-        bump_data_version(&mut tx, "rollups").await?;
+        let zone: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(settings::TIME_ZONE)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let zone = settings::stored_time_zone(zone.as_deref())?;
+        let changed = rebucket_and_rebuild(&mut tx, &zone).await?;
         tx.commit().await?;
-        Ok(inserted)
+        Ok(changed.cells)
     }
 
     async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>> {
@@ -2327,6 +2454,9 @@ impl Backend for PostgresStore {
         actor: &str,
         now_unix: i64,
     ) -> StoreResult<()> {
+        if key == settings::TIME_ZONE {
+            return self.put_time_zone(value, actor, now_unix).await.map(|_| ());
+        }
         let mut tx = self.pool.begin().await?;
         // Two changes at once each audit the value the other replaced.
         sqlx::query("LOCK TABLE settings IN SHARE ROW EXCLUSIVE MODE")
@@ -2400,7 +2530,25 @@ impl Backend for PostgresStore {
             .collect())
     }
 
+    async fn put_time_zone(
+        &self,
+        zone: &str,
+        actor: &str,
+        now_unix: i64,
+    ) -> StoreResult<TimeZoneChanged> {
+        let setting = Setting {
+            key: settings::TIME_ZONE.into(),
+            value: zone.into(),
+            updated_unix: now_unix,
+            updated_by: actor.into(),
+        };
+        self.set_time_zone(&setting, true).await
+    }
+
     async fn put_copied_setting(&self, setting: &Setting) -> StoreResult<()> {
+        if setting.key == settings::TIME_ZONE {
+            return self.set_time_zone(setting, false).await.map(|_| ());
+        }
         sqlx::query(
             "INSERT INTO settings (key, value, updated_unix, updated_by) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
@@ -2480,7 +2628,7 @@ impl Backend for PostgresStore {
 /// The customers' "no churn date" key fits the column.
 const _: () = assert!(NEVER_CHURNED == i32::MAX as i64);
 
-/// Appends a respondent selection's conditions (days of `submitted_unix`,
+/// Appends a respondent selection's conditions (the responses' stored days,
 /// dimension values, any of several per dimension) to a query, on columns
 /// of the responses table named with `prefix` (`""` or `"r."`).
 fn push_selection(
@@ -2489,12 +2637,10 @@ fn push_selection(
     prefix: &str,
 ) {
     if let Some(from) = selection.from {
-        qb.push(format!(" AND {prefix}submitted_unix >= "))
-            .push_bind(i64::from(from) * 86_400);
+        qb.push(format!(" AND {prefix}day >= ")).push_bind(from);
     }
     if let Some(to) = selection.to {
-        qb.push(format!(" AND {prefix}submitted_unix < "))
-            .push_bind((i64::from(to) + 1) * 86_400);
+        qb.push(format!(" AND {prefix}day <= ")).push_bind(to);
     }
     push_dimension_filter(qb, &selection.filter, prefix);
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use jiff::tz::TimeZone;
 use northstar_core::calendar::Day;
 use northstar_core::customer::NewCustomer;
 use northstar_core::operation::NewOperation;
@@ -107,20 +108,17 @@ fn counter_conditions(fcr_yes: &str, fcr_no: &str) -> Vec<String> {
 /// The rollup cells of the raw responses, one row per day and dimension
 /// combination with at least one answer. `count` turns a condition into the
 /// dialect's conditional count.
-/// A response's UTC day in SQL: floor division, also right before 1970.
-pub(crate) const RAW_DAY: &str =
-    "((submitted_unix - ((submitted_unix % 86400) + 86400) % 86400) / 86400)";
-
 pub(crate) fn raw_rollup_select(
     count: impl Fn(&str) -> String,
     fcr_yes: &str,
     fcr_no: &str,
 ) -> String {
     let counters = counter_select(count, fcr_yes, fcr_no, "");
-    let day = RAW_DAY;
+    // Each response's day in the organisation's time zone, as stored with
+    // it (`calendar::day_in`, kept by every write and a change of zone).
     format!(
-        "SELECT {day} AS day, {DIMENSION_COLUMNS}, {counters} FROM responses \
-         GROUP BY 1, {DIMENSION_COLUMNS} \
+        "SELECT day, {DIMENSION_COLUMNS}, {counters} FROM responses \
+         GROUP BY day, {DIMENSION_COLUMNS} \
          HAVING COUNT(nps) + COUNT(csat) + COUNT(ces) + COUNT(fcr) > 0",
     )
 }
@@ -305,21 +303,30 @@ pub(crate) fn changes<'a, T: PartialEq>(
 }
 
 /// The rollup cells a set of response changes adds (a replaced row's old
-/// answers negated), sorted by key so that concurrent writers lock cells in
-/// one order, and the days a retraction may have emptied a cell on.
-pub(crate) fn rollup_deltas(changes: &[Change<'_, NewResponse>]) -> (Vec<RollupCell>, Vec<Day>) {
+/// answers negated, on the day stored with it), sorted by key so that
+/// concurrent writers lock cells in one order, and the days a retraction may
+/// have emptied a cell on. New rows fall on their day in `zone`.
+pub(crate) fn rollup_deltas(
+    changes: &[Change<'_, NewResponse>],
+    zone: &TimeZone,
+    stored_days: &HashMap<String, Day>,
+) -> (Vec<RollupCell>, Vec<Day>) {
     let mut deltas: HashMap<(Day, DimensionValues), ResponseSummary> = HashMap::new();
     let mut retracted_days: Vec<Day> = Vec::new();
     for (new, old) in changes {
         if let Some(old) = old {
-            retracted_days.push(old.day());
+            let day = stored_days
+                .get(&old.external_id)
+                .copied()
+                .unwrap_or_else(|| old.day_in(zone));
+            retracted_days.push(day);
             deltas
-                .entry((old.day(), old.dimensions.clone()))
+                .entry((day, old.dimensions.clone()))
                 .or_insert_with(ResponseSummary::empty)
                 .merge(&old.summary().negated());
         }
         deltas
-            .entry((new.day(), new.dimensions.clone()))
+            .entry((new.day_in(zone), new.dimensions.clone()))
             .or_insert_with(ResponseSummary::empty)
             .merge(&new.summary());
     }
@@ -339,10 +346,10 @@ pub(crate) fn rollup_deltas(changes: &[Change<'_, NewResponse>]) -> (Vec<RollupC
 /// adds the row (outcome, its driver ratings in name order).
 pub(crate) fn add_moments<'a>(
     deltas: &mut HashMap<MomentKey, MomentSummary>,
-    responses: impl IntoIterator<Item = &'a NewResponse>,
+    responses: impl IntoIterator<Item = (&'a NewResponse, Day)>,
     retract: bool,
 ) {
-    for r in responses {
+    for (r, day) in responses {
         for outcome in MomentOutcome::ALL {
             let Some(y) = outcome.value(r) else { continue };
             let (set, row): (DriverSet, Vec<f64>) = if r.drivers.len() + 1 > MAX_VARIABLES {
@@ -353,7 +360,7 @@ pub(crate) fn add_moments<'a>(
                 row.extend(r.drivers.values().map(|v| f64::from(*v)));
                 (DriverSet::Named(r.drivers.keys().cloned().collect()), row)
             };
-            let key = (r.day(), r.dimensions.clone(), outcome, set);
+            let key = (day, r.dimensions.clone(), outcome, set);
             let Ok(mut one) = MomentSummary::new(row.len()) else {
                 continue;
             };
@@ -377,21 +384,48 @@ pub(crate) type MomentKey = (Day, DimensionValues, MomentOutcome, DriverSet);
 /// The moment cells a set of response changes adds (a replaced row's old
 /// answers retracted), without zero cells, sorted by key (concurrent
 /// writers lock cells in one order).
-pub(crate) fn moment_deltas(changes: &[Change<'_, NewResponse>]) -> Vec<MomentCell> {
+/// (Days as for [`rollup_deltas`]: old rows on their stored day, new ones
+/// on their day in `zone`.)
+pub(crate) fn moment_deltas(
+    changes: &[Change<'_, NewResponse>],
+    zone: &TimeZone,
+    stored_days: &HashMap<String, Day>,
+) -> Vec<MomentCell> {
     let mut deltas = HashMap::new();
     add_moments(
         &mut deltas,
-        changes.iter().filter_map(|(_, old)| *old),
+        changes
+            .iter()
+            .filter_map(|(_, old)| *old)
+            .map(|old| (old, stored_day(old, zone, stored_days))),
         true,
     );
-    add_moments(&mut deltas, changes.iter().map(|(new, _)| *new), false);
+    add_moments(
+        &mut deltas,
+        changes.iter().map(|(new, _)| (*new, new.day_in(zone))),
+        false,
+    );
     sorted_moment_cells(deltas)
 }
 
-/// The moment cells removing these responses takes away.
-pub(crate) fn removal_moment_deltas(removed: &[NewResponse]) -> Vec<MomentCell> {
+/// The day a stored response is counted under: the one stored with it
+/// (its day in `zone` if none was read).
+pub(crate) fn stored_day(
+    r: &NewResponse,
+    zone: &TimeZone,
+    stored_days: &HashMap<String, Day>,
+) -> Day {
+    stored_days
+        .get(&r.external_id)
+        .copied()
+        .unwrap_or_else(|| r.day_in(zone))
+}
+
+/// The moment cells removing these responses (with their stored days)
+/// takes away.
+pub(crate) fn removal_moment_deltas(removed: &[(NewResponse, Day)]) -> Vec<MomentCell> {
     let mut deltas = HashMap::new();
-    add_moments(&mut deltas, removed, true);
+    add_moments(&mut deltas, removed.iter().map(|(r, d)| (r, *d)), true);
     sorted_moment_cells(deltas)
 }
 
@@ -468,11 +502,12 @@ pub(crate) struct GapResponse {
 }
 
 impl GapResponse {
-    /// `None` for a response no expectation gap counts (no order or no CSAT).
-    pub(crate) fn of(r: &NewResponse) -> Option<Self> {
+    /// `None` for a response no expectation gap counts (no order or no
+    /// CSAT); `day` is the one it is counted under.
+    pub(crate) fn of(r: &NewResponse, day: Day) -> Option<Self> {
         Some(Self {
             order_id: r.order_id.clone()?,
-            day: r.day(),
+            day,
             dimensions: r.dimensions.clone(),
             csat: r.csat?,
         })
@@ -552,14 +587,14 @@ impl GapDelta {
     /// one's added, against the records stored now (`by_order`).
     pub(crate) fn responses_changed(
         changes: &[Change<'_, NewResponse>],
+        zone: &TimeZone,
+        stored_days: &HashMap<String, Day>,
         by_order: &HashMap<String, Vec<GapOperation>>,
     ) -> Self {
         let mut d = Self::default();
         for (new, old) in changes {
-            for (r, sign) in [
-                (old.and_then(GapResponse::of), -1),
-                (GapResponse::of(new), 1),
-            ] {
+            let old = old.and_then(|o| GapResponse::of(o, stored_day(o, zone, stored_days)));
+            for (r, sign) in [(old, -1), (GapResponse::of(new, new.day_in(zone)), 1)] {
                 if let Some(r) = r {
                     for o in by_order.get(&r.order_id).into_iter().flatten() {
                         d.pair(&r, o, sign);
@@ -723,7 +758,7 @@ pub(crate) fn raw_gap_select() -> String {
          SUM(CASE WHEN r.csat >= 4 THEN 1 ELSE 0 END) AS satisfied, COUNT(*) AS answered \
          FROM operations o JOIN responses r ON r.order_id = o.order_id WHERE r.csat IS NOT NULL \
          GROUP BY o.department, o.measure, o.value, 4, {group}",
-        day = RAW_DAY.replace("submitted_unix", "r.submitted_unix"),
+        day = "CAST(r.day AS BIGINT)",
         dims = dims.join(", "),
         group = Dimension::ALL
             .iter()
@@ -759,13 +794,14 @@ pub(crate) fn customer_count_deltas(
     counts
 }
 
-/// The rollup cells that removing `removed` takes away (each answer
-/// negated, exactly), sorted, and the days where a cell may now be empty.
-pub(crate) fn removal_deltas(removed: &[NewResponse]) -> (Vec<RollupCell>, Vec<Day>) {
+/// The rollup cells that removing `removed` (each with its stored day)
+/// takes away (each answer negated, exactly), sorted, and the days where a
+/// cell may now be empty.
+pub(crate) fn removal_deltas(removed: &[(NewResponse, Day)]) -> (Vec<RollupCell>, Vec<Day>) {
     let mut deltas: HashMap<(Day, DimensionValues), ResponseSummary> = HashMap::new();
-    for old in removed {
+    for (old, day) in removed {
         deltas
-            .entry((old.day(), old.dimensions.clone()))
+            .entry((*day, old.dimensions.clone()))
             .or_insert_with(ResponseSummary::empty)
             .merge(&old.summary().negated());
     }
@@ -775,7 +811,7 @@ pub(crate) fn removal_deltas(removed: &[NewResponse]) -> (Vec<RollupCell>, Vec<D
         .map(|((day, dims), s)| (day, dims, s))
         .collect();
     cells.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    let mut days: Vec<Day> = removed.iter().map(NewResponse::day).collect();
+    let mut days: Vec<Day> = removed.iter().map(|(_, day)| *day).collect();
     days.sort_unstable();
     days.dedup();
     (cells, days)
@@ -788,6 +824,24 @@ pub(crate) fn customer_removal_deltas(removed: Option<&NewCustomer>) -> Vec<((St
         .unwrap_or_default()
 }
 
+/// Responses re-derived per statement when the time zone changes: memory
+/// holds one page of (external_id, submitted_unix, day).
+pub(crate) const REBUCKET_PAGE: i64 = 10_000;
+
+/// The rows of one page whose stored day differs from their day in `zone`,
+/// with the new day.
+pub(crate) fn moved_days(
+    page: &[(String, i64, Option<i64>)],
+    zone: &TimeZone,
+) -> Vec<(String, Day)> {
+    page.iter()
+        .filter_map(|(id, unix, stored)| {
+            let day = northstar_core::calendar::day_in(*unix, zone);
+            (*stored != Some(i64::from(day))).then(|| (id.clone(), day))
+        })
+        .collect()
+}
+
 pub(crate) fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -798,7 +852,7 @@ pub(crate) fn now_unix() -> i64 {
 /// columns are named alike and decode to the same Rust types.
 macro_rules! row_decoders {
     ($row:ty) => {
-        /// `SELECT order_id, submitted_unix, {dimensions}, csat`.
+        /// `SELECT order_id, day, {dimensions}, csat`.
         fn gap_response_from_row(row: &$row) -> StoreResult<crate::schema::GapResponse> {
             let mut dimensions = DimensionValues::default();
             for d in Dimension::ALL {
@@ -807,7 +861,12 @@ macro_rules! row_decoders {
             let csat: i64 = row.try_get(2 + Dimension::COUNT)?;
             Ok(crate::schema::GapResponse {
                 order_id: row.try_get(0)?,
-                day: northstar_core::calendar::day_of_unix(row.try_get(1)?),
+                day: {
+                    let day: i64 = row.try_get(1)?;
+                    Day::try_from(day).map_err(|_| {
+                        StoreError::Corrupt(format!("response day {day} is out of range"))
+                    })?
+                },
                 dimensions,
                 csat: u8::try_from(csat)
                     .map_err(|_| StoreError::Corrupt(format!("csat {csat} is out of range")))?,

@@ -12,18 +12,31 @@ pub const REDACT_PERSONAL_DATA: &str = "redact_personal_data";
 /// `northstar serve` (`1`..=[`MAX_RETENTION_MONTHS`], or `off`, the default).
 pub const RETENTION_MONTHS: &str = "retention_months";
 
+/// Setting: the organisation's time zone, an IANA name (default `UTC`).
+/// Every response's day (rollups, trends by day, week and month, period
+/// filters) is its calendar day in this zone
+/// ([`northstar_core::calendar::day_in`]). Changing it re-derives every
+/// stored day and rebuilds the rollups in one transaction
+/// ([`crate::Backend::put_time_zone`]).
+pub const TIME_ZONE: &str = "time_zone";
+
 /// Not a setting an admin changes: the secret under which the audit log
 /// names erased customers ([`crate::customer_reference`]); generated at
 /// the first erasure, never shown, copied with the database.
 pub const AUDIT_KEY: &str = "audit_key";
 
 /// The settings Northstar knows, what each accepts and its default.
-pub const KNOWN_SETTINGS: [(&str, &str, &str); 2] = [
+pub const KNOWN_SETTINGS: [(&str, &str, &str); 3] = [
     (REDACT_PERSONAL_DATA, "on or off", "off"),
     (
         RETENTION_MONTHS,
         "a whole number of months from 1 to 1200, or off",
         "off",
+    ),
+    (
+        TIME_ZONE,
+        "an IANA time zone name such as Europe/Paris or America/New_York",
+        "UTC",
     ),
 ];
 
@@ -59,6 +72,10 @@ pub fn check_setting(key: &str, value: &str) -> Result<String, String> {
             "{key}: the value is longer than {MAX_VALUE_CHARS} characters; it must be {accepts}"
         ));
     }
+    if key == TIME_ZONE {
+        // Names are spelled as the time zone database spells them.
+        return northstar_core::calendar::time_zone(value).map(|(name, _)| name);
+    }
     let value = value.trim().to_ascii_lowercase();
     let valid = match key {
         REDACT_PERSONAL_DATA => value == "on" || value == "off",
@@ -78,7 +95,7 @@ pub fn check_setting(key: &str, value: &str) -> Result<String, String> {
     }
 }
 
-/// The default of a known setting (`off` for both today).
+/// The default of a known setting.
 pub fn default_value(key: &str) -> Option<&'static str> {
     KNOWN_SETTINGS
         .iter()
@@ -99,6 +116,30 @@ pub fn retention_months(text: &str) -> Result<u32, String> {
     } else {
         Err(bound())
     }
+}
+
+/// The time zone a stored `time_zone` value names (UTC when never set).
+pub(crate) fn stored_time_zone(value: Option<&str>) -> crate::StoreResult<jiff::tz::TimeZone> {
+    match value {
+        None => Ok(jiff::tz::TimeZone::UTC),
+        Some(name) => northstar_core::calendar::time_zone(name)
+            .map(|(_, zone)| zone)
+            .map_err(|e| {
+                crate::StoreError::Corrupt(format!(
+                    "the stored setting {e}; set it again with `northstar settings set time_zone <name>`"
+                ))
+            }),
+    }
+}
+
+/// The organisation's time zone as stored (name and zone; UTC when never
+/// set): one small read, for callers that name the zone or need "today".
+pub async fn time_zone(
+    backend: &dyn crate::Backend,
+) -> crate::StoreResult<(String, jiff::tz::TimeZone)> {
+    let stored = backend.setting(TIME_ZONE).await?;
+    let zone = stored_time_zone(stored.as_deref())?;
+    Ok((stored.unwrap_or_else(|| "UTC".to_string()), zone))
 }
 
 /// Masks personal data in responses' comments and attribute values.
@@ -146,8 +187,20 @@ mod tests {
         assert!(
             check_setting("colour", "blue")
                 .unwrap_err()
-                .contains("use one of redact_personal_data, retention_months")
+                .contains("use one of redact_personal_data, retention_months, time_zone")
         );
+        assert_eq!(
+            check_setting(TIME_ZONE, " Europe/Paris "),
+            Ok("Europe/Paris".into())
+        );
+        assert_eq!(
+            check_setting(TIME_ZONE, "Europe/Pariss"),
+            Err(
+                "time_zone: unknown IANA time zone 'Europe/Pariss'; use a name such as Europe/Paris"
+                    .into()
+            )
+        );
+        assert_eq!(default_value(TIME_ZONE), Some("UTC"));
         assert_eq!(default_value(RETENTION_MONTHS), Some("off"));
         assert_eq!(default_value("colour"), None);
     }

@@ -23,7 +23,7 @@ use crate::backend::AnonymisedBatch;
 use crate::backend::{
     self, Backend, CubePosition, DataVersions, DeltasSince, DriverSet, Erased, ErasureWritten,
     GapCell, MAX_RESPONSE_PAGE, MomentCell, MomentOutcome, OperationKey, RespondentCounts,
-    RespondentQuery, ResponseListQuery, ResponsesWritten, RollupDelta, TargetCell,
+    RespondentQuery, ResponseListQuery, ResponsesWritten, RollupDelta, TargetCell, TimeZoneChanged,
 };
 use crate::schema::{
     self, COUNTER_COLUMNS, DELTA_LOG_SECONDS, DELTA_LOG_VERSIONS, DIMENSION_COLUMNS,
@@ -65,6 +65,16 @@ fn rollup_cell_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<RollupCell
 }
 
 schema::row_decoders!(sqlx::sqlite::SqliteRow);
+
+/// The day stored with a response (`day` among the selected columns).
+fn stored_day(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Day> {
+    let day: Option<i64> = row.try_get("day")?;
+    day.and_then(|d| Day::try_from(d).ok()).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "a response has no valid day ({day:?}); run `northstar rebuild-rollups` to derive it"
+        ))
+    })
+}
 
 fn response_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<NewResponse> {
     let mut dims = DimensionValues::default();
@@ -196,25 +206,32 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Replaces `driver_moments_daily` by the moments of every stored
-    /// response (read in pages, so memory follows the cells, not the rows).
-    async fn rebuild_moments(tx: &mut sqlx::Transaction<'static, Sqlite>) -> StoreResult<()> {
+    /// The moments of every stored response, computed from the rows
+    /// (streamed: memory follows the cells, not the rows).
+    async fn raw_moment_cells(conn: &mut sqlx::SqliteConnection) -> StoreResult<Vec<MomentCell>> {
         use futures_util::TryStreamExt;
+        let mut deltas = std::collections::HashMap::new();
+        let mut rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RESPONSE_COLUMNS}, day FROM responses WHERE nps IS NOT NULL OR csat IS NOT NULL"
+        )))
+        .fetch(conn);
+        while let Some(row) = rows.try_next().await? {
+            let r = response_from_row(&row)?;
+            let day: i64 = row.try_get("day")?;
+            let day = Day::try_from(day)
+                .map_err(|_| StoreError::Corrupt(format!("response day {day} is out of range")))?;
+            schema::add_moments(&mut deltas, std::iter::once((&r, day)), false);
+        }
+        Ok(schema::sorted_moment_cells(deltas))
+    }
+
+    /// Replaces `driver_moments_daily` by the moments of every stored
+    /// response.
+    async fn rebuild_moments(tx: &mut sqlx::Transaction<'static, Sqlite>) -> StoreResult<()> {
         sqlx::query("DELETE FROM driver_moments_daily")
             .execute(&mut **tx)
             .await?;
-        let mut deltas = std::collections::HashMap::new();
-        {
-            let mut rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {RESPONSE_COLUMNS} FROM responses WHERE nps IS NOT NULL OR csat IS NOT NULL"
-            )))
-            .fetch(&mut **tx);
-            while let Some(row) = rows.try_next().await? {
-                let r = response_from_row(&row)?;
-                schema::add_moments(&mut deltas, std::iter::once(&r), false);
-            }
-        }
-        let cells = schema::sorted_moment_cells(deltas);
+        let cells = Self::raw_moment_cells(tx).await?;
         Self::upsert_moments(tx, &cells, &[]).await?;
         sqlx::query("UPDATE store_state SET value = 1 WHERE key = 'driver_moments_built'")
             .execute(&mut **tx)
@@ -253,7 +270,7 @@ impl SqliteStore {
             return Ok(HashMap::new());
         }
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT order_id, submitted_unix, {DIMENSION_COLUMNS}, csat FROM responses \
+            "SELECT order_id, day, {DIMENSION_COLUMNS}, csat FROM responses \
              WHERE order_id IN (SELECT value FROM json_each(?1)) AND order_id IS NOT NULL AND csat IS NOT NULL"
         )))
         .bind(json_text(&orders))
@@ -349,6 +366,98 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Re-derives the stored day of every response in `zone`, a page at a
+    /// time (memory holds one page), then rebuilds the rollups from the
+    /// days; a version with no delta in the log makes every cube reload.
+    async fn rebucket_and_rebuild(
+        tx: &mut sqlx::Transaction<'static, Sqlite>,
+        zone: &jiff::tz::TimeZone,
+    ) -> StoreResult<TimeZoneChanged> {
+        let mut rebucketed = 0u64;
+        let mut after = String::new();
+        loop {
+            let page: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+                "SELECT external_id, submitted_unix, day FROM responses WHERE external_id > ?1 \
+                 ORDER BY external_id LIMIT ?2",
+            )
+            .bind(&after)
+            .bind(schema::REBUCKET_PAGE)
+            .fetch_all(&mut **tx)
+            .await?;
+            let Some((last, _, _)) = page.last() else {
+                break;
+            };
+            after = last.clone();
+            let moved = schema::moved_days(&page, zone);
+            for chunk in moved.chunks(ROWS_PER_STATEMENT * 10) {
+                rebucketed += sqlx::query(
+                    "UPDATE responses SET day = m.value ->> 1 FROM json_each(?1) AS m \
+                     WHERE responses.external_id = m.value ->> 0",
+                )
+                .bind(json_text(&chunk))
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            }
+            if (page.len() as i64) < schema::REBUCKET_PAGE {
+                break;
+            }
+        }
+        sqlx::query("DELETE FROM rollups_daily")
+            .execute(&mut **tx)
+            .await?;
+        let cells = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO rollups_daily (day, {DIMENSION_COLUMNS}, {}) {}",
+            COUNTER_COLUMNS.join(", "),
+            raw_rollup_select()
+        )))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        // The tables kept beside the rollups follow the days.
+        Self::rebuild_moments(tx).await?;
+        Self::rebuild_gaps(tx).await?;
+        Self::bump_version(tx).await?;
+        Ok(TimeZoneChanged { rebucketed, cells })
+    }
+
+    /// Stores the time zone setting and re-derives days and rollups, in
+    /// one transaction; audited unless it is a copy (`audit` false).
+    async fn set_time_zone(&self, setting: &Setting, audit: bool) -> StoreResult<TimeZoneChanged> {
+        let zone = settings::stored_time_zone(Some(&setting.value))?;
+        let _writing = self.write_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let old: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")
+            .bind(settings::TIME_ZONE)
+            .fetch_optional(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_unix, updated_by) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+             updated_unix = excluded.updated_unix, updated_by = excluded.updated_by",
+        )
+        .bind(settings::TIME_ZONE)
+        .bind(&setting.value)
+        .bind(setting.updated_unix)
+        .bind(&setting.updated_by)
+        .execute(&mut *tx)
+        .await?;
+        if audit {
+            sqlx::query(
+                "INSERT INTO audit_log (at_unix, actor, action, target, detail) VALUES (?1, ?2, 'setting.change', ?3, ?4)",
+            )
+            .bind(setting.updated_unix)
+            .bind(&setting.updated_by)
+            .bind(settings::TIME_ZONE)
+            .bind(settings::change_detail(old.as_deref(), &setting.value))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let changed = Self::rebucket_and_rebuild(&mut tx, &zone).await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
     async fn bump_version(tx: &mut sqlx::Transaction<'static, Sqlite>) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(
             "UPDATE store_state SET value = value + 1 WHERE key = 'rollup_version' RETURNING value",
@@ -420,33 +529,43 @@ impl Backend for SqliteStore {
         }
         let _writing = self.write_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if redact {
-            let on: Option<String> =
-                sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")
-                    .bind(settings::REDACT_PERSONAL_DATA)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if on.as_deref() == Some("on") {
-                settings::redact_responses(&mut rows);
-            }
+        // Read in the write's transaction: a change of either commits
+        // before or after this whole write (one writer at a time).
+        let stored: Vec<(String, String)> =
+            sqlx::query_as("SELECT key, value FROM settings WHERE key IN (?1, ?2)")
+                .bind(settings::REDACT_PERSONAL_DATA)
+                .bind(settings::TIME_ZONE)
+                .fetch_all(&mut *tx)
+                .await?;
+        let stored_value = |key: &str| {
+            stored
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        if redact && stored_value(settings::REDACT_PERSONAL_DATA) == Some("on") {
+            settings::redact_responses(&mut rows);
         }
+        let zone = settings::stored_time_zone(stored_value(settings::TIME_ZONE))?;
 
         let ids: Vec<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
         let existing_rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {RESPONSE_COLUMNS} FROM responses WHERE external_id IN (SELECT value FROM json_each(?1))"
+            "SELECT {RESPONSE_COLUMNS}, day FROM responses WHERE external_id IN (SELECT value FROM json_each(?1))"
         )))
         .bind(json_text(&ids))
         .fetch_all(&mut *tx)
         .await?;
         let mut existing: HashMap<String, NewResponse> =
             HashMap::with_capacity(existing_rows.len());
+        let mut stored_days: HashMap<String, Day> = HashMap::with_capacity(existing_rows.len());
         for row in &existing_rows {
             let r = response_from_row(row)?;
+            stored_days.insert(r.external_id.clone(), stored_day(row)?);
             existing.insert(r.external_id.clone(), r);
         }
 
         let (summary, changes) = changes(&rows, &existing, |r| r.external_id.clone());
-        let (cells, retracted_days) = schema::rollup_deltas(&changes);
+        let (cells, retracted_days) = schema::rollup_deltas(&changes, &zone, &stored_days);
         let changed: Vec<&NewResponse> = changes.iter().map(|(new, _)| *new).collect();
         if changed.is_empty() {
             tx.commit().await?;
@@ -458,12 +577,13 @@ impl Backend for SqliteStore {
 
         let updates: Vec<String> = RESPONSE_COLUMNS
             .names()
+            .chain(["day"])
             .filter(|c| *c != "external_id")
             .map(|c| format!("{c} = excluded.{c}"))
             .collect();
         for chunk in changed.chunks(ROWS_PER_STATEMENT) {
             let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new(format!("INSERT INTO responses ({RESPONSE_COLUMNS}) "));
+                QueryBuilder::new(format!("INSERT INTO responses ({RESPONSE_COLUMNS}, day) "));
             qb.push_values(chunk, |mut b, r| {
                 b.push_bind(r.external_id.clone())
                     .push_bind(r.customer_id.clone())
@@ -479,7 +599,8 @@ impl Backend for SqliteStore {
                     .push_bind(r.comment.clone())
                     .push_bind(r.order_id.clone())
                     .push_bind(json_text(&r.drivers))
-                    .push_bind(json_text(&r.attributes));
+                    .push_bind(json_text(&r.attributes))
+                    .push_bind(i64::from(r.day_in(&zone)));
             });
             qb.push(format!(
                 " ON CONFLICT (external_id) DO UPDATE SET {}",
@@ -489,7 +610,12 @@ impl Backend for SqliteStore {
         }
 
         Self::upsert_rollups(&mut tx, &cells).await?;
-        Self::upsert_moments(&mut tx, &schema::moment_deltas(&changes), &retracted_days).await?;
+        Self::upsert_moments(
+            &mut tx,
+            &schema::moment_deltas(&changes, &zone, &stored_days),
+            &retracted_days,
+        )
+        .await?;
         let orders = schema::linked_orders(
             changes
                 .iter()
@@ -498,7 +624,7 @@ impl Backend for SqliteStore {
         let operations = Self::operations_by_order(&mut tx, &orders).await?;
         Self::apply_gap(
             &mut tx,
-            &schema::GapDelta::responses_changed(&changes, &operations),
+            &schema::GapDelta::responses_changed(&changes, &zone, &stored_days, &operations),
         )
         .await?;
         if !retracted_days.is_empty() {
@@ -528,14 +654,14 @@ impl Backend for SqliteStore {
         let _writing = self.write_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {RESPONSE_COLUMNS} FROM responses WHERE customer_id = ?1"
+            "SELECT {RESPONSE_COLUMNS}, day FROM responses WHERE customer_id = ?1"
         )))
         .bind(customer_id)
         .fetch_all(&mut *tx)
         .await?;
         let removed = rows
             .iter()
-            .map(response_from_row)
+            .map(|row| Ok((response_from_row(row)?, stored_day(row)?)))
             .collect::<StoreResult<Vec<_>>>()?;
         let mut erased = Erased {
             responses: sqlx::query("DELETE FROM responses WHERE customer_id = ?1")
@@ -591,8 +717,10 @@ impl Backend for SqliteStore {
         .collect::<StoreResult<Vec<_>>>()?;
         erased.operations = removed_operations.len() as u64;
         // The links of what left, with what stays and with each other.
-        let removed_links: Vec<schema::GapResponse> =
-            removed.iter().filter_map(schema::GapResponse::of).collect();
+        let removed_links: Vec<schema::GapResponse> = removed
+            .iter()
+            .filter_map(|(r, day)| schema::GapResponse::of(r, *day))
+            .collect();
         let mut orders: Vec<String> = removed_links.iter().map(|r| r.order_id.clone()).collect();
         orders.sort_unstable();
         orders.dedup();
@@ -677,7 +805,7 @@ impl Backend for SqliteStore {
         if let Some(last) = &batch.last {
             // Answers about orders lose their link: take it out of the gaps.
             let unlinked = sqlx::query(AssertSqlSafe(format!(
-                "SELECT order_id, submitted_unix, {DIMENSION_COLUMNS}, csat FROM responses \
+                "SELECT order_id, day, {DIMENSION_COLUMNS}, csat FROM responses \
                  WHERE external_id > ?1 AND external_id <= ?2 AND submitted_unix < ?3 \
                  AND order_id IS NOT NULL AND csat IS NOT NULL"
             )))
@@ -1247,6 +1375,11 @@ impl Backend for SqliteStore {
         Ok(targets)
     }
 
+    async fn driver_moment_cells_from_raw(&self) -> StoreResult<Vec<MomentCell>> {
+        let mut conn = self.pool.acquire().await?;
+        Self::raw_moment_cells(&mut conn).await
+    }
+
     async fn driver_moment_cells(&self) -> StoreResult<Vec<MomentCell>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments FROM driver_moments_daily"
@@ -1285,23 +1418,14 @@ impl Backend for SqliteStore {
     async fn rebuild_rollups(&self) -> StoreResult<u64> {
         let _writing = self.write_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("DELETE FROM rollups_daily")
-            .execute(&mut *tx)
+        let zone: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")
+            .bind(settings::TIME_ZONE)
+            .fetch_optional(&mut *tx)
             .await?;
-        let inserted = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO rollups_daily (day, {DIMENSION_COLUMNS}, {}) {}",
-            COUNTER_COLUMNS.join(", "),
-            raw_rollup_select()
-        )))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        Self::rebuild_moments(&mut tx).await?;
-        Self::rebuild_gaps(&mut tx).await?;
-        // A version with no delta in the log: every cube reloads.
-        Self::bump_version(&mut tx).await?;
+        let zone = settings::stored_time_zone(zone.as_deref())?;
+        let changed = Self::rebucket_and_rebuild(&mut tx, &zone).await?;
         tx.commit().await?;
-        Ok(inserted)
+        Ok(changed.cells)
     }
 
     async fn rollup_cells(&self) -> StoreResult<Vec<RollupCell>> {
@@ -1825,6 +1949,9 @@ impl Backend for SqliteStore {
         actor: &str,
         now_unix: i64,
     ) -> StoreResult<()> {
+        if key == settings::TIME_ZONE {
+            return self.put_time_zone(value, actor, now_unix).await.map(|_| ());
+        }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let old: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")
             .bind(key)
@@ -1894,7 +2021,25 @@ impl Backend for SqliteStore {
             .collect())
     }
 
+    async fn put_time_zone(
+        &self,
+        zone: &str,
+        actor: &str,
+        now_unix: i64,
+    ) -> StoreResult<TimeZoneChanged> {
+        let setting = Setting {
+            key: settings::TIME_ZONE.into(),
+            value: zone.into(),
+            updated_unix: now_unix,
+            updated_by: actor.into(),
+        };
+        self.set_time_zone(&setting, true).await
+    }
+
     async fn put_copied_setting(&self, setting: &Setting) -> StoreResult<()> {
+        if setting.key == settings::TIME_ZONE {
+            return self.set_time_zone(setting, false).await.map(|_| ());
+        }
         sqlx::query(
             "INSERT INTO settings (key, value, updated_unix, updated_by) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
@@ -1980,17 +2125,17 @@ impl Backend for SqliteStore {
     }
 }
 
-/// Appends a respondent selection's conditions (days of `submitted_unix`,
+/// Appends a respondent selection's conditions (the responses' stored days,
 /// dimension values, any of several per dimension) to a query, on columns
 /// of the responses table named with `prefix` (`""` or `"r."`).
 fn push_selection(qb: &mut QueryBuilder<Sqlite>, selection: &RespondentQuery, prefix: &str) {
     if let Some(from) = selection.from {
-        qb.push(format!(" AND {prefix}submitted_unix >= "))
-            .push_bind(i64::from(from) * 86_400);
+        qb.push(format!(" AND {prefix}day >= "))
+            .push_bind(i64::from(from));
     }
     if let Some(to) = selection.to {
-        qb.push(format!(" AND {prefix}submitted_unix < "))
-            .push_bind((i64::from(to) + 1) * 86_400);
+        qb.push(format!(" AND {prefix}day <= "))
+            .push_bind(i64::from(to));
     }
     push_dimension_filter(qb, &selection.filter, prefix);
 }

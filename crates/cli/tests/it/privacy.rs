@@ -67,8 +67,25 @@ fn settings_retention_and_erasure_from_the_command_line() {
     let out = northstar(&["settings", "set", "retention_months", " 024 "], &db);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "retention_months = 24 (audited)\n");
+    let out = northstar(&["settings", "set", "time_zone", "Europe/Pariss"], &db);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(
+            "time_zone: unknown IANA time zone 'Europe/Pariss'; use a name such as Europe/Paris"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = northstar(&["settings", "set", "time_zone", "Europe/Paris"], &db);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("time_zone = Europe/Paris (audited); "),
+        "{}",
+        text(&out.stdout)
+    );
     let out = northstar(&["settings", "list"], &db);
     let list = text(&out.stdout);
+    assert!(list.contains("\ntime_zone,Europe/Paris,"), "{list}");
     assert!(
         list.contains("redact_personal_data,off,on or off,-,-\n"),
         "{list}"

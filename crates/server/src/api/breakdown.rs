@@ -204,7 +204,7 @@ pub async fn breakdown_report(
                 groups,
                 false,
                 "dimension",
-                "daily rollups of raw responses (UTC days), merged in memory".to_string(),
+                "daily rollups of raw responses (calendar days in the organisation's time zone), merged in memory".to_string(),
             )
         }
         BreakdownBy::Attribute(attribute) => {

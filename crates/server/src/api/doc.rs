@@ -39,10 +39,10 @@ pub enum GroupByName {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query, style = Form)]
 pub struct SelectionDoc {
-    /// First UTC day, inclusive.
+    /// First day, inclusive (a calendar day in the organisation's time zone, setting time_zone).
     #[param(format = Date)]
     from: Option<String>,
-    /// Last UTC day, inclusive; not before `from`.
+    /// Last day, inclusive; not before `from` (in the organisation's time zone).
     #[param(format = Date)]
     to: Option<String>,
     #[param(explode, max_length = 100)]

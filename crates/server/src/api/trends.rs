@@ -92,7 +92,8 @@ pub struct TrendReport {
     pub requested_from: Option<String>,
     pub requested_to: Option<String>,
     pub restricted_to: Option<String>,
-    pub source: &'static str,
+    /// Names the time zone whose calendar days the periods are.
+    pub source: String,
     /// Set when the range asked for held more than 400 periods and only
     /// the last 400 are shown.
     pub note: Option<String>,
@@ -147,6 +148,8 @@ pub async fn trend_report(
     interval: Interval,
     selection: &Selection,
 ) -> Result<TrendReport, ApiError> {
+    // Days, weeks and months are the organisation's time zone's.
+    let (zone_name, zone) = northstar_store::settings::time_zone(store.backend()).await?;
     // The range: as asked, else ending on the last day with an answer.
     let to = match selection.to {
         Some(t) => t,
@@ -154,7 +157,7 @@ pub async fn trend_report(
             let everything = store.query_rollups(&selection.query(None)).await?;
             match everything.span(metric) {
                 Some((_, last)) => selection.from.map_or(last, |f| last.max(f)),
-                None => calendar::day_of_unix(crate::auth::now_unix()),
+                None => calendar::day_in(crate::auth::now_unix(), &zone),
             }
         }
     };
@@ -229,7 +232,9 @@ pub async fn trend_report(
         requested_from: selection.from.map(calendar::day_label),
         requested_to: selection.to.map(calendar::day_label),
         restricted_to: selection.restricted_to.clone(),
-        source: "daily rollups of raw responses (UTC days; ISO weeks start on Monday), merged in memory",
+        source: format!(
+            "daily rollups of raw responses (calendar days in {zone_name}, the organisation's time zone; ISO weeks start on Monday), merged in memory"
+        ),
         note,
     })
 }

@@ -770,6 +770,7 @@ struct ErasePage {
     failed: bool,
     redact: SettingRow,
     retention: SettingRow,
+    time_zone: SettingRow,
 }
 
 async fn erase_page(
@@ -810,6 +811,7 @@ async fn erase_page(
         message,
         redact: row(settings::REDACT_PERSONAL_DATA),
         retention: row(settings::RETENTION_MONTHS),
+        time_zone: row(settings::TIME_ZONE),
     };
     match page.render() {
         Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
@@ -854,6 +856,20 @@ pub async fn change_setting(
         Ok(v) => v,
         Err(e) => return erase_page(&state, &principal, StatusCode::BAD_REQUEST, e).await,
     };
+    if form.key == settings::TIME_ZONE {
+        // Every stored day and the rollups are re-derived in one
+        // transaction; the cube is reloaded before the page answers.
+        return match state.store.change_time_zone(&value, &principal.who).await {
+            Ok(changed) => {
+                let message = format!(
+                    "time_zone is now {value} (audited): {} responses moved to another day and the daily rollups were rebuilt ({} cells).",
+                    changed.rebucketed, changed.cells
+                );
+                erase_page(&state, &principal, StatusCode::OK, message).await
+            }
+            Err(e) => super::render(Err(e.into())),
+        };
+    }
     let now = now_unix();
     match state
         .store

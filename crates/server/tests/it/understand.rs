@@ -699,3 +699,77 @@ async fn understand_answers_keep_a_department_role_to_its_department() {
         "{body}"
     );
 }
+
+/// Trends by day follow the organisation's time zone: set from the admin
+/// page, a response at 23:30Z moves to the next day in Europe/Paris; an
+/// unknown zone is refused by name.
+#[tokio::test]
+async fn trends_by_day_follow_the_organisations_time_zone() {
+    let app = TestApp::new().await;
+    post(
+        &app,
+        vec![
+            json!({"external_id": "late", "submitted_at": "2025-06-14T23:30:00Z", "nps": 9}),
+            json!({"external_id": "noon", "submitted_at": "2025-06-14T12:00:00Z", "nps": 3}),
+        ],
+    )
+    .await;
+    let days = |t: &serde_json::Value| -> Vec<(String, i64)> {
+        t["periods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["n"].as_i64().unwrap_or(0) > 0)
+            .map(|p| {
+                (
+                    p["period"].as_str().unwrap().to_string(),
+                    p["n"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let uri = "/api/v1/trends?metric=nps&interval=day&from=2025-06-13&to=2025-06-16";
+    let (status, t) = app.json("GET", uri, None).await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(days(&t), [("2025-06-14".to_string(), 2)]);
+    assert!(t["source"].as_str().unwrap().contains("in UTC"), "{t}");
+
+    let (status, html) = app
+        .send_form("/admin/settings", "key=time_zone&value=Europe%2FPariss")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(
+        html.contains("time_zone: unknown IANA time zone &#39;Europe/Pariss&#39;; use a name such as Europe/Paris"),
+        "{html}"
+    );
+    let (status, html) = app
+        .send_form("/admin/settings", "key=time_zone&value=Europe%2FParis")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("time_zone is now Europe/Paris (audited): 1 responses moved to another day"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<strong id="time-zone-value">Europe/Paris</strong>, changed by "#),
+        "{html}"
+    );
+
+    let (_, t) = app.json("GET", uri, None).await;
+    assert_eq!(
+        days(&t),
+        [("2025-06-14".to_string(), 1), ("2025-06-15".to_string(), 1)]
+    );
+    assert!(
+        t["source"].as_str().unwrap().contains("in Europe/Paris"),
+        "{t}"
+    );
+    let (_, one_day) = app
+        .json(
+            "GET",
+            "/api/v1/metrics?metric=nps&from=2025-06-15&to=2025-06-15",
+            None,
+        )
+        .await;
+    assert_eq!(one_day["overall"]["n"], 1, "{one_day}");
+}

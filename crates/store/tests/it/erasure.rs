@@ -170,7 +170,8 @@ async fn list_reads_newest_first_by_filter_and_cursor(db: TestDb) {
             ["support", "billing"].contains(&r.dimensions.get(Dimension::Department))
                 && r.dimensions.get(Dimension::Segment) == "smb"
                 && r.comment.is_some()
-                && r.day() >= northstar_core::calendar::parse_day("2026-01-05").unwrap()
+                && r.day_in(&jiff::tz::TimeZone::UTC)
+                    >= northstar_core::calendar::parse_day("2026-01-05").unwrap()
         })
         .collect();
     assert!(!want.is_empty());

@@ -12,6 +12,7 @@ mod erasure;
 mod import;
 mod rollups;
 mod settings;
+mod time_zone;
 
 use northstar_store::Store;
 pub use northstar_store::test_db::{Engine, TestDb};
