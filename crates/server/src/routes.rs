@@ -154,28 +154,40 @@ fn table() -> Vec<(RouteSpec, Handler)> {
             Needs(ViewSummaries),
             get(api::trends::get_trends),
         ),
-        spec(
-            Method::GET,
-            "/api/v1/trends.csv",
-            Needs(Export),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/api/v1/trends.csv",
+                access: Needs(Export),
+                example: "/api/v1/trends.csv?metric=nps&interval=month",
+            },
             get(api::trends::get_trends_csv),
         ),
-        spec(
-            Method::GET,
-            "/api/v1/breakdown.csv",
-            Needs(Export),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/api/v1/breakdown.csv",
+                access: Needs(Export),
+                example: "/api/v1/breakdown.csv?metric=nps&by=department",
+            },
             get(api::breakdown::get_breakdown_csv),
         ),
-        spec(
-            Method::GET,
-            "/api/v1/drivers.csv",
-            Needs(Export),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/api/v1/drivers.csv",
+                access: Needs(Export),
+                example: "/api/v1/drivers.csv?metric=nps",
+            },
             get(api::drivers::get_drivers_csv),
         ),
-        spec(
-            Method::GET,
-            "/api/v1/expectation-gap.csv",
-            Needs(Export),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/api/v1/expectation-gap.csv",
+                access: Needs(Export),
+                example: "/api/v1/expectation-gap.csv?measure=delivery_days&department=logistics",
+            },
             get(api::expectation_gap::get_expectation_gap_csv),
         ),
         spec(
