@@ -150,7 +150,11 @@ fn open(svg: &mut String, id: &str, w: f64, h: f64, title: &str, desc: &str) {
 
 /// A linear scale from `[d0, d1]` to `[r0, r1]`.
 fn scale(d0: f64, d1: f64, r0: f64, r1: f64) -> impl Fn(f64) -> f64 {
-    let span = if (d1 - d0).abs() < 1e-12 { 1.0 } else { d1 - d0 };
+    let span = if (d1 - d0).abs() < 1e-12 {
+        1.0
+    } else {
+        d1 - d0
+    };
     move |v| r0 + (v - d0) / span * (r1 - r0)
 }
 
@@ -255,7 +259,10 @@ pub fn control_svg(
     y_grid(&mut svg, lo, hi, &y, LEFT, W - RIGHT, format);
     // Limits as steps: each period's limits span its slot.
     for (name, limit) in [
-        ("UCL", &(|p: &ControlPoint| p.ucl) as &dyn Fn(&ControlPoint) -> Option<f64>),
+        (
+            "UCL",
+            &(|p: &ControlPoint| p.ucl) as &dyn Fn(&ControlPoint) -> Option<f64>,
+        ),
         ("LCL", &|p: &ControlPoint| p.lcl),
     ] {
         let mut d = String::new();
@@ -567,14 +574,18 @@ pub fn quadrant_svg(
         .map(|p| p.importance)
         .fold(importance_split, f64::max);
     let x_hi = (max_x * 1.15).max(1.0);
-    let (p_lo, p_hi) = points.iter().fold((performance_split, performance_split), |a, p| {
-        (a.0.min(p.performance), a.1.max(p.performance))
-    });
+    let (p_lo, p_hi) = points
+        .iter()
+        .fold((performance_split, performance_split), |a, p| {
+            (a.0.min(p.performance), a.1.max(p.performance))
+        });
     let pad = ((p_hi - p_lo) * 0.15).max(0.2);
     let (y_lo, y_hi) = (p_lo - pad, p_hi + pad);
     let x = scale(0.0, x_hi, LEFT, W - RIGHT);
     let y = scale(y_lo, y_hi, H - BOTTOM, TOP);
-    y_grid(&mut svg, y_lo, y_hi, &y, LEFT, W - RIGHT, &|v| format!("{v:.1}"));
+    y_grid(&mut svg, y_lo, y_hi, &y, LEFT, W - RIGHT, &|v| {
+        format!("{v:.1}")
+    });
     let step = tick_step(x_hi, 6.0);
     let mut tick = 0.0;
     while tick <= x_hi {
@@ -603,7 +614,13 @@ pub fn quadrant_svg(
         ("Maintain", LEFT + 8.0, TOP + 14.0, "start", "#5b6475"),
         ("Keep up", W - RIGHT - 8.0, TOP + 14.0, "end", "#1d7a3a"),
         ("Monitor", LEFT + 8.0, H - BOTTOM - 8.0, "start", "#5b6475"),
-        ("Fix first", W - RIGHT - 8.0, H - BOTTOM - 8.0, "end", "#b3261e"),
+        (
+            "Fix first",
+            W - RIGHT - 8.0,
+            H - BOTTOM - 8.0,
+            "end",
+            "#b3261e",
+        ),
     ] {
         let _ = write!(
             svg,
@@ -640,7 +657,11 @@ pub fn quadrant_svg(
                 r##"<circle cx="{cx:.1}" cy="{cy:.1}" r="5" fill="#24579e"><title>{tip}</title></circle>"##
             );
         }
-        let anchor = if cx > W - RIGHT - 160.0 { "end" } else { "start" };
+        let anchor = if cx > W - RIGHT - 160.0 {
+            "end"
+        } else {
+            "start"
+        };
         let dx = if anchor == "end" { -9.0 } else { 9.0 };
         let _ = write!(
             svg,

@@ -137,10 +137,7 @@ pub struct GapCounts {
 impl GapCounts {
     /// Gathers rows of (value, satisfied, answers, first unix second, last
     /// unix second) as both backends select them.
-    pub(crate) fn from_rows(
-        rows: Vec<(f64, i64, i64, i64, i64)>,
-        targets: &[(f64, i64)],
-    ) -> Self {
+    pub(crate) fn from_rows(rows: Vec<(f64, i64, i64, i64, i64)>, targets: &[(f64, i64)]) -> Self {
         let period = rows
             .iter()
             .map(|r| (r.3, r.4))

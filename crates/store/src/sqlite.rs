@@ -772,7 +772,8 @@ impl Backend for SqliteStore {
             .push_bind(query.measure.clone());
         push_selection(&mut qb, &query.responses, "r.");
         qb.push(" GROUP BY o.value ORDER BY o.value");
-        let rows: Vec<(f64, i64, i64, i64, i64)> = qb.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<(f64, i64, i64, i64, i64)> =
+            qb.build_query_as().fetch_all(&self.pool).await?;
         let targets: Vec<(f64, i64)> = sqlx::query_as(
             "SELECT target, COUNT(*) FROM operations WHERE department = $1 AND measure = $2 \
              AND target IS NOT NULL GROUP BY target ORDER BY 2 DESC, 1",

@@ -60,7 +60,12 @@ pub async fn page(
     let page = |content: Option<Content>, error: Option<String>, form: FilterForm| BreakdownPage {
         nav: Some(super::Nav::of(&principal)),
         metrics: u::choices(
-            &[("nps", "NPS"), ("csat", "CSAT"), ("ces", "CES"), ("fcr", "FCR")],
+            &[
+                ("nps", "NPS"),
+                ("csat", "CSAT"),
+                ("ces", "CES"),
+                ("fcr", "FCR"),
+            ],
             u::value(&pairs, "metric"),
         ),
         by: u::value(&pairs, "by").to_string(),

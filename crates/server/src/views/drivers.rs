@@ -125,7 +125,10 @@ fn content(r: &DriverReport, principal: &Principal, pairs: &[(String, String)]) 
     let summary = if r.drivers.is_empty() {
         format!(
             "No key-driver analysis for this selection{}.",
-            r.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default()
+            r.note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
         )
     } else if fix_first.is_empty() {
         format!(
@@ -135,7 +138,11 @@ fn content(r: &DriverReport, principal: &Principal, pairs: &[(String, String)]) 
         format!(
             "Fix first: {} — {} more to {outcome} than the median driver and {} rated below the median driver.",
             and_list(&fix_first),
-            if fix_first.len() == 1 { "it matters" } else { "they matter" },
+            if fix_first.len() == 1 {
+                "it matters"
+            } else {
+                "they matter"
+            },
             if fix_first.len() == 1 { "is" } else { "are" },
         )
     };
@@ -167,7 +174,9 @@ fn content(r: &DriverReport, principal: &Principal, pairs: &[(String, String)]) 
         })
         .collect();
     let r2 = match (r.r2, r.r2_ci_low, r.r2_ci_high) {
-        (Some(v), Some(lo), Some(hi)) => format!("{v:.3} (95% bootstrap interval {lo:.3} to {hi:.3})"),
+        (Some(v), Some(lo), Some(hi)) => {
+            format!("{v:.3} (95% bootstrap interval {lo:.3} to {hi:.3})")
+        }
         (Some(v), _, _) => format!("{v:.3}"),
         _ => "–".to_string(),
     };

@@ -104,8 +104,7 @@ pub async fn page(
         error,
         content,
     };
-    let form = match u::filter_form(&state, &principal, &pairs, Some(Dimension::Department)).await
-    {
+    let form = match u::filter_form(&state, &principal, &pairs, Some(Dimension::Department)).await {
         Ok(f) => f,
         Err(e) => return super::render(Err(e)),
     };
@@ -182,9 +181,9 @@ fn content(r: &GapReport, principal: &Principal, pairs: &[(String, String)]) -> 
             with_unit(t),
             among.clone().unwrap_or_default()
         ),
-        (None, None) => format!(
-            "Customers stay at or above {level} satisfied across the observed range."
-        ),
+        (None, None) => {
+            format!("Customers stay at or above {level} satisfied across the observed range.")
+        }
     };
     let points: Vec<GapPoint> = r
         .curve

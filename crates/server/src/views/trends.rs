@@ -61,7 +61,12 @@ pub async fn page(
     let page = |content: Option<Content>, error: Option<String>, form: FilterForm| TrendsPage {
         nav: Some(super::Nav::of(&principal)),
         metrics: u::choices(
-            &[("nps", "NPS"), ("csat", "CSAT"), ("ces", "CES"), ("fcr", "FCR")],
+            &[
+                ("nps", "NPS"),
+                ("csat", "CSAT"),
+                ("ces", "CES"),
+                ("fcr", "FCR"),
+            ],
             u::value(&pairs, "metric"),
         ),
         intervals: u::choices(
@@ -173,10 +178,9 @@ fn content(r: &TrendReport, principal: &Principal, pairs: &[(String, String)]) -
                 Metric::Ces => format!("{:+.2}", c.difference),
                 _ => format!("{:+.1}", c.difference),
             }),
-            test: p
-                .change
-                .as_ref()
-                .map_or("–".into(), |c| format!("{} = {:.2}", stat_name(c.method), c.statistic)),
+            test: p.change.as_ref().map_or("–".into(), |c| {
+                format!("{} = {:.2}", stat_name(c.method), c.statistic)
+            }),
             p_value: u::format_p(p.change.as_ref().map(|c| c.p_value)),
         })
         .collect();

@@ -216,7 +216,6 @@ pub fn respond(
     }
 }
 
-
 /// Options of a select: (value, label, selected).
 pub fn choices(
     options: &[(&'static str, &'static str)],

@@ -90,23 +90,42 @@ async fn each_page_shows_its_finding_chart_table_and_provenance() {
         .await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains(r#"role="img" aria-labelledby="trend-chart-title trend-chart-desc""#));
-    assert!(html.contains(r#"<title id="trend-chart-title">Net Promoter Score by week"#), "{html}");
+    assert!(
+        html.contains(r#"<title id="trend-chart-title">Net Promoter Score by week"#),
+        "{html}"
+    );
     assert!(html.contains(r#"<table id="trend-table">"#));
     assert!(
         html.contains("1 of 6 weeks lie outside their control limits (signal, not noise): 2025-W06 (below the lower limit)"),
         "{html}"
     );
-    assert_eq!(html.matches(r#"<path class="signal""#).count(), 1, "one diamond");
+    assert_eq!(
+        html.matches(r#"<path class="signal""#).count(),
+        1,
+        "one diamond"
+    );
     assert_eq!(html.matches(r#"<circle class="noise""#).count(), 5);
     assert!(html.contains("◆ signal: below LCL"));
     assert!(html.contains("Montgomery"));
-    assert!(html.contains("2025-01-06 to 2025-02-16 (first and last UTC day"), "{html}");
+    assert!(
+        html.contains("2025-01-06 to 2025-02-16 (first and last UTC day"),
+        "{html}"
+    );
     assert!(html.contains(
         r#"href="/api/v1/trends.csv?metric=nps&#38;interval=week&#38;from=2025-01-01&#38;to=2025-02-28""#
     ), "{html}");
-    assert!(html.contains(r#"<a href="/trends">Trends</a>"#), "the nav links the pages");
+    assert!(
+        html.contains(r#"<a href="/trends">Trends</a>"#),
+        "the nav links the pages"
+    );
 
-    let (status, html) = app.request("GET", "/breakdown?metric=nps&by=department&to=2025-03-01", None).await;
+    let (status, html) = app
+        .request(
+            "GET",
+            "/breakdown?metric=nps&by=department&to=2025-03-01",
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains(r#"<title id="breakdown-chart-title">Net Promoter Score by department"#));
     assert!(html.contains(r#"<table class="breakdown" id="breakdown-table">"#));
@@ -115,14 +134,20 @@ async fn each_page_shows_its_finding_chart_table_and_provenance() {
 
     let (status, html) = app.request("GET", "/drivers?metric=nps", None).await;
     assert_eq!(status, StatusCode::OK, "{html}");
-    assert!(html.contains("Fix first: delivery — it matters more to NPS"), "{html}");
+    assert!(
+        html.contains("Fix first: delivery — it matters more to NPS"),
+        "{html}"
+    );
     assert!(html.contains(r#"<title id="drivers-chart-title">Key drivers of NPS"#));
     assert!(html.contains(r#"<rect class="fix-first""#));
     assert!(html.contains(r#"<table id="drivers-table">"#));
     assert!(html.contains("R² = 0."), "{html}");
     assert!(html.contains("Johnson, J. W. (2000)"));
     assert!(html.contains("B = 1000 replicates, seed"), "{html}");
-    assert!(html.contains("2025-07-01 to 2025-07-01"), "the rows' own period: {html}");
+    assert!(
+        html.contains("2025-07-01 to 2025-07-01"),
+        "the rows' own period: {html}"
+    );
 
     // Without a department the page picks the first with linked records.
     for uri in [
@@ -136,7 +161,9 @@ async fn each_page_shows_its_finding_chart_table_and_provenance() {
                 || html.contains("Customers' satisfaction falls below 80% at 4 days or more; Logistics' target is at most 5 days. 28% of orders that met the target left the customer dissatisfied."),
             "{uri}: {html}"
         );
-        assert!(html.contains(r#"<line class="threshold""#) && html.contains(r#"<line class="target""#));
+        assert!(
+            html.contains(r#"<line class="threshold""#) && html.contains(r#"<line class="target""#)
+        );
         assert!(html.contains("customers: 4 days") && html.contains("target: 5 days"));
         assert!(html.contains(r#"<table id="gap-table">"#));
         assert!(html.contains("PAV") || html.contains("Pool-adjacent-violators"));
@@ -147,10 +174,20 @@ async fn each_page_shows_its_finding_chart_table_and_provenance() {
     let (_, drivers) = app.json("GET", "/api/v1/drivers?metric=nps", None).await;
     assert_eq!(drivers["period"]["from"], "2025-07-01", "{drivers}");
     let (_, gap) = app
-        .json("GET", "/api/v1/expectation-gap?measure=delivery_days&department=logistics", None)
+        .json(
+            "GET",
+            "/api/v1/expectation-gap?measure=delivery_days&department=logistics",
+            None,
+        )
         .await;
     assert_eq!(gap["period"]["to"], "2025-04-02", "{gap}");
-    let (_, trend) = app.json("GET", "/api/v1/trends?metric=nps&interval=week&from=2025-01-01&to=2025-02-28", None).await;
+    let (_, trend) = app
+        .json(
+            "GET",
+            "/api/v1/trends?metric=nps&interval=week&from=2025-01-01&to=2025-02-28",
+            None,
+        )
+        .await;
     assert_eq!(trend["period"]["from"], "2025-01-06", "{trend}");
 }
 
@@ -183,7 +220,10 @@ async fn every_table_downloads_as_csv_with_export_and_an_audit_entry() {
         let (status, headers, body) = app.raw(get(uri, &app.admin_token)).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
         assert!(
-            headers["content-type"].to_str().unwrap().starts_with("text/csv"),
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/csv"),
             "{uri}"
         );
         assert!(body.starts_with(header), "{uri}: {body}");
@@ -201,7 +241,11 @@ async fn every_table_downloads_as_csv_with_export_and_an_audit_entry() {
             })
             .await
             .unwrap();
-        assert_eq!(exports.len(), 1, "{uri}: one export, the refused one not: {exports:?}");
+        assert_eq!(
+            exports.len(),
+            1,
+            "{uri}: one export, the refused one not: {exports:?}"
+        );
         assert_eq!(exports[0].actor, "token:test-admin");
     }
     let (_, _, csv) = app
@@ -210,11 +254,19 @@ async fn every_table_downloads_as_csv_with_export_and_an_audit_entry() {
             &app.admin_token,
         ))
         .await;
-    assert!(csv.lines().any(|l| l.contains("2025-W06") && l.contains(",below,")), "{csv}");
+    assert!(
+        csv.lines()
+            .any(|l| l.contains("2025-W06") && l.contains(",below,")),
+        "{csv}"
+    );
     let (_, _, csv) = app
         .raw(get("/api/v1/drivers.csv?metric=nps", &app.admin_token))
         .await;
-    assert!(csv.lines().any(|l| l.starts_with("nps,delivery,") && l.contains(",fix_first,")), "{csv}");
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("nps,delivery,") && l.contains(",fix_first,")),
+        "{csv}"
+    );
     // A viewer reads the pages but is offered no CSV.
     let (status, _, html) = app.raw(get("/drivers", &viewer)).await;
     assert_eq!(status, StatusCode::OK);
@@ -234,9 +286,15 @@ async fn a_department_role_sees_only_its_department_on_every_page() {
     assert!(html.contains("your role sees only the department support"));
     assert!(!html.contains(r#"<option value="logistics""#), "{html}");
     let (_, _, html) = app
-        .raw(get("/trends?metric=nps&interval=week&from=2025-01-01&to=2025-02-28", &lead))
+        .raw(get(
+            "/trends?metric=nps&interval=week&from=2025-01-01&to=2025-02-28",
+            &lead,
+        ))
         .await;
-    assert!(html.contains("n</dt><dd>120</dd>"), "half of the 240 answers: {html}");
+    assert!(
+        html.contains("n</dt><dd>120</dd>"),
+        "half of the 240 answers: {html}"
+    );
     let (_, _, html) = app.raw(get("/drivers", &lead)).await;
     assert!(html.contains("n</dt><dd>200 complete rows"), "{html}");
     // Its own department's records hold no linked support answers; asking
@@ -245,7 +303,10 @@ async fn a_department_role_sees_only_its_department_on_every_page() {
         .raw(get("/expectation-gap?department=logistics", &lead))
         .await;
     assert_eq!(status, StatusCode::OK, "{html}");
-    assert!(html.contains("No delivery_days records of logistics are linked"), "{html}");
+    assert!(
+        html.contains("No delivery_days records of logistics are linked"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -256,12 +317,24 @@ async fn bad_input_shows_an_error_beside_the_form_not_a_500() {
         ("/trends?metric=bogus".to_string(), "unknown metric"),
         ("/trends?interval=hour".to_string(), "interval"),
         (format!("/trends?segment={long}"), "segment"),
-        ("/breakdown?by=".to_string() + &"b".repeat(65), "64 characters"),
-        ("/breakdown?metric=nps&by=department&from=tomorrow".to_string(), "from"),
+        (
+            "/breakdown?by=".to_string() + &"b".repeat(65),
+            "64 characters",
+        ),
+        (
+            "/breakdown?metric=nps&by=department&from=tomorrow".to_string(),
+            "from",
+        ),
         ("/drivers?metric=ces".to_string(), "nps or csat"),
         (format!("/expectation-gap?department={long}"), "department"),
-        ("/expectation-gap?department=logistics&level=2".to_string(), "level"),
-        (format!("/expectation-gap?department=logistics&measure={long}"), "measure"),
+        (
+            "/expectation-gap?department=logistics&level=2".to_string(),
+            "level",
+        ),
+        (
+            format!("/expectation-gap?department=logistics&measure={long}"),
+            "measure",
+        ),
     ] {
         let (status, html) = app.request("GET", &uri, None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {html}");
