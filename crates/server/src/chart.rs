@@ -856,4 +856,54 @@ mod tests {
             "{svg}"
         );
     }
+
+    #[test]
+    fn control_charts_mark_signals_by_shape_and_label() {
+        let point = |label: &str, value, signal| ControlPoint {
+            label: label.into(),
+            value: Some(value),
+            lcl: Some(-5.0),
+            ucl: Some(5.0),
+            n: 40,
+            signal,
+        };
+        let svg = control_svg(
+            "c",
+            "NPS by week",
+            "desc <b>",
+            &[
+                point("W1", 0.0, ControlSignal::Noise),
+                point("W2", -9.0, ControlSignal::Below),
+            ],
+            Some(0.0),
+            &|v| format!("{v:.1}"),
+        );
+        assert!(svg.contains(r#"role="img" aria-labelledby="c-title c-desc""#));
+        assert!(svg.contains(r#"<desc id="c-desc">desc &lt;b&gt;</desc>"#));
+        assert_eq!(svg.matches(r#"<path class="signal""#).count(), 1);
+        assert_eq!(svg.matches(r#"<circle class="noise""#).count(), 1);
+        assert!(svg.contains(">signal</text>"));
+        assert!(
+            svg.contains("W2: -9.0, n = 40, limits -5.0 to 5.0; signal: below the lower limit")
+        );
+    }
+
+    #[test]
+    fn the_gap_chart_draws_level_threshold_and_target() {
+        let points: Vec<GapPoint> = [(1.0, 0.9), (2.0, 0.85), (3.0, 0.5)]
+            .into_iter()
+            .map(|(x, s)| GapPoint {
+                x,
+                observed: s,
+                fitted: s,
+                n: 10,
+            })
+            .collect();
+        let svg = gap_svg("g", "t", "d", &points, 0.8, Some(3.0), Some(5.0), "days");
+        assert!(svg.contains("80% level"));
+        assert!(svg.contains("customers: 3 days") && svg.contains("target: 5 days"));
+        assert_eq!(svg.matches(r#"<circle class="observed""#).count(), 3);
+        assert_eq!(number(3.5), "3.5");
+        assert_eq!(number(-0.0), "0");
+    }
 }
