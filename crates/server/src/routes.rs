@@ -154,6 +154,66 @@ fn table() -> Vec<(RouteSpec, Handler)> {
             Needs(ViewSummaries),
             get(api::trends::get_trends),
         ),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/api/v1/trends.csv",
+                access: Needs(Export),
+                example: "/api/v1/trends.csv?metric=nps&interval=month",
+            },
+            get(api::trends::get_trends_csv),
+        ),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/api/v1/breakdown.csv",
+                access: Needs(Export),
+                example: "/api/v1/breakdown.csv?metric=nps&by=department",
+            },
+            get(api::breakdown::get_breakdown_csv),
+        ),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/api/v1/drivers.csv",
+                access: Needs(Export),
+                example: "/api/v1/drivers.csv?metric=nps",
+            },
+            get(api::drivers::get_drivers_csv),
+        ),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/api/v1/expectation-gap.csv",
+                access: Needs(Export),
+                example: "/api/v1/expectation-gap.csv?measure=delivery_days&department=logistics",
+            },
+            get(api::expectation_gap::get_expectation_gap_csv),
+        ),
+        spec(
+            Method::GET,
+            "/trends",
+            Needs(ViewSummaries),
+            get(views::trends::page),
+        ),
+        spec(
+            Method::GET,
+            "/breakdown",
+            Needs(ViewSummaries),
+            get(views::breakdown::page),
+        ),
+        spec(
+            Method::GET,
+            "/drivers",
+            Needs(ViewSummaries),
+            get(views::drivers::page),
+        ),
+        spec(
+            Method::GET,
+            "/expectation-gap",
+            Needs(ViewSummaries),
+            get(views::expectation_gap::page),
+        ),
         spec(
             Method::POST,
             "/api/v1/responses",

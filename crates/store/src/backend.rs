@@ -132,6 +132,32 @@ pub struct GapCounts {
     pub target: Option<(f64, i64)>,
     /// Records of the measure with a different target than the most common.
     pub other_targets: i64,
+    /// The first and last UTC day of the responses linked (the data's
+    /// period); none without linked records.
+    pub period: Option<(Day, Day)>,
+}
+
+impl GapCounts {
+    /// Gathers rows of (value, satisfied, answers, first unix second, last
+    /// unix second) as both backends select them.
+    pub(crate) fn from_rows(rows: Vec<(f64, i64, i64, i64, i64)>, targets: &[(f64, i64)]) -> Self {
+        let period = rows
+            .iter()
+            .map(|r| (r.3, r.4))
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+            .map(|(first, last)| {
+                (
+                    northstar_core::calendar::day_of_unix(first),
+                    northstar_core::calendar::day_of_unix(last),
+                )
+            });
+        GapCounts {
+            by_value: rows.into_iter().map(|r| (r.0, r.1, r.2)).collect(),
+            target: targets.first().copied(),
+            other_targets: targets.iter().skip(1).map(|t| t.1).sum(),
+            period,
+        }
+    }
 }
 
 /// One `gap_cells` row: (department, measure, value, the response's day and
@@ -155,6 +181,9 @@ pub fn sort_gap_cells(cells: &mut [GapCell]) {
 pub struct DriverMoments {
     /// Driver names (sorted) → moments of (outcome, drivers…).
     pub by_set: Vec<(Vec<String>, northstar_core::drivers::MomentSummary)>,
+    /// The first and last UTC day of the responses of each set (same order
+    /// as `by_set`): the period of whatever sets an analysis merges.
+    pub set_days: Vec<(Day, Day)>,
     /// Responses with the outcome but no driver rating.
     pub without_drivers: u64,
     /// Responses left out because their driver set was one too many
@@ -166,8 +195,14 @@ pub struct DriverMoments {
 pub const MAX_DRIVER_SETS: usize = 1_000;
 
 impl DriverMoments {
-    /// Adds one response: its outcome value and its drivers' ratings.
-    pub fn add(&mut self, outcome: f64, drivers: &std::collections::BTreeMap<String, u8>) {
+    /// Adds one response: its outcome value, its drivers' ratings and the
+    /// UTC day it was submitted on.
+    pub fn add(
+        &mut self,
+        outcome: f64,
+        drivers: &std::collections::BTreeMap<String, u8>,
+        day: Day,
+    ) {
         use northstar_core::drivers::{MAX_VARIABLES, MomentSummary};
         if drivers.is_empty() {
             self.without_drivers += 1;
@@ -192,6 +227,7 @@ impl DriverMoments {
                 Ok(m) => {
                     self.by_set
                         .push((names.iter().map(|n| n.to_string()).collect(), m));
+                    self.set_days.push((day, day));
                     self.by_set.len() - 1
                 }
                 Err(_) => {
@@ -205,6 +241,8 @@ impl DriverMoments {
         row.extend(drivers.values().map(|v| f64::from(*v)));
         if self.by_set[index].1.add(&row).is_err() {
             self.left_out += 1;
+        } else if let Some(days) = self.set_days.get_mut(index) {
+            *days = (days.0.min(day), days.1.max(day));
         }
     }
 }

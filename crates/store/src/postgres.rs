@@ -1690,7 +1690,8 @@ impl Backend for PostgresStore {
 
     async fn gap_counts(&self, query: &GapQuery) -> StoreResult<GapCounts> {
         let mut qb: sqlx::QueryBuilder<Postgres> = sqlx::QueryBuilder::new(
-            "SELECT o.value, COALESCE(SUM(CASE WHEN r.csat >= 4 THEN 1 ELSE 0 END), 0), COUNT(*) \
+            "SELECT o.value, COALESCE(SUM(CASE WHEN r.csat >= 4 THEN 1 ELSE 0 END), 0), COUNT(*), \
+             MIN(r.submitted_unix), MAX(r.submitted_unix) \
              FROM operations o JOIN responses r ON r.order_id = o.order_id \
              WHERE r.csat IS NOT NULL AND o.department = ",
         );
@@ -1699,7 +1700,8 @@ impl Backend for PostgresStore {
             .push_bind(query.measure.clone());
         push_selection(&mut qb, &query.responses, "r.");
         qb.push(" GROUP BY o.value ORDER BY o.value");
-        let by_value: Vec<(f64, i64, i64)> = qb.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<(f64, i64, i64, i64, i64)> =
+            qb.build_query_as().fetch_all(&self.pool).await?;
         let targets: Vec<(f64, i64)> = sqlx::query_as(
             "SELECT target, COUNT(*) FROM operations WHERE department = $1 AND measure = $2 \
              AND target IS NOT NULL GROUP BY target ORDER BY 2 DESC, 1",
@@ -1708,11 +1710,7 @@ impl Backend for PostgresStore {
         .bind(&query.measure)
         .fetch_all(&self.pool)
         .await?;
-        Ok(GapCounts {
-            by_value,
-            target: targets.first().copied(),
-            other_targets: targets.iter().skip(1).map(|t| t.1).sum(),
-        })
+        Ok(GapCounts::from_rows(rows, &targets))
     }
 
     async fn loyalty_customers(
@@ -1812,14 +1810,15 @@ impl Backend for PostgresStore {
             _ => "nps",
         };
         let mut qb: sqlx::QueryBuilder<Postgres> = sqlx::QueryBuilder::new(format!(
-            "SELECT CAST(r.{column} AS INTEGER), r.drivers::text FROM responses r WHERE r.{column} IS NOT NULL"
+            "SELECT CAST(r.{column} AS INTEGER), r.drivers::text, r.submitted_unix FROM responses r WHERE r.{column} IS NOT NULL"
         ));
         push_selection(&mut qb, query, "r.");
         let mut moments = crate::DriverMoments::default();
-        let mut rows = qb.build_query_as::<(i32, String)>().fetch(&self.pool);
-        while let Some((value, drivers)) = rows.try_next().await? {
+        let mut rows = qb.build_query_as::<(i32, String, i64)>().fetch(&self.pool);
+        while let Some((value, drivers, submitted)) = rows.try_next().await? {
             let drivers: std::collections::BTreeMap<String, u8> = json_map(&drivers, "drivers")?;
-            moments.add(f64::from(value), &drivers);
+            let day = northstar_core::calendar::day_of_unix(submitted);
+            moments.add(f64::from(value), &drivers, day);
         }
         Ok(moments)
     }

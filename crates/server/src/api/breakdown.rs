@@ -272,8 +272,17 @@ pub async fn get_breakdown(
     principal: Principal,
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<Json<BreakdownReport>, ApiError> {
-    params::reject_empty(&pairs, &["metric", "by", "from", "to"])?;
-    let p = params::parse(&pairs, &["metric", "by"], &principal.scope)?;
+    Ok(Json(breakdown_for(&state, &principal, &pairs).await?))
+}
+
+/// The breakdown a request asks for (JSON, CSV and the page share it).
+pub async fn breakdown_for(
+    state: &AppState,
+    principal: &Principal,
+    pairs: &[(String, String)],
+) -> Result<BreakdownReport, ApiError> {
+    params::reject_empty(pairs, &["metric", "by", "from", "to"])?;
+    let p = params::parse(pairs, &["metric", "by"], &principal.scope)?;
     let metric = p.metric.ok_or_else(|| {
         ApiError::parameter("metric", "is required; use one of nps, csat, ces, fcr")
     })?;
@@ -293,7 +302,109 @@ pub async fn get_breakdown(
             ),
         )
     })?;
-    Ok(Json(
-        breakdown_report(&*state.store, metric, &by, &p.selection).await?,
-    ))
+    breakdown_report(&*state.store, metric, &by, &p.selection).await
+}
+
+/// The same breakdown as CSV (the page's table): one row per group with
+/// its test against the rest and the Holm-adjusted p-value, each row with
+/// its provenance.
+#[utoipa::path(
+    get,
+    path = "/api/v1/breakdown.csv",
+    params(super::doc::BreakdownDoc, super::doc::SelectionDoc),
+    responses(
+        (status = 200, description = "CSV with provenance columns", body = String, content_type = "text/csv"),
+        (status = 400, description = "A parameter is wrong; the message names it", body = super::doc::ErrorBody),
+        (status = 401, description = "No credentials, or an unknown or revoked token", body = super::doc::ErrorBody),
+        (status = 403, description = "The role may not do this", body = super::doc::ErrorBody),
+        (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
+        (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
+    )
+)]
+pub async fn get_breakdown_csv(
+    State(state): State<AppState>,
+    principal: Principal,
+    params::QueryPairs(pairs): params::QueryPairs,
+) -> Result<axum::response::Response, ApiError> {
+    use super::csv_export::{Table, num, text};
+    let r = breakdown_for(&state, &principal, &pairs).await?;
+    let filter = crate::report::describe_filter(&r.filter);
+    let mut w = Table::new(&[
+        "metric",
+        "by",
+        "key",
+        "n",
+        "value",
+        "ci_low",
+        "ci_high",
+        "difference_vs_rest",
+        "p_value",
+        "p_adjusted_holm",
+        "significant",
+        "confidence",
+        "method",
+        "test",
+        "correction",
+        "filter",
+        "period_from",
+        "period_to",
+        "restricted_to",
+    ])?;
+    let overall = std::iter::once((
+        "(all)",
+        r.overall.n,
+        r.overall.value,
+        r.overall.ci_low,
+        r.overall.ci_high,
+        None,
+        None,
+        None,
+        None,
+    ));
+    let groups = r.groups.iter().map(|g| {
+        (
+            g.key.as_str(),
+            g.n,
+            g.value,
+            g.ci_low,
+            g.ci_high,
+            g.difference_vs_rest,
+            g.p_value,
+            g.p_adjusted,
+            g.p_adjusted.map(|_| g.significant),
+        )
+    });
+    for (key, n, value, lo, hi, diff, p, p_adj, significant) in overall.chain(groups) {
+        w.row(&[
+            r.metric.as_str().into(),
+            text(&r.by),
+            text(key),
+            n.to_string().into(),
+            num(value),
+            num(lo),
+            num(hi),
+            num(diff),
+            num(p),
+            num(p_adj),
+            significant
+                .map_or("", |s| if s { "yes" } else { "no" })
+                .into(),
+            r.confidence.to_string().into(),
+            r.method.into(),
+            r.test.unwrap_or("").into(),
+            r.correction.into(),
+            text(&filter),
+            r.period.from.clone().unwrap_or_default().into(),
+            r.period.to.clone().unwrap_or_default().into(),
+            text(r.restricted_to.as_deref().unwrap_or("")),
+        ])?;
+    }
+    w.finish(
+        &*state.store,
+        &principal,
+        "breakdown.csv",
+        &format!("{} by {}, filter {filter}", r.metric.as_str(), r.by),
+        &format!("northstar-breakdown-{}.csv", r.metric.as_str()),
+    )
+    .await
 }

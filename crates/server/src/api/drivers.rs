@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::report::Period;
 use crate::{AppState, params};
 
 /// The key-driver analysis with its provenance.
@@ -45,6 +46,9 @@ pub struct DriverReport {
     pub filter: BTreeMap<String, Vec<String>>,
     pub requested_from: Option<String>,
     pub requested_to: Option<String>,
+    /// The first and last UTC day of the responses analysed (those that
+    /// rated every driver of the set); null without any.
+    pub period: Period,
     pub restricted_to: Option<String>,
     pub source: &'static str,
 }
@@ -70,8 +74,17 @@ pub async fn get_drivers(
     principal: Principal,
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<Json<DriverReport>, ApiError> {
-    params::reject_empty(&pairs, &["metric", "from", "to"])?;
-    let p = params::parse(&pairs, &["metric"], &principal.scope)?;
+    Ok(Json(drivers_for(&state, &principal, &pairs).await?))
+}
+
+/// The analysis a request asks for (JSON, CSV and the page share it).
+pub async fn drivers_for(
+    state: &AppState,
+    principal: &Principal,
+    pairs: &[(String, String)],
+) -> Result<DriverReport, ApiError> {
+    params::reject_empty(pairs, &["metric", "from", "to"])?;
+    let p = params::parse(pairs, &["metric"], &principal.scope)?;
     let metric = match p.metric {
         None => Metric::Nps,
         Some(m @ (Metric::Nps | Metric::Csat)) => m,
@@ -118,15 +131,17 @@ pub async fn get_drivers(
         filter: p.selection.filter_map(),
         requested_from: p.selection.from.map(northstar_core::calendar::day_label),
         requested_to: p.selection.to.map(northstar_core::calendar::day_label),
+        period: Period::of(None, &p.selection),
         restricted_to: p.selection.restricted_to.clone(),
         source: "driver_<name> ratings (1–5) of the selected responses with the outcome answered, complete rows only",
     };
     let Some(set) = chosen else {
         report.note = Some("no response in the selection rated any driver".into());
-        return Ok(Json(report));
+        return Ok(report);
     };
     let mut merged = MomentSummary::new(set.len() + 1).map_err(bad)?;
-    for (names, m) in &moments.by_set {
+    let mut span: Option<(northstar_core::calendar::Day, northstar_core::calendar::Day)> = None;
+    for (i, (names, m)) in moments.by_set.iter().enumerate() {
         // Positions of the chosen drivers within this set (outcome first).
         let positions: Option<Vec<usize>> = std::iter::once(Some(0))
             .chain(
@@ -138,8 +153,12 @@ pub async fn get_drivers(
             merged
                 .try_merge(&m.project(&positions).map_err(bad)?)
                 .map_err(bad)?;
+            if let Some(&(first, last)) = moments.set_days.get(i) {
+                span = Some(span.map_or((first, last), |(a, b)| (a.min(first), b.max(last))));
+            }
         }
     }
+    report.period = Period::of(span, &p.selection);
     report.n = merged.n();
     report.rows_left_out = total.saturating_sub(merged.n().max(0) as u64);
     match drivers::key_drivers(&merged, &set, &options) {
@@ -153,7 +172,80 @@ pub async fn get_drivers(
         }
         Err(e) => report.note = Some(format!("no analysis: {e}")),
     }
-    Ok(Json(report))
+    Ok(report)
+}
+
+/// The same analysis as CSV (the page's table): one row per driver with
+/// its weight, interval, mean and quadrant, each row with its provenance.
+#[utoipa::path(
+    get,
+    path = "/api/v1/drivers.csv",
+    params(super::doc::DriversDoc, super::doc::SelectionDoc),
+    responses(
+        (status = 200, description = "CSV with provenance columns", body = String, content_type = "text/csv"),
+        (status = 400, description = "A parameter is wrong; the message names it", body = super::doc::ErrorBody),
+        (status = 401, description = "No credentials, or an unknown or revoked token", body = super::doc::ErrorBody),
+        (status = 403, description = "The role may not do this", body = super::doc::ErrorBody),
+        (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
+        (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
+    )
+)]
+pub async fn get_drivers_csv(
+    State(state): State<AppState>,
+    principal: Principal,
+    params::QueryPairs(pairs): params::QueryPairs,
+) -> Result<axum::response::Response, ApiError> {
+    use super::csv_export::{Table, num, quadrant_name, text};
+    let r = drivers_for(&state, &principal, &pairs).await?;
+    let filter = crate::report::describe_filter(&r.filter);
+    let mut w = Table::new(&[
+        "metric",
+        "driver",
+        "raw_weight",
+        "rescaled_percent",
+        "ci_low",
+        "ci_high",
+        "mean",
+        "quadrant",
+        "r2",
+        "n",
+        "method",
+        "bootstrap_replicates",
+        "bootstrap_seed",
+        "filter",
+        "period_from",
+        "period_to",
+        "restricted_to",
+    ])?;
+    for d in &r.drivers {
+        w.row(&[
+            r.metric.as_str().into(),
+            text(&d.name),
+            d.raw_weight.to_string().into(),
+            num(d.rescaled_pct),
+            d.ci_low.to_string().into(),
+            d.ci_high.to_string().into(),
+            d.mean.to_string().into(),
+            quadrant_name(d.quadrant).into(),
+            num(r.r2),
+            r.n.to_string().into(),
+            r.method.into(),
+            r.bootstrap_replicates.to_string().into(),
+            r.bootstrap_seed.to_string().into(),
+            text(&filter),
+            r.period.from.clone().unwrap_or_default().into(),
+            r.period.to.clone().unwrap_or_default().into(),
+            text(r.restricted_to.as_deref().unwrap_or("")),
+        ])?;
+    }
+    w.finish(
+        &*state.store,
+        &principal,
+        "drivers.csv",
+        &format!("drivers of {}, filter {filter}", r.metric.as_str()),
+        &format!("northstar-drivers-{}.csv", r.metric.as_str()),
+    )
+    .await
 }
 
 fn bad(e: drivers::DriverError) -> ApiError {

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::report::Selection;
+use crate::report::{Period, Selection};
 use crate::{AppState, params};
 
 /// Most points the curve carries; a measure with more distinct values is
@@ -86,6 +86,8 @@ pub struct GapReport {
     pub filter: BTreeMap<String, Vec<String>>,
     pub requested_from: Option<String>,
     pub requested_to: Option<String>,
+    /// The first and last UTC day of the linked responses; null without any.
+    pub period: Period,
     pub restricted_to: Option<String>,
     pub source: &'static str,
 }
@@ -134,8 +136,17 @@ pub async fn get_expectation_gap(
     principal: Principal,
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<Json<GapReport>, ApiError> {
+    Ok(Json(gap_for(&state, &principal, &pairs).await?))
+}
+
+/// The gap a request asks for (JSON, CSV and the page share it).
+pub async fn gap_for(
+    state: &AppState,
+    principal: &Principal,
+    pairs: &[(String, String)],
+) -> Result<GapReport, ApiError> {
     params::reject_empty(
-        &pairs,
+        pairs,
         &[
             "measure",
             "department",
@@ -146,7 +157,7 @@ pub async fn get_expectation_gap(
             "to",
         ],
     )?;
-    let measure = single(&pairs, "measure")?
+    let measure = single(pairs, "measure")?
         .ok_or_else(|| ApiError::parameter("measure", "is required, e.g. delivery_days"))?;
     if measure.chars().count() > NAME_LIMIT.max_chars {
         return Err(ApiError::parameter(
@@ -154,7 +165,7 @@ pub async fn get_expectation_gap(
             format!("is longer than {} characters", NAME_LIMIT.max_chars),
         ));
     }
-    let department = single(&pairs, "department")?.ok_or_else(|| {
+    let department = single(pairs, "department")?.ok_or_else(|| {
         ApiError::parameter(
             "department",
             "is required: the department whose records and target to read",
@@ -166,15 +177,15 @@ pub async fn get_expectation_gap(
             format!("is longer than {} characters", DIMENSION_LIMIT.max_chars),
         ));
     }
-    let level = number(&pairs, "level")?.unwrap_or(DEFAULT_LEVEL);
+    let level = number(pairs, "level")?.unwrap_or(DEFAULT_LEVEL);
     if !(level > 0.0 && level < 1.0) {
         return Err(ApiError::parameter(
             "level",
             format!("must be a share strictly between 0 and 1 (0.8 for 80%), not {level}"),
         ));
     }
-    let asked_target = number(&pairs, "target")?;
-    let direction = match single(&pairs, "direction")? {
+    let asked_target = number(pairs, "target")?;
+    let direction = match single(pairs, "direction")? {
         None => Direction::LowerIsBetter,
         Some(d) => Direction::parse(&d).ok_or_else(|| {
             ApiError::parameter(
@@ -216,7 +227,7 @@ pub async fn get_expectation_gap(
             })
             .await?
     };
-    Ok(Json(gap_report(
+    gap_report(
         &stored,
         department,
         measure,
@@ -224,7 +235,79 @@ pub async fn get_expectation_gap(
         level,
         asked_target,
         &selection,
-    )?))
+    )
+}
+
+/// The same gap as CSV (the page's table): one row per value of the
+/// measure with its linked records, observed and fitted satisfied share,
+/// each row with the threshold, target and provenance.
+#[utoipa::path(
+    get,
+    path = "/api/v1/expectation-gap.csv",
+    params(super::doc::GapDoc, super::doc::SelectionDoc),
+    responses(
+        (status = 200, description = "CSV with provenance columns", body = String, content_type = "text/csv"),
+        (status = 400, description = "A parameter is wrong; the message names it", body = super::doc::ErrorBody),
+        (status = 401, description = "No credentials, or an unknown or revoked token", body = super::doc::ErrorBody),
+        (status = 403, description = "The role may not do this", body = super::doc::ErrorBody),
+        (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
+        (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
+    )
+)]
+pub async fn get_expectation_gap_csv(
+    State(state): State<AppState>,
+    principal: Principal,
+    params::QueryPairs(pairs): params::QueryPairs,
+) -> Result<axum::response::Response, ApiError> {
+    use super::csv_export::{Table, num, text};
+    let r = gap_for(&state, &principal, &pairs).await?;
+    let filter = crate::report::describe_filter(&r.filter);
+    let mut w = Table::new(&[
+        "department",
+        "measure",
+        "x",
+        "x_high",
+        "n",
+        "observed_satisfied_share",
+        "fitted_satisfied_share",
+        "level",
+        "threshold",
+        "target",
+        "direction",
+        "method",
+        "filter",
+        "period_from",
+        "period_to",
+        "restricted_to",
+    ])?;
+    for c in &r.curve {
+        w.row(&[
+            text(&r.department),
+            text(&r.measure),
+            c.x.to_string().into(),
+            num(c.x_high),
+            c.n.to_string().into(),
+            c.observed_share.to_string().into(),
+            c.satisfied_share.to_string().into(),
+            r.level.to_string().into(),
+            num(r.threshold),
+            num(r.target),
+            r.direction.into(),
+            r.method.into(),
+            text(&filter),
+            r.period.from.clone().unwrap_or_default().into(),
+            r.period.to.clone().unwrap_or_default().into(),
+            text(r.restricted_to.as_deref().unwrap_or("")),
+        ])?;
+    }
+    w.finish(
+        &*state.store,
+        &principal,
+        "expectation-gap.csv",
+        &format!("{} of {}, filter {filter}", r.measure, r.department),
+        "northstar-expectation-gap.csv",
+    )
+    .await
 }
 
 /// The report from the stored counts.
@@ -316,6 +399,7 @@ pub fn gap_report(
             .collect(),
         requested_from: selection.from.map(northstar_core::calendar::day_label),
         requested_to: selection.to.map(northstar_core::calendar::day_label),
+        period: Period::of(stored.period, selection),
         restricted_to: selection.restricted_to.clone(),
         source: "operational records of the department joined by order_id to the CSAT answers of responses about them (each response × record pair is one linked record)",
     })

@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod breakdown;
+pub mod csv_export;
 mod doc;
 pub mod drivers;
 pub mod expectation_gap;
@@ -30,10 +31,14 @@ use crate::AppState;
         metrics::get_metrics_csv,
         metrics::get_representativeness,
         trends::get_trends,
+        trends::get_trends_csv,
         breakdown::get_breakdown,
+        breakdown::get_breakdown_csv,
         drivers::get_drivers,
+        drivers::get_drivers_csv,
         revenue::get_revenue_at_risk,
         expectation_gap::get_expectation_gap,
+        expectation_gap::get_expectation_gap_csv,
         responses::post_responses,
         verbatims::get_response,
         verbatims::list_responses,

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::report::Selection;
+use crate::report::{Period, Selection};
 use crate::{AppState, params};
 use northstar_store::Store;
 
@@ -91,6 +91,9 @@ pub struct TrendReport {
     pub to: String,
     pub requested_from: Option<String>,
     pub requested_to: Option<String>,
+    /// The first and last UTC day with an answer to the metric among the
+    /// periods shown.
+    pub period: Period,
     pub restricted_to: Option<String>,
     /// Names the time zone whose calendar days the periods are.
     pub source: String,
@@ -188,6 +191,7 @@ pub async fn trend_report(
             group_by: Some(group_by),
         })
         .await?;
+    let period = Period::of(answer.span(metric), selection);
     let periods: Vec<(String, northstar_core::ResponseSummary)> = answer
         .groups
         .into_iter()
@@ -231,6 +235,7 @@ pub async fn trend_report(
         to: calendar::day_label(to),
         requested_from: selection.from.map(calendar::day_label),
         requested_to: selection.to.map(calendar::day_label),
+        period,
         restricted_to: selection.restricted_to.clone(),
         source: format!(
             "daily rollups of raw responses (calendar days in {zone_name}, the organisation's time zone; ISO weeks start on Monday), merged in memory"
@@ -260,13 +265,108 @@ pub async fn get_trends(
     principal: Principal,
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<Json<TrendReport>, ApiError> {
-    params::reject_empty(&pairs, &["metric", "interval", "from", "to"])?;
-    let p = params::parse(&pairs, &["metric", "interval"], &principal.scope)?;
+    Ok(Json(trends_for(&state, &principal, &pairs).await?))
+}
+
+/// The trend a request asks for (JSON, CSV and the page share it).
+pub async fn trends_for(
+    state: &AppState,
+    principal: &Principal,
+    pairs: &[(String, String)],
+) -> Result<TrendReport, ApiError> {
+    params::reject_empty(pairs, &["metric", "interval", "from", "to"])?;
+    let p = params::parse(pairs, &["metric", "interval"], &principal.scope)?;
     let metric = p.metric.ok_or_else(|| {
         ApiError::parameter("metric", "is required; use one of nps, csat, ces, fcr")
     })?;
-    let interval = params::interval(&pairs)?.unwrap_or(Interval::Month);
-    Ok(Json(
-        trend_report(&*state.store, metric, interval, &p.selection).await?,
-    ))
+    let interval = params::interval(pairs)?.unwrap_or(Interval::Month);
+    trend_report(&*state.store, metric, interval, &p.selection).await
+}
+
+/// The same trend as CSV (the page's table): one row per period with its
+/// control limits, signal and change, each row with its provenance.
+#[utoipa::path(
+    get,
+    path = "/api/v1/trends.csv",
+    params(super::doc::TrendDoc, super::doc::SelectionDoc),
+    responses(
+        (status = 200, description = "CSV with provenance columns", body = String, content_type = "text/csv"),
+        (status = 400, description = "A parameter is wrong; the message names it", body = super::doc::ErrorBody),
+        (status = 401, description = "No credentials, or an unknown or revoked token", body = super::doc::ErrorBody),
+        (status = 403, description = "The role may not do this", body = super::doc::ErrorBody),
+        (status = 500, description = "Internal error; quote the request id", body = super::doc::ErrorBody),
+        (status = 503, description = "Busy (too many requests in flight) or past the request deadline", body = super::doc::ErrorBody),
+    )
+)]
+pub async fn get_trends_csv(
+    State(state): State<AppState>,
+    principal: Principal,
+    params::QueryPairs(pairs): params::QueryPairs,
+) -> Result<axum::response::Response, ApiError> {
+    let r = trends_for(&state, &principal, &pairs).await?;
+    let filter = crate::report::describe_filter(&r.filter);
+    let mut w = super::csv_export::Table::new(&[
+        "metric",
+        "interval",
+        "period",
+        "n",
+        "value",
+        "ci_low",
+        "ci_high",
+        "centre",
+        "lcl",
+        "ucl",
+        "signal",
+        "change",
+        "change_statistic",
+        "change_p_value",
+        "change_test",
+        "confidence",
+        "interval_method",
+        "chart_method",
+        "filter",
+        "period_from",
+        "period_to",
+        "restricted_to",
+    ])?;
+    use super::csv_export::{num, text};
+    for p in &r.periods {
+        let c = p.change.as_ref();
+        w.row(&[
+            r.metric.as_str().into(),
+            r.interval.as_str().into(),
+            p.period.as_str().into(),
+            p.n.to_string().into(),
+            num(p.value),
+            num(p.ci_low),
+            num(p.ci_high),
+            num(r.centre),
+            num(p.lcl),
+            num(p.ucl),
+            super::csv_export::signal_name(p.signal).into(),
+            num(c.map(|c| c.difference)),
+            num(c.map(|c| c.statistic)),
+            num(c.map(|c| c.p_value)),
+            c.map_or("", |c| c.method).into(),
+            r.confidence.to_string().into(),
+            r.interval_method.into(),
+            r.method.into(),
+            text(&filter),
+            r.period.from.clone().unwrap_or_default().into(),
+            r.period.to.clone().unwrap_or_default().into(),
+            text(r.restricted_to.as_deref().unwrap_or("")),
+        ])?;
+    }
+    w.finish(
+        &*state.store,
+        &principal,
+        "trends.csv",
+        &format!(
+            "{} by {}, filter {filter}",
+            r.metric.as_str(),
+            r.interval.as_str()
+        ),
+        &format!("northstar-trend-{}.csv", r.metric.as_str()),
+    )
+    .await
 }

@@ -1,9 +1,14 @@
 //! The HTML app: one module per page, askama templates, no JavaScript needed.
 
 pub mod admin;
+pub mod breakdown;
+pub mod drivers;
+pub mod expectation_gap;
 pub mod overview;
 pub mod responses;
 pub mod sign_in;
+pub mod trends;
+pub mod understand;
 
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -32,6 +37,9 @@ pub struct Nav {
     pub audit: bool,
     /// May read single responses (the comments page).
     pub responses: bool,
+    /// May read figures: the Understand pages (trends, breakdown, drivers,
+    /// expectation gap), within the role's scope.
+    pub understand: bool,
     /// Signed in with a session (a token has nothing to sign out of).
     pub session: bool,
 }
@@ -49,6 +57,7 @@ impl Nav {
             admin: p.may(Capability::ManageAccess),
             responses: p.may(Capability::ViewResponses),
             audit: p.may(Capability::ViewAudit),
+            understand: p.may(Capability::ViewSummaries),
             session: matches!(p.via, crate::auth::Via::Session { .. }),
         }
     }

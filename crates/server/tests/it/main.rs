@@ -10,6 +10,7 @@ mod pages;
 mod sessions;
 mod snapshots;
 mod understand;
+mod understand_pages;
 
 use std::sync::Arc;
 

@@ -9,7 +9,7 @@ use northstar_store::import::ImportKind;
 use crate::TestApp;
 
 /// Imports a CSV text of the given kind straight into the app's store.
-async fn import(app: &TestApp, kind: ImportKind, text: &str) {
+pub async fn import(app: &TestApp, kind: ImportKind, text: &str) {
     northstar_store::import::import_csv(
         &*app.store,
         kind,
@@ -22,7 +22,7 @@ async fn import(app: &TestApp, kind: ImportKind, text: &str) {
 }
 
 /// Posts responses given as JSON items.
-async fn post(app: &TestApp, items: Vec<Value>) {
+pub async fn post(app: &TestApp, items: Vec<Value>) {
     let (status, body) = app
         .json("POST", "/api/v1/responses", Some(Value::Array(items)))
         .await;

@@ -283,6 +283,12 @@ async fn operations_link_to_csat_answers_by_order(db: TestDb) {
     assert_eq!(gap.by_value, [(2.0, 1, 2), (4.0, 1, 1), (6.0, 1, 2)]);
     assert_eq!(gap.target, Some((5.0, 3)));
     assert_eq!(gap.other_targets, 1);
+    let day = |d: &str| calendar::parse_day(d).unwrap();
+    assert_eq!(
+        gap.period,
+        Some((day("2026-01-05"), day("2026-02-06"))),
+        "the linked responses' first and last day"
+    );
     let smb_january = GapQuery {
         responses: RespondentQuery {
             filter: vec![(northstar_core::Dimension::Segment, "smb".into())],
@@ -293,6 +299,7 @@ async fn operations_link_to_csat_answers_by_order(db: TestDb) {
     };
     let gap = store.gap_counts(&smb_january).await.unwrap();
     assert_eq!(gap.by_value, [(2.0, 1, 2), (6.0, 1, 1)]);
+    assert_eq!(gap.period, Some((day("2026-01-05"), day("2026-01-06"))));
     let nothing = GapQuery {
         measure: "no_such_measure".into(),
         ..query
@@ -464,7 +471,7 @@ async fn driver_ratings_sum_into_moments_per_driver_set(db: TestDb) {
         "external_id,submitted_at,department,nps,csat,driver_price,driver_delivery\n\
          a,2026-02-01T10:00:00Z,logistics,10,5,4,5\n\
          b,2026-02-01T10:00:00Z,logistics,6,3,2,3\n\
-         c,2026-02-01T10:00:00Z,logistics,8,,,4\n\
+         c,2026-02-03T10:00:00Z,logistics,8,,,4\n\
          d,2026-02-01T10:00:00Z,support,9,4,,\n\
          e,2026-02-01T10:00:00Z,logistics,,2,1,1\n",
     )
@@ -489,6 +496,15 @@ async fn driver_ratings_sum_into_moments_per_driver_set(db: TestDb) {
         [
             (vec!["delivery".to_string(), "price".to_string()], 2),
             (vec!["delivery".to_string()], 1),
+        ]
+    );
+    // Each set's first and last day of answers.
+    let day = |d: &str| northstar_core::calendar::parse_day(d).unwrap();
+    assert_eq!(
+        nps.set_days,
+        [
+            (day("2026-02-01"), day("2026-02-01")),
+            (day("2026-02-03"), day("2026-02-03")),
         ]
     );
     // Outcome first, then delivery, then price: Σ = (16, 8, 6).
