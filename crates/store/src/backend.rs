@@ -132,14 +132,14 @@ pub struct GapCounts {
     pub target: Option<(f64, i64)>,
     /// Records of the measure with a different target than the most common.
     pub other_targets: i64,
-    /// The first and last UTC day of the responses linked (the data's
-    /// period); none without linked records.
+    /// The first and last day (organisation's time zone) of the responses
+    /// linked (the data's period); none without linked records.
     pub period: Option<(Day, Day)>,
 }
 
 impl GapCounts {
-    /// Gathers rows of (value, satisfied, answers, first unix second, last
-    /// unix second) as both backends select them.
+    /// Gathers rows of (value, satisfied, answers, first day, last day) as
+    /// both backends select them.
     pub(crate) fn from_rows(rows: Vec<(f64, i64, i64, i64, i64)>, targets: &[(f64, i64)]) -> Self {
         let period = rows
             .iter()
@@ -147,8 +147,8 @@ impl GapCounts {
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
             .map(|(first, last)| {
                 (
-                    northstar_core::calendar::day_of_unix(first),
-                    northstar_core::calendar::day_of_unix(last),
+                    Day::try_from(first).unwrap_or(Day::MIN),
+                    Day::try_from(last).unwrap_or(Day::MAX),
                 )
             });
         GapCounts {
@@ -181,8 +181,9 @@ pub fn sort_gap_cells(cells: &mut [GapCell]) {
 pub struct DriverMoments {
     /// Driver names (sorted) → moments of (outcome, drivers…).
     pub by_set: Vec<(Vec<String>, northstar_core::drivers::MomentSummary)>,
-    /// The first and last UTC day of the responses of each set (same order
-    /// as `by_set`): the period of whatever sets an analysis merges.
+    /// The first and last day (organisation's time zone) of the responses
+    /// of each set (same order as `by_set`): the period of whatever sets an
+    /// analysis merges.
     pub set_days: Vec<(Day, Day)>,
     /// Responses with the outcome but no driver rating.
     pub without_drivers: u64,
@@ -196,7 +197,7 @@ pub const MAX_DRIVER_SETS: usize = 1_000;
 
 impl DriverMoments {
     /// Adds one response: its outcome value, its drivers' ratings and the
-    /// UTC day it was submitted on.
+    /// day it is counted under.
     pub fn add(
         &mut self,
         outcome: f64,
@@ -340,38 +341,50 @@ impl DriverMoments {
     /// gives: one summary per driver set, the sets with the most rows kept
     /// when there are more than [`MAX_DRIVER_SETS`].
     pub fn from_cells<'a>(
-        cells: impl IntoIterator<Item = (&'a DriverSet, &'a northstar_core::drivers::MomentSummary)>,
+        cells: impl IntoIterator<
+            Item = (
+                Day,
+                &'a DriverSet,
+                &'a northstar_core::drivers::MomentSummary,
+            ),
+        >,
     ) -> StoreResult<Self> {
         use northstar_core::drivers::MomentSummary;
         let mut out = Self::default();
-        let mut sets: std::collections::HashMap<&'a [String], MomentSummary> =
+        type SetEntry = (MomentSummary, (Day, Day));
+        let mut sets: std::collections::HashMap<&'a [String], SetEntry> =
             std::collections::HashMap::new();
-        for (set, m) in cells {
+        for (day, set, m) in cells {
             let rows = u64::try_from(m.n()).unwrap_or(0);
             match set {
                 DriverSet::TooMany => out.left_out += rows,
                 DriverSet::Named(names) if names.is_empty() => out.without_drivers += rows,
                 DriverSet::Named(names) => {
-                    sets.entry(names.as_slice())
-                        .or_insert_with(northstar_core::Mergeable::empty)
-                        .try_merge(m)
-                        .map_err(|e| {
-                            StoreError::Corrupt(format!("driver moments of {names:?}: {e}"))
-                        })?;
+                    let entry = sets
+                        .entry(names.as_slice())
+                        .or_insert_with(|| (northstar_core::Mergeable::empty(), (day, day)));
+                    entry.0.try_merge(m).map_err(|e| {
+                        StoreError::Corrupt(format!("driver moments of {names:?}: {e}"))
+                    })?;
+                    entry.1 = (entry.1.0.min(day), entry.1.1.max(day));
                 }
             }
         }
-        let mut by_set: Vec<(Vec<String>, MomentSummary)> = sets
+        let mut by_set: Vec<(Vec<String>, SetEntry)> = sets
             .into_iter()
-            .filter(|(_, m)| m.n() != 0)
-            .map(|(names, m)| (names.to_vec(), m))
+            .filter(|(_, (m, _))| m.n() != 0)
+            .map(|(names, entry)| (names.to_vec(), entry))
             .collect();
-        by_set.sort_by(|a, b| b.1.n().cmp(&a.1.n()).then_with(|| a.0.cmp(&b.0)));
-        for (_, m) in by_set.iter().skip(MAX_DRIVER_SETS) {
+        by_set.sort_by(|a, b| b.1.0.n().cmp(&a.1.0.n()).then_with(|| a.0.cmp(&b.0)));
+        for (_, (m, _)) in by_set.iter().skip(MAX_DRIVER_SETS) {
             out.left_out += u64::try_from(m.n()).unwrap_or(0);
         }
         by_set.truncate(MAX_DRIVER_SETS);
-        out.by_set = by_set;
+        out.set_days = by_set.iter().map(|(_, (_, days))| *days).collect();
+        out.by_set = by_set
+            .into_iter()
+            .map(|(names, (m, _))| (names, m))
+            .collect();
         Ok(out)
     }
 }

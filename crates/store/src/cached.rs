@@ -826,12 +826,16 @@ impl Store for CachedStore {
         let responses = &query.responses;
         // Merge the selected cells per measure value (cells come in value order).
         let mut by_value: Vec<(f64, i64, i64)> = Vec::new();
+        let mut period: Option<(Day, Day)> = None;
         for (_, _, value, day, dims, satisfied, answered) in loaded.cells.iter() {
             if responses.from.is_some_and(|f| *day < f)
                 || responses.to.is_some_and(|t| *day > t)
                 || !dimensions_pass(dims, &filter)
             {
                 continue;
+            }
+            if *answered != 0 {
+                period = Some(period.map_or((*day, *day), |(a, b)| (a.min(*day), b.max(*day))));
             }
             match by_value.last_mut() {
                 Some(last) if last.0 == *value => {
@@ -849,6 +853,7 @@ impl Store for CachedStore {
             by_value,
             target: targets.first().copied(),
             other_targets: targets.iter().skip(1).map(|t| t.1).sum(),
+            period,
         })
     }
 
@@ -920,7 +925,7 @@ impl Store for CachedStore {
                         && query.to.is_none_or(|t| *day <= t)
                         && dimensions_pass(dims, &filter)
                 })
-                .map(|(_, _, _, set, m)| (set, m)),
+                .map(|(day, _, _, set, m)| (*day, set, m)),
         )
     }
 

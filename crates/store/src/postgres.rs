@@ -1691,7 +1691,7 @@ impl Backend for PostgresStore {
     async fn gap_counts(&self, query: &GapQuery) -> StoreResult<GapCounts> {
         let mut qb: sqlx::QueryBuilder<Postgres> = sqlx::QueryBuilder::new(
             "SELECT o.value, COALESCE(SUM(CASE WHEN r.csat >= 4 THEN 1 ELSE 0 END), 0), COUNT(*), \
-             MIN(r.submitted_unix), MAX(r.submitted_unix) \
+             CAST(MIN(r.day) AS BIGINT), CAST(MAX(r.day) AS BIGINT) \
              FROM operations o JOIN responses r ON r.order_id = o.order_id \
              WHERE r.csat IS NOT NULL AND o.department = ",
         );
@@ -1817,7 +1817,9 @@ impl Backend for PostgresStore {
         let mut rows = qb.build_query_as::<(i32, String, i64)>().fetch(&self.pool);
         while let Some((value, drivers, submitted)) = rows.try_next().await? {
             let drivers: std::collections::BTreeMap<String, u8> = json_map(&drivers, "drivers")?;
-            let day = northstar_core::calendar::day_of_unix(submitted);
+            let day = Day::try_from(submitted).map_err(|_| {
+                StoreError::Corrupt(format!("response day {submitted} is out of range"))
+            })?;
             moments.add(f64::from(value), &drivers, day);
         }
         Ok(moments)

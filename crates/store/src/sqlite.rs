@@ -1189,7 +1189,7 @@ impl Backend for SqliteStore {
     async fn gap_counts(&self, query: &GapQuery) -> StoreResult<GapCounts> {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "SELECT o.value, COALESCE(SUM(CASE WHEN r.csat >= 4 THEN 1 ELSE 0 END), 0), COUNT(*), \
-             MIN(r.submitted_unix), MAX(r.submitted_unix) \
+             CAST(MIN(r.day) AS BIGINT), CAST(MAX(r.day) AS BIGINT) \
              FROM operations o JOIN responses r ON r.order_id = o.order_id \
              WHERE r.csat IS NOT NULL AND o.department = ",
         );
@@ -1307,14 +1307,16 @@ impl Backend for SqliteStore {
             _ => "nps",
         };
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-            "SELECT CAST(r.{column} AS INTEGER), r.drivers, r.submitted_unix FROM responses r WHERE r.{column} IS NOT NULL"
+            "SELECT CAST(r.{column} AS INTEGER), r.drivers, CAST(r.day AS BIGINT) FROM responses r WHERE r.{column} IS NOT NULL"
         ));
         push_selection(&mut qb, query, "r.");
         let mut moments = crate::DriverMoments::default();
         let mut rows = qb.build_query_as::<(i32, String, i64)>().fetch(&self.pool);
         while let Some((value, drivers, submitted)) = rows.try_next().await? {
             let drivers: std::collections::BTreeMap<String, u8> = json_map(&drivers, "drivers")?;
-            let day = northstar_core::calendar::day_of_unix(submitted);
+            let day = Day::try_from(submitted).map_err(|_| {
+                StoreError::Corrupt(format!("response day {submitted} is out of range"))
+            })?;
             moments.add(f64::from(value), &drivers, day);
         }
         Ok(moments)
