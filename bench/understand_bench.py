@@ -272,6 +272,9 @@ def check_drivers(ref, got):
         bad.append(f"driver set: duckdb {want} vs northstar {names}")
     if not close(ref["r2"], got.get("r2")):
         bad.append(f"r2: duckdb {ref['r2']!r} vs northstar {got.get('r2')!r}")
+    answered = {d["name"].removeprefix("driver_") for d in got.get("drivers", [])}
+    if answered != set(ref["raw"]):
+        bad.append(f"drivers weighed: duckdb {sorted(ref['raw'])} vs northstar {sorted(answered)}")
     for d in got.get("drivers", []):
         name = d["name"].removeprefix("driver_")
         if name in ref["raw"] and not close(ref["raw"][name], d["raw_weight"]):
