@@ -9,7 +9,8 @@ customers.csv, operations.csv and responses.csv (timing each) and starts the ser
 What is measured:
   * northstar: median and p95 latency over one keep-alive HTTP connection (http.client) after a
     warm-up, >= 100 requests per call unless one request takes so long that --budget seconds would
-    not hold them (then fewer, and the table says how many).
+    not hold them (then fewer, at least 3, and the table says how many); the first (cold) request's
+    latency and the server's VmRSS after each call are shown beside them.
   * DuckDB: the same answer from the raw rows in native in-memory DuckDB tables (loading not
     counted; all cores; no HTTP, no JSON), median of --duckdb-runs runs after a warm-up:
       - drivers: rows with the outcome per set of rated drivers, the set most rows rated exactly,
@@ -98,13 +99,20 @@ class Server:
         return body
 
     def bench(self, path, runs, warmup, budget):
-        """Latency samples (s) and the last answer; fewer runs when one request is too slow."""
+        """Latency samples (s), the first (cold) request's latency and the last answer.
+
+        The first request may fill caches; the second tells how long one takes: when `runs` +
+        `warmup` of those would exceed `budget` seconds, the two count as the warm-up and fewer
+        (at least 3) are timed."""
+        t = time.perf_counter()
+        self.get(path)
+        first = time.perf_counter() - t
         t = time.perf_counter()
         body = self.get(path)
-        first = time.perf_counter() - t
-        if first * (runs + warmup) > budget:
-            warmup = 1
-            runs = max(5, min(runs, int(budget / max(first, 1e-9))))
+        second = time.perf_counter() - t
+        if second * (runs + warmup) > budget:
+            warmup = 0
+            runs = max(3, min(runs, int(budget / max(second, 1e-9))))
         for _ in range(warmup):
             body = self.get(path)
         samples = []
@@ -112,7 +120,7 @@ class Server:
             t = time.perf_counter()
             body = self.get(path)
             samples.append(time.perf_counter() - t)
-        return samples, json.loads(body)
+        return samples, first, json.loads(body)
 
     def memory(self):
         out = {}
@@ -416,14 +424,17 @@ def main():
     calls.append(("metrics", "metrics (NPS by department)", "/api/v1/metrics?metric=nps&group_by=department",
                   lambda: duck_metrics(duck), check_metrics))
 
+    memory_at_start = {s.name: s.memory() for s in servers}
     results, failures = [], []
     for kind, label, path, ref_fn, check in calls:
         print(f"measuring {label} ...", file=sys.stderr)
         r = {"kind": kind, "label": label, "path": path, "ns": {}}
         r["duck"], ref = timed(ref_fn, args.duckdb_runs, warmup=2)
         for s in servers:
-            samples, body = s.bench(path, args.requests, args.warmup, args.budget)
+            samples, first, body = s.bench(path, args.requests, args.warmup, args.budget)
             r["ns"][s.name] = samples
+            r.setdefault("first", {})[s.name] = first
+            r.setdefault("rss", {})[s.name] = s.memory().get("VmRSS", 0)
             if bad := check(ref, body):
                 failures += [f"{label} ({s.name}, GET {path}) differs from DuckDB:", *(f"  {b}" for b in bad)]
             r.setdefault("answer", body)
@@ -431,14 +442,14 @@ def main():
         results.append(r)
     memory = {s.name: s.memory() for s in servers}
 
-    report(args, counts, results, memory, servers, threads)
+    report(args, counts, results, memory, memory_at_start, servers, threads)
     if failures:
         print("\nCORRECTNESS CHECK FAILED\n" + "\n".join(failures), file=sys.stderr)
         sys.exit(1)
     print("\ncorrectness: every answer's n equals DuckDB's and every value agrees within 1e-6 (relative)")
 
 
-def report(args, counts, results, memory, servers, threads):
+def report(args, counts, results, memory, memory_at_start, servers, threads):
     rows = counts["responses"]
     imports = []
     for backend, file, secs in args.imports:
@@ -448,7 +459,8 @@ def report(args, counts, results, memory, servers, threads):
     names = [s.name for s in servers]
     head = ["call", "target ms", "n"]
     for name in names:
-        head += [f"{name.removeprefix('northstar-')} med / p95 ms", f"{name.removeprefix('northstar-')} requests"]
+        short = name.removeprefix('northstar-')
+        head += [f"{short} med / p95 ms", f"{short} requests", f"{short} 1st request ms", f"{short} RSS after"]
     head += ["DuckDB med ms"] + [f"DuckDB/{n.removeprefix('northstar-')}" for n in names] + \
         [f"target {n.removeprefix('northstar-')}" for n in names]
     cells = []
@@ -456,20 +468,23 @@ def report(args, counts, results, memory, servers, threads):
         row = [r["label"], f"{TARGETS[r['kind']]:g}", f"{r['n']:,}"]
         for name in names:
             s = r["ns"][name]
-            row += [f"{fmt_ms(ms(s))} / {fmt_ms(ms(s, 95))}", str(len(s))]
+            row += [f"{fmt_ms(ms(s))} / {fmt_ms(ms(s, 95))}", str(len(s)), fmt_ms(1000 * r["first"][name]),
+                    mb(r["rss"][name])]
         duck_med = ms(r["duck"])
         row.append(fmt_ms(duck_med))
         row += [fmt_ratio(duck_med / ms(r["ns"][name])) for name in names]
         row += [verdict(r["ns"][name], TARGETS[r["kind"]]) for name in names]
         cells.append(row)
-    mem = "; ".join(f"{name}: VmRSS {mb(m.get('VmRSS', 0))}, VmHWM {mb(m.get('VmHWM', 0))}" for name, m in memory.items())
+    mem = "; ".join(f"{name}: VmRSS {mb(m.get('VmRSS', 0))}, VmHWM {mb(m.get('VmHWM', 0))} "
+                    f"(before the first request: VmRSS {mb(memory_at_start[name].get('VmRSS', 0))}, "
+                    f"VmHWM {mb(memory_at_start[name].get('VmHWM', 0))})" for name, m in memory.items())
     start = "; ".join(f"{b} {x:.2f} s" for b, x in (("SQLite", args.startup_seconds), ("PostgreSQL", args.pg_startup_seconds)) if x is not None)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     info = [
         ("machine", f"{cpu}, nproc {len(os.sched_getaffinity(0))}, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, {platform.system()} {platform.release()}"),
         ("versions", f"northstar {args.northstar_version} ({args.commit}), duckdb {duckdb.__version__} (threads {threads}), python {platform.python_version()}"),
         ("runs", f"northstar: up to {args.requests} requests per call over one keep-alive connection after {args.warmup} warm-up "
-                 f"(fewer when they would take more than {args.budget:g} s: see the requests column); DuckDB: median of {args.duckdb_runs} runs after 2 warm-up"),
+                 f"(when they would take more than {args.budget:g} s: at least 3 after 2 untimed, see the requests column); '1st request': the first, cold one; 'RSS after': the server's VmRSS after that call's requests; DuckDB: median of {args.duckdb_runs} runs after 2 warm-up"),
     ]
     print(f"\nNorthstar Understand benchmark (issue 9): {rows:,} responses, {counts['customers']:,} customers, "
           f"{counts['operations']:,} operational records")
