@@ -7,7 +7,9 @@
 //! * support improves over the year, logistics dips in the holiday peak;
 //! * respondents are not representative: enterprise customers answer far more
 //!   often than small businesses, which are most of the customer base;
-//! * detractors churn more often than promoters.
+//! * detractors churn more often than promoters;
+//! * for logistics' customers, delivery speed moves loyalty more than product
+//!   quality and is rated lower: the key-driver quadrant's "fix first".
 
 use std::io::Write;
 use std::path::Path;
@@ -245,8 +247,12 @@ pub fn write(dir: &Path, responses: u64, seed: u64) -> Result<DemoFiles> {
         let rating = |rng: &mut fastrand::Rng, shift: f64| {
             clamp_score(3.0 + (base - 7.0) / 2.0 + shift + 0.7 * normal(rng), 1, 5).to_string()
         };
+        // Product quality is rated well and only loosely tied to loyalty:
+        // next to delivery speed (rated low, and the loyalty of logistics'
+        // customers moves with the delivery) it is the driver to keep up,
+        // and delivery speed the one to fix first.
         let product = if rng.f64() < 0.7 {
-            rating(&mut rng, 0.3)
+            clamp_score(3.5 + (base - 7.0) / 5.0 + 0.8 * normal(&mut rng), 1, 5).to_string()
         } else {
             String::new()
         };

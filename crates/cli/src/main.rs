@@ -1291,6 +1291,9 @@ fn summary_line(path: &Path, r: &ImportReport, seconds: f64) -> String {
     )
 }
 
+/// How often a server checks whether its attribute cells are stale.
+const ATTRIBUTE_CELLS_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn serve_store(store: Arc<dyn Store>, serve: &ServeArgs, database: &str) -> Result<()> {
     let bind = serve.bind;
     // Beyond this machine only once someone can administer it.
@@ -1303,6 +1306,28 @@ async fn serve_store(store: Arc<dyn Store>, serve: &ServeArgs, database: &str) -
     let started = Instant::now();
     store.query_rollups(&Default::default()).await?;
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "rollups loaded");
+    // Breakdowns by attributes outside the cube are answered from memory
+    // once built, and rebuilt after the data moves (a pass over every
+    // response, in the background; meanwhile the database answers).
+    let refreshing = store.clone();
+    tokio::spawn(async move {
+        loop {
+            match refreshing.refresh_attribute_cells().await {
+                Ok(Some(built)) => tracing::info!(
+                    seconds = built.seconds,
+                    responses = built.responses,
+                    cells = built.cells,
+                    dropped = built.dropped,
+                    "attribute cells built"
+                ),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "attribute cells not built; breakdowns by attribute scan the database")
+                }
+            }
+            tokio::time::sleep(ATTRIBUTE_CELLS_REFRESH).await;
+        }
+    });
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| {
         format!("binding {bind} (is another server running? choose another with --bind)")
     })?;

@@ -625,6 +625,14 @@ pub trait Backend: Send + Sync + 'static {
         of: Option<(&str, &str)>,
         from_raw: bool,
     ) -> StoreResult<Vec<TargetCell>>;
+    /// Up to `limit` responses after `after` (by external_id) with their
+    /// customers' region, segment and attributes, to build the in-memory
+    /// attribute cells.
+    async fn attribute_rows_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::attribute_cells::AttributeRow>>;
     /// The driver-moment cells computed from the raw responses (the
     /// reference the stored cells are checked against), sorted.
     async fn driver_moment_cells_from_raw(&self) -> StoreResult<Vec<MomentCell>>;

@@ -17,6 +17,7 @@ use northstar_core::rollup::{CubeAnswer, CubeQuery, RollupCube};
 use northstar_core::{Dimension, DimensionValues, Mergeable, ResponseSummary};
 use tokio::sync::Mutex;
 
+use crate::attribute_cells::{AttributeCells, AttributeCellsBuilder, dimensions_pass};
 use crate::backend::{
     AttributeSummaries, Backend, BreakdownAttribute, CubePosition, DataVersions, DeltasSince,
     Erased, GapCell, GapCounts, GapQuery, LoyaltyBy, MAX_RESPONSE_PAGE, MomentCell, MomentOutcome,
@@ -82,6 +83,16 @@ pub struct CachedStore {
     moments: Mutex<Option<std::sync::Arc<LoadedMoments>>>,
     /// Gap cells per (department, measure), reloaded when data moves.
     gaps: Mutex<HashMap<(String, String), std::sync::Arc<LoadedGap>>>,
+    /// Breakdowns by attributes outside the cube, answered while current.
+    attribute_cells: std::sync::Mutex<Option<std::sync::Arc<AttributeCells>>>,
+    /// One build of the attribute cells at a time.
+    attribute_build: Mutex<()>,
+}
+
+/// Whether attribute cells built at `built` still describe the data at
+/// `now` (responses and customers unchanged; records do not matter).
+fn attribute_versions_match(built: &DataVersions, now: &DataVersions) -> bool {
+    built.rollups == now.rollups && built.customers == now.customers
 }
 
 /// Gap cells and targets of one (department, measure), with the data
@@ -100,15 +111,6 @@ const GAP_CACHE_ENTRIES: usize = 16;
 struct LoadedMoments {
     versions: DataVersions,
     cells: Vec<MomentCell>,
-}
-
-/// Whether a cell's dimensions pass a filter (several values of one
-/// dimension: any of them).
-fn dimensions_pass(dims: &DimensionValues, filter: &[(Dimension, String)]) -> bool {
-    Dimension::ALL.iter().all(|d| {
-        let mut wanted = filter.iter().filter(|(fd, _)| fd == d).peekable();
-        wanted.peek().is_none() || wanted.any(|(_, v)| v == dims.get(*d))
-    })
 }
 
 /// Which old days were read for a question: the day ranges and the filter.
@@ -279,6 +281,8 @@ impl CachedStore {
             generation: AtomicU64::new(0),
             moments: Mutex::new(None),
             gaps: Mutex::new(HashMap::new()),
+            attribute_cells: std::sync::Mutex::new(None),
+            attribute_build: Mutex::new(()),
         }
     }
 
@@ -808,9 +812,17 @@ impl Store for CachedStore {
             filter,
             ..query.clone()
         };
+        let attribute = storable_attribute(attribute);
+        let cells = lock(&self.attribute_cells).clone();
+        if let Some(cells) = cells
+            && attribute_versions_match(&cells.versions, &self.backend.data_versions().await?)
+            && let Some(answer) = cells.summaries(&query, &attribute, limit)
+        {
+            return Ok(answer);
+        }
         let _scan = self.scan_permit().await?;
         self.backend
-            .attribute_summaries(&query, &storable_attribute(attribute), limit)
+            .attribute_summaries(&query, &attribute, limit)
             .await
     }
 
@@ -1015,6 +1027,43 @@ impl Store for CachedStore {
 
     async fn counts(&self) -> StoreResult<StoreCounts> {
         self.backend.counts().await
+    }
+
+    async fn refresh_attribute_cells(&self) -> StoreResult<Option<crate::AttributeCellsBuilt>> {
+        let _building = self.attribute_build.lock().await;
+        let versions = self.backend.data_versions().await?;
+        if lock(&self.attribute_cells)
+            .as_ref()
+            .is_some_and(|c| attribute_versions_match(&c.versions, &versions))
+        {
+            return Ok(None);
+        }
+        let started = std::time::Instant::now();
+        let mut builder = AttributeCellsBuilder::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .backend
+                .attribute_rows_after(after.as_deref(), crate::attribute_cells::BUILD_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.external_id.clone());
+            for row in &page {
+                builder.add(row);
+            }
+            if page.len() < crate::attribute_cells::BUILD_PAGE as usize {
+                break;
+            }
+        }
+        let cells = builder.finish(versions);
+        let built = crate::AttributeCellsBuilt {
+            responses: cells.responses,
+            cells: cells.cells(),
+            seconds: started.elapsed().as_secs_f64(),
+            dropped: cells.dropped.len(),
+        };
+        *lock(&self.attribute_cells) = Some(std::sync::Arc::new(cells));
+        Ok(Some(built))
     }
 
     fn backend(&self) -> &dyn Backend {

@@ -3,6 +3,7 @@
 //! can always be rebuilt from them. Handlers see only the [`Store`] trait.
 
 pub mod accounts;
+pub mod attribute_cells;
 pub mod backend;
 mod cached;
 pub mod copy;
@@ -59,6 +60,16 @@ impl WriteSummary {
 
 /// One rollup cell: a day, a dimension combination and its summary.
 pub type RollupCell = (Day, DimensionValues, ResponseSummary);
+
+/// What a build of the in-memory attribute cells read and holds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct AttributeCellsBuilt {
+    pub responses: u64,
+    pub cells: usize,
+    pub seconds: f64,
+    /// Attributes left to the database (too many values or cells).
+    pub dropped: usize,
+}
 
 /// How many rows each table holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -221,6 +232,11 @@ pub trait Store: Send + Sync + 'static {
     /// Compares the rollup table with a rebuild from raw rows, and the
     /// in-memory cube with the table.
     async fn verify_rollups(&self) -> StoreResult<RollupCheck>;
+
+    /// Builds the in-memory attribute cells again if the data moved since
+    /// they were built (a pass over every response: run it in the
+    /// background); `None` when they were current.
+    async fn refresh_attribute_cells(&self) -> StoreResult<Option<AttributeCellsBuilt>>;
 
     /// Row counts per table.
     async fn counts(&self) -> StoreResult<StoreCounts>;

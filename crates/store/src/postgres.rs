@@ -697,33 +697,73 @@ impl PostgresStore {
         changed.sort_by(|a, b| {
             (&a.department, &a.order_id, &a.measure).cmp(&(&b.department, &b.order_id, &b.measure))
         });
-        // Operations derive nothing, so a key inserted meanwhile by another
-        // writer is simply replaced (last writer wins, as for any key).
-        sqlx::query(
-            "INSERT INTO operations (department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes) \
-             SELECT department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes \
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::float8[], $8::float8[], $9::text[]) \
-             AS t(department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes) \
-             ON CONFLICT (department, order_id, measure) DO UPDATE SET customer_id = EXCLUDED.customer_id, \
-             occurred_at = EXCLUDED.occurred_at, occurred_unix = EXCLUDED.occurred_unix, value = EXCLUDED.value, \
-             target = EXCLUDED.target, attributes = EXCLUDED.attributes",
-        )
-        .bind(changed.iter().map(|o| o.department.clone()).collect::<Vec<_>>())
-        .bind(changed.iter().map(|o| o.order_id.clone()).collect::<Vec<_>>())
-        .bind(changed.iter().map(|o| o.measure.clone()).collect::<Vec<_>>())
-        .bind(changed.iter().map(|o| o.customer_id.clone()).collect::<Vec<_>>())
-        .bind(changed.iter().map(|o| o.occurred_at.clone()).collect::<Vec<_>>())
-        .bind(changed.iter().map(|o| o.occurred_unix).collect::<Vec<_>>())
-        .bind(changed.iter().map(|o| o.value).collect::<Vec<_>>())
-        .bind(changed.iter().map(|o| o.target).collect::<Vec<_>>())
-        .bind(
-            changed
-                .iter()
-                .map(|o| json_text(&o.attributes))
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *tx)
-        .await?;
+        // New keys by a plain insert: a key another writer inserted after
+        // our read fails it with a unique violation, and the batch is read
+        // again (the links and targets derive from what was replaced, so
+        // "last writer wins" without knowing what it replaced would count
+        // the other writer's record twice). Stored keys are locked above.
+        let columns = "department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes";
+        let unnest = "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::float8[], $8::float8[], $9::text[]) \
+             AS t(department, order_id, measure, customer_id, occurred_at, occurred_unix, value, target, attributes)";
+        let bind = |sql: String, rows: &[&NewOperation]| {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(
+                    rows.iter()
+                        .map(|o| o.department.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(rows.iter().map(|o| o.order_id.clone()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|o| o.measure.clone()).collect::<Vec<_>>())
+                .bind(
+                    rows.iter()
+                        .map(|o| o.customer_id.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    rows.iter()
+                        .map(|o| o.occurred_at.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(rows.iter().map(|o| o.occurred_unix).collect::<Vec<_>>())
+                .bind(rows.iter().map(|o| o.value).collect::<Vec<_>>())
+                .bind(rows.iter().map(|o| o.target).collect::<Vec<_>>())
+                .bind(
+                    rows.iter()
+                        .map(|o| json_text(&o.attributes))
+                        .collect::<Vec<_>>(),
+                )
+        };
+        let is_new = |o: &&NewOperation| !existing.contains_key(&key(o));
+        let inserted: Vec<&NewOperation> = changed.iter().copied().filter(is_new).collect();
+        let replaced: Vec<&NewOperation> = changed.iter().copied().filter(|o| !is_new(o)).collect();
+        if !inserted.is_empty() {
+            let insert = bind(
+                format!("INSERT INTO operations ({columns}) SELECT {columns} FROM {unnest}"),
+                &inserted,
+            )
+            .execute(&mut *tx)
+            .await;
+            match insert {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505") => {
+                    tx.rollback().await?;
+                    return Ok(Err(Raced));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !replaced.is_empty() {
+            bind(
+                format!(
+                    "UPDATE operations o SET customer_id = t.customer_id, occurred_at = t.occurred_at, \
+                     occurred_unix = t.occurred_unix, value = t.value, target = t.target, attributes = t.attributes \
+                     FROM {unnest} WHERE (o.department, o.order_id, o.measure) = (t.department, t.order_id, t.measure)"
+                ),
+                &replaced,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         let orders = distinct_orders(changed.iter().map(|o| &o.order_id));
         lock_orders(&mut tx, &orders).await?;
         let responses = responses_by_order(&mut tx, &orders).await?;
@@ -1877,6 +1917,29 @@ impl Backend for PostgresStore {
         let mut targets: Vec<TargetCell> = qb.build_query_as().fetch_all(&self.pool).await?;
         targets.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)).then(a.2.total_cmp(&b.2)));
         Ok(targets)
+    }
+
+    async fn attribute_rows_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::attribute_cells::AttributeRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT r.external_id, r.day::int8 AS day, {dims}, r.nps::int8 AS nps, r.csat::int8 AS csat, r.ces::int8 AS ces, r.fcr, r.attributes, \
+             c.customer_id IS NOT NULL AS known, c.region, c.segment, c.attributes::text AS customer_attributes \
+             FROM responses r LEFT JOIN customers c ON c.customer_id = r.customer_id \
+             WHERE r.external_id > $1 ORDER BY r.external_id LIMIT $2",
+            dims = Dimension::ALL
+                .iter()
+                .map(|d| format!("r.{}", d.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(attribute_row_from_row).collect()
     }
 
     async fn driver_moment_cells_from_raw(&self) -> StoreResult<Vec<MomentCell>> {

@@ -852,6 +852,41 @@ pub(crate) fn now_unix() -> i64 {
 /// columns are named alike and decode to the same Rust types.
 macro_rules! row_decoders {
     ($row:ty) => {
+        /// A row of `attribute_rows_after`'s select.
+        fn attribute_row_from_row(row: &$row) -> StoreResult<crate::attribute_cells::AttributeRow> {
+            let mut dimensions = DimensionValues::default();
+            for d in Dimension::ALL {
+                dimensions.set(d, row.try_get(2 + d.index())?);
+            }
+            let day: i64 = row.try_get("day")?;
+            let customer = if row.try_get::<bool, _>("known")? {
+                let attributes: Option<String> = row.try_get("customer_attributes")?;
+                Some(crate::attribute_cells::CustomerAttributes {
+                    region: row.try_get("region")?,
+                    segment: row.try_get("segment")?,
+                    attributes: match attributes {
+                        Some(text) => crate::schema::json_map(&text, "customers.attributes")?,
+                        None => Default::default(),
+                    },
+                })
+            } else {
+                None
+            };
+            Ok(crate::attribute_cells::AttributeRow {
+                external_id: row.try_get("external_id")?,
+                day: Day::try_from(day).map_err(|_| {
+                    StoreError::Corrupt(format!("response day {day} is out of range"))
+                })?,
+                dimensions,
+                nps: crate::schema::opt_u8(row.try_get("nps")?, "nps")?,
+                csat: crate::schema::opt_u8(row.try_get("csat")?, "csat")?,
+                ces: crate::schema::opt_u8(row.try_get("ces")?, "ces")?,
+                fcr: row.try_get("fcr")?,
+                attributes: crate::schema::json_map(row.try_get("attributes")?, "attributes")?,
+                customer,
+            })
+        }
+
         /// `SELECT order_id, day, {dimensions}, csat`.
         fn gap_response_from_row(row: &$row) -> StoreResult<crate::schema::GapResponse> {
             let mut dimensions = DimensionValues::default();

@@ -1376,6 +1376,29 @@ impl Backend for SqliteStore {
         Ok(targets)
     }
 
+    async fn attribute_rows_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::attribute_cells::AttributeRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT r.external_id, r.day, {dims}, r.nps, r.csat, r.ces, r.fcr, r.attributes, \
+             c.customer_id IS NOT NULL AS known, c.region, c.segment, c.attributes AS customer_attributes \
+             FROM responses r LEFT JOIN customers c ON c.customer_id = r.customer_id \
+             WHERE r.external_id > ?1 ORDER BY r.external_id LIMIT ?2",
+            dims = Dimension::ALL
+                .iter()
+                .map(|d| format!("r.{}", d.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(attribute_row_from_row).collect()
+    }
+
     async fn driver_moment_cells_from_raw(&self) -> StoreResult<Vec<MomentCell>> {
         let mut conn = self.pool.acquire().await?;
         Self::raw_moment_cells(&mut conn).await

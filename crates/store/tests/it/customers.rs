@@ -186,6 +186,88 @@ async fn responses_break_down_by_attributes_outside_the_cube(db: TestDb) {
     )
     .await
     .unwrap();
+    // First from the database, then from the in-memory attribute cells.
+    for pass in 0..2 {
+        if pass == 1 {
+            let built = store.refresh_attribute_cells().await.unwrap().unwrap();
+            assert_eq!(built.responses, 5);
+            assert!(store.refresh_attribute_cells().await.unwrap().is_none());
+        }
+        attribute_breakdowns_answer(&*store).await;
+    }
+    // The cells answer exactly as a database scan does.
+    let queries = [
+        RespondentQuery::default(),
+        RespondentQuery {
+            filter: vec![
+                (northstar_core::Dimension::Department, "logistics".into()),
+                (northstar_core::Dimension::Department, "support".into()),
+            ],
+            from: calendar::parse_day("2026-01-06"),
+            to: None,
+        },
+        RespondentQuery {
+            filter: vec![(northstar_core::Dimension::Department, "billing".into())],
+            ..Default::default()
+        },
+    ];
+    let attributes = [
+        BreakdownAttribute::Response("journey_stage".into()),
+        BreakdownAttribute::Response("no_such_column".into()),
+        BreakdownAttribute::CustomerRegion,
+        BreakdownAttribute::CustomerSegment,
+        BreakdownAttribute::Customer("value_band".into()),
+    ];
+    for query in &queries {
+        for attribute in &attributes {
+            for limit in [1, 2, 10] {
+                assert_eq!(
+                    store
+                        .attribute_summaries(query, attribute, limit)
+                        .await
+                        .unwrap(),
+                    store
+                        .backend()
+                        .attribute_summaries(query, attribute, limit)
+                        .await
+                        .unwrap(),
+                    "{query:?} {attribute:?} {limit}"
+                );
+            }
+        }
+    }
+    // A write makes the cells stale: the database answers until a refresh.
+    import_text(
+        &*store,
+        ImportKind::Responses,
+        "external_id,submitted_at,customer_id,department,nps,journey_stage
+         r6,2026-01-09T10:00:00Z,C2,logistics,10,onboarding
+",
+    )
+    .await
+    .unwrap();
+    let stage = BreakdownAttribute::Response("journey_stage".into());
+    for _ in 0..2 {
+        let now = store
+            .attribute_summaries(&RespondentQuery::default(), &stage, 10)
+            .await
+            .unwrap();
+        assert_eq!(now.groups[0], {
+            let scan = store
+                .backend()
+                .attribute_summaries(&RespondentQuery::default(), &stage, 10)
+                .await
+                .unwrap();
+            scan.groups[0].clone()
+        });
+        assert_eq!(now.groups[0].0, "onboarding");
+        assert_eq!(now.groups[0].1.nps.n(), 3);
+        store.refresh_attribute_cells().await.unwrap();
+    }
+}
+
+async fn attribute_breakdowns_answer(store: &dyn northstar_store::Store) {
+    use northstar_store::BreakdownAttribute;
     let january = RespondentQuery {
         filter: vec![],
         from: calendar::parse_day("2026-01-01"),

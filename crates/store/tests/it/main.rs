@@ -9,6 +9,7 @@
 mod accounts;
 mod customers;
 mod erasure;
+mod gaps;
 mod import;
 mod rollups;
 mod settings;
