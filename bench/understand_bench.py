@@ -122,6 +122,27 @@ class Server:
             samples.append(time.perf_counter() - t)
         return samples, first, json.loads(body)
 
+    def attribute_cells(self, timeout):
+        """Waits for the server's log line "attribute cells built" (breakdowns by attributes outside
+        the cube are answered from memory once it is there); returns its fields and the wait."""
+        try:  # bench/run sends the server's output to its log file
+            log = os.readlink(f"/proc/{self.pid}/fd/1")
+        except OSError:
+            return None
+        started = time.monotonic()
+        while True:
+            try:
+                for line in open(log, errors="replace"):
+                    if "attribute cells built" in line:
+                        fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+                        fields["waited"] = f"{time.monotonic() - started:.1f}"
+                        return fields
+            except OSError:
+                return None
+            if time.monotonic() - started > timeout:
+                return {"waited": f"{timeout:.0f} (gave up: not built)"}
+            time.sleep(0.5)
+
     def memory(self):
         out = {}
         try:
@@ -392,6 +413,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--budget", type=float, default=90.0,
                     help="seconds of requests per call and server at most (a slow call gets fewer requests)")
+    ap.add_argument("--cells-timeout", type=float, default=900,
+                    help="seconds to wait for a server's attribute cells before measuring breakdowns")
     ap.add_argument("--duckdb-runs", type=int, default=15)
     ap.add_argument("--breakdown-by", default="region,language",
                     help="attributes that are not rollup dimensions (region: customers.csv; language: responses.csv)")
@@ -426,7 +449,12 @@ def main():
 
     memory_at_start = {s.name: s.memory() for s in servers}
     results, failures = [], []
+    cells_built = {}
     for kind, label, path, ref_fn, check in calls:
+        if kind == "breakdown" and not cells_built:
+            for s in servers:
+                print(f"waiting for {s.name}'s attribute cells ...", file=sys.stderr)
+                cells_built[s.name] = s.attribute_cells(args.cells_timeout)
         print(f"measuring {label} ...", file=sys.stderr)
         r = {"kind": kind, "label": label, "path": path, "ns": {}}
         r["duck"], ref = timed(ref_fn, args.duckdb_runs, warmup=2)
@@ -442,14 +470,14 @@ def main():
         results.append(r)
     memory = {s.name: s.memory() for s in servers}
 
-    report(args, counts, results, memory, memory_at_start, servers, threads)
+    report(args, counts, results, memory, memory_at_start, cells_built, servers, threads)
     if failures:
         print("\nCORRECTNESS CHECK FAILED\n" + "\n".join(failures), file=sys.stderr)
         sys.exit(1)
     print("\ncorrectness: every answer's n equals DuckDB's and every value agrees within 1e-6 (relative)")
 
 
-def report(args, counts, results, memory, memory_at_start, servers, threads):
+def report(args, counts, results, memory, memory_at_start, cells_built, servers, threads):
     rows = counts["responses"]
     imports = []
     for backend, file, secs in args.imports:
@@ -479,6 +507,8 @@ def report(args, counts, results, memory, memory_at_start, servers, threads):
                     f"(before the first request: VmRSS {mb(memory_at_start[name].get('VmRSS', 0))}, "
                     f"VmHWM {mb(memory_at_start[name].get('VmHWM', 0))})" for name, m in memory.items())
     start = "; ".join(f"{b} {x:.2f} s" for b, x in (("SQLite", args.startup_seconds), ("PostgreSQL", args.pg_startup_seconds)) if x is not None)
+    built = "; ".join(f"{name}: " + (", ".join(f"{k} {v}" for k, v in c.items()) if c else "no log")
+                      for name, c in cells_built.items()) or "not waited for"
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     info = [
         ("machine", f"{cpu}, nproc {len(os.sched_getaffinity(0))}, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, {platform.system()} {platform.release()}"),
@@ -490,7 +520,8 @@ def report(args, counts, results, memory, memory_at_start, servers, threads):
           f"{counts['operations']:,} operational records")
     print("imports: " + "; ".join(imports))
     print(f"start-up (cube load): {start or 'not measured'}")
-    print(f"memory after all requests: {mem}\n")
+    print(f"memory after all requests: {mem}")
+    print(f"attribute cells (server log; waited s before the breakdowns): {built}\n")
     widths = [max(len(row[i]) for row in [head, *cells]) for i in range(len(head))]
     for row in [head, *cells]:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
@@ -507,6 +538,7 @@ def report(args, counts, results, memory, memory_at_start, servers, threads):
     for row in cells:
         print("| " + " | ".join(row) + " |")
     print(f"\n- memory after all requests: {mem}")
+    print(f"- attribute cells (server log; waited s before the breakdowns): {built}")
     for k, v in info:
         print(f"- {k}: {v}")
     print("-----------------------------------------")
