@@ -148,7 +148,7 @@ class Server:
         try:
             for line in open(f"/proc/{self.pid}/status"):
                 key, _, value = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
+                if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
                     out[key] = int(value.split()[0]) * 1024
         except OSError:
             pass
@@ -503,7 +503,8 @@ def report(args, counts, results, memory, memory_at_start, cells_built, servers,
         row += [fmt_ratio(duck_med / ms(r["ns"][name])) for name in names]
         row += [verdict(r["ns"][name], TARGETS[r["kind"]]) for name in names]
         cells.append(row)
-    mem = "; ".join(f"{name}: VmRSS {mb(m.get('VmRSS', 0))}, VmHWM {mb(m.get('VmHWM', 0))} "
+    mem = "; ".join(f"{name}: VmRSS {mb(m.get('VmRSS', 0))} (RssAnon {mb(m.get('RssAnon', 0))}, "
+                    f"RssFile {mb(m.get('RssFile', 0))}), VmHWM {mb(m.get('VmHWM', 0))} "
                     f"(before the first request: VmRSS {mb(memory_at_start[name].get('VmRSS', 0))}, "
                     f"VmHWM {mb(memory_at_start[name].get('VmHWM', 0))})" for name, m in memory.items())
     start = "; ".join(f"{b} {x:.2f} s" for b, x in (("SQLite", args.startup_seconds), ("PostgreSQL", args.pg_startup_seconds)) if x is not None)
