@@ -116,10 +116,10 @@ pub struct Trend {
 pub fn method(metric: Metric) -> &'static str {
     match metric {
         Metric::Nps => {
-            "Shewhart chart with variable n: centre = NPS pooled over the periods shown; limits = centre ± 3·100·√((p̄ + d̄ − (p̄ − d̄)²)/n) with pooled promoter and detractor shares p̄, d̄ (Montgomery §7.2.2; trinomial variance, Rocks 2016); not clipped"
+            "Shewhart chart with variable n: centre = NPS pooled over the periods shown; limits = centre ± 3·100·√((p̄ + d̄ − (p̄ − d̄)²)/n) with pooled promoter and detractor shares p̄, d̄ (Montgomery §7.2.2; trinomial variance, Rocks 2016); not clipped. With thousands of answers per period the limits are narrow: a real but small change is a signal (Laney 2002's p′ chart would widen them for variation between periods)"
         }
         Metric::Csat | Metric::Fcr => {
-            "p-chart with variable n: centre = share pooled over the periods shown; limits = centre ± 3·100·√(p̄(1 − p̄)/n) (Montgomery §7.2.2); not clipped"
+            "p-chart with variable n: centre = share pooled over the periods shown; limits = centre ± 3·100·√(p̄(1 − p̄)/n) (Montgomery §7.2.2); not clipped. With thousands of answers per period the limits are narrow: a real but small change is a signal (Laney 2002's p′ chart would widen them for variation between periods)"
         }
         Metric::Ces => {
             "x̄-chart with variable n: centre = mean of all answers in the periods shown; limits = centre ± 3·s/√n with s² the pooled within-period variance (Montgomery §6.4), no limits when no period has two answers; not clipped"

@@ -26,8 +26,9 @@ use crate::backend::{AttributeSummaries, BreakdownAttribute, DataVersions, Respo
 /// with more (an identifier, free text) is answered by a database scan.
 pub const MAX_VALUES_PER_ATTRIBUTE: usize = 1_000;
 
-/// Most cells kept over all attributes (about 250 bytes each, so ~250 MB at
-/// most); the attributes with the most cells are dropped beyond it.
+/// Most cells held over all attributes, while building too (about 250
+/// bytes each with their map, so ~250 MB at most); the attribute with the
+/// most cells is dropped whenever a new cell would pass it.
 pub const MAX_CELLS: usize = 1_000_000;
 
 /// Responses read per page while building.
@@ -95,17 +96,16 @@ struct IndexBuilder {
 }
 
 impl IndexBuilder {
-    fn add(&mut self, key: (Day, u32), value: &str, counted: &Counted) {
+    /// Adds a response; returns how many cells that created (0 or 1).
+    fn add(&mut self, key: (Day, u32), value: &str, counted: &Counted) -> usize {
         if self.too_many {
-            return;
+            return 0;
         }
         let code = match self.codes.get(value) {
             Some(c) => *c,
             None if self.values.len() >= MAX_VALUES_PER_ATTRIBUTE => {
-                self.too_many = true;
-                self.cells = HashMap::new();
-                self.codes = HashMap::new();
-                return;
+                self.drop_cells();
+                return 0;
             }
             None => {
                 let c = self.values.len() as u16;
@@ -114,25 +114,61 @@ impl IndexBuilder {
                 c
             }
         };
+        let before = self.cells.len();
         let cell = self
             .cells
             .entry((key.0, key.1, code))
             .or_insert_with(|| (0, ResponseSummary::empty()));
         add_counted(cell, counted);
+        self.cells.len() - before
+    }
+
+    /// Gives the attribute up to the database, freeing its cells.
+    fn drop_cells(&mut self) {
+        self.too_many = true;
+        self.cells = HashMap::new();
+        self.codes = HashMap::new();
+        self.values = Vec::new();
     }
 }
 
+/// Most attribute names kept while building; later names are left to the
+/// database.
+pub const MAX_ATTRIBUTES: usize = 256;
+
 /// Builds [`AttributeCells`] from every response, a page at a time.
-#[derive(Default)]
 pub struct AttributeCellsBuilder {
+    max_cells: usize,
     combinations: HashMap<DimensionValues, u32>,
     combination_list: Vec<DimensionValues>,
     base: HashMap<(Day, u32), Counted>,
     attributes: HashMap<BreakdownAttribute, IndexBuilder>,
     responses: u64,
+    /// Cells held now (base and attributes): kept under [`MAX_CELLS`]
+    /// while building, so memory follows the cap, not the attributes.
+    cells: usize,
+}
+
+impl Default for AttributeCellsBuilder {
+    fn default() -> Self {
+        Self::with_max_cells(MAX_CELLS)
+    }
 }
 
 impl AttributeCellsBuilder {
+    /// A builder that holds at most `max_cells` cells.
+    pub fn with_max_cells(max_cells: usize) -> Self {
+        Self {
+            max_cells,
+            combinations: HashMap::new(),
+            combination_list: Vec::new(),
+            base: HashMap::new(),
+            attributes: HashMap::new(),
+            responses: 0,
+            cells: 0,
+        }
+    }
+
     pub fn add(&mut self, row: &AttributeRow) {
         self.responses += 1;
         let combination = match self.combinations.get(&row.dimensions) {
@@ -148,36 +184,68 @@ impl AttributeCellsBuilder {
         summary.add_answers(row.nps, row.csat, row.ces, row.fcr);
         let counted: Counted = (1, summary);
         let key = (row.day, combination);
+        let base_len = self.base.len();
         add_counted(
             self.base
                 .entry(key)
                 .or_insert_with(|| (0, ResponseSummary::empty())),
             &counted,
         );
-        let mut add = |attribute: BreakdownAttribute, value: &str| {
-            // "" is what a missing attribute reads as: left to the base.
-            if !value.is_empty() {
-                self.attributes
-                    .entry(attribute)
-                    .or_default()
-                    .add(key, value, &counted);
-            }
-        };
+        self.cells += self.base.len() - base_len;
+        let mut seen: Vec<(BreakdownAttribute, &str)> = Vec::new();
         if let Some(c) = &row.customer {
-            add(
+            seen.push((
                 BreakdownAttribute::CustomerRegion,
                 c.region.as_deref().unwrap_or(""),
-            );
-            add(
+            ));
+            seen.push((
                 BreakdownAttribute::CustomerSegment,
                 c.segment.as_deref().unwrap_or(""),
-            );
+            ));
             for (name, value) in &c.attributes {
-                add(BreakdownAttribute::Customer(name.clone()), value);
+                seen.push((BreakdownAttribute::Customer(name.clone()), value));
             }
         }
         for (name, value) in &row.attributes {
-            add(BreakdownAttribute::Response(name.clone()), value);
+            seen.push((BreakdownAttribute::Response(name.clone()), value));
+        }
+        for (attribute, value) in seen {
+            // "" is what a missing attribute reads as: left to the base.
+            if value.is_empty() {
+                continue;
+            }
+            let known = self.attributes.len();
+            let index = match self.attributes.get_mut(&attribute) {
+                Some(index) => index,
+                None if known >= MAX_ATTRIBUTES => {
+                    let mut dropped = IndexBuilder::default();
+                    dropped.drop_cells();
+                    self.attributes.insert(attribute, dropped);
+                    continue;
+                }
+                None => self.attributes.entry(attribute).or_default(),
+            };
+            let before = index.cells.len();
+            self.cells += index.add(key, value, &counted);
+            if index.too_many {
+                self.cells -= before;
+            }
+            if self.cells > self.max_cells {
+                self.drop_largest();
+            }
+        }
+    }
+
+    /// Gives the attribute with the most cells up to the database.
+    fn drop_largest(&mut self) {
+        if let Some(largest) = self
+            .attributes
+            .values_mut()
+            .filter(|b| !b.too_many)
+            .max_by_key(|b| b.cells.len())
+        {
+            self.cells -= largest.cells.len();
+            largest.drop_cells();
         }
     }
 
@@ -214,7 +282,7 @@ impl AttributeCellsBuilder {
             .collect();
         // Within the cell budget, the smallest attributes first.
         attributes.sort_by_key(|(_, index)| index.cells.len());
-        let mut budget = MAX_CELLS.saturating_sub(self.base.len());
+        let mut budget = self.max_cells.saturating_sub(self.base.len());
         let mut kept = HashMap::new();
         let mut dropped: std::collections::HashSet<BreakdownAttribute> =
             attributes_too_many.into_iter().collect();
@@ -340,4 +408,76 @@ pub(crate) fn dimensions_pass(dims: &DimensionValues, filter: &[(Dimension, Stri
         let mut wanted = filter.iter().filter(|(fd, _)| fd == d).peekable();
         wanted.peek().is_none() || wanted.any(|(_, v)| v == dims.get(*d))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(i: usize, attributes: &[(&str, String)]) -> AttributeRow {
+        AttributeRow {
+            external_id: format!("r{i}"),
+            day: (i % 5) as Day,
+            nps: Some((i % 11) as u8),
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Memory stays under the cap while building: the attribute with the
+    /// most cells is given up (to the database), the others stay exact.
+    #[test]
+    fn the_cell_cap_holds_while_building() {
+        let mut b = AttributeCellsBuilder::with_max_cells(200);
+        for i in 0..1_000 {
+            b.add(&row(
+                i,
+                &[("wide", format!("v{i}")), ("narrow", format!("{}", i % 2))],
+            ));
+            assert!(b.cells <= 200, "{} cells after row {i}", b.cells);
+        }
+        let cells = b.finish(DataVersions::default());
+        let wide = BreakdownAttribute::Response("wide".into());
+        let narrow = BreakdownAttribute::Response("narrow".into());
+        assert!(cells.dropped.contains(&wide));
+        let q = RespondentQuery::default();
+        assert!(cells.summaries(&q, &wide, 10).is_none());
+        let groups = cells.summaries(&q, &narrow, 10).unwrap().groups;
+        let counts: Vec<(String, i64)> =
+            groups.iter().map(|(v, s)| (v.clone(), s.nps.n())).collect();
+        assert_eq!(counts, [("0".to_string(), 500), ("1".to_string(), 500)]);
+    }
+
+    /// Responses without the attribute form the "" group: the base minus
+    /// the other values, exactly.
+    #[test]
+    fn missing_values_are_the_rest_of_the_base() {
+        let mut b = AttributeCellsBuilder::default();
+        for i in 0..30 {
+            let attrs: Vec<(&str, String)> = if i % 3 == 0 {
+                vec![("stage", "onboarding".into())]
+            } else if i % 3 == 1 {
+                vec![("stage", String::new())]
+            } else {
+                vec![]
+            };
+            b.add(&row(i, &attrs));
+        }
+        let cells = b.finish(DataVersions::default());
+        let q = RespondentQuery {
+            from: Some(1),
+            ..Default::default()
+        };
+        let groups = cells
+            .summaries(&q, &BreakdownAttribute::Response("stage".into()), 10)
+            .unwrap()
+            .groups;
+        let counts: Vec<(String, i64)> =
+            groups.iter().map(|(v, s)| (v.clone(), s.nps.n())).collect();
+        // Days 1 to 4 hold 24 responses; 8 of them are onboarding (i % 3 == 0).
+        assert_eq!(counts, [(String::new(), 16), ("onboarding".to_string(), 8)]);
+    }
 }

@@ -82,7 +82,7 @@ pub struct CachedStore {
     /// cells, not responses), reloaded when the data version moves.
     moments: Mutex<Option<std::sync::Arc<LoadedMoments>>>,
     /// Gap cells per (department, measure), reloaded when data moves.
-    gaps: Mutex<HashMap<(String, String), std::sync::Arc<LoadedGap>>>,
+    gaps: std::sync::Mutex<GapCache>,
     /// Breakdowns by attributes outside the cube, answered while current.
     attribute_cells: std::sync::Mutex<Option<std::sync::Arc<AttributeCells>>>,
     /// One build of the attribute cells at a time.
@@ -103,8 +103,11 @@ struct LoadedGap {
     targets: Vec<TargetCell>,
 }
 
-/// Departments × measures whose gap cells are kept, at most (the cache is
-/// emptied when full: each entry is as large as its cells).
+/// Gap cells per (department, measure) and when each was last used.
+type GapCache = HashMap<(String, String), (std::sync::Arc<LoadedGap>, u64)>;
+
+/// Departments × measures whose gap cells are kept, at most (the least
+/// recently used goes first; each entry is as large as its cells).
 const GAP_CACHE_ENTRIES: usize = 16;
 
 /// Driver-moment cells and the data version read before them.
@@ -212,22 +215,40 @@ impl CachedStore {
     ) -> StoreResult<std::sync::Arc<LoadedGap>> {
         let versions = self.backend.data_versions().await?;
         let key = (department.to_string(), measure.to_string());
-        let mut gaps = self.gaps.lock().await;
-        if let Some(loaded) = gaps.get(&key)
-            && loaded.versions == versions
+        let now = self.uses.fetch_add(1, Ordering::Relaxed);
+        let current = |loaded: &LoadedGap| {
+            loaded.versions.rollups == versions.rollups
+                && loaded.versions.operations == versions.operations
+        };
+        if let Some((loaded, used)) = lock(&self.gaps).get_mut(&key)
+            && current(loaded)
         {
+            *used = now;
             return Ok(loaded.clone());
         }
+        // Read without holding the cache: other gaps are answered meanwhile.
         let of = Some((department, measure));
         let loaded = std::sync::Arc::new(LoadedGap {
             versions,
             cells: self.backend.gap_cells(of, false).await?,
             targets: self.backend.operation_targets(of, false).await?,
         });
-        if gaps.len() >= GAP_CACHE_ENTRIES {
-            gaps.clear();
+        // Nothing linked (an unknown department or measure) is not kept, so
+        // made-up names cannot push real entries out.
+        if loaded.cells.is_empty() && loaded.targets.is_empty() {
+            return Ok(loaded);
         }
-        gaps.insert(key, loaded.clone());
+        let mut gaps = lock(&self.gaps);
+        if gaps.len() >= GAP_CACHE_ENTRIES
+            && !gaps.contains_key(&key)
+            && let Some(oldest) = gaps
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+        {
+            gaps.remove(&oldest);
+        }
+        gaps.insert(key, (loaded.clone(), now));
         Ok(loaded)
     }
 
@@ -280,7 +301,7 @@ impl CachedStore {
             day_reads: tokio::sync::Semaphore::new(DAY_READS),
             generation: AtomicU64::new(0),
             moments: Mutex::new(None),
-            gaps: Mutex::new(HashMap::new()),
+            gaps: std::sync::Mutex::new(HashMap::new()),
             attribute_cells: std::sync::Mutex::new(None),
             attribute_build: Mutex::new(()),
         }

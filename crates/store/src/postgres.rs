@@ -532,6 +532,21 @@ impl PostgresStore {
         .map(gap_operation_from_row)
         .collect::<StoreResult<Vec<_>>>()?;
         erased.operations = removed_operations.len() as u64;
+        if erased.customers > 0 || erased.responses > 0 {
+            bump_data_version(&mut tx, "customers").await?;
+        }
+        let mut delta = None;
+        if !removed.is_empty() {
+            let (cells, days) = schema::removal_deltas(&removed);
+            add_to_rollups(&mut tx, &cells).await?;
+            add_to_moments(&mut tx, &schema::removal_moment_deltas(&removed), &days).await?;
+            delete_emptied_days(&mut tx, &days).await?;
+            let xid = log_delta(&mut tx, Some(&backend::encode_cells(&cells)), false).await?;
+            bump_data_version(&mut tx, "rollups").await?;
+            delta = Some(RollupDelta { id: xid, cells });
+        }
+        // Order buckets after the rollup cells, in the order a response write
+        // takes them (no deadlock between the two).
         // The links of what left, with what stays and with each other.
         let removed_links: Vec<schema::GapResponse> = removed
             .iter()
@@ -556,19 +571,6 @@ impl PostgresStore {
             ),
         )
         .await?;
-        if erased.customers > 0 || erased.responses > 0 {
-            bump_data_version(&mut tx, "customers").await?;
-        }
-        let mut delta = None;
-        if !removed.is_empty() {
-            let (cells, days) = schema::removal_deltas(&removed);
-            add_to_rollups(&mut tx, &cells).await?;
-            add_to_moments(&mut tx, &schema::removal_moment_deltas(&removed), &days).await?;
-            delete_emptied_days(&mut tx, &days).await?;
-            let xid = log_delta(&mut tx, Some(&backend::encode_cells(&cells)), false).await?;
-            bump_data_version(&mut tx, "rollups").await?;
-            delta = Some(RollupDelta { id: xid, cells });
-        }
         tx.commit().await?;
         Ok(ErasureWritten { erased, delta })
     }
@@ -1717,8 +1719,10 @@ impl Backend for PostgresStore {
         if let BreakdownAttribute::Response(name) | BreakdownAttribute::Customer(name) = attribute {
             qb.push_bind(name.clone());
         }
+        // Ties by value in byte order ("C"), as SQLite and the in-memory
+        // cells order them.
         qb.push(format!(
-            ", '') AS key, COUNT(*) AS responses, {counters} FROM responses r \
+            ", '') COLLATE \"C\" AS key, COUNT(*) AS responses, {counters} FROM responses r \
              LEFT JOIN customers c ON c.customer_id = r.customer_id WHERE TRUE"
         ));
         push_selection(&mut qb, query, "r.");

@@ -123,7 +123,7 @@ fn demo_data_imports_cleanly_and_rollups_rebuild() {
     let out = northstar(&["verify-rollups"], &db);
     assert!(out.status.success(), "{}", text(&out.stdout));
     assert!(
-        text(&out.stdout).contains("table equals a rebuild from raw responses: yes"),
+        text(&out.stdout).contains("tables equal a rebuild from raw responses: yes"),
         "{}",
         text(&out.stdout)
     );

@@ -32,7 +32,7 @@ pub struct DriverReport {
     /// rating and quadrant (`fix_first`, `keep_up`, `monitor`, `maintain`).
     #[schema(value_type = Vec<Object>)]
     pub drivers: Vec<DriverWeight>,
-    /// The drivers analysed: the set most responses rated completely.
+    /// The drivers analysed: the set (of two or more drivers where one exists) with the most complete rows, counting responses that rated more drivers.
     pub driver_set: Vec<String>,
     /// Drivers every complete row rated alike (left out).
     pub constant_drivers: Vec<String>,
@@ -46,7 +46,7 @@ pub struct DriverReport {
     pub filter: BTreeMap<String, Vec<String>>,
     pub requested_from: Option<String>,
     pub requested_to: Option<String>,
-    /// The first and last UTC day of the responses analysed (those that
+    /// The first and last day (organisation's time zone) of the responses analysed (those that
     /// rated every driver of the set); null without any.
     pub period: Period,
     pub restricted_to: Option<String>,
@@ -99,8 +99,6 @@ pub async fn drivers_for(
         .store
         .driver_moments(&p.selection.respondents(), metric)
         .await?;
-    // The set most responses rated completely; responses that rated more
-    // drivers are complete for it too.
     let total: u64 = moments
         .by_set
         .iter()
@@ -108,10 +106,29 @@ pub async fn drivers_for(
         .sum::<u64>()
         + moments.without_drivers
         + moments.left_out;
+    // The set with the most complete rows: its own and those of every set
+    // that contains it (a response that rated more drivers is complete for
+    // fewer too). Sets of two or more drivers come first: one driver alone
+    // explains all it can and ranks nothing.
+    let complete_rows = |set: &[String]| -> i64 {
+        moments
+            .by_set
+            .iter()
+            .filter(|(names, _)| set.iter().all(|d| names.contains(d)))
+            .map(|(_, m)| m.n().max(0))
+            .sum()
+    };
     let chosen = moments
         .by_set
         .iter()
-        .max_by(|a, b| a.1.n().cmp(&b.1.n()).then_with(|| b.0.cmp(&a.0)))
+        .map(|(names, _)| (names, complete_rows(names)))
+        .max_by(|a, b| {
+            (a.0.len() >= 2)
+                .cmp(&(b.0.len() >= 2))
+                .then(a.1.cmp(&b.1))
+                .then_with(|| a.0.len().cmp(&b.0.len()))
+                .then_with(|| b.0.cmp(a.0))
+        })
         .map(|(names, _)| names.clone());
     let options = BootstrapOptions::default();
     let mut report = DriverReport {

@@ -86,7 +86,7 @@ pub struct GapReport {
     pub filter: BTreeMap<String, Vec<String>>,
     pub requested_from: Option<String>,
     pub requested_to: Option<String>,
-    /// The first and last UTC day of the linked responses; null without any.
+    /// The first and last day (organisation's time zone) of the linked responses; null without any.
     pub period: Period,
     pub restricted_to: Option<String>,
     pub source: &'static str,

@@ -91,7 +91,7 @@ pub struct TrendReport {
     pub to: String,
     pub requested_from: Option<String>,
     pub requested_to: Option<String>,
-    /// The first and last UTC day with an answer to the metric among the
+    /// The first and last day (organisation's time zone) with an answer to the metric among the
     /// periods shown.
     pub period: Period,
     pub restricted_to: Option<String>,

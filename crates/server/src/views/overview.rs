@@ -133,7 +133,7 @@ fn month_index(label: &str) -> Option<f64> {
 
 fn period_text(r: &MetricReport) -> String {
     match (&r.period.from, &r.period.to) {
-        (Some(f), Some(t)) => format!("{f} to {t} (UTC days)"),
+        (Some(f), Some(t)) => format!("{f} to {t} (days in the organisation's time zone)"),
         _ => "no responses in this selection".to_string(),
     }
 }

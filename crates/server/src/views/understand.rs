@@ -131,7 +131,9 @@ pub fn describe(filter: &BTreeMap<String, Vec<String>>, restricted_to: Option<&s
 /// The first and last day with data, and the range asked for.
 pub fn period_text(p: &Period) -> String {
     let data = match (&p.from, &p.to) {
-        (Some(f), Some(t)) => format!("{f} to {t} (first and last UTC day with a response used)"),
+        (Some(f), Some(t)) => format!(
+            "{f} to {t} (first and last day with a response used, in the organisation's time zone)"
+        ),
         _ => "no responses in this selection".to_string(),
     };
     match (&p.requested_from, &p.requested_to) {

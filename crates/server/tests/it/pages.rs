@@ -23,7 +23,7 @@ async fn the_overview_shows_every_number_with_its_provenance() {
     );
     assert_eq!(html.matches("<section id=\"who-answered\">").count(), 1);
     assert!(html.contains("n = 360"));
-    assert!(html.contains("2026-01-01 to 2026-03-28 (UTC days)"));
+    assert!(html.contains("2026-01-01 to 2026-03-28 (days in the organisation"));
     assert!(html.contains("adjusted-Wald interval for NPS (Rocks 2016)"));
     assert!(html.contains("<polygon class=\"band\""));
     assert_eq!(html.matches("<circle").count(), 3);

@@ -108,7 +108,7 @@ async fn each_page_shows_its_finding_chart_table_and_provenance() {
     assert!(html.contains("◆ signal: below LCL"));
     assert!(html.contains("Montgomery"));
     assert!(
-        html.contains("2025-01-06 to 2025-02-16 (first and last UTC day"),
+        html.contains("2025-01-06 to 2025-02-16 (first and last day with a response used"),
         "{html}"
     );
     assert!(html.contains(
