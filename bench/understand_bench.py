@@ -13,9 +13,10 @@ What is measured:
     latency and the server's VmRSS after each call are shown beside them.
   * DuckDB: the same answer from the raw rows in native in-memory DuckDB tables (loading not
     counted; all cores; no HTTP, no JSON), median of --duckdb-runs runs after a warm-up:
-      - drivers: rows with the outcome per set of rated drivers, the set most rows rated exactly,
-        then n, means and the correlation matrix of the rows complete for that set; R² and Johnson's
-        raw relative weights from the correlation matrix (numpy, part of the timed work);
+      - drivers: rows with the outcome per set of rated drivers; the set (of two or more drivers
+        first) with the most complete rows, counting rows that rated more; then n, means and the
+        correlation matrix of its complete rows; R² and Johnson's raw relative weights from the
+        correlation matrix (numpy, part of the timed work);
       - expectation gap: operations joined to responses on order_id, CSAT answers per value of the
         measure, satisfied = CSAT 4-5; the monotone (isotonic, pool-adjacent-violators) fit in Python;
       - breakdown: NPS per value of a customer attribute (responses LEFT JOIN customers) or of a
@@ -189,14 +190,21 @@ def load(duck, data):
 
 
 def duck_drivers(duck, drivers, outcome="nps"):
-    """The API's answer: the set most rows rated exactly; n, means, R² and raw weights of its complete rows."""
+    """The API's answer: of the driver sets rated exactly by some rows with the outcome, the one with
+    the most complete rows (its own and those of every set containing it), sets of two or more first
+    (ties: more drivers, then the smaller name list); n, means, R² and raw weights of its complete rows."""
     mask = " + ".join(f"({d} IS NOT NULL)::INTEGER * {1 << i}" for i, d in enumerate(drivers))
-    by_mask = duck.execute(f"SELECT {mask} AS m, count(*) FROM responses WHERE {outcome} IS NOT NULL GROUP BY m").fetchall()
-    sets = [(n, sorted(d for i, d in enumerate(drivers) if m >> i & 1)) for m, n in by_mask if m]
-    if not sets:
+    by_mask = dict(duck.execute(f"SELECT {mask} AS m, count(*) FROM responses WHERE {outcome} IS NOT NULL GROUP BY m").fetchall())
+    if not any(by_mask):
         return None
-    best = max(n for n, _ in sets)
-    chosen = min(s for n, s in sets if n == best)  # ties: the smallest name list (as the API)
+    def names(m):
+        return [d.removeprefix("driver_") for i, d in enumerate(drivers) if m >> i & 1]
+    def rank(c):
+        complete = sum(n for m, n in by_mask.items() if m & c == c)
+        size = bin(c).count("1")
+        return (size >= 2, complete, size, [-ord(ch) for ch in "\0".join(sorted(names(c)))])
+    best = max((m for m in by_mask if m), key=rank)
+    chosen = [d for i, d in enumerate(drivers) if best >> i & 1]
     cols = [outcome, *chosen]
     pairs = [(a, b) for i, a in enumerate(cols) for b in cols[i + 1:]]
     sql = (f"SELECT count(*), {', '.join(f'avg({c})' for c in chosen)}, "
