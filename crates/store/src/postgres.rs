@@ -441,10 +441,9 @@ impl PostgresStore {
         }
         let (cells, retracted_days) = schema::rollup_deltas(&changes, &zone, &stored_days);
         add_to_rollups(&mut tx, &cells).await?;
-        add_to_moments(
+        log_moments(
             &mut tx,
             &schema::moment_deltas(&changes, &zone, &stored_days),
-            &retracted_days,
         )
         .await?;
         let orders = schema::linked_orders(
@@ -539,7 +538,7 @@ impl PostgresStore {
         if !removed.is_empty() {
             let (cells, days) = schema::removal_deltas(&removed);
             add_to_rollups(&mut tx, &cells).await?;
-            add_to_moments(&mut tx, &schema::removal_moment_deltas(&removed), &days).await?;
+            log_moments(&mut tx, &schema::removal_moment_deltas(&removed)).await?;
             delete_emptied_days(&mut tx, &days).await?;
             let xid = log_delta(&mut tx, Some(&backend::encode_cells(&cells)), false).await?;
             bump_data_version(&mut tx, "rollups").await?;
@@ -886,14 +885,9 @@ async fn add_to_rollups(tx: &mut Tx, cells: &[RollupCell]) -> StoreResult<()> {
     Ok(())
 }
 
-/// Adds moment deltas to `driver_moments_daily` element by element (in key
-/// order, so concurrent writers lock cells in one order), and drops cells a
-/// retraction emptied on `retracted_days`.
-async fn add_to_moments(
-    tx: &mut Tx,
-    cells: &[MomentCell],
-    retracted_days: &[Day],
-) -> StoreResult<()> {
+/// Adds moment cells to `driver_moments_daily` element by element (the fold
+/// and the rebuild write into an emptied table).
+async fn add_to_moments(tx: &mut Tx, cells: &[MomentCell]) -> StoreResult<()> {
     if !cells.is_empty() {
         let sql = format!(
             "INSERT INTO driver_moments_daily (day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments) \
@@ -928,12 +922,6 @@ async fn add_to_moments(
             .execute(&mut **tx)
             .await?;
     }
-    if !retracted_days.is_empty() {
-        sqlx::query("DELETE FROM driver_moments_daily WHERE n = 0 AND day = ANY($1)")
-            .bind(retracted_days)
-            .execute(&mut **tx)
-            .await?;
-    }
     Ok(())
 }
 
@@ -957,14 +945,93 @@ async fn raw_moment_cells(conn: &mut sqlx::PgConnection) -> StoreResult<Vec<Mome
     Ok(schema::sorted_moment_cells(deltas))
 }
 
+/// The rows of `driver_moments_daily` as they are (without the log).
+async fn table_moment_cells(conn: &mut sqlx::PgConnection) -> StoreResult<Vec<MomentCell>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments FROM driver_moments_daily"
+    )))
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let set = DriverSet::decode(row.try_get("drivers")?)?;
+            let body: Vec<f64> = row.try_get("moments")?;
+            let m = schema::moment_from_stored(&set, row.try_get("n")?, &body)?;
+            let mut dims = DimensionValues::default();
+            for d in Dimension::ALL {
+                dims.set(d, row.try_get(1 + d.index())?);
+            }
+            Ok((
+                row.try_get::<Day, _>("day")?,
+                dims,
+                MomentOutcome::from_code(row.try_get("outcome")?)?,
+                set,
+                m,
+            ))
+        })
+        .collect()
+}
+
+/// Advisory lock that lets one writer at a time fold the moment log.
+const MOMENT_FOLD_LOCK: (i32, i32) = (ORDER_LOCK_CLASS, -1);
+
+/// Appends a write's moment deltas to the log (one row: concurrent writers
+/// never wait on moment rows), and every [`schema::MOMENT_LOG_FOLD`] rows
+/// folds the log into the table — one folder at a time; a writer that finds
+/// another folding leaves it to them.
+async fn log_moments(tx: &mut Tx, cells: &[MomentCell]) -> StoreResult<()> {
+    if cells.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("INSERT INTO driver_moment_log (cells) VALUES ($1)")
+        .bind(schema::encode_moment_log(cells)?)
+        .execute(&mut **tx)
+        .await?;
+    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM driver_moment_log")
+        .fetch_one(&mut **tx)
+        .await?;
+    if logged < schema::MOMENT_LOG_FOLD {
+        return Ok(());
+    }
+    let folding: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
+        .bind(MOMENT_FOLD_LOCK.0)
+        .bind(MOMENT_FOLD_LOCK.1)
+        .fetch_one(&mut **tx)
+        .await?;
+    if !folding {
+        return Ok(());
+    }
+    // Take exactly the log rows this snapshot sees (rows other writers
+    // commit meanwhile stay for the next fold), and rewrite the table.
+    let taken: Vec<String> = sqlx::query_scalar("DELETE FROM driver_moment_log RETURNING cells")
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut merged = HashMap::new();
+    schema::merge_moment_cells(&mut merged, table_moment_cells(tx).await?);
+    for text in taken {
+        schema::merge_moment_cells(&mut merged, schema::decode_moment_log(&text)?);
+    }
+    let cells = schema::sorted_moment_cells(merged);
+    sqlx::query("DELETE FROM driver_moments_daily")
+        .execute(&mut **tx)
+        .await?;
+    for chunk in cells.chunks(10_000) {
+        add_to_moments(tx, chunk).await?;
+    }
+    Ok(())
+}
+
 /// Replaces `driver_moments_daily` by the moments of every stored response.
 async fn rebuild_moments(tx: &mut Tx) -> StoreResult<()> {
     sqlx::query("DELETE FROM driver_moments_daily")
         .execute(&mut **tx)
         .await?;
+    sqlx::query("DELETE FROM driver_moment_log")
+        .execute(&mut **tx)
+        .await?;
     let cells = raw_moment_cells(tx).await?;
     for chunk in cells.chunks(10_000) {
-        add_to_moments(tx, chunk, &[]).await?;
+        add_to_moments(tx, chunk).await?;
     }
     sqlx::query("UPDATE store_state SET value = 1 WHERE key = 'driver_moments_built'")
         .execute(&mut **tx)
@@ -1196,8 +1263,8 @@ async fn rebucket_and_rebuild(
     zone: &jiff::tz::TimeZone,
 ) -> StoreResult<TimeZoneChanged> {
     sqlx::query(
-        "LOCK TABLE responses, operations, rollups_daily, driver_moments_daily, gap_cells, \
-         operation_targets IN SHARE ROW EXCLUSIVE MODE",
+        "LOCK TABLE responses, operations, rollups_daily, driver_moments_daily, driver_moment_log, \
+         gap_cells, operation_targets IN SHARE ROW EXCLUSIVE MODE",
     )
     .execute(&mut **tx)
     .await?;
@@ -1282,7 +1349,7 @@ impl Backend for PostgresStore {
             // Responses stored before driver moments were kept: fill them
             // in, once (the lock makes a second server wait, then see 1).
             let mut tx = self.pool.begin().await?;
-            sqlx::query("LOCK TABLE responses, driver_moments_daily IN SHARE ROW EXCLUSIVE MODE")
+            sqlx::query("LOCK TABLE responses, driver_moments_daily, driver_moment_log IN SHARE ROW EXCLUSIVE MODE")
                 .execute(&mut *tx)
                 .await?;
             let still: i64 = sqlx::query_scalar(
@@ -1952,29 +2019,21 @@ impl Backend for PostgresStore {
     }
 
     async fn driver_moment_cells(&self) -> StoreResult<Vec<MomentCell>> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments FROM driver_moments_daily"
-        )))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let set = DriverSet::decode(row.try_get("drivers")?)?;
-                let body: Vec<f64> = row.try_get("moments")?;
-                let m = schema::moment_from_stored(&set, row.try_get("n")?, &body)?;
-                let mut dims = DimensionValues::default();
-                for d in Dimension::ALL {
-                    dims.set(d, row.try_get(1 + d.index())?);
-                }
-                Ok((
-                    row.try_get::<Day, _>("day")?,
-                    dims,
-                    MomentOutcome::from_code(row.try_get("outcome")?)?,
-                    set,
-                    m,
-                ))
-            })
-            .collect()
+        // The table and the log in one snapshot.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?;
+        let mut merged = HashMap::new();
+        schema::merge_moment_cells(&mut merged, table_moment_cells(&mut tx).await?);
+        let logged: Vec<String> = sqlx::query_scalar("SELECT cells FROM driver_moment_log")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        for text in logged {
+            schema::merge_moment_cells(&mut merged, schema::decode_moment_log(&text)?);
+        }
+        Ok(schema::sorted_moment_cells(merged))
     }
 
     async fn rebuild_rollups(&self) -> StoreResult<u64> {

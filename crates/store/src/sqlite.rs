@@ -159,12 +159,11 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Adds moment deltas to `driver_moments_daily` element by element, and
-    /// drops the cells a retraction emptied on `retracted_days`.
+    /// Adds moment cells to `driver_moments_daily` element by element (the
+    /// fold and the rebuild write into an emptied table).
     async fn upsert_moments(
         tx: &mut sqlx::Transaction<'static, Sqlite>,
         cells: &[MomentCell],
-        retracted_days: &[Day],
     ) -> StoreResult<()> {
         for chunk in cells.chunks(ROWS_PER_STATEMENT) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
@@ -195,14 +194,6 @@ impl SqliteStore {
             ));
             qb.build().execute(&mut **tx).await?;
         }
-        if !retracted_days.is_empty() {
-            sqlx::query(
-                "DELETE FROM driver_moments_daily WHERE n = 0 AND day IN (SELECT value FROM json_each(?1))",
-            )
-            .bind(json_text(&retracted_days))
-            .execute(&mut **tx)
-            .await?;
-        }
         Ok(())
     }
 
@@ -225,14 +216,99 @@ impl SqliteStore {
         Ok(schema::sorted_moment_cells(deltas))
     }
 
+    /// The rows of `driver_moments_daily` as they are (without the log).
+    async fn table_moment_cells(conn: &mut sqlx::SqliteConnection) -> StoreResult<Vec<MomentCell>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments FROM driver_moments_daily"
+        )))
+        .fetch_all(conn)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let set = DriverSet::decode(row.try_get("drivers")?)?;
+                let body: Vec<f64> =
+                    serde_json::from_str(row.try_get("moments")?).map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "driver_moments_daily.moments is not a list: {e}"
+                        ))
+                    })?;
+                let m = schema::moment_from_stored(&set, row.try_get("n")?, &body)?;
+                Ok((
+                    Day::try_from(row.try_get::<i64, _>("day")?).map_err(|_| {
+                        StoreError::Corrupt("driver_moments_daily.day is out of range".into())
+                    })?,
+                    {
+                        let mut dims = DimensionValues::default();
+                        for d in Dimension::ALL {
+                            dims.set(d, row.try_get(1 + d.index())?);
+                        }
+                        dims
+                    },
+                    MomentOutcome::from_code(row.try_get("outcome")?)?,
+                    set,
+                    m,
+                ))
+            })
+            .collect()
+    }
+
+    /// The table's cells with the logged deltas added, without cells that
+    /// cancelled out, sorted.
+    async fn moment_cells_with_log(
+        conn: &mut sqlx::SqliteConnection,
+    ) -> StoreResult<Vec<MomentCell>> {
+        let mut merged = HashMap::new();
+        schema::merge_moment_cells(&mut merged, Self::table_moment_cells(&mut *conn).await?);
+        let logged: Vec<String> =
+            sqlx::query_scalar("SELECT cells FROM driver_moment_log ORDER BY seq")
+                .fetch_all(&mut *conn)
+                .await?;
+        for text in logged {
+            schema::merge_moment_cells(&mut merged, schema::decode_moment_log(&text)?);
+        }
+        Ok(schema::sorted_moment_cells(merged))
+    }
+
+    /// Appends a write's moment deltas to the log (one row), and folds the
+    /// log into the table every [`schema::MOMENT_LOG_FOLD`] rows.
+    async fn log_moments(
+        tx: &mut sqlx::Transaction<'static, Sqlite>,
+        cells: &[MomentCell],
+    ) -> StoreResult<()> {
+        if cells.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("INSERT INTO driver_moment_log (cells) VALUES (?1)")
+            .bind(schema::encode_moment_log(cells)?)
+            .execute(&mut **tx)
+            .await?;
+        let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM driver_moment_log")
+            .fetch_one(&mut **tx)
+            .await?;
+        if logged >= schema::MOMENT_LOG_FOLD {
+            let cells = Self::moment_cells_with_log(tx).await?;
+            sqlx::query("DELETE FROM driver_moment_log")
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("DELETE FROM driver_moments_daily")
+                .execute(&mut **tx)
+                .await?;
+            Self::upsert_moments(tx, &cells).await?;
+        }
+        Ok(())
+    }
+
     /// Replaces `driver_moments_daily` by the moments of every stored
     /// response.
     async fn rebuild_moments(tx: &mut sqlx::Transaction<'static, Sqlite>) -> StoreResult<()> {
         sqlx::query("DELETE FROM driver_moments_daily")
             .execute(&mut **tx)
             .await?;
+        sqlx::query("DELETE FROM driver_moment_log")
+            .execute(&mut **tx)
+            .await?;
         let cells = Self::raw_moment_cells(tx).await?;
-        Self::upsert_moments(tx, &cells, &[]).await?;
+        Self::upsert_moments(tx, &cells).await?;
         sqlx::query("UPDATE store_state SET value = 1 WHERE key = 'driver_moments_built'")
             .execute(&mut **tx)
             .await?;
@@ -610,10 +686,9 @@ impl Backend for SqliteStore {
         }
 
         Self::upsert_rollups(&mut tx, &cells).await?;
-        Self::upsert_moments(
+        Self::log_moments(
             &mut tx,
             &schema::moment_deltas(&changes, &zone, &stored_days),
-            &retracted_days,
         )
         .await?;
         let orders = schema::linked_orders(
@@ -746,7 +821,7 @@ impl Backend for SqliteStore {
         let mut delta = None;
         if !removed.is_empty() {
             Self::upsert_rollups(&mut tx, &cells).await?;
-            Self::upsert_moments(&mut tx, &schema::removal_moment_deltas(&removed), &days).await?;
+            Self::log_moments(&mut tx, &schema::removal_moment_deltas(&removed)).await?;
             delete_emptied_days(&mut tx, &days).await?;
             let version = Self::bump_version(&mut tx).await?;
             sqlx::query(
@@ -1405,38 +1480,11 @@ impl Backend for SqliteStore {
     }
 
     async fn driver_moment_cells(&self) -> StoreResult<Vec<MomentCell>> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT day, {DIMENSION_COLUMNS}, outcome, drivers, n, moments FROM driver_moments_daily"
-        )))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let set = DriverSet::decode(row.try_get("drivers")?)?;
-                let body: Vec<f64> =
-                    serde_json::from_str(row.try_get("moments")?).map_err(|e| {
-                        StoreError::Corrupt(format!(
-                            "driver_moments_daily.moments is not a list: {e}"
-                        ))
-                    })?;
-                let m = schema::moment_from_stored(&set, row.try_get("n")?, &body)?;
-                Ok((
-                    Day::try_from(row.try_get::<i64, _>("day")?).map_err(|_| {
-                        StoreError::Corrupt("driver_moments_daily.day is out of range".into())
-                    })?,
-                    {
-                        let mut dims = DimensionValues::default();
-                        for d in Dimension::ALL {
-                            dims.set(d, row.try_get(1 + d.index())?);
-                        }
-                        dims
-                    },
-                    MomentOutcome::from_code(row.try_get("outcome")?)?,
-                    set,
-                    m,
-                ))
-            })
-            .collect()
+        // The table and the log in one snapshot.
+        let mut tx = self.pool.begin().await?;
+        let cells = Self::moment_cells_with_log(&mut tx).await?;
+        tx.commit().await?;
+        Ok(cells)
     }
 
     async fn rebuild_rollups(&self) -> StoreResult<u64> {

@@ -21,3 +21,11 @@ CREATE TABLE driver_moments_daily (
     PRIMARY KEY (day, survey, touchpoint, department, segment, channel, outcome, drivers)
 ) WITH (fillfactor = 50);
 INSERT INTO store_state (key, value) VALUES ('driver_moments_built', 0);
+-- Each write appends its moment deltas here as one row (however many cells
+-- it touched), so concurrent writers never wait on moment rows; every
+-- MOMENT_LOG_FOLD rows a write folds the log into driver_moments_daily (one
+-- folder at a time, by an advisory lock). Readers add the log to the table.
+CREATE TABLE driver_moment_log (
+    seq   BIGSERIAL PRIMARY KEY,
+    cells TEXT      NOT NULL  -- JSON, see store/src/schema.rs encode_moment_log
+);

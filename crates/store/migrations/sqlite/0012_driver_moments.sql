@@ -21,3 +21,10 @@ CREATE TABLE driver_moments_daily (
     PRIMARY KEY (day, survey, touchpoint, department, segment, channel, outcome, drivers)
 ) WITHOUT ROWID;
 INSERT INTO store_state (key, value) VALUES ('driver_moments_built', 0);
+-- Each write appends its moment deltas here as one row (however many cells
+-- it touched); every MOMENT_LOG_FOLD rows a write folds the log into
+-- driver_moments_daily. Readers add the log to the table.
+CREATE TABLE driver_moment_log (
+    seq   INTEGER PRIMARY KEY,
+    cells TEXT    NOT NULL  -- JSON, see store/src/schema.rs encode_moment_log
+);
