@@ -337,13 +337,13 @@ pub type MomentCell = (
 );
 
 impl DriverMoments {
-    /// Merges stored cells (already selected) into the answer a raw scan
-    /// gives: one summary per driver set, the sets with the most rows kept
+    /// Merges stored cells (already selected; each with the first and last
+    /// day it covers) into the answer a raw scan gives: one summary per driver set, the sets with the most rows kept
     /// when there are more than [`MAX_DRIVER_SETS`].
     pub fn from_cells<'a>(
         cells: impl IntoIterator<
             Item = (
-                Day,
+                (Day, Day),
                 &'a DriverSet,
                 &'a northstar_core::drivers::MomentSummary,
             ),
@@ -354,7 +354,7 @@ impl DriverMoments {
         type SetEntry = (MomentSummary, (Day, Day));
         let mut sets: std::collections::HashMap<&'a [String], SetEntry> =
             std::collections::HashMap::new();
-        for (day, set, m) in cells {
+        for (days, set, m) in cells {
             let rows = u64::try_from(m.n()).unwrap_or(0);
             match set {
                 DriverSet::TooMany => out.left_out += rows,
@@ -362,11 +362,11 @@ impl DriverMoments {
                 DriverSet::Named(names) => {
                     let entry = sets
                         .entry(names.as_slice())
-                        .or_insert_with(|| (northstar_core::Mergeable::empty(), (day, day)));
+                        .or_insert_with(|| (northstar_core::Mergeable::empty(), days));
                     entry.0.try_merge(m).map_err(|e| {
                         StoreError::Corrupt(format!("driver moments of {names:?}: {e}"))
                     })?;
-                    entry.1 = (entry.1.0.min(day), entry.1.1.max(day));
+                    entry.1 = (entry.1.0.min(days.0), entry.1.1.max(days.1));
                 }
             }
         }

@@ -113,7 +113,53 @@ const GAP_CACHE_ENTRIES: usize = 16;
 /// Driver-moment cells and the data version read before them.
 struct LoadedMoments {
     versions: DataVersions,
-    cells: Vec<MomentCell>,
+    /// Distinct driver sets and dimension combinations, which the cells
+    /// point into: a request sums cells per set without hashing names.
+    sets: Vec<crate::backend::DriverSet>,
+    combinations: Vec<DimensionValues>,
+    cells: Vec<IndexedMomentCell>,
+}
+
+/// A moment cell with its set and combination as indices.
+struct IndexedMomentCell {
+    day: Day,
+    combination: u32,
+    outcome: MomentOutcome,
+    set: u32,
+    moments: northstar_core::drivers::MomentSummary,
+}
+
+impl LoadedMoments {
+    fn new(versions: DataVersions, cells: Vec<MomentCell>) -> Self {
+        let mut sets = Vec::new();
+        let mut set_index: HashMap<crate::backend::DriverSet, u32> = HashMap::new();
+        let mut combinations = Vec::new();
+        let mut combination_index: HashMap<DimensionValues, u32> = HashMap::new();
+        let mut indexed = Vec::with_capacity(cells.len());
+        for (day, dims, outcome, set, moments) in cells {
+            let set = *set_index.entry(set.clone()).or_insert_with(|| {
+                sets.push(set);
+                (sets.len() - 1) as u32
+            });
+            let combination = *combination_index.entry(dims.clone()).or_insert_with(|| {
+                combinations.push(dims);
+                (combinations.len() - 1) as u32
+            });
+            indexed.push(IndexedMomentCell {
+                day,
+                combination,
+                outcome,
+                set,
+                moments,
+            });
+        }
+        Self {
+            versions,
+            sets,
+            combinations,
+            cells: indexed,
+        }
+    }
 }
 
 /// Which old days were read for a question: the day ranges and the filter.
@@ -265,7 +311,7 @@ impl CachedStore {
         // Versions first: a write between the two reads makes the cells
         // newer than the version, and the next call reads them again.
         let cells = self.backend.driver_moment_cells().await?;
-        let loaded = std::sync::Arc::new(LoadedMoments { versions, cells });
+        let loaded = std::sync::Arc::new(LoadedMoments::new(versions, cells));
         *slot = Some(loaded.clone());
         Ok(loaded)
     }
@@ -948,17 +994,39 @@ impl Store for CachedStore {
         };
         let outcome = MomentOutcome::of(outcome);
         let loaded = self.loaded_moments().await?;
+        let selected: Vec<bool> = loaded
+            .combinations
+            .iter()
+            .map(|dims| dimensions_pass(dims, &filter))
+            .collect();
+        // Per set: the merged moments and the first and last day.
+        let mut per_set: Vec<Option<(northstar_core::drivers::MomentSummary, (Day, Day))>> =
+            vec![None; loaded.sets.len()];
+        for c in &loaded.cells {
+            if c.outcome != outcome
+                || query.from.is_some_and(|f| c.day < f)
+                || query.to.is_some_and(|t| c.day > t)
+                || !selected[c.combination as usize]
+            {
+                continue;
+            }
+            match &mut per_set[c.set as usize] {
+                Some((m, days)) => {
+                    m.try_merge(&c.moments).map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "driver moments of one set differ in width: {e}"
+                        ))
+                    })?;
+                    *days = (days.0.min(c.day), days.1.max(c.day));
+                }
+                slot => *slot = Some((c.moments.clone(), (c.day, c.day))),
+            }
+        }
         crate::DriverMoments::from_cells(
-            loaded
-                .cells
+            per_set
                 .iter()
-                .filter(|(day, dims, o, _, _)| {
-                    *o == outcome
-                        && query.from.is_none_or(|f| *day >= f)
-                        && query.to.is_none_or(|t| *day <= t)
-                        && dimensions_pass(dims, &filter)
-                })
-                .map(|(day, _, _, set, m)| (*day, set, m)),
+                .zip(&loaded.sets)
+                .filter_map(|(merged, set)| merged.as_ref().map(|(m, days)| (*days, set, m))),
         )
     }
 

@@ -349,32 +349,45 @@ pub(crate) fn add_moments<'a>(
     responses: impl IntoIterator<Item = (&'a NewResponse, Day)>,
     retract: bool,
 ) {
+    // Rows are summed under borrowed keys first, so a batch allocates one
+    // owned key per cell it touches, not one per row (an import's rows
+    // share a few thousand cells).
+    type Borrowed<'b> = (
+        Day,
+        &'b DimensionValues,
+        MomentOutcome,
+        Option<Vec<&'b str>>,
+    );
+    let mut local: HashMap<Borrowed<'a>, MomentSummary> = HashMap::new();
+    let mut row: Vec<f64> = Vec::new();
     for (r, day) in responses {
+        let names: Option<Vec<&'a str>> = (r.drivers.len() < MAX_VARIABLES)
+            .then(|| r.drivers.keys().map(String::as_str).collect());
         for outcome in MomentOutcome::ALL {
             let Some(y) = outcome.value(r) else { continue };
-            let (set, row): (DriverSet, Vec<f64>) = if r.drivers.len() + 1 > MAX_VARIABLES {
-                (DriverSet::TooMany, vec![y])
-            } else {
-                let mut row = Vec::with_capacity(r.drivers.len() + 1);
-                row.push(y);
+            row.clear();
+            row.push(y);
+            if names.is_some() {
                 row.extend(r.drivers.values().map(|v| f64::from(*v)));
-                (DriverSet::Named(r.drivers.keys().cloned().collect()), row)
-            };
-            let key = (day, r.dimensions.clone(), outcome, set);
-            let Ok(mut one) = MomentSummary::new(row.len()) else {
-                continue;
-            };
-            if one.add(&row).is_err() {
-                continue;
             }
-            if retract {
-                one = one.negated();
-            }
-            deltas
-                .entry(key)
-                .or_insert_with(MomentSummary::empty)
-                .merge(&one);
+            let sum = local
+                .entry((day, &r.dimensions, outcome, names.clone()))
+                .or_insert_with(MomentSummary::empty);
+            // A row of another width cannot meet this key (its set fixes
+            // the width); a non-finite value cannot come from ratings.
+            let _ = sum.add(&row);
         }
+    }
+    for ((day, dims, outcome, names), m) in local {
+        let set = match names {
+            Some(names) => DriverSet::Named(names.into_iter().map(str::to_string).collect()),
+            None => DriverSet::TooMany,
+        };
+        let m = if retract { m.negated() } else { m };
+        deltas
+            .entry((day, dims.clone(), outcome, set))
+            .or_insert_with(MomentSummary::empty)
+            .merge(&m);
     }
 }
 
