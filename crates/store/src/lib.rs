@@ -349,13 +349,20 @@ pub struct OpenOptions {
     pub day_cell_months: Option<u32>,
     /// Most database connections (PostgreSQL; SQLite uses a few of its own).
     pub pool_size: u32,
+    /// SQLite page cache per connection, in MiB.
+    pub sqlite_cache_mib: u32,
 }
+
+/// SQLite page cache per connection unless told otherwise, in MiB: sized
+/// for bulk imports (index inserts of millions of rows).
+pub const DEFAULT_SQLITE_CACHE_MIB: u32 = 64;
 
 impl Default for OpenOptions {
     fn default() -> Self {
         Self {
             day_cell_months: Some(DEFAULT_DAY_CELL_MONTHS),
             pool_size: postgres::DEFAULT_POOL_SIZE,
+            sqlite_cache_mib: DEFAULT_SQLITE_CACHE_MIB,
         }
     }
 }
@@ -378,7 +385,7 @@ pub async fn open_with(url: &str, options: OpenOptions) -> StoreResult<Arc<dyn S
             ),
         });
     } else {
-        Box::new(SqliteStore::connect(url).await?)
+        Box::new(SqliteStore::connect_with_cache(url, options.sqlite_cache_mib).await?)
     };
     let store: Arc<dyn Store> =
         Arc::new(CachedStore::new(backend).with_day_cell_months(options.day_cell_months));

@@ -101,6 +101,12 @@ fn response_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<NewResponse> 
 impl SqliteStore {
     /// Opens (creating if missing) the database file a URL names.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with_cache(url, crate::DEFAULT_SQLITE_CACHE_MIB).await
+    }
+
+    /// [`SqliteStore::connect`] with a page cache of `cache_mib` MiB per
+    /// connection.
+    pub async fn connect_with_cache(url: &str, cache_mib: u32) -> StoreResult<Self> {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -112,7 +118,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
-            .pragma("cache_size", "-65536")
+            // Negative: KiB.
+            .pragma(
+                "cache_size",
+                format!("-{}", u64::from(cache_mib.max(1)) * 1024),
+            )
             // What is deleted or replaced (an erasure, retention) is
             // overwritten in the file, not left in free space.
             .pragma("secure_delete", "on")
