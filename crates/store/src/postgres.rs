@@ -414,13 +414,9 @@ impl PostgresStore {
             let insert = bind_responses(sqlx::query(AssertSqlSafe(sql)), &inserted, &zone)
                 .execute(&mut *tx)
                 .await;
-            match insert {
-                Ok(_) => {}
-                Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505") => {
-                    tx.rollback().await?;
-                    return Ok(Err(Raced));
-                }
-                Err(e) => return Err(e.into()),
+            if lost_insert_race(insert)? {
+                tx.rollback().await?;
+                return Ok(Err(Raced));
             }
         }
         if !replaced.is_empty() {
@@ -744,13 +740,9 @@ impl PostgresStore {
             )
             .execute(&mut *tx)
             .await;
-            match insert {
-                Ok(_) => {}
-                Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505") => {
-                    tx.rollback().await?;
-                    return Ok(Err(Raced));
-                }
-                Err(e) => return Err(e.into()),
+            if lost_insert_race(insert)? {
+                tx.rollback().await?;
+                return Ok(Err(Raced));
             }
         }
         if !replaced.is_empty() {
@@ -1037,6 +1029,19 @@ async fn rebuild_moments(tx: &mut Tx) -> StoreResult<()> {
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Whether a plain insert lost a race: a unique violation means another
+/// writer inserted one of the keys after this transaction read them (the
+/// caller rolls back and reads again); other errors are errors.
+fn lost_insert_race(
+    insert: Result<sqlx::postgres::PgQueryResult, sqlx::Error>,
+) -> StoreResult<bool> {
+    match insert {
+        Ok(_) => Ok(false),
+        Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("23505") => Ok(true),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Advisory-lock class of the order buckets (any constant of our own).
