@@ -921,7 +921,8 @@ async fn add_to_moments(tx: &mut Tx, cells: &[MomentCell]) -> StoreResult<()> {
 /// memory follows the cells, not the rows).
 async fn raw_moment_cells(conn: &mut sqlx::PgConnection) -> StoreResult<Vec<MomentCell>> {
     use futures_util::TryStreamExt;
-    let mut deltas = HashMap::new();
+    let mut deltas = schema::FastMap::default();
+    let mut chunk: Vec<(NewResponse, Day)> = Vec::with_capacity(schema::MOMENT_SCAN_CHUNK);
     let mut rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {}, day::int8 AS day FROM responses WHERE nps IS NOT NULL OR csat IS NOT NULL",
         *RESPONSE_OUTPUT_COLUMNS
@@ -932,8 +933,13 @@ async fn raw_moment_cells(conn: &mut sqlx::PgConnection) -> StoreResult<Vec<Mome
         let day: i64 = row.try_get("day")?;
         let day = Day::try_from(day)
             .map_err(|_| StoreError::Corrupt(format!("response day {day} is out of range")))?;
-        schema::add_moments(&mut deltas, std::iter::once((&r, day)), false);
+        chunk.push((r, day));
+        if chunk.len() == schema::MOMENT_SCAN_CHUNK {
+            schema::add_moments(&mut deltas, chunk.iter().map(|(r, d)| (r, *d)), false);
+            chunk.clear();
+        }
     }
+    schema::add_moments(&mut deltas, chunk.iter().map(|(r, d)| (r, *d)), false);
     Ok(schema::sorted_moment_cells(deltas))
 }
 
@@ -994,21 +1000,40 @@ async fn log_moments(tx: &mut Tx, cells: &[MomentCell]) -> StoreResult<()> {
         return Ok(());
     }
     // Take exactly the log rows this snapshot sees (rows other writers
-    // commit meanwhile stay for the next fold), and rewrite the table.
+    // commit meanwhile stay for the next fold).
     let taken: Vec<String> = sqlx::query_scalar("DELETE FROM driver_moment_log RETURNING cells")
         .fetch_all(&mut **tx)
         .await?;
-    let mut merged = HashMap::new();
-    schema::merge_moment_cells(&mut merged, table_moment_cells(tx).await?);
-    for text in taken {
-        schema::merge_moment_cells(&mut merged, schema::decode_moment_log(&text)?);
-    }
-    let cells = schema::sorted_moment_cells(merged);
-    sqlx::query("DELETE FROM driver_moments_daily")
-        .execute(&mut **tx)
-        .await?;
+    // Only the cells the log touched are added into (the table itself is
+    // not rewritten: a fold costs what was logged).
+    let cells = schema::merged_log(&taken)?;
     for chunk in cells.chunks(10_000) {
         add_to_moments(tx, chunk).await?;
+    }
+    let retracting = schema::retracting(&cells);
+    if !retracting.is_empty() {
+        let sql = format!(
+            "DELETE FROM driver_moments_daily m USING unnest($1::int4[], $2::text[], $3::text[], \
+             $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS t(day, {DIMENSION_COLUMNS}, outcome, drivers) \
+             WHERE m.n = 0 AND NOT EXISTS (SELECT 1 FROM unnest(m.moments) v WHERE v <> 0) \
+             AND (m.day, {m_dims}, m.outcome, m.drivers) = (t.day, {t_dims}, t.outcome, t.drivers)",
+            m_dims = schema::prefixed_dimension_columns("m."),
+            t_dims = schema::prefixed_dimension_columns("t."),
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(retracting.iter().map(|c| c.0).collect::<Vec<Day>>());
+        for d in Dimension::ALL {
+            q = q.bind(
+                retracting
+                    .iter()
+                    .map(|c| c.1.get(d).to_string())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        q.bind(retracting.iter().map(|c| c.2.code()).collect::<Vec<_>>())
+            .bind(retracting.iter().map(|c| c.3.encode()).collect::<Vec<_>>())
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
@@ -2029,7 +2054,7 @@ impl Backend for PostgresStore {
             .pool
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .await?;
-        let mut merged = HashMap::new();
+        let mut merged = schema::FastMap::default();
         schema::merge_moment_cells(&mut merged, table_moment_cells(&mut tx).await?);
         let logged: Vec<String> = sqlx::query_scalar("SELECT cells FROM driver_moment_log")
             .fetch_all(&mut *tx)

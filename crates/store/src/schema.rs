@@ -311,29 +311,28 @@ pub(crate) fn rollup_deltas(
     zone: &TimeZone,
     stored_days: &HashMap<String, Day>,
 ) -> (Vec<RollupCell>, Vec<Day>) {
-    let mut deltas: HashMap<(Day, DimensionValues), ResponseSummary> = HashMap::new();
+    // Summed under borrowed keys with a fast hasher: a batch clones one key
+    // per cell it touches, not one per row.
+    let mut deltas: FastMap<(Day, &DimensionValues), ResponseSummary> = FastMap::default();
     let mut retracted_days: Vec<Day> = Vec::new();
     for (new, old) in changes {
         if let Some(old) = old {
-            let day = stored_days
-                .get(&old.external_id)
-                .copied()
-                .unwrap_or_else(|| old.day_in(zone));
+            let day = stored_day(old, zone, stored_days);
             retracted_days.push(day);
             deltas
-                .entry((day, old.dimensions.clone()))
+                .entry((day, &old.dimensions))
                 .or_insert_with(ResponseSummary::empty)
                 .merge(&old.summary().negated());
         }
         deltas
-            .entry((new.day_in(zone), new.dimensions.clone()))
+            .entry((new.day_in(zone), &new.dimensions))
             .or_insert_with(ResponseSummary::empty)
             .merge(&new.summary());
     }
     let mut cells: Vec<RollupCell> = deltas
         .into_iter()
         .filter(|(_, s)| !s.is_empty())
-        .map(|((day, dims), s)| (day, dims, s))
+        .map(|((day, dims), s)| (day, dims.clone(), s))
         .collect();
     cells.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     retracted_days.sort_unstable();
@@ -341,55 +340,97 @@ pub(crate) fn rollup_deltas(
     (cells, retracted_days)
 }
 
+/// A hash map with a fast, seeded hasher for the per-batch sums of a write
+/// (keys are dimension strings from the batch itself; foldhash is seeded
+/// per process, so a crafted batch cannot aim at collisions).
+pub(crate) type FastMap<K, V> = foldhash::HashMap<K, V>;
+
 /// The driver moments responses add (or, `retract`ing, take away), by cell
 /// key (day, dimensions, outcome, driver set): each answer of an outcome
 /// adds the row (outcome, its driver ratings in name order).
 pub(crate) fn add_moments<'a>(
-    deltas: &mut HashMap<MomentKey, MomentSummary>,
+    deltas: &mut FastMap<MomentKey, MomentSummary>,
     responses: impl IntoIterator<Item = (&'a NewResponse, Day)>,
     retract: bool,
 ) {
     // Rows are summed under borrowed keys first, so a batch allocates one
     // owned key per cell it touches, not one per row (an import's rows
-    // share a few thousand cells).
-    type Borrowed<'b> = (
-        Day,
-        &'b DimensionValues,
-        MomentOutcome,
-        Option<Vec<&'b str>>,
-    );
-    let mut local: HashMap<Borrowed<'a>, MomentSummary> = HashMap::new();
+    // share a few thousand cells); a batch's driver sets (a handful) are
+    // numbered as met, so a row costs one hash of its rollup cell.
+    let mut sets: Vec<Option<Vec<&'a str>>> = Vec::new();
+    let mut local: FastMap<(Day, &'a DimensionValues), Vec<CellSums>> = FastMap::default();
     let mut row: Vec<f64> = Vec::new();
     for (r, day) in responses {
-        let names: Option<Vec<&'a str>> = (r.drivers.len() < MAX_VARIABLES)
-            .then(|| r.drivers.keys().map(String::as_str).collect());
+        let mut set = None;
         for outcome in MomentOutcome::ALL {
             let Some(y) = outcome.value(r) else { continue };
+            let named = r.drivers.len() < MAX_VARIABLES;
+            let set = *set.get_or_insert_with(|| driver_set_index(&mut sets, r, named));
             row.clear();
             row.push(y);
-            if names.is_some() {
+            if named {
                 row.extend(r.drivers.values().map(|v| f64::from(*v)));
             }
-            let sum = local
-                .entry((day, &r.dimensions, outcome, names.clone()))
-                .or_insert_with(MomentSummary::empty);
+            let sums = local.entry((day, &r.dimensions)).or_default();
+            let i = match sums.iter().position(|(o, s, _)| *o == outcome && *s == set) {
+                Some(i) => i,
+                None => {
+                    sums.push((outcome, set, MomentSummary::empty()));
+                    sums.len() - 1
+                }
+            };
             // A row of another width cannot meet this key (its set fixes
             // the width); a non-finite value cannot come from ratings.
-            let _ = sum.add(&row);
+            let _ = sums[i].2.add(&row);
         }
     }
-    for ((day, dims, outcome, names), m) in local {
-        let set = match names {
-            Some(names) => DriverSet::Named(names.into_iter().map(str::to_string).collect()),
+    let owned: Vec<DriverSet> = sets
+        .iter()
+        .map(|names| match names {
+            Some(names) => DriverSet::Named(names.iter().map(|n| n.to_string()).collect()),
             None => DriverSet::TooMany,
-        };
-        let m = if retract { m.negated() } else { m };
-        deltas
-            .entry((day, dims.clone(), outcome, set))
-            .or_insert_with(MomentSummary::empty)
-            .merge(&m);
+        })
+        .collect();
+    deltas.reserve(local.len());
+    for ((day, dims), sums) in local {
+        for (outcome, set, m) in sums {
+            let m = if retract { m.negated() } else { m };
+            deltas
+                .entry((day, dims.clone(), outcome, owned[set].clone()))
+                .or_insert_with(MomentSummary::empty)
+                .merge(&m);
+        }
     }
 }
+
+/// The number of a response's driver set (its rated drivers in name order,
+/// or none when it rated too many to analyse) among those of a batch.
+fn driver_set_index<'a>(
+    sets: &mut Vec<Option<Vec<&'a str>>>,
+    r: &'a NewResponse,
+    named: bool,
+) -> usize {
+    let found = sets.iter().position(|s| match s {
+        Some(names) => {
+            named
+                && names
+                    .iter()
+                    .copied()
+                    .eq(r.drivers.keys().map(String::as_str))
+        }
+        None => !named,
+    });
+    found.unwrap_or_else(|| {
+        sets.push(named.then(|| r.drivers.keys().map(String::as_str).collect()));
+        sets.len() - 1
+    })
+}
+
+/// One rollup cell's sums in a batch: outcome, driver-set number, moments.
+type CellSums = (MomentOutcome, usize, MomentSummary);
+
+/// Rows a scan of stored responses sums at a time (see [`add_moments`]).
+pub(crate) const MOMENT_SCAN_CHUNK: usize = 4096;
 
 /// Key of a driver-moment cell.
 pub(crate) type MomentKey = (Day, DimensionValues, MomentOutcome, DriverSet);
@@ -404,7 +445,7 @@ pub(crate) fn moment_deltas(
     zone: &TimeZone,
     stored_days: &HashMap<String, Day>,
 ) -> Vec<MomentCell> {
-    let mut deltas = HashMap::new();
+    let mut deltas = FastMap::default();
     add_moments(
         &mut deltas,
         changes
@@ -437,13 +478,13 @@ pub(crate) fn stored_day(
 /// The moment cells removing these responses (with their stored days)
 /// takes away.
 pub(crate) fn removal_moment_deltas(removed: &[(NewResponse, Day)]) -> Vec<MomentCell> {
-    let mut deltas = HashMap::new();
+    let mut deltas = FastMap::default();
     add_moments(&mut deltas, removed.iter().map(|(r, d)| (r, *d)), true);
     sorted_moment_cells(deltas)
 }
 
 /// Cells in key order, leaving out those a retraction cancelled exactly.
-pub(crate) fn sorted_moment_cells(deltas: HashMap<MomentKey, MomentSummary>) -> Vec<MomentCell> {
+pub(crate) fn sorted_moment_cells(deltas: FastMap<MomentKey, MomentSummary>) -> Vec<MomentCell> {
     let mut cells: Vec<MomentCell> = deltas
         .into_iter()
         .filter(|(_, m)| {
@@ -519,9 +560,34 @@ pub(crate) fn decode_moment_log(text: &str) -> StoreResult<Vec<MomentCell>> {
         .collect()
 }
 
+/// The cells of logged writes (`driver_moment_log.cells` texts) merged by
+/// key, in key order, without cells that cancelled out.
+pub(crate) fn merged_log(texts: &[String]) -> StoreResult<Vec<MomentCell>> {
+    let mut merged = FastMap::default();
+    for text in texts {
+        merge_moment_cells(&mut merged, decode_moment_log(text)?);
+    }
+    Ok(sorted_moment_cells(merged))
+}
+
+/// The cells of a delta that take rows away: only they can leave a stored
+/// cell empty (to be deleted after the delta is added).
+pub(crate) fn retracting(cells: &[MomentCell]) -> Vec<&MomentCell> {
+    cells.iter().filter(|c| c.4.n() < 0).collect()
+}
+
+/// The dimension columns with a table prefix (`m.survey, m.touchpoint, …`).
+pub(crate) fn prefixed_dimension_columns(prefix: &str) -> String {
+    Dimension::ALL
+        .iter()
+        .map(|d| format!("{prefix}{}", d.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Adds cells into a map by key (stored rows and logged deltas alike).
 pub(crate) fn merge_moment_cells(
-    into: &mut HashMap<MomentKey, MomentSummary>,
+    into: &mut FastMap<MomentKey, MomentSummary>,
     cells: Vec<MomentCell>,
 ) {
     for (day, dims, outcome, set, m) in cells {

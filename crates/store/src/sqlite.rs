@@ -211,7 +211,8 @@ impl SqliteStore {
     /// (streamed: memory follows the cells, not the rows).
     async fn raw_moment_cells(conn: &mut sqlx::SqliteConnection) -> StoreResult<Vec<MomentCell>> {
         use futures_util::TryStreamExt;
-        let mut deltas = std::collections::HashMap::new();
+        let mut deltas = schema::FastMap::default();
+        let mut chunk: Vec<(NewResponse, Day)> = Vec::with_capacity(schema::MOMENT_SCAN_CHUNK);
         let mut rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {RESPONSE_COLUMNS}, day FROM responses WHERE nps IS NOT NULL OR csat IS NOT NULL"
         )))
@@ -221,8 +222,13 @@ impl SqliteStore {
             let day: i64 = row.try_get("day")?;
             let day = Day::try_from(day)
                 .map_err(|_| StoreError::Corrupt(format!("response day {day} is out of range")))?;
-            schema::add_moments(&mut deltas, std::iter::once((&r, day)), false);
+            chunk.push((r, day));
+            if chunk.len() == schema::MOMENT_SCAN_CHUNK {
+                schema::add_moments(&mut deltas, chunk.iter().map(|(r, d)| (r, *d)), false);
+                chunk.clear();
+            }
         }
+        schema::add_moments(&mut deltas, chunk.iter().map(|(r, d)| (r, *d)), false);
         Ok(schema::sorted_moment_cells(deltas))
     }
 
@@ -267,7 +273,7 @@ impl SqliteStore {
     async fn moment_cells_with_log(
         conn: &mut sqlx::SqliteConnection,
     ) -> StoreResult<Vec<MomentCell>> {
-        let mut merged = HashMap::new();
+        let mut merged = schema::FastMap::default();
         schema::merge_moment_cells(&mut merged, Self::table_moment_cells(&mut *conn).await?);
         let logged: Vec<String> =
             sqlx::query_scalar("SELECT cells FROM driver_moment_log ORDER BY seq")
@@ -296,14 +302,35 @@ impl SqliteStore {
             .fetch_one(&mut **tx)
             .await?;
         if logged >= schema::MOMENT_LOG_FOLD {
-            let cells = Self::moment_cells_with_log(tx).await?;
-            sqlx::query("DELETE FROM driver_moment_log")
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query("DELETE FROM driver_moments_daily")
-                .execute(&mut **tx)
-                .await?;
+            // Only the cells the log touched are added into (the table
+            // itself is not rewritten: a fold costs what was logged).
+            let taken: Vec<String> =
+                sqlx::query_scalar("DELETE FROM driver_moment_log RETURNING cells")
+                    .fetch_all(&mut **tx)
+                    .await?;
+            let cells = schema::merged_log(&taken)?;
             Self::upsert_moments(tx, &cells).await?;
+            for chunk in schema::retracting(&cells).chunks(ROWS_PER_STATEMENT) {
+                let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                    "DELETE FROM driver_moments_daily WHERE n = 0 \
+                     AND NOT EXISTS (SELECT 1 FROM json_each(moments) WHERE value != 0) \
+                     AND (day, {DIMENSION_COLUMNS}, outcome, drivers) IN (VALUES "
+                ));
+                let mut first = true;
+                for (day, dims, outcome, set, _) in chunk {
+                    qb.push(if first { "(" } else { ", (" });
+                    first = false;
+                    let mut b = qb.separated(", ");
+                    b.push_bind(i64::from(*day));
+                    for d in Dimension::ALL {
+                        b.push_bind(dims.get(d).to_string());
+                    }
+                    b.push_bind(outcome.code()).push_bind(set.encode());
+                    qb.push(")");
+                }
+                qb.push(")");
+                qb.build().execute(&mut **tx).await?;
+            }
         }
         Ok(())
     }
