@@ -213,6 +213,16 @@ impl MomentSummary {
     /// Records one complete row (outcome first). Refuses a row of another
     /// width or with a non-finite value, leaving the summary unchanged.
     pub fn add(&mut self, row: &[f64]) -> Result<(), DriverError> {
+        self.accumulate(row, 1.0)
+    }
+
+    /// Takes away a row [`Self::add`] recorded (a retraction: a replaced or
+    /// erased answer), exactly for integer ratings.
+    pub fn remove(&mut self, row: &[f64]) -> Result<(), DriverError> {
+        self.accumulate(row, -1.0)
+    }
+
+    fn accumulate(&mut self, row: &[f64], sign: f64) -> Result<(), DriverError> {
         if let Some(index) = row.iter().position(|v| !v.is_finite()) {
             return Err(DriverError::NotFinite { index });
         }
@@ -220,13 +230,13 @@ impl MomentSummary {
         let p = self.variables;
         let mut k = 0;
         for i in 0..p {
-            self.sums[i] += row[i];
+            self.sums[i] += sign * row[i];
             for j in i..p {
-                self.products[k] += row[i] * row[j];
+                self.products[k] += sign * (row[i] * row[j]);
                 k += 1;
             }
         }
-        self.n += 1;
+        self.n += if sign < 0.0 { -1 } else { 1 };
         Ok(())
     }
 

@@ -977,12 +977,12 @@ const MOMENT_FOLD_LOCK: (i32, i32) = (ORDER_LOCK_CLASS, -1);
 /// never wait on moment rows), and every [`schema::MOMENT_LOG_FOLD`] rows
 /// folds the log into the table — one folder at a time; a writer that finds
 /// another folding leaves it to them.
-async fn log_moments(tx: &mut Tx, cells: &[MomentCell]) -> StoreResult<()> {
-    if cells.is_empty() {
+async fn log_moments(tx: &mut Tx, delta: &schema::MomentDelta<'_>) -> StoreResult<()> {
+    if delta.is_empty() {
         return Ok(());
     }
     sqlx::query("INSERT INTO driver_moment_log (cells) VALUES ($1)")
-        .bind(schema::encode_moment_log(cells)?)
+        .bind(delta.encode_log()?)
         .execute(&mut **tx)
         .await?;
     let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM driver_moment_log")

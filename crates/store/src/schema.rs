@@ -345,89 +345,171 @@ pub(crate) fn rollup_deltas(
 /// per process, so a crafted batch cannot aim at collisions).
 pub(crate) type FastMap<K, V> = foldhash::HashMap<K, V>;
 
-/// The driver moments responses add (or, `retract`ing, take away), by cell
-/// key (day, dimensions, outcome, driver set): each answer of an outcome
-/// adds the row (outcome, its driver ratings in name order).
+/// Driver moments summed over a batch of responses under borrowed keys: one
+/// owned key per cell is made only when cells are stored, and the log row
+/// of a write is encoded straight from here. A batch's driver sets (a
+/// handful) are numbered as met, so a row costs one hash of its rollup
+/// cell.
+#[derive(Debug, Default)]
+pub(crate) struct MomentDelta<'a> {
+    /// Driver sets met, by number (`None`: too many drivers to analyse).
+    sets: Vec<Option<Vec<&'a str>>>,
+    cells: FastMap<(Day, &'a DimensionValues), Vec<CellSums>>,
+    row: Vec<f64>,
+}
+
+/// One rollup cell's sums in a batch: outcome, driver-set number, moments.
+type CellSums = (MomentOutcome, usize, MomentSummary);
+
+impl<'a> MomentDelta<'a> {
+    /// Adds (or, `retract`ing, takes away) each answer of an outcome: the
+    /// row (outcome, its driver ratings in name order).
+    pub(crate) fn add(
+        &mut self,
+        responses: impl IntoIterator<Item = (&'a NewResponse, Day)>,
+        retract: bool,
+    ) {
+        for (r, day) in responses {
+            let mut set = None;
+            for outcome in MomentOutcome::ALL {
+                let Some(y) = outcome.value(r) else { continue };
+                let named = r.drivers.len() < MAX_VARIABLES;
+                let set = *set.get_or_insert_with(|| self.set_number(r, named));
+                self.row.clear();
+                self.row.push(y);
+                if named {
+                    self.row.extend(r.drivers.values().map(|v| f64::from(*v)));
+                }
+                let sums = self.cells.entry((day, &r.dimensions)).or_default();
+                let i = match sums.iter().position(|(o, s, _)| *o == outcome && *s == set) {
+                    Some(i) => i,
+                    None => {
+                        sums.push((outcome, set, MomentSummary::empty()));
+                        sums.len() - 1
+                    }
+                };
+                let sum = &mut sums[i].2;
+                // A row of another width cannot meet this key (its set
+                // fixes the width); a non-finite value cannot come from
+                // ratings.
+                let _ = if retract {
+                    sum.remove(&self.row)
+                } else {
+                    sum.add(&self.row)
+                };
+            }
+        }
+    }
+
+    /// The number of a response's driver set (its rated drivers in name
+    /// order, or none when it rated too many to analyse).
+    fn set_number(&mut self, r: &'a NewResponse, named: bool) -> usize {
+        let found = self.sets.iter().position(|s| match s {
+            Some(names) => {
+                named
+                    && names
+                        .iter()
+                        .copied()
+                        .eq(r.drivers.keys().map(String::as_str))
+            }
+            None => !named,
+        });
+        found.unwrap_or_else(|| {
+            self.sets
+                .push(named.then(|| r.drivers.keys().map(String::as_str).collect()));
+            self.sets.len() - 1
+        })
+    }
+
+    /// Cells that did not cancel out, with their set numbers.
+    fn nonzero(&self) -> impl Iterator<Item = (Day, &'a DimensionValues, &CellSums)> + '_ {
+        self.cells.iter().flat_map(|((day, dims), sums)| {
+            sums.iter()
+                .filter(|(_, _, m)| !is_zero(m))
+                .map(move |s| (*day, *dims, s))
+        })
+    }
+
+    /// Whether nothing is left to store.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.nonzero().next().is_none()
+    }
+
+    /// Adds the cells, with owned keys, into `into`.
+    pub(crate) fn merge_into(&self, into: &mut FastMap<MomentKey, MomentSummary>) {
+        let sets = self.owned_sets();
+        for (day, dims, (outcome, set, m)) in self.nonzero() {
+            into.entry((day, dims.clone(), *outcome, sets[*set].clone()))
+                .or_insert_with(MomentSummary::empty)
+                .merge(m);
+        }
+    }
+
+    fn owned_sets(&self) -> Vec<DriverSet> {
+        self.sets
+            .iter()
+            .map(|names| match names {
+                Some(names) => DriverSet::Named(names.iter().map(|n| n.to_string()).collect()),
+                None => DriverSet::TooMany,
+            })
+            .collect()
+    }
+
+    /// One `driver_moment_log` row: each distinct dimension combination and
+    /// driver set written once, cells referring to them by number —
+    /// `{"v":2,"dims":[[survey,…]],"sets":[text],"cells":[[day,dims,outcome,set,n,[body]]]}`.
+    pub(crate) fn encode_log(&self) -> StoreResult<String> {
+        let mut dims_number: FastMap<&DimensionValues, usize> = FastMap::default();
+        let mut dims: Vec<[&str; Dimension::COUNT]> = Vec::new();
+        type Row = (Day, usize, &'static str, usize, i64, Vec<f64>);
+        let mut rows: Vec<Row> = Vec::new();
+        for (day, d, (outcome, set, m)) in self.nonzero() {
+            let number = *dims_number.entry(d).or_insert_with(|| {
+                dims.push(Dimension::ALL.map(|x| d.get(x)));
+                dims.len() - 1
+            });
+            let mut flat = m
+                .to_flat()
+                .map_err(|e| StoreError::Corrupt(format!("driver moments: {e}")))?;
+            flat.drain(..2.min(flat.len()));
+            rows.push((day, number, outcome.code(), *set, m.n(), flat));
+        }
+        let sets: Vec<String> = self.owned_sets().iter().map(DriverSet::encode).collect();
+        #[derive(serde::Serialize)]
+        struct Log<'b> {
+            v: u8,
+            dims: Vec<[&'b str; Dimension::COUNT]>,
+            sets: Vec<String>,
+            cells: Vec<Row>,
+        }
+        let log = Log {
+            v: 2,
+            dims,
+            sets,
+            cells: rows,
+        };
+        serde_json::to_string(&log)
+            .map_err(|e| StoreError::Corrupt(format!("driver moment log: {e}")))
+    }
+}
+
+fn is_zero(m: &MomentSummary) -> bool {
+    m.n() == 0
+        && m.to_flat()
+            .is_ok_and(|flat| flat[2..].iter().all(|v| *v == 0.0))
+}
+
+/// Adds the moments of responses (or, `retract`ing, takes them away) into
+/// a map by owned cell key (scans of stored responses).
 pub(crate) fn add_moments<'a>(
     deltas: &mut FastMap<MomentKey, MomentSummary>,
     responses: impl IntoIterator<Item = (&'a NewResponse, Day)>,
     retract: bool,
 ) {
-    // Rows are summed under borrowed keys first, so a batch allocates one
-    // owned key per cell it touches, not one per row (an import's rows
-    // share a few thousand cells); a batch's driver sets (a handful) are
-    // numbered as met, so a row costs one hash of its rollup cell.
-    let mut sets: Vec<Option<Vec<&'a str>>> = Vec::new();
-    let mut local: FastMap<(Day, &'a DimensionValues), Vec<CellSums>> = FastMap::default();
-    let mut row: Vec<f64> = Vec::new();
-    for (r, day) in responses {
-        let mut set = None;
-        for outcome in MomentOutcome::ALL {
-            let Some(y) = outcome.value(r) else { continue };
-            let named = r.drivers.len() < MAX_VARIABLES;
-            let set = *set.get_or_insert_with(|| driver_set_index(&mut sets, r, named));
-            row.clear();
-            row.push(y);
-            if named {
-                row.extend(r.drivers.values().map(|v| f64::from(*v)));
-            }
-            let sums = local.entry((day, &r.dimensions)).or_default();
-            let i = match sums.iter().position(|(o, s, _)| *o == outcome && *s == set) {
-                Some(i) => i,
-                None => {
-                    sums.push((outcome, set, MomentSummary::empty()));
-                    sums.len() - 1
-                }
-            };
-            // A row of another width cannot meet this key (its set fixes
-            // the width); a non-finite value cannot come from ratings.
-            let _ = sums[i].2.add(&row);
-        }
-    }
-    let owned: Vec<DriverSet> = sets
-        .iter()
-        .map(|names| match names {
-            Some(names) => DriverSet::Named(names.iter().map(|n| n.to_string()).collect()),
-            None => DriverSet::TooMany,
-        })
-        .collect();
-    deltas.reserve(local.len());
-    for ((day, dims), sums) in local {
-        for (outcome, set, m) in sums {
-            let m = if retract { m.negated() } else { m };
-            deltas
-                .entry((day, dims.clone(), outcome, owned[set].clone()))
-                .or_insert_with(MomentSummary::empty)
-                .merge(&m);
-        }
-    }
+    let mut delta = MomentDelta::default();
+    delta.add(responses, retract);
+    delta.merge_into(deltas);
 }
-
-/// The number of a response's driver set (its rated drivers in name order,
-/// or none when it rated too many to analyse) among those of a batch.
-fn driver_set_index<'a>(
-    sets: &mut Vec<Option<Vec<&'a str>>>,
-    r: &'a NewResponse,
-    named: bool,
-) -> usize {
-    let found = sets.iter().position(|s| match s {
-        Some(names) => {
-            named
-                && names
-                    .iter()
-                    .copied()
-                    .eq(r.drivers.keys().map(String::as_str))
-        }
-        None => !named,
-    });
-    found.unwrap_or_else(|| {
-        sets.push(named.then(|| r.drivers.keys().map(String::as_str).collect()));
-        sets.len() - 1
-    })
-}
-
-/// One rollup cell's sums in a batch: outcome, driver-set number, moments.
-type CellSums = (MomentOutcome, usize, MomentSummary);
 
 /// Rows a scan of stored responses sums at a time (see [`add_moments`]).
 pub(crate) const MOMENT_SCAN_CHUNK: usize = 4096;
@@ -435,31 +517,28 @@ pub(crate) const MOMENT_SCAN_CHUNK: usize = 4096;
 /// Key of a driver-moment cell.
 pub(crate) type MomentKey = (Day, DimensionValues, MomentOutcome, DriverSet);
 
-/// The moment cells a set of response changes adds (a replaced row's old
-/// answers retracted), without zero cells, sorted by key (concurrent
-/// writers lock cells in one order).
+/// The moments a set of response changes adds (a replaced row's old
+/// answers retracted), under borrowed keys.
 /// (Days as for [`rollup_deltas`]: old rows on their stored day, new ones
 /// on their day in `zone`.)
-pub(crate) fn moment_deltas(
-    changes: &[Change<'_, NewResponse>],
+pub(crate) fn moment_deltas<'a>(
+    changes: &[Change<'a, NewResponse>],
     zone: &TimeZone,
     stored_days: &HashMap<String, Day>,
-) -> Vec<MomentCell> {
-    let mut deltas = FastMap::default();
-    add_moments(
-        &mut deltas,
+) -> MomentDelta<'a> {
+    let mut delta = MomentDelta::default();
+    delta.add(
         changes
             .iter()
             .filter_map(|(_, old)| *old)
             .map(|old| (old, stored_day(old, zone, stored_days))),
         true,
     );
-    add_moments(
-        &mut deltas,
+    delta.add(
         changes.iter().map(|(new, _)| (*new, new.day_in(zone))),
         false,
     );
-    sorted_moment_cells(deltas)
+    delta
 }
 
 /// The day a stored response is counted under: the one stored with it
@@ -475,23 +554,19 @@ pub(crate) fn stored_day(
         .unwrap_or_else(|| r.day_in(zone))
 }
 
-/// The moment cells removing these responses (with their stored days)
-/// takes away.
-pub(crate) fn removal_moment_deltas(removed: &[(NewResponse, Day)]) -> Vec<MomentCell> {
-    let mut deltas = FastMap::default();
-    add_moments(&mut deltas, removed.iter().map(|(r, d)| (r, *d)), true);
-    sorted_moment_cells(deltas)
+/// The moments removing these responses (with their stored days) takes
+/// away.
+pub(crate) fn removal_moment_deltas(removed: &[(NewResponse, Day)]) -> MomentDelta<'_> {
+    let mut delta = MomentDelta::default();
+    delta.add(removed.iter().map(|(r, d)| (r, *d)), true);
+    delta
 }
 
 /// Cells in key order, leaving out those a retraction cancelled exactly.
 pub(crate) fn sorted_moment_cells(deltas: FastMap<MomentKey, MomentSummary>) -> Vec<MomentCell> {
     let mut cells: Vec<MomentCell> = deltas
         .into_iter()
-        .filter(|(_, m)| {
-            m.n() != 0
-                || m.to_flat()
-                    .map_or(true, |flat| flat[2..].iter().any(|v| *v != 0.0))
-        })
+        .filter(|(_, m)| !is_zero(m))
         .map(|((day, dims, outcome, set), m)| (day, dims, outcome, set, m))
         .collect();
     cells.sort_by(|a, b| (a.0, &a.1, a.2, &a.3).cmp(&(b.0, &b.1, b.2, &b.3)));
@@ -506,42 +581,37 @@ pub(crate) fn sorted_moment_cells(deltas: FastMap<MomentKey, MomentSummary>) -> 
 /// 12 µs per response on SQLite).
 pub(crate) const MOMENT_LOG_FOLD: i64 = 16;
 
-/// One log row: the cells of one write, as JSON (day, dimension values,
-/// outcome code, driver-set text, n, body).
-pub(crate) fn encode_moment_log(cells: &[MomentCell]) -> StoreResult<String> {
-    // Borrowed tuples serialised in one pass: no JSON value tree per cell
-    // (a batch logs tens of thousands of cells).
-    type Row<'a> = (
-        Day,
-        [&'a str; Dimension::COUNT],
-        &'static str,
-        String,
-        i64,
-        Vec<f64>,
-    );
-    let mut rows: Vec<Row<'_>> = Vec::with_capacity(cells.len());
-    for (day, dims, outcome, set, m) in cells {
-        let mut flat = m
-            .to_flat()
-            .map_err(|e| StoreError::Corrupt(format!("driver moments: {e}")))?;
-        flat.drain(..2.min(flat.len()));
-        rows.push((
-            *day,
-            Dimension::ALL.map(|d| dims.get(d)),
-            outcome.code(),
-            set.encode(),
-            m.n(),
-            flat,
-        ));
-    }
-    serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt(format!("driver moment log: {e}")))
-}
-
-/// Decodes [`encode_moment_log`].
+/// Decodes a `driver_moment_log` row: [`MomentDelta::encode_log`]'s
+/// format, or the first one (an array of
+/// `[day,[survey,…],outcome,set,n,[body]]`, rows logged before it).
 pub(crate) fn decode_moment_log(text: &str) -> StoreResult<Vec<MomentCell>> {
-    type Row = (Day, Vec<String>, String, String, i64, Vec<f64>);
-    let rows: Vec<Row> = serde_json::from_str(text)
-        .map_err(|e| StoreError::Corrupt(format!("driver_moment_log row: {e}")))?;
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("driver_moment_log row: {e}"));
+    type FirstRow = (Day, Vec<String>, String, String, i64, Vec<f64>);
+    #[derive(serde::Deserialize)]
+    struct Log {
+        dims: Vec<Vec<String>>,
+        sets: Vec<String>,
+        cells: Vec<(Day, usize, String, usize, i64, Vec<f64>)>,
+    }
+    let rows: Vec<FirstRow> = if text.trim_start().starts_with('[') {
+        serde_json::from_str(text).map_err(corrupt)?
+    } else {
+        let log: Log = serde_json::from_str(text).map_err(corrupt)?;
+        let missing = || StoreError::Corrupt("driver_moment_log: a cell refers to no entry".into());
+        log.cells
+            .into_iter()
+            .map(|(day, d, outcome, s, n, body)| {
+                Ok((
+                    day,
+                    log.dims.get(d).ok_or_else(missing)?.clone(),
+                    outcome,
+                    log.sets.get(s).ok_or_else(missing)?.clone(),
+                    n,
+                    body,
+                ))
+            })
+            .collect::<StoreResult<_>>()?
+    };
     rows.into_iter()
         .map(|(day, values, outcome, set, n, body)| {
             if values.len() != Dimension::COUNT {

@@ -289,13 +289,13 @@ impl SqliteStore {
     /// log into the table every [`schema::MOMENT_LOG_FOLD`] rows.
     async fn log_moments(
         tx: &mut sqlx::Transaction<'static, Sqlite>,
-        cells: &[MomentCell],
+        delta: &schema::MomentDelta<'_>,
     ) -> StoreResult<()> {
-        if cells.is_empty() {
+        if delta.is_empty() {
             return Ok(());
         }
         sqlx::query("INSERT INTO driver_moment_log (cells) VALUES (?1)")
-            .bind(schema::encode_moment_log(cells)?)
+            .bind(delta.encode_log()?)
             .execute(&mut **tx)
             .await?;
         let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM driver_moment_log")

@@ -875,3 +875,22 @@ fn timing_of_ten_drivers() {
         }
     }
 }
+
+/// Taking rows away (a replaced or erased answer) leaves exactly the
+/// summary of the rows that remain, and a removal of every row is empty.
+#[test]
+fn removing_rows_leaves_the_summary_of_the_rest() {
+    let rows = vec![
+        vec![9.0, 4.0, 5.0],
+        vec![3.0, 1.0, 2.0],
+        vec![7.0, 3.0, 3.0],
+    ];
+    let mut m = summary_of(&rows);
+    m.remove(&rows[1]).unwrap();
+    assert_eq!(m, summary_of(&[rows[0].clone(), rows[2].clone()]));
+    m.remove(&rows[0]).unwrap();
+    m.remove(&rows[2]).unwrap();
+    assert_eq!(m.n(), 0);
+    assert!(m.to_flat().unwrap()[2..].iter().all(|v| *v == 0.0));
+    assert!(m.remove(&[f64::NAN, 1.0, 1.0]).is_err());
+}
