@@ -26,10 +26,15 @@ pub enum Capability {
     ViewAudit,
     /// Erasure of a customer's data, retention settings.
     Erase,
+    /// Create and change departments, their goals, and the North Star.
+    ManageDepartments,
+    /// Record wins and enter external KPI values (a department-scoped role:
+    /// for its own department only).
+    RecordWins,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 8] = [
+    pub const ALL: [Capability; 10] = [
         Capability::ViewSummaries,
         Capability::ViewResponses,
         Capability::ViewPersonalData,
@@ -38,6 +43,8 @@ impl Capability {
         Capability::ManageAccess,
         Capability::ViewAudit,
         Capability::Erase,
+        Capability::ManageDepartments,
+        Capability::RecordWins,
     ];
 }
 
@@ -57,6 +64,8 @@ const PERMISSIONS: [(Role, &[Capability]); 6] = {
                 ManageAccess,
                 ViewAudit,
                 Erase,
+                ManageDepartments,
+                RecordWins,
             ],
         ),
         (
@@ -67,14 +76,19 @@ const PERMISSIONS: [(Role, &[Capability]); 6] = {
                 ViewPersonalData,
                 Export,
                 WriteData,
+                ManageDepartments,
+                RecordWins,
             ],
         ),
         // Within their department (see Scope).
         (
             Role::DepartmentLead,
-            &[ViewSummaries, ViewResponses, Export],
+            &[ViewSummaries, ViewResponses, Export, RecordWins],
         ),
-        (Role::Ambassador, &[ViewSummaries, ViewResponses]),
+        (
+            Role::Ambassador,
+            &[ViewSummaries, ViewResponses, RecordWins],
+        ),
         // Read-only everywhere, to scrutinise the figures.
         (Role::Finance, &[ViewSummaries, ViewResponses, Export]),
         // Summaries only: no verbatims, no customer ids.

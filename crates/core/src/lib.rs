@@ -10,6 +10,7 @@ pub mod account;
 pub mod calendar;
 pub mod comparison;
 pub mod customer;
+pub mod department;
 pub mod dimension;
 pub mod drivers;
 pub mod estimate;

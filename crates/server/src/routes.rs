@@ -220,6 +220,74 @@ fn table() -> Vec<(RouteSpec, Handler)> {
             Needs(WriteData),
             api::responses::post_route(),
         ),
+        spec(
+            Method::GET,
+            "/api/v1/departments",
+            Needs(ViewSummaries),
+            get(api::departments::get_departments),
+        ),
+        spec(
+            Method::POST,
+            "/api/v1/departments",
+            Needs(ManageDepartments),
+            api::departments::with_record_limit(post(api::departments::post_department)),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/api/v1/departments/{name}/goals",
+                access: Needs(ManageDepartments),
+                example: "/api/v1/departments/support/goals",
+            },
+            api::departments::with_record_limit(post(api::departments::post_goal)),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/api/v1/departments/{name}/kpi-values",
+                access: Needs(RecordWins),
+                example: "/api/v1/departments/support/kpi-values",
+            },
+            api::departments::with_record_limit(post(api::departments::post_kpi_values)),
+        ),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/api/v1/departments/{name}/scorecard",
+                access: Needs(ViewSummaries),
+                example: "/api/v1/departments/support/scorecard",
+            },
+            get(api::departments::get_scorecard),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/api/v1/departments/{name}/wins",
+                access: Needs(RecordWins),
+                example: "/api/v1/departments/support/wins",
+            },
+            api::departments::with_record_limit(post(api::departments::post_win)),
+        ),
+        spec(
+            Method::GET,
+            "/api/v1/wins",
+            Needs(ViewSummaries),
+            get(api::departments::get_wins),
+        ),
+        spec(
+            Method::PUT,
+            "/api/v1/north-star",
+            Needs(ManageDepartments),
+            api::departments::with_record_limit(axum::routing::put(
+                api::north_star::put_north_star,
+            )),
+        ),
+        spec(
+            Method::GET,
+            "/api/v1/north-star",
+            Needs(ViewSummaries),
+            get(api::north_star::get_north_star),
+        ),
         (
             RouteSpec {
                 method: Method::GET,

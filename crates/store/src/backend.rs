@@ -487,7 +487,7 @@ pub struct ErasureWritten {
 
 /// Persistence only: SQL, no caches. Object-safe.
 #[async_trait]
-pub trait Backend: Send + Sync + 'static {
+pub trait Backend: crate::departments::DepartmentRecords + Send + Sync + 'static {
     async fn migrate(&self) -> StoreResult<()>;
     async fn check_ready(&self) -> StoreResult<()>;
 

@@ -7,6 +7,7 @@ pub mod attribute_cells;
 pub mod backend;
 mod cached;
 pub mod copy;
+pub mod departments;
 mod error;
 pub mod import;
 mod postgres;

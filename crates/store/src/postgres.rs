@@ -263,6 +263,12 @@ static RESPONSE_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|
 });
 
 impl PostgresStore {
+    /// A transaction for a write of the department records
+    /// ([`crate::departments`]).
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
     /// Stores the time zone setting and re-derives days and rollups, in one
     /// transaction; audited unless it is a copy (`audit` false).
     async fn set_time_zone(&self, setting: &Setting, audit: bool) -> StoreResult<TimeZoneChanged> {
@@ -1365,6 +1371,8 @@ fn snapshot_of(position: &CubePosition) -> Option<(Snapshot, &[u64])> {
         CubePosition::Serial(_) => None,
     }
 }
+
+crate::departments::department_records!(PostgresStore);
 
 #[async_trait]
 impl Backend for PostgresStore {

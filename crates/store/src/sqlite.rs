@@ -99,6 +99,12 @@ fn response_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<NewResponse> 
 }
 
 impl SqliteStore {
+    /// A transaction for a write of the department records
+    /// ([`crate::departments`]).
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Opens (creating if missing) the database file a URL names.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         Self::connect_with_cache(url, crate::DEFAULT_SQLITE_CACHE_MIB).await
@@ -579,6 +585,8 @@ impl SqliteStore {
         .await?)
     }
 }
+
+crate::departments::department_records!(SqliteStore);
 
 #[async_trait]
 impl Backend for SqliteStore {

@@ -3,10 +3,12 @@
 pub mod batch;
 pub mod breakdown;
 pub mod csv_export;
+pub mod departments;
 mod doc;
 pub mod drivers;
 pub mod expectation_gap;
 pub mod metrics;
+pub mod north_star;
 pub mod responses;
 pub mod revenue;
 pub mod trends;

@@ -5,6 +5,7 @@
 mod access;
 mod api;
 mod browser;
+mod departments;
 mod limits;
 mod pages;
 mod sessions;

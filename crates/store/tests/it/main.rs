@@ -8,6 +8,7 @@
 
 mod accounts;
 mod customers;
+mod departments;
 mod erasure;
 mod gaps;
 mod import;

@@ -1,0 +1,927 @@
+//! Departments as partners: their records and goals, the scorecard that
+//! sets each goal's KPI beside the customer metric that complements it (with
+//! the disagreement flag), wins, and external KPI values.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use northstar_core::access::Capability;
+use northstar_core::calendar::{self, Day};
+use northstar_core::comparison;
+use northstar_core::department::{
+    self, Correlation, Department, Goal, Grain, KpiRecord, NewWin, Statistic,
+};
+use northstar_core::expectation_gap::{DEFAULT_LEVEL, Verdict};
+use northstar_core::field::FieldError;
+use northstar_core::rollup::CubeQuery;
+use northstar_core::{Dimension, Mergeable, Metric, ResponseSummary};
+use northstar_store::departments::{Stamped, Win};
+use northstar_store::{GapQuery, RespondentQuery, ResponseListQuery, Store};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::report::{self, MetricReport, Selection};
+use crate::{AppState, params};
+
+/// Largest body a department, goal, win or North Star may have.
+pub const MAX_RECORD_BYTES: usize = 64 << 10;
+
+/// Periods the correlation between a KPI and its customer metric reads.
+pub const CORRELATION_PERIODS: usize = 12;
+
+/// Reads a JSON body into a record, naming the field that is wrong.
+pub fn record_body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    what: &str,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge(format!(
+            "the body is larger than {} KiB; a {what} is small",
+            MAX_RECORD_BYTES >> 10
+        )),
+        other => ApiError::BadBody(other.to_string()),
+    })?;
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadBody(format!(
+            "not a valid {what}: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+/// A POST or PUT route with the record body limit.
+pub fn with_record_limit(
+    route: axum::routing::MethodRouter<AppState>,
+) -> axum::routing::MethodRouter<AppState> {
+    route.layer(axum::extract::DefaultBodyLimit::max(MAX_RECORD_BYTES))
+}
+
+pub fn field_errors(errors: Vec<FieldError>) -> ApiError {
+    ApiError::BadBody(northstar_core::field::describe(&errors))
+}
+
+fn now_unix() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// The departments a principal may see: all, or its own.
+async fn visible_departments(
+    store: &dyn Store,
+    principal: &Principal,
+) -> Result<Vec<Stamped<Department>>, ApiError> {
+    let all = store.backend().departments().await?;
+    Ok(match principal.scope.department() {
+        None => all,
+        Some(own) => all.into_iter().filter(|d| d.record.name == own).collect(),
+    })
+}
+
+/// One department by name, or 404 (another department's looks missing to
+/// a department-scoped role).
+pub async fn department_named(
+    store: &dyn Store,
+    principal: &Principal,
+    name: &str,
+) -> Result<Stamped<Department>, ApiError> {
+    visible_departments(store, principal)
+        .await?
+        .into_iter()
+        .find(|d| d.record.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("no department named {name:?}")))
+}
+
+/// Every department with its leader, ambassadors and goals.
+#[utoipa::path(get, path = "/api/v1/departments",
+    responses((status = 200, description = "Departments by name", body = Object)))]
+pub async fn get_departments(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<Stamped<Department>>>, ApiError> {
+    Ok(Json(visible_departments(&*state.store, &principal).await?))
+}
+
+/// Creates or replaces a department (with its goals, if given).
+#[utoipa::path(post, path = "/api/v1/departments",
+    request_body(content = Object, description = "{name, mission, leader, ambassadors, touchpoints, surveys, goals}"),
+    responses((status = 200, description = "Stored", body = Object),
+        (status = 400, description = "The message names the field", body = super::doc::ErrorBody)))]
+pub async fn post_department(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Department>, ApiError> {
+    let d: Department = record_body(body, "department")?;
+    d.check().map_err(field_errors)?;
+    state
+        .store
+        .backend()
+        .put_department(&d, &principal.who, now_unix())
+        .await?;
+    Ok(Json(d))
+}
+
+/// Adds a goal to a department, or replaces the goal of the same title.
+#[utoipa::path(post, path = "/api/v1/departments/{name}/goals",
+    request_body(content = Object, description = "{title, kpi: {measure, statistic, direction, target}, customer_metric: {metric, filter}}"),
+    responses((status = 200, description = "The department with the goal", body = Object),
+        (status = 404, description = "No such department", body = super::doc::ErrorBody)))]
+pub async fn post_goal(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Department>, ApiError> {
+    let goal: Goal = record_body(body, "goal")?;
+    goal.check("goal").map_err(field_errors)?;
+    let mut d = department_named(&*state.store, &principal, &name)
+        .await?
+        .record;
+    match d.goals.iter_mut().find(|g| g.title == goal.title) {
+        Some(existing) => *existing = goal,
+        None => d.goals.push(goal),
+    }
+    d.check().map_err(field_errors)?;
+    state
+        .store
+        .backend()
+        .put_department(&d, &principal.who, now_unix())
+        .await?;
+    Ok(Json(d))
+}
+
+/// External KPI values for one period each.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KpiValuesBody {
+    pub measure: String,
+    pub values: Vec<KpiValueInput>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KpiValueInput {
+    pub from: String,
+    pub to: String,
+    pub value: f64,
+}
+
+/// Most values one request enters.
+pub const MAX_KPI_VALUES_PER_REQUEST: usize = 500;
+
+/// Enters an external KPI's values (e.g. invoice accuracy per month).
+#[utoipa::path(post, path = "/api/v1/departments/{name}/kpi-values",
+    request_body(content = Object, description = "{measure, values: [{from, to, value}]}"),
+    responses((status = 200, description = "Stored", body = Object)))]
+pub async fn post_kpi_values(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body: KpiValuesBody = record_body(body, "list of KPI values")?;
+    let d = department_named(&*state.store, &principal, &name)
+        .await?
+        .record;
+    if !d
+        .goals
+        .iter()
+        .any(|g| g.kpi.measure == body.measure && g.kpi.statistic == Statistic::External)
+    {
+        return Err(ApiError::parameter(
+            "measure",
+            format!(
+                "{:?} is not an external KPI of a goal of {name}; add the goal first (statistic external)",
+                body.measure
+            ),
+        ));
+    }
+    if body.values.len() > MAX_KPI_VALUES_PER_REQUEST {
+        return Err(ApiError::TooLarge(format!(
+            "values: {} values; send at most {MAX_KPI_VALUES_PER_REQUEST} per request",
+            body.values.len()
+        )));
+    }
+    let mut values = Vec::with_capacity(body.values.len());
+    for (i, v) in body.values.iter().enumerate() {
+        let from = calendar::parse_day(&v.from);
+        let to = calendar::parse_day(&v.to);
+        match (from, to) {
+            (Some(f), Some(t)) if f <= t && v.value.is_finite() => values.push((f, t, v.value)),
+            _ => {
+                return Err(ApiError::BadBody(format!(
+                    "values[{i}]: give from and to as YYYY-MM-DD (from on or before to) and a finite value"
+                )));
+            }
+        }
+    }
+    state
+        .store
+        .backend()
+        .put_kpi_values(&name, &body.measure, &values, &principal.who, now_unix())
+        .await?;
+    Ok(Json(
+        serde_json::json!({"department": name, "measure": body.measure, "stored": values.len()}),
+    ))
+}
+
+/// A KPI against its target.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KpiFigure {
+    pub measure: String,
+    pub statistic: &'static str,
+    pub direction: &'static str,
+    pub value: Option<f64>,
+    pub target: f64,
+    /// Null when there is no value.
+    pub met: Option<bool>,
+    pub n: usize,
+    /// Records of the measure without a date (not in any period).
+    pub undated_records: usize,
+    pub method: &'static str,
+    pub source: &'static str,
+}
+
+/// Why a goal's target and its customers disagree.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Disagreement {
+    pub flag: bool,
+    /// One sentence; empty when there is no disagreement.
+    pub reason: String,
+    /// The tests behind it.
+    pub worse_than_previous_period: Option<TestFigure>,
+    pub worse_than_rest_of_organisation: Option<TestFigure>,
+    /// The customers' threshold on the KPI's measure (expectation gap).
+    pub customers_threshold: Option<f64>,
+    pub records_target: Option<f64>,
+}
+
+/// A difference with its test.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TestFigure {
+    /// This period (or this department) minus the other, on the metric's scale.
+    pub difference: f64,
+    pub p_value: f64,
+    pub significant: bool,
+    pub method: &'static str,
+}
+
+impl From<comparison::VersusRest> for TestFigure {
+    fn from(v: comparison::VersusRest) -> Self {
+        Self {
+            difference: v.difference,
+            p_value: v.p_value,
+            significant: v.significant,
+            method: v.method,
+        }
+    }
+}
+
+/// One goal on the scorecard.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GoalCard {
+    pub title: String,
+    pub kpi: KpiFigure,
+    #[schema(value_type = Object)]
+    pub customer_metric: MetricReport,
+    pub disagreement: Disagreement,
+    /// KPI and customer metric across the last periods of the goal's grain.
+    #[schema(value_type = Object)]
+    pub correlation: Option<Correlation>,
+    pub correlation_periods: Vec<PeriodPair>,
+    pub agreed_on: Option<String>,
+    pub agreed_by: Option<String>,
+}
+
+/// A period's KPI and customer metric.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PeriodPair {
+    pub from: String,
+    pub to: String,
+    pub kpi: Option<f64>,
+    pub customer_metric: Option<f64>,
+    pub customer_n: i64,
+}
+
+/// Something that went well.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GoodNews {
+    /// `goal_met`, `customer_metric_rose`, `win` or `praise`.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// Something the CX team asks of the department.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Ask {
+    pub text: String,
+    /// Dollars at stake, where a figure exists (null otherwise).
+    pub dollars: Option<f64>,
+    pub dollars_basis: Option<String>,
+    pub finance_reviewed: bool,
+}
+
+/// A department's scorecard for a period.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Scorecard {
+    pub department: String,
+    pub mission: String,
+    #[schema(value_type = Object)]
+    pub period: report::Period,
+    pub previous_period: report::Period,
+    pub goals: Vec<GoalCard>,
+    pub good_news: Vec<GoodNews>,
+    pub asks: Vec<Ask>,
+    pub wins: Vec<WinCard>,
+}
+
+/// A win with its evidence tested.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WinCard {
+    #[schema(value_type = Object)]
+    #[serde(flatten)]
+    pub win: Win,
+    /// `win` when the change is significant in the better direction,
+    /// otherwise `early_signal`.
+    pub status: &'static str,
+    pub before: report::Figure,
+    pub after: report::Figure,
+    pub test: Option<TestFigure>,
+}
+
+/// The period a scorecard covers: as asked, else the last 90 days.
+fn scorecard_period(
+    pairs: &[(String, String)],
+    zone: &jiff::tz::TimeZone,
+) -> Result<(Day, Day), ApiError> {
+    params::reject_empty(pairs, &["from", "to"])?;
+    let p = params::parse(pairs, &[], &northstar_core::access::Scope::Organisation)?;
+    if !p.selection.filter.is_empty() {
+        return Err(ApiError::parameter(
+            "from",
+            "a scorecard takes from and to only; its filters are the goals' own",
+        ));
+    }
+    let to = p.selection.to.unwrap_or_else(|| calendar::today_in(zone));
+    let from = p.selection.from.unwrap_or(to - 89);
+    if from > to {
+        return Err(ApiError::parameter(
+            "from",
+            "is after to; give from on or before to",
+        ));
+    }
+    if to - from > 3_660 {
+        return Err(ApiError::parameter(
+            "from",
+            "the period is longer than 10 years; ask for a shorter one",
+        ));
+    }
+    Ok((from, to))
+}
+
+/// The responses a goal's customer metric reads: its filter, else the
+/// department's touchpoints, else the department.
+pub fn goal_filter(
+    d: &Department,
+    filter: &BTreeMap<String, department::OneOrMany>,
+) -> Result<Vec<(Dimension, String)>, ApiError> {
+    let metric = department::CustomerMetric {
+        metric: Metric::Nps,
+        filter: filter.clone(),
+    };
+    let pairs = metric
+        .dimension_filter("customer_metric")
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if !pairs.is_empty() {
+        return Ok(pairs);
+    }
+    Ok(if d.touchpoints.is_empty() {
+        vec![(Dimension::Department, d.name.clone())]
+    } else {
+        d.touchpoints
+            .iter()
+            .map(|t| (Dimension::Touchpoint, t.clone()))
+            .collect()
+    })
+}
+
+fn selection(filter: &[(Dimension, String)], from: Day, to: Day) -> Selection {
+    Selection {
+        filter: filter.to_vec(),
+        from: Some(from),
+        to: Some(to),
+        ..Selection::default()
+    }
+}
+
+/// Periods of a grain ending with the one that holds `to`, oldest first.
+fn grain_periods(grain: Grain, to: Day, count: usize) -> Vec<(Day, Day)> {
+    let mut out = Vec::with_capacity(count);
+    let mut end = to;
+    for _ in 0..count {
+        let month = calendar::month_of_day(end);
+        let (start, period_end) = match grain {
+            Grain::Week => (end - 6, end),
+            Grain::Month => (
+                calendar::first_day_of_month(month),
+                calendar::last_day_of_month(month),
+            ),
+            Grain::Quarter => {
+                let first = month - month.rem_euclid(3);
+                (
+                    calendar::first_day_of_month(first),
+                    calendar::last_day_of_month(first + 2),
+                )
+            }
+        };
+        out.push((start, period_end));
+        end = start - 1;
+    }
+    out.reverse();
+    out
+}
+
+/// The KPI of a goal over a period, from its records (or entered values).
+fn kpi_over(
+    goal: &Goal,
+    records: &[(Option<Day>, KpiRecord)],
+    from: Day,
+    to: Day,
+) -> department::KpiValue {
+    let in_period: Vec<KpiRecord> = records
+        .iter()
+        .filter(|(d, _)| d.is_some_and(|d| d >= from && d <= to))
+        .map(|(_, r)| *r)
+        .collect();
+    department::kpi_value(&goal.kpi, &in_period)
+}
+
+/// A department's scorecard: each goal's KPI against its target beside its
+/// customer metric, the disagreement flag, good news first, and the asks.
+#[utoipa::path(get, path = "/api/v1/departments/{name}/scorecard",
+    params(("name" = String, Path, description = "The department"),
+        ("from" = Option<String>, Query, description = "First day (YYYY-MM-DD); default 89 days before to"),
+        ("to" = Option<String>, Query, description = "Last day; default today in the organisation's time zone")),
+    responses((status = 200, description = "The scorecard", body = Scorecard),
+        (status = 404, description = "No such department (or not yours)", body = super::doc::ErrorBody)))]
+pub async fn get_scorecard(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    params::QueryPairs(pairs): params::QueryPairs,
+) -> Result<Json<Scorecard>, ApiError> {
+    Ok(Json(scorecard(&state, &principal, &name, &pairs).await?))
+}
+
+/// The scorecard a request asks for (JSON and the page share it).
+pub async fn scorecard(
+    state: &AppState,
+    principal: &Principal,
+    name: &str,
+    pairs: &[(String, String)],
+) -> Result<Scorecard, ApiError> {
+    let store = &*state.store;
+    let d = department_named(store, principal, name).await?.record;
+    let (_, zone) = northstar_store::settings::time_zone(store.backend()).await?;
+    let (from, to) = scorecard_period(pairs, &zone)?;
+    let length = to - from;
+    let (prev_from, prev_to) = (from - length - 1, from - 1);
+    let mut goals = Vec::with_capacity(d.goals.len());
+    let mut good_news = Vec::new();
+    let mut asks = Vec::new();
+    for goal in &d.goals {
+        let card = goal_card(store, &d, goal, &zone, (from, to), (prev_from, prev_to)).await?;
+        if card.kpi.met == Some(true) {
+            good_news.push(GoodNews {
+                kind: "goal_met",
+                text: format!(
+                    "{}: {} against a target of {} — met.",
+                    goal.title,
+                    shown(card.kpi.value, goal.kpi.statistic),
+                    shown(Some(goal.kpi.target), goal.kpi.statistic)
+                ),
+            });
+        }
+        if card.disagreement.flag {
+            asks.push(Ask {
+                text: format!(
+                    "{}: the target is met but customers disagree — {} Let us review the target together.",
+                    goal.title, card.disagreement.reason
+                ),
+                dollars: None,
+                dollars_basis: Some("no dollar figure yet: business cases come with the prove-value work".into()),
+                finance_reviewed: false,
+            });
+        }
+        goals.push(card);
+    }
+    // Customer metrics that rose significantly against the previous period.
+    for card in &goals {
+        let current = &card.customer_metric;
+        if let Some(rose) =
+            rose_against_previous(store, &d, card, (prev_from, prev_to), (from, to)).await?
+        {
+            good_news.push(GoodNews {
+                kind: "customer_metric_rose",
+                text: format!(
+                    "{} on {} rose by {:.1} against the previous period (p = {:.3}).",
+                    current.title,
+                    report::describe_filter(&current.filter),
+                    rose.difference,
+                    rose.p_value
+                ),
+            });
+        }
+    }
+    let wins = win_cards(store, Some(&d.name)).await?;
+    for w in wins.iter().filter(|w| w.status == "win").take(5) {
+        good_news.push(GoodNews {
+            kind: "win",
+            text: format!("Win: {} ({}).", w.win.win.title, w.win.win.on),
+        });
+    }
+    if principal.may(Capability::ViewResponses) {
+        for text in praise(store, principal, &d, from, to).await? {
+            good_news.push(GoodNews {
+                kind: "praise",
+                text,
+            });
+        }
+    }
+    Ok(Scorecard {
+        department: d.name.clone(),
+        mission: d.mission.clone(),
+        period: report::Period::of(Some((from, to)), &selection(&[], from, to)),
+        previous_period: report::Period::of(
+            Some((prev_from, prev_to)),
+            &selection(&[], prev_from, prev_to),
+        ),
+        goals,
+        good_news,
+        asks,
+        wins,
+    })
+}
+
+fn shown(value: Option<f64>, statistic: Statistic) -> String {
+    match (value, statistic) {
+        (None, _) => "no value".into(),
+        (Some(v), Statistic::ShareWithinTarget) => format!("{:.1}%", v * 100.0),
+        (Some(v), _) => format!("{v:.2}"),
+    }
+}
+
+async fn goal_card(
+    store: &dyn Store,
+    d: &Department,
+    goal: &Goal,
+    zone: &jiff::tz::TimeZone,
+    (from, to): (Day, Day),
+    (prev_from, prev_to): (Day, Day),
+) -> Result<GoalCard, ApiError> {
+    let external = goal.kpi.statistic == Statistic::External;
+    let (records, undated): (Vec<(Option<Day>, KpiRecord)>, usize) = if external {
+        let values = store
+            .backend()
+            .kpi_values(&d.name, &goal.kpi.measure)
+            .await?;
+        (
+            values
+                .iter()
+                .map(|v| {
+                    (
+                        Some(v.period_start),
+                        KpiRecord {
+                            value: v.value,
+                            target: None,
+                        },
+                    )
+                })
+                .collect(),
+            0,
+        )
+    } else {
+        let rows = store
+            .backend()
+            .kpi_records(&d.name, &goal.kpi.measure)
+            .await?;
+        let undated = rows.iter().filter(|r| r.0.is_none()).count();
+        (
+            rows.into_iter()
+                .map(|(unix, value, target)| {
+                    (
+                        unix.map(|u| calendar::day_in(u, zone)),
+                        KpiRecord { value, target },
+                    )
+                })
+                .collect(),
+            undated,
+        )
+    };
+    let kpi = kpi_over(goal, &records, from, to);
+    let met = kpi
+        .value
+        .map(|v| goal.kpi.direction.meets(v, goal.kpi.target));
+    let filter = goal_filter(d, &goal.customer_metric.filter)?;
+    let metric = goal.customer_metric.metric;
+    let here = selection(&filter, from, to);
+    let answers = store
+        .query_rollups_many(&[
+            here.query(None),
+            selection(&filter, prev_from, prev_to).query(None),
+            here.organisation().query(None),
+        ])
+        .await?;
+    let [current, previous, organisation] = answers.as_slice() else {
+        return Err(ApiError::BadRequest(
+            "the store answered a different number of queries".into(),
+        ));
+    };
+    let customer_metric = report::report_from(current, metric, &here, None);
+    let mut rest = organisation.overall;
+    rest.merge(&current.overall.negated());
+    let worse = |v: Option<comparison::VersusRest>| v.map(TestFigure::from);
+    let vs_previous = worse(comparison::versus_rest(
+        metric,
+        &current.overall,
+        &previous.overall,
+    ));
+    let vs_rest = worse(comparison::versus_rest(metric, &current.overall, &rest));
+    let significantly_worse = |t: &Option<TestFigure>| {
+        t.as_ref()
+            .is_some_and(|t| t.significant && t.difference < 0.0)
+    };
+    // The expectation gap of the KPI's own measure, where records link to
+    // answers: customers' threshold on the other side of the records' target.
+    let (threshold, records_target, stricter) = if external {
+        (None, None, false)
+    } else {
+        let counts = store
+            .gap_counts(&GapQuery {
+                department: d.name.clone(),
+                measure: goal.kpi.measure.clone(),
+                responses: RespondentQuery {
+                    filter: Vec::new(),
+                    from: Some(from),
+                    to: Some(to),
+                },
+            })
+            .await?;
+        let gap = super::expectation_gap::gap_report(
+            &counts,
+            d.name.clone(),
+            goal.kpi.measure.clone(),
+            goal.kpi.measure_direction.gap(),
+            DEFAULT_LEVEL,
+            None,
+            &selection(&[], from, to),
+        )?;
+        (
+            gap.threshold,
+            gap.target,
+            gap.enough_data && gap.verdict == Verdict::CustomersStricterThanTarget,
+        )
+    };
+    let mut reasons = Vec::new();
+    if significantly_worse(&vs_previous) {
+        reasons.push(format!(
+            "{} fell significantly against the previous period",
+            metric.title()
+        ));
+    }
+    if significantly_worse(&vs_rest) {
+        reasons.push(format!(
+            "{} is significantly worse than in the rest of the organisation",
+            metric.title()
+        ));
+    }
+    if stricter {
+        reasons.push(format!(
+            "customers' satisfaction falls below {:.0}% at {} {} while the records' target is {}",
+            DEFAULT_LEVEL * 100.0,
+            threshold.map_or("?".into(), |t| format!("{t}")),
+            goal.kpi.measure,
+            records_target.map_or("?".into(), |t| format!("{t}")),
+        ));
+    }
+    let flag = met == Some(true) && !reasons.is_empty();
+    // The link itself: KPI and customer metric across periods.
+    let periods = grain_periods(goal.period_grain, to, CORRELATION_PERIODS);
+    let queries: Vec<CubeQuery> = periods
+        .iter()
+        .map(|(a, b)| selection(&filter, *a, *b).query(None))
+        .collect();
+    let per_period = store.query_rollups_many(&queries).await?;
+    let correlation_periods: Vec<PeriodPair> = periods
+        .iter()
+        .zip(&per_period)
+        .map(|((a, b), answer)| {
+            let e = metric.estimate(&answer.overall);
+            PeriodPair {
+                from: calendar::day_label(*a),
+                to: calendar::day_label(*b),
+                kpi: kpi_over(goal, &records, *a, *b).value,
+                customer_metric: e.value,
+                customer_n: e.n,
+            }
+        })
+        .collect();
+    let pairs: Vec<(f64, f64)> = correlation_periods
+        .iter()
+        .filter_map(|p| Some((p.kpi?, p.customer_metric?)))
+        .collect();
+    Ok(GoalCard {
+        title: goal.title.clone(),
+        kpi: KpiFigure {
+            measure: goal.kpi.measure.clone(),
+            statistic: goal.kpi.statistic.as_str(),
+            direction: goal.kpi.direction.as_str(),
+            value: kpi.value,
+            target: goal.kpi.target,
+            met,
+            n: kpi.n,
+            undated_records: undated,
+            method: goal.kpi.statistic.method(),
+            source: if external {
+                "values entered per period (kpi_values)"
+            } else {
+                "the department's operational records of the measure, by the day they happened in the organisation's time zone"
+            },
+        },
+        customer_metric,
+        disagreement: Disagreement {
+            flag,
+            reason: if flag {
+                format!("{}.", reasons.join("; "))
+            } else {
+                String::new()
+            },
+            worse_than_previous_period: vs_previous,
+            worse_than_rest_of_organisation: vs_rest,
+            customers_threshold: threshold,
+            records_target,
+        },
+        correlation: department::correlation(&pairs),
+        correlation_periods,
+        agreed_on: goal.agreed_on.clone(),
+        agreed_by: goal.agreed_by.clone(),
+    })
+}
+
+/// The goal's customer metric against the previous period, when it rose
+/// significantly.
+async fn rose_against_previous(
+    store: &dyn Store,
+    d: &Department,
+    card: &GoalCard,
+    (prev_from, prev_to): (Day, Day),
+    (from, to): (Day, Day),
+) -> Result<Option<comparison::VersusRest>, ApiError> {
+    let Some(goal) = d.goals.iter().find(|g| g.title == card.title) else {
+        return Ok(None);
+    };
+    let filter = goal_filter(d, &goal.customer_metric.filter)?;
+    let answers = store
+        .query_rollups_many(&[
+            selection(&filter, from, to).query(None),
+            selection(&filter, prev_from, prev_to).query(None),
+        ])
+        .await?;
+    let [now, before] = answers.as_slice() else {
+        return Ok(None);
+    };
+    Ok(
+        comparison::versus_rest(goal.customer_metric.metric, &now.overall, &before.overall)
+            .filter(|v| v.significant && v.difference > 0.0),
+    )
+}
+
+/// The best customer praise on the department's touchpoints: the newest
+/// promoters' comments (NPS 9–10 or CSAT 5), personal data masked unless
+/// the role sees it.
+async fn praise(
+    store: &dyn Store,
+    principal: &Principal,
+    d: &Department,
+    from: Day,
+    to: Day,
+) -> Result<Vec<String>, ApiError> {
+    let filter = goal_filter(d, &BTreeMap::new())?;
+    let responses = store
+        .list_responses(&ResponseListQuery {
+            selection: RespondentQuery {
+                filter,
+                from: Some(from),
+                to: Some(to),
+            },
+            with_comment: true,
+            before: None,
+            limit: 200,
+        })
+        .await?;
+    let unmasked = principal.sees_personal_data();
+    Ok(responses
+        .into_iter()
+        .filter(|r| r.nps.is_some_and(|n| n >= 9) || r.csat == Some(5))
+        .filter_map(|r| r.comment)
+        .take(3)
+        .map(|c| {
+            if unmasked {
+                c
+            } else {
+                northstar_core::personal_data::mask(&c)
+            }
+        })
+        .collect())
+}
+
+/// Wins with their evidence tested.
+pub async fn win_cards(
+    store: &dyn Store,
+    department: Option<&str>,
+) -> Result<Vec<WinCard>, ApiError> {
+    let wins = store.backend().wins(department).await?;
+    let mut queries = Vec::with_capacity(wins.len() * 2);
+    for w in &wins {
+        let filter = department::CustomerMetric {
+            metric: w.win.evidence.metric,
+            filter: w.win.evidence.filter.clone(),
+        }
+        .dimension_filter("evidence")
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        for range in [&w.win.evidence.before, &w.win.evidence.after] {
+            let (a, b) = range
+                .days()
+                .ok_or_else(|| ApiError::BadRequest("a stored win has no valid period".into()))?;
+            queries.push(selection(&filter, a, b).query(None));
+        }
+    }
+    let answers = store.query_rollups_many(&queries).await?;
+    Ok(wins
+        .into_iter()
+        .zip(answers.chunks(2))
+        .map(|(win, pair)| {
+            let empty = ResponseSummary::empty();
+            let before = pair.first().map_or(&empty, |a| &a.overall);
+            let after = pair.get(1).map_or(&empty, |a| &a.overall);
+            let metric = win.win.evidence.metric;
+            let test = comparison::versus_rest(metric, after, before);
+            let better = test
+                .as_ref()
+                .is_some_and(|t| t.significant && t.difference > 0.0);
+            WinCard {
+                status: if better { "win" } else { "early_signal" },
+                before: metric.estimate(before).into(),
+                after: metric.estimate(after).into(),
+                test: test.map(TestFigure::from),
+                win,
+            }
+        })
+        .collect())
+}
+
+/// Records a win for a department.
+#[utoipa::path(post, path = "/api/v1/departments/{name}/wins",
+    request_body(content = Object, description = "{title, people, cx_part, on, evidence: {metric, filter, before: {from, to}, after: {from, to}}}"),
+    responses((status = 200, description = "The win with its evidence tested", body = WinCard)))]
+pub async fn post_win(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<WinCard>, ApiError> {
+    let win: NewWin = record_body(body, "win")?;
+    win.check().map_err(field_errors)?;
+    let d = department_named(&*state.store, &principal, &name)
+        .await?
+        .record;
+    let id = state
+        .store
+        .backend()
+        .add_win(&d.name, &win, &principal.who, now_unix())
+        .await?;
+    win_cards(&*state.store, Some(&d.name))
+        .await?
+        .into_iter()
+        .find(|w| w.win.id == id)
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound("the win just recorded is not there".into()))
+}
+
+/// The wall of wins: every department's, newest first (a department-scoped
+/// role sees its own).
+#[utoipa::path(get, path = "/api/v1/wins",
+    responses((status = 200, description = "Wins with their evidence tested", body = [WinCard])))]
+pub async fn get_wins(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<WinCard>>, ApiError> {
+    Ok(Json(
+        win_cards(&*state.store, principal.scope.department()).await?,
+    ))
+}

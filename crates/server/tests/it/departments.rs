@@ -1,0 +1,315 @@
+//! Departments as partners over the API: records and goals, the scorecard
+//! with the planted delivery-target disagreement (seed 001), wins, the North
+//! Star's exact decomposition, and department scoping.
+
+use axum::http::StatusCode;
+use northstar_core::account::Role;
+use northstar_core::operation::NewOperation;
+use serde_json::{Value, json};
+
+use crate::{TestApp, token_for};
+
+fn logistics() -> Value {
+    json!({
+        "name": "logistics",
+        "mission": "Every order arrives when promised",
+        "leader": "lead@example.com",
+        "touchpoints": ["delivery"],
+        "goals": [{
+            "title": "Deliveries within target",
+            "kpi": {"measure": "delivery_days", "statistic": "share_within_target",
+                    "direction": "higher_is_better", "target": 0.95},
+            "customer_metric": {"metric": "csat", "filter": {"touchpoint": "delivery"}},
+            "agreed_on": "2026-01-15", "agreed_by": "lead@example.com"
+        }]
+    })
+}
+
+/// 200 deliveries in March 2026, all within their 5-day target, each with
+/// a CSAT answer: satisfied up to 3 days, dissatisfied after.
+async fn plant_delivery_story(app: &TestApp) {
+    let march = 1_772_323_200; // 2026-03-01T00:00:00Z
+    let mut operations = Vec::new();
+    let mut responses = Vec::new();
+    for i in 0..200usize {
+        let days = 1 + (i % 5) as i64;
+        operations.push(NewOperation {
+            department: "logistics".into(),
+            order_id: format!("O{i}"),
+            measure: "delivery_days".into(),
+            customer_id: Some(format!("C{i}")),
+            occurred_at: None,
+            occurred_unix: Some(march + (i as i64 % 28) * 86_400),
+            value: days as f64,
+            target: Some(5.0),
+            attributes: Default::default(),
+        });
+        responses.push(json!({
+            "external_id": format!("d-{i}"),
+            "customer_id": format!("C{i}"),
+            "order_id": format!("O{i}"),
+            "submitted_at": format!("2026-03-{:02}T12:00:00Z", 1 + i % 28),
+            "touchpoint": "delivery",
+            "department": "logistics",
+            "csat": if days <= 3 { 5 } else { 2 },
+            "nps": if days <= 3 { 9 } else { 3 },
+            "comment": if days <= 2 { "Fast, thank you! write to me at ana@example.com" } else { "" },
+        }));
+    }
+    app.store.write_operations(operations).await.unwrap();
+    let (status, body) = app
+        .json("POST", "/api/v1/responses", Some(Value::Array(responses)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_department_with_a_goal_is_stored_and_bad_input_names_the_field() {
+    let app = TestApp::new().await;
+    let mut bad = logistics();
+    bad["goals"][0]["kpi"]["statistic"] = json!("avg");
+    let (status, body) = app.json("POST", "/api/v1/departments", Some(bad)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("avg"),
+        "{body}"
+    );
+    let mut bad = logistics();
+    bad["goals"][0]["kpi"]["target"] = json!(95);
+    let (status, body) = app.json("POST", "/api/v1/departments", Some(bad)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("goals[0].kpi.target"),
+        "{body}"
+    );
+
+    let (status, body) = app
+        .json("POST", "/api/v1/departments", Some(logistics()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let goal = json!({
+        "title": "Invoice accuracy",
+        "kpi": {"measure": "invoice_accuracy", "statistic": "external",
+                "direction": "higher_is_better", "target": 0.98},
+        "customer_metric": {"metric": "nps"}
+    });
+    let (status, body) = app
+        .json("POST", "/api/v1/departments/logistics/goals", Some(goal))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, list) = app.json("GET", "/api/v1/departments", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list[0]["name"], "logistics");
+    assert_eq!(list[0]["leader"], "lead@example.com");
+    assert_eq!(list[0]["goals"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        list[0]["goals"][0]["kpi"]["statistic"],
+        "share_within_target"
+    );
+    let (status, _) = app
+        .json(
+            "POST",
+            "/api/v1/departments/nowhere/goals",
+            Some(list[0]["goals"][0].clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // External KPI values, then the KPI on the scorecard is their mean.
+    let values = json!({"measure": "invoice_accuracy", "values": [
+        {"from": "2026-03-01", "to": "2026-03-31", "value": 0.97},
+        {"from": "2026-04-01", "to": "2026-04-30", "value": 0.99}]});
+    let (status, body) = app
+        .json(
+            "POST",
+            "/api/v1/departments/logistics/kpi-values",
+            Some(values),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, card) = app
+        .json(
+            "GET",
+            "/api/v1/departments/logistics/scorecard?from=2026-03-01&to=2026-04-30",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{card}");
+    let kpi = &card["goals"][1]["kpi"];
+    assert!(
+        (kpi["value"].as_f64().unwrap() - 0.98).abs() < 1e-12,
+        "{kpi}"
+    );
+    assert_eq!(kpi["n"], 2);
+    assert_eq!(kpi["met"], true);
+}
+
+#[tokio::test]
+async fn the_scorecard_flags_a_met_target_customers_disagree_with() {
+    let app = TestApp::new().await;
+    let (status, body) = app
+        .json("POST", "/api/v1/departments", Some(logistics()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    plant_delivery_story(&app).await;
+    let (status, card) = app
+        .json(
+            "GET",
+            "/api/v1/departments/logistics/scorecard?from=2026-03-01&to=2026-03-31",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{card}");
+    let goal = &card["goals"][0];
+    assert_eq!(goal["kpi"]["value"], 1.0, "{goal}");
+    assert_eq!(goal["kpi"]["n"], 200);
+    assert_eq!(goal["kpi"]["met"], true);
+    assert_eq!(goal["customer_metric"]["overall"]["n"], 200);
+    let d = &goal["disagreement"];
+    assert_eq!(d["flag"], true, "{d}");
+    assert_eq!(d["customers_threshold"], 4.0, "{d}");
+    assert_eq!(d["records_target"], 5.0, "{d}");
+    assert!(
+        d["reason"].as_str().unwrap().contains("delivery_days"),
+        "{d}"
+    );
+    // Good news first: the goal met; praise masked for a role without
+    // personal data.
+    assert_eq!(card["good_news"][0]["kind"], "goal_met", "{card}");
+    assert_eq!(card["asks"].as_array().unwrap().len(), 1);
+    let lead = token_for(&*app.store, "lead", Role::DepartmentLead, Some("logistics")).await;
+    let (status, _, text) = app
+        .raw(
+            axum::http::Request::get(
+                "/api/v1/departments/logistics/scorecard?from=2026-03-01&to=2026-03-31",
+            )
+            .header("authorization", format!("Bearer {lead}"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let card: Value = serde_json::from_str(&text).unwrap();
+    let praise: Vec<&str> = card["good_news"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["kind"] == "praise")
+        .map(|g| g["text"].as_str().unwrap())
+        .collect();
+    assert!(!praise.is_empty(), "{card}");
+    assert!(
+        praise.iter().all(|p| !p.contains("ana@example.com")),
+        "{praise:?}"
+    );
+    // Another department's lead sees no such department.
+    let other = token_for(&*app.store, "other", Role::DepartmentLead, Some("support")).await;
+    let (status, _, _) = app
+        .raw(
+            axum::http::Request::get("/api/v1/departments/logistics/scorecard")
+                .header("authorization", format!("Bearer {other}"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_win_needs_significant_evidence_else_it_is_an_early_signal() {
+    let app = TestApp::new().await;
+    app.json("POST", "/api/v1/departments", Some(logistics()))
+        .await;
+    plant_delivery_story(&app).await;
+    // February: 100 dissatisfied answers on the same touchpoint.
+    let feb: Vec<Value> = (0..100)
+        .map(|i| {
+            json!({"external_id": format!("f-{i}"), "submitted_at": format!("2026-02-{:02}T12:00:00Z", 1 + i % 28),
+                   "touchpoint": "delivery", "department": "logistics", "csat": 2})
+        })
+        .collect();
+    app.json("POST", "/api/v1/responses", Some(Value::Array(feb)))
+        .await;
+    let win = |before: (&str, &str)| {
+        json!({"title": "Proactive delivery updates", "people": ["Ana"], "cx_part": "ran the pilot survey",
+               "on": "2026-03-01",
+               "evidence": {"metric": "csat", "filter": {"touchpoint": "delivery"},
+                            "before": {"from": before.0, "to": before.1},
+                            "after": {"from": "2026-03-01", "to": "2026-03-31"}}})
+    };
+    let (status, w) = app
+        .json(
+            "POST",
+            "/api/v1/departments/logistics/wins",
+            Some(win(("2026-02-01", "2026-02-28"))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{w}");
+    assert_eq!(w["status"], "win", "{w}");
+    assert!(w["test"]["p_value"].as_f64().unwrap() < 0.05, "{w}");
+    // No answers before: nothing to test, an early signal.
+    let (_, w) = app
+        .json(
+            "POST",
+            "/api/v1/departments/logistics/wins",
+            Some(win(("2025-01-01", "2025-01-31"))),
+        )
+        .await;
+    assert_eq!(w["status"], "early_signal", "{w}");
+    let (status, wall) = app.json("GET", "/api/v1/wins", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(wall.as_array().unwrap().len(), 2);
+    let (_, bad) = app
+        .json(
+            "POST",
+            "/api/v1/departments/logistics/wins",
+            Some(json!({"title": "x", "on": "soon",
+            "evidence": {"metric": "csat", "before": {"from": "2026-02-01", "to": "2026-02-28"},
+                         "after": {"from": "2026-01-01", "to": "2026-01-31"}}})),
+        )
+        .await;
+    let message = bad["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("on:") && message.contains("evidence.after"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn the_north_star_decomposes_exactly_into_departments() {
+    let app = TestApp::new().await;
+    app.seed().await;
+    let (status, _) = app.json("GET", "/api/v1/north-star", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let ns = json!({"statement": "The distributor customers trust to deliver",
+        "principles": ["Promise only what we keep",
+                       {"text": "Answer at the first contact", "departments": ["support"], "evidence": "fcr"}],
+        "metric": "nps", "target": 40, "target_date": "2027-06-30"});
+    let (status, body) = app.json("PUT", "/api/v1/north-star", Some(ns)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, r) = app.json("GET", "/api/v1/north-star", None).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let value = r["value"].as_f64().unwrap();
+    let parts = r["contributions"].as_array().unwrap();
+    assert_eq!(parts.len(), 3);
+    let sum = parts
+        .iter()
+        .fold(0.0, |acc, c| acc + c["points"].as_f64().unwrap());
+    assert_eq!(sum, value, "{r}");
+    // Each part is share × value (to rounding), shares sum to 1.
+    for c in parts {
+        let (share, v, points) = (
+            c["share"].as_f64().unwrap(),
+            c["value"].as_f64().unwrap(),
+            c["points"].as_f64().unwrap(),
+        );
+        assert!((share * v - points).abs() < 1e-9, "{c}");
+    }
+    let shares: f64 = parts.iter().map(|c| c["share"].as_f64().unwrap()).sum();
+    assert!((shares - 1.0).abs() < 1e-12);
+    assert!(r["ci_low"].as_f64().unwrap() < value && value < r["ci_high"].as_f64().unwrap());
+    assert_eq!(r["n"], 360);
+}

@@ -1,0 +1,438 @@
+//! Departments as partners, stored: department records with their goals,
+//! external KPI values per period, wins, and the North Star. The SQL is the
+//! same on both backends (`$n` parameters, which SQLite reads too), so one
+//! macro writes both implementations and they cannot drift apart.
+
+use northstar_core::calendar::Day;
+use northstar_core::department::NewWin;
+
+use crate::{StoreError, StoreResult};
+
+/// Most wins a read returns (newest first).
+pub const MAX_WINS: i64 = 1_000;
+/// Most external KPI values kept per department and KPI (about 80 years of
+/// months).
+pub const MAX_KPI_VALUES: usize = 1_000;
+/// Most operational records one KPI reads; a larger department-measure
+/// pair is refused with this limit named (ask for a shorter period).
+pub const MAX_KPI_RECORDS: usize = 5_000_000;
+
+/// A stored record with who changed it last.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Stamped<T> {
+    #[serde(flatten)]
+    pub record: T,
+    pub updated_by: String,
+    pub updated_unix: i64,
+}
+
+/// A win as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Win {
+    pub id: i64,
+    pub department: String,
+    #[serde(flatten)]
+    pub win: NewWin,
+    pub recorded_by: String,
+    pub recorded_unix: i64,
+}
+
+/// An external KPI's value for one period (inclusive days).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct KpiPeriodValue {
+    pub period_start: Day,
+    pub period_end: Day,
+    pub value: f64,
+    pub entered_by: String,
+    pub entered_unix: i64,
+}
+
+/// One operational record as a KPI reads it: when it happened (unix
+/// seconds; `None` when the file gave no date), its value and target.
+pub type KpiRecordRow = (Option<i64>, f64, Option<f64>);
+
+pub(crate) fn document<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("record to JSON: {e}")))
+}
+
+pub(crate) fn from_document<T: serde::de::DeserializeOwned>(
+    table: &str,
+    text: &str,
+) -> StoreResult<T> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("{table}.document is not readable: {e}")))
+}
+
+pub(crate) fn day_of(column: &str, value: i64) -> StoreResult<Day> {
+    Day::try_from(value)
+        .map_err(|_| StoreError::Corrupt(format!("{column} {value} is out of range")))
+}
+
+/// Refuses a department's KPI values past [`MAX_KPI_VALUES`].
+pub(crate) fn check_kpi_values(count: usize) -> StoreResult<()> {
+    if count > MAX_KPI_VALUES {
+        return Err(StoreError::Limit {
+            field: "values".into(),
+            message: format!(
+                "a KPI keeps at most {MAX_KPI_VALUES} period values; this would make {count}"
+            ),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn too_many_records() -> StoreError {
+    StoreError::Limit {
+        field: "from".into(),
+        message: format!(
+            "the KPI would read more than {MAX_KPI_RECORDS} records; ask for a shorter period"
+        ),
+    }
+}
+
+/// What a backend stores for departments as partners (a part of
+/// [`crate::Backend`]).
+#[async_trait::async_trait]
+pub trait DepartmentRecords: Send + Sync {
+    /// Creates or replaces a department's record (with its goals) and
+    /// audits it (`department.create` / `department.change`); at most
+    /// [`northstar_core::department::MAX_DEPARTMENTS`].
+    async fn put_department(
+        &self,
+        department: &northstar_core::department::Department,
+        actor: &str,
+        now_unix: i64,
+    ) -> StoreResult<()>;
+    /// Every department, by name.
+    async fn departments(
+        &self,
+    ) -> StoreResult<Vec<crate::departments::Stamped<northstar_core::department::Department>>>;
+    /// Enters or replaces an external KPI's values, one per period
+    /// (start, end, value), keyed by the period's start; audited.
+    async fn put_kpi_values(
+        &self,
+        department: &str,
+        measure: &str,
+        values: &[(
+            northstar_core::calendar::Day,
+            northstar_core::calendar::Day,
+            f64,
+        )],
+        actor: &str,
+        now_unix: i64,
+    ) -> StoreResult<()>;
+    /// An external KPI's values, by period start.
+    async fn kpi_values(
+        &self,
+        department: &str,
+        measure: &str,
+    ) -> StoreResult<Vec<crate::departments::KpiPeriodValue>>;
+    /// Records a win credited to a department; audited. Returns its id.
+    async fn add_win(
+        &self,
+        department: &str,
+        win: &northstar_core::department::NewWin,
+        actor: &str,
+        now_unix: i64,
+    ) -> StoreResult<i64>;
+    /// Wins, newest first (at most [`crate::departments::MAX_WINS`]), of
+    /// one department or all.
+    async fn wins(&self, department: Option<&str>) -> StoreResult<Vec<crate::departments::Win>>;
+    /// Sets the North Star; audited.
+    async fn put_north_star(
+        &self,
+        north_star: &northstar_core::department::NorthStar,
+        actor: &str,
+        now_unix: i64,
+    ) -> StoreResult<()>;
+    async fn north_star(
+        &self,
+    ) -> StoreResult<Option<crate::departments::Stamped<northstar_core::department::NorthStar>>>;
+    /// A department's operational records of one measure, as a KPI reads
+    /// them (at most [`crate::departments::MAX_KPI_RECORDS`], else
+    /// `StoreError::Limit`).
+    async fn kpi_records(
+        &self,
+        department: &str,
+        measure: &str,
+    ) -> StoreResult<Vec<crate::departments::KpiRecordRow>>;
+}
+
+/// Implements [`DepartmentRecords`] for a store with a `pool` and an
+/// inherent `begin_write`.
+macro_rules! department_records {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl crate::departments::DepartmentRecords for $store {
+        async fn put_department(
+            &self,
+            department: &northstar_core::department::Department,
+            actor: &str,
+            now_unix: i64,
+        ) -> StoreResult<()> {
+            let text = crate::departments::document(department)?;
+            let mut tx = self.begin_write().await?;
+            let existed: Option<String> =
+                sqlx::query_scalar("SELECT name FROM departments WHERE name = $1")
+                    .bind(&department.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if existed.is_none() {
+                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM departments")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if count >= northstar_core::department::MAX_DEPARTMENTS as i64 {
+                    return Err(StoreError::Limit {
+                        field: "name".into(),
+                        message: format!(
+                            "an organisation keeps at most {} departments",
+                            northstar_core::department::MAX_DEPARTMENTS
+                        ),
+                    });
+                }
+            }
+            sqlx::query(
+                "INSERT INTO departments (name, document, updated_unix, updated_by) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (name) DO UPDATE SET document = excluded.document, \
+                 updated_unix = excluded.updated_unix, updated_by = excluded.updated_by",
+            )
+            .bind(&department.name)
+            .bind(&text)
+            .bind(now_unix)
+            .bind(actor)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO audit_log (at_unix, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(now_unix)
+            .bind(actor)
+            .bind(if existed.is_some() { "department.change" } else { "department.create" })
+            .bind(&department.name)
+            .bind(format!("{} goals", department.goals.len()))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn departments(
+            &self,
+        ) -> StoreResult<Vec<crate::departments::Stamped<northstar_core::department::Department>>> {
+            let rows: Vec<(String, i64, String)> = sqlx::query_as(
+                "SELECT document, updated_unix, updated_by FROM departments ORDER BY name",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            rows.into_iter()
+                .map(|(text, updated_unix, updated_by)| {
+                    Ok(crate::departments::Stamped {
+                        record: crate::departments::from_document("departments", &text)?,
+                        updated_by,
+                        updated_unix,
+                    })
+                })
+                .collect()
+        }
+
+        async fn put_kpi_values(
+            &self,
+            department: &str,
+            measure: &str,
+            values: &[(northstar_core::calendar::Day, northstar_core::calendar::Day, f64)],
+            actor: &str,
+            now_unix: i64,
+        ) -> StoreResult<()> {
+            let mut tx = self.begin_write().await?;
+            for (start, end, value) in values {
+                sqlx::query(
+                    "INSERT INTO kpi_values (department, measure, period_start, period_end, value, entered_by, entered_unix) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (department, measure, period_start) DO UPDATE SET \
+                     period_end = excluded.period_end, value = excluded.value, \
+                     entered_by = excluded.entered_by, entered_unix = excluded.entered_unix",
+                )
+                .bind(department)
+                .bind(measure)
+                .bind(i64::from(*start))
+                .bind(i64::from(*end))
+                .bind(*value)
+                .bind(actor)
+                .bind(now_unix)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let count: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM kpi_values WHERE department = $1 AND measure = $2",
+            )
+            .bind(department)
+            .bind(measure)
+            .fetch_one(&mut *tx)
+            .await?;
+            crate::departments::check_kpi_values(usize::try_from(count).unwrap_or(usize::MAX))?;
+            sqlx::query(
+                "INSERT INTO audit_log (at_unix, actor, action, target, detail) VALUES ($1, $2, 'kpi.values', $3, $4)",
+            )
+            .bind(now_unix)
+            .bind(actor)
+            .bind(format!("{department}/{measure}"))
+            .bind(format!("{} period values", values.len()))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn kpi_values(
+            &self,
+            department: &str,
+            measure: &str,
+        ) -> StoreResult<Vec<crate::departments::KpiPeriodValue>> {
+            let rows: Vec<(i64, i64, f64, String, i64)> = sqlx::query_as(
+                "SELECT period_start, period_end, value, entered_by, entered_unix FROM kpi_values \
+                 WHERE department = $1 AND measure = $2 ORDER BY period_start",
+            )
+            .bind(department)
+            .bind(measure)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.into_iter()
+                .map(|(start, end, value, entered_by, entered_unix)| {
+                    Ok(crate::departments::KpiPeriodValue {
+                        period_start: crate::departments::day_of("kpi_values.period_start", start)?,
+                        period_end: crate::departments::day_of("kpi_values.period_end", end)?,
+                        value,
+                        entered_by,
+                        entered_unix,
+                    })
+                })
+                .collect()
+        }
+
+        async fn add_win(
+            &self,
+            department: &str,
+            win: &northstar_core::department::NewWin,
+            actor: &str,
+            now_unix: i64,
+        ) -> StoreResult<i64> {
+            let text = crate::departments::document(win)?;
+            let mut tx = self.begin_write().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO wins (department, document, recorded_by, recorded_unix) VALUES ($1, $2, $3, $4) RETURNING id",
+            )
+            .bind(department)
+            .bind(&text)
+            .bind(actor)
+            .bind(now_unix)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO audit_log (at_unix, actor, action, target, detail) VALUES ($1, $2, 'win.record', $3, $4)",
+            )
+            .bind(now_unix)
+            .bind(actor)
+            .bind(department)
+            .bind(format!("win {id}"))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(id)
+        }
+
+        async fn wins(&self, department: Option<&str>) -> StoreResult<Vec<crate::departments::Win>> {
+            let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+                "SELECT id, department, document, recorded_by, recorded_unix FROM wins \
+                 WHERE ($1 IS NULL OR department = $1) ORDER BY id DESC LIMIT $2",
+            )
+            .bind(department)
+            .bind(crate::departments::MAX_WINS)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.into_iter()
+                .map(|(id, department, text, recorded_by, recorded_unix)| {
+                    Ok(crate::departments::Win {
+                        id,
+                        department,
+                        win: crate::departments::from_document("wins", &text)?,
+                        recorded_by,
+                        recorded_unix,
+                    })
+                })
+                .collect()
+        }
+
+        async fn put_north_star(
+            &self,
+            north_star: &northstar_core::department::NorthStar,
+            actor: &str,
+            now_unix: i64,
+        ) -> StoreResult<()> {
+            let text = crate::departments::document(north_star)?;
+            let mut tx = self.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO north_star (id, document, updated_unix, updated_by) VALUES (1, $1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET document = excluded.document, \
+                 updated_unix = excluded.updated_unix, updated_by = excluded.updated_by",
+            )
+            .bind(&text)
+            .bind(now_unix)
+            .bind(actor)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO audit_log (at_unix, actor, action, target, detail) VALUES ($1, $2, 'north_star.change', 'north_star', $3)",
+            )
+            .bind(now_unix)
+            .bind(actor)
+            .bind(format!("{} target {}", north_star.metric.as_str(), north_star.target))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn north_star(
+            &self,
+        ) -> StoreResult<Option<crate::departments::Stamped<northstar_core::department::NorthStar>>>
+        {
+            let row: Option<(String, i64, String)> = sqlx::query_as(
+                "SELECT document, updated_unix, updated_by FROM north_star WHERE id = 1",
+            )
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|(text, updated_unix, updated_by)| {
+                Ok(crate::departments::Stamped {
+                    record: crate::departments::from_document("north_star", &text)?,
+                    updated_by,
+                    updated_unix,
+                })
+            })
+            .transpose()
+        }
+
+        async fn kpi_records(
+            &self,
+            department: &str,
+            measure: &str,
+        ) -> StoreResult<Vec<crate::departments::KpiRecordRow>> {
+            use futures_util::TryStreamExt;
+            let mut rows = sqlx::query_as::<_, crate::departments::KpiRecordRow>(
+                "SELECT occurred_unix, value, target FROM operations WHERE department = $1 AND measure = $2",
+            )
+            .bind(department)
+            .bind(measure)
+            .fetch(&self.pool);
+            let mut out = Vec::new();
+            while let Some(row) = rows.try_next().await? {
+                if out.len() == crate::departments::MAX_KPI_RECORDS {
+                    return Err(crate::departments::too_many_records());
+                }
+                out.push(row);
+            }
+            Ok(out)
+        }
+        }
+    };
+}
+
+pub(crate) use department_records;
