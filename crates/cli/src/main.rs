@@ -2,6 +2,7 @@
 //! database. Every flag has a `NORTHSTAR_*` environment variable.
 
 mod demo_data;
+mod demo_partners;
 
 /// glibc's allocator spent most of a bulk import consolidating free chunks;
 /// mimalloc more than halves the allocation cost (see bench/RESULTS.md).
@@ -474,6 +475,11 @@ async fn run(command: Command) -> Result<ExitCode> {
                             .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("  {}", summary_line(path, &report, elapsed));
                 }
+            }
+            if demo_partners::set_up(&*store, now_unix()).await? {
+                println!(
+                    "  departments, goals, a North Star and wins for the electronics distributor"
+                );
             }
             demo_accounts(&*store).await?;
             serve_store(store, &serve, &database).await?;

@@ -220,6 +220,30 @@ fn table() -> Vec<(RouteSpec, Handler)> {
             Needs(WriteData),
             api::responses::post_route(),
         ),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/departments/{name}",
+                access: Needs(ViewSummaries),
+                example: "/departments/support",
+            },
+            get(views::department::page),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/departments/{name}/wins",
+                access: Needs(RecordWins),
+                example: "/departments/support/wins",
+            },
+            post(views::department::record_win),
+        ),
+        spec(
+            Method::GET,
+            "/wins",
+            Needs(ViewSummaries),
+            get(views::department::wins_page),
+        ),
         spec(
             Method::GET,
             "/api/v1/departments",

@@ -354,10 +354,12 @@ pub struct WinCard {
     pub test: Option<TestFigure>,
 }
 
-/// The period a scorecard covers: as asked, else the last 90 days.
+/// The period a scorecard covers: as asked, else the 90 days that end
+/// today or on the last day with answers, whichever is earlier.
 fn scorecard_period(
     pairs: &[(String, String)],
     zone: &jiff::tz::TimeZone,
+    last_data_day: Option<Day>,
 ) -> Result<(Day, Day), ApiError> {
     params::reject_empty(pairs, &["from", "to"])?;
     let p = params::parse(pairs, &[], &northstar_core::access::Scope::Organisation)?;
@@ -367,7 +369,10 @@ fn scorecard_period(
             "a scorecard takes from and to only; its filters are the goals' own",
         ));
     }
-    let to = p.selection.to.unwrap_or_else(|| calendar::today_in(zone));
+    let to = match p.selection.to {
+        Some(to) => to,
+        None => calendar::today_in(zone).min(last_data_day.unwrap_or(Day::MAX)),
+    };
     let from = p.selection.from.unwrap_or(to - 89);
     if from > to {
         return Err(ApiError::parameter(
@@ -488,9 +493,15 @@ pub async fn scorecard(
     let store = &*state.store;
     let d = department_named(store, principal, name).await?.record;
     let (_, zone) = northstar_store::settings::time_zone(store.backend()).await?;
-    let (from, to) = scorecard_period(pairs, &zone)?;
+    let everything = store.query_rollups(&CubeQuery::default()).await?;
+    let last_data_day = [Metric::Nps, Metric::Csat, Metric::Ces, Metric::Fcr]
+        .into_iter()
+        .filter_map(|m| everything.span(m).map(|(_, last)| last))
+        .max();
+    let (from, to) = scorecard_period(pairs, &zone, last_data_day)?;
     let length = to - from;
     let (prev_from, prev_to) = (from - length - 1, from - 1);
+    let at_risk = revenue_at_risk(store, &d, from, to).await?;
     let mut goals = Vec::with_capacity(d.goals.len());
     let mut good_news = Vec::new();
     let mut asks = Vec::new();
@@ -508,13 +519,22 @@ pub async fn scorecard(
             });
         }
         if card.disagreement.flag {
+            let (dollars, dollars_basis) = match &at_risk {
+                Some(f) => (f.value, Some(dollar_basis(f))),
+                None => (
+                    None,
+                    Some(
+                        "no dollar figure: no customer of these answers has an annual value".into(),
+                    ),
+                ),
+            };
             asks.push(Ask {
                 text: format!(
                     "{}: the target is met but customers disagree — {} Let us review the target together.",
                     goal.title, card.disagreement.reason
                 ),
-                dollars: None,
-                dollars_basis: Some("no dollar figure yet: business cases come with the prove-value work".into()),
+                dollars,
+                dollars_basis,
                 finance_reviewed: false,
             });
         }
@@ -542,7 +562,7 @@ pub async fn scorecard(
     for w in wins.iter().filter(|w| w.status == "win").take(5) {
         good_news.push(GoodNews {
             kind: "win",
-            text: format!("Win: {} ({}).", w.win.win.title, w.win.win.on),
+            text: format!("{} ({}).", w.win.win.title, w.win.win.on),
         });
     }
     if principal.may(Capability::ViewResponses) {
@@ -566,6 +586,55 @@ pub async fn scorecard(
         asks,
         wins,
     })
+}
+
+/// Revenue at risk among the customers who answered on the department's
+/// touchpoints in the period (each customer's latest NPS answer; churn
+/// rates measured from churn flags where enough are known, else the
+/// default assumption, as `/api/v1/revenue-at-risk` computes it).
+async fn revenue_at_risk(
+    store: &dyn Store,
+    d: &Department,
+    from: Day,
+    to: Day,
+) -> Result<Option<northstar_core::revenue::DollarFigure>, ApiError> {
+    let filter = goal_filter(d, &BTreeMap::new())?;
+    let loyalty = store
+        .loyalty_customers(
+            &RespondentQuery {
+                filter,
+                from: Some(from),
+                to: Some(to),
+            },
+            None,
+        )
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, l)| l)
+        .unwrap_or_default();
+    let settings = northstar_core::revenue::RevenueSettings {
+        assumed_churn: super::revenue::DEFAULT_ASSUMED_CHURN,
+        min_churn_flags: northstar_core::revenue::MIN_CHURN_FLAGS,
+    };
+    let figure = northstar_core::revenue::revenue_at_risk(&loyalty, &settings)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(Some(figure.revenue_at_risk).filter(|f| f.value.is_some()))
+}
+
+fn dollar_basis(f: &northstar_core::revenue::DollarFigure) -> String {
+    let range = match (f.low, f.high) {
+        (Some(a), Some(b)) => format!("range ${a:.0} to ${b:.0}; "),
+        _ => String::new(),
+    };
+    format!(
+        "revenue at risk among the customers who answered on these touchpoints in the period: {range}{}{}",
+        f.formula,
+        f.calculation
+            .as_ref()
+            .map(|c| format!(" = {c}"))
+            .unwrap_or_default()
+    )
 }
 
 fn shown(value: Option<f64>, statistic: Statistic) -> String {
@@ -829,6 +898,13 @@ async fn praise(
         .into_iter()
         .filter(|r| r.nps.is_some_and(|n| n >= 9) || r.csat == Some(5))
         .filter_map(|r| r.comment)
+        .fold(Vec::<String>::new(), |mut seen, c| {
+            if !seen.contains(&c) {
+                seen.push(c);
+            }
+            seen
+        })
+        .into_iter()
         .take(3)
         .map(|c| {
             if unmasked {

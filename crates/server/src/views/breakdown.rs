@@ -55,10 +55,11 @@ pub async fn page(
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Response {
     let mut pairs = u::clean(pairs);
+    let nav = super::Nav::load(&state, &principal).await;
     u::default(&mut pairs, "metric", "nps");
     u::default(&mut pairs, "by", "department");
     let page = |content: Option<Content>, error: Option<String>, form: FilterForm| BreakdownPage {
-        nav: Some(super::Nav::of(&principal)),
+        nav: Some(nav.clone()),
         metrics: u::choices(
             &[
                 ("nps", "NPS"),

@@ -53,9 +53,10 @@ pub async fn page(
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Response {
     let mut pairs = u::clean(pairs);
+    let nav = super::Nav::load(&state, &principal).await;
     u::default(&mut pairs, "metric", "nps");
     let page = |content: Option<Content>, error: Option<String>, form: FilterForm| DriversPage {
-        nav: Some(super::Nav::of(&principal)),
+        nav: Some(nav.clone()),
         metrics: u::choices(
             &[("nps", "NPS (0–10 rating)"), ("csat", "CSAT (1–5 rating)")],
             u::value(&pairs, "metric"),

@@ -60,6 +60,7 @@ pub async fn page(
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Response {
     let mut pairs = u::clean(pairs);
+    let nav = super::Nav::load(&state, &principal).await;
     u::default(&mut pairs, "measure", "delivery_days");
     let scoped = report::Selection::default().within(&principal.scope);
     let departments =
@@ -89,7 +90,7 @@ pub async fn page(
     }
     let department = u::value(&pairs, "department").to_string();
     let page = |content: Option<Content>, error: Option<String>, form: FilterForm| GapPage {
-        nav: Some(super::Nav::of(&principal)),
+        nav: Some(nav.clone()),
         measure: u::value(&pairs, "measure").to_string(),
         level: match u::value(&pairs, "level") {
             "" => "0.8".to_string(),

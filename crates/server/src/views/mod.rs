@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod breakdown;
+pub mod department;
 pub mod drivers;
 pub mod expectation_gap;
 pub mod overview;
@@ -29,6 +30,7 @@ pub fn stylesheet() -> MethodRouter<AppState> {
 
 /// What the page header shows: who is signed in, the sign-out form (with
 /// its CSRF token) and the links their role may follow.
+#[derive(Clone)]
 pub struct Nav {
     pub who: String,
     pub role: String,
@@ -42,6 +44,18 @@ pub struct Nav {
     pub understand: bool,
     /// Signed in with a session (a token has nothing to sign out of).
     pub session: bool,
+    /// The North Star with its current value (pages that load it).
+    pub north_star: Option<NorthStarLine>,
+    /// The department page of a department-scoped role.
+    pub own_department: Option<String>,
+}
+
+/// The North Star as the header shows it.
+#[derive(Clone)]
+pub struct NorthStarLine {
+    pub statement: String,
+    pub figure: String,
+    pub target: String,
 }
 
 impl Nav {
@@ -59,7 +73,39 @@ impl Nav {
             audit: p.may(Capability::ViewAudit),
             understand: p.may(Capability::ViewSummaries),
             session: matches!(p.via, crate::auth::Via::Session { .. }),
+            north_star: None,
+            own_department: p.scope.department().map(str::to_string),
         }
+    }
+
+    /// The header with the North Star's current value (whole organisation,
+    /// all data), when one is set; a failure to read it leaves it out.
+    pub async fn load(state: &AppState, p: &Principal) -> Self {
+        let mut nav = Self::of(p);
+        match crate::api::north_star::north_star_report(state, &crate::report::Selection::default())
+            .await
+        {
+            Ok(Some(r)) => {
+                nav.north_star = Some(NorthStarLine {
+                    statement: r.statement,
+                    figure: format!(
+                        "{} {} (95% CI {}, n = {})",
+                        r.metric.title(),
+                        understand::format_value(r.metric, r.value),
+                        understand::format_interval(r.metric, r.ci_low, r.ci_high),
+                        understand::thousands(r.n)
+                    ),
+                    target: format!(
+                        "target {} by {}",
+                        understand::format_value(r.metric, Some(r.target)),
+                        r.target_date
+                    ),
+                });
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "the North Star could not be read for the header"),
+        }
+        nav
     }
 }
 

@@ -325,7 +325,7 @@ async fn build(
         None => String::new(),
     };
     let page = OverviewPage {
-        nav: Some(super::Nav::of(principal)),
+        nav: Some(super::Nav::load(state, principal).await),
         organisation,
         tiles,
         filter: selection.describe(),

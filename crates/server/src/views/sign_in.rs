@@ -66,6 +66,18 @@ fn local_path(next: &str) -> String {
     }
 }
 
+/// Where a signed-in account goes: where it was headed, else a department
+/// lead's or ambassador's department page, else the overview.
+fn landing(next: &str, user: &northstar_store::accounts::User) -> String {
+    let path = local_path(next);
+    match (&user.department, path.as_str()) {
+        (Some(d), "/") if user.role.is_department_scoped() => {
+            format!("/departments/{}", super::encode(d))
+        }
+        _ => path,
+    }
+}
+
 fn sign_in_page(status: StatusCode, message: &str, email: &str, next: &str) -> Response {
     let page = SignInPage {
         nav: None,
@@ -269,7 +281,7 @@ pub async fn submit(
     let cookie = auth::session_cookie(&token, &request_headers, state.secure_cookies);
     (
         [(header::SET_COOKIE, cookie)],
-        Redirect::to(&local_path(&form.next)),
+        Redirect::to(&landing(&form.next, &user)),
     )
         .into_response()
 }

@@ -313,3 +313,82 @@ async fn the_north_star_decomposes_exactly_into_departments() {
     assert!(r["ci_low"].as_f64().unwrap() < value && value < r["ci_high"].as_f64().unwrap());
     assert_eq!(r["n"], 360);
 }
+
+#[tokio::test]
+async fn the_department_page_leads_with_good_news_and_records_a_win() {
+    let app = TestApp::new().await;
+    app.json("POST", "/api/v1/departments", Some(logistics()))
+        .await;
+    plant_delivery_story(&app).await;
+    let (status, html) = app
+        .request(
+            "GET",
+            "/departments/logistics?from=2026-03-01&to=2026-03-31",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let good = html.find("What went well").unwrap();
+    let disagree = html
+        .find("Where the targets and the customers disagree")
+        .unwrap();
+    let asks = html.find("Our asks").unwrap();
+    assert!(good < disagree && disagree < asks, "good news first");
+    assert!(html.contains("at 4 delivery_days"), "{html}");
+    // The form: a bad date is refused with the field named, nothing stored.
+    let form = "title=Faster+dispatch&people=Ana%2C+Ben&cx_part=Survey&metric=csat\
+                &before_from=2026-02-01&before_to=2026-02-28&after_from=2026-03-01&after_to=2026-03-31";
+    let (status, page) = app
+        .send_form("/departments/logistics/wins", &format!("{form}&on=soon"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(
+        page.contains("on: &quot;soon&quot; is not a date") || page.contains("is not a date"),
+        "{page}"
+    );
+    let (_, wall) = app.json("GET", "/api/v1/wins", None).await;
+    assert!(wall.as_array().unwrap().is_empty());
+    let (status, _) = app
+        .send_form(
+            "/departments/logistics/wins",
+            &format!("{form}&on=2026-03-01"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, wall) = app.json("GET", "/api/v1/wins", None).await;
+    assert_eq!(wall[0]["title"], "Faster dispatch", "{wall}");
+    assert_eq!(wall[0]["people"], json!(["Ana", "Ben"]));
+    assert_eq!(
+        wall[0]["evidence"]["filter"]["touchpoint"],
+        json!(["delivery"])
+    );
+    let (status, html) = app.request("GET", "/wins", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Faster dispatch"), "{html}");
+}
+
+#[tokio::test]
+async fn a_department_lead_lands_on_their_department_page() {
+    let app = TestApp::new().await;
+    app.json("POST", "/api/v1/departments", Some(logistics()))
+        .await;
+    crate::user_for(
+        &*app.store,
+        "lead@example.com",
+        "correct horse battery",
+        Role::DepartmentLead,
+        Some("logistics"),
+    )
+    .await;
+    let body = "email=lead%40example.com&password=correct+horse+battery&next=";
+    let (status, headers, _) = app
+        .raw(
+            axum::http::Request::post("/sign-in")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(body))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/departments/logistics");
+}
