@@ -30,8 +30,9 @@ impl Drop for Driver {
     }
 }
 
-#[tokio::test]
-async fn the_overview_works_in_headless_chromium() {
+/// chromedriver and a headless Chromium session, or `None` (skipped) outside
+/// CI when `NORTHSTAR_CHROMEDRIVER` is not set.
+async fn chromium() -> Option<(Driver, fantoccini::Client)> {
     let Some(chromedriver) = std::env::var_os("NORTHSTAR_CHROMEDRIVER").filter(|p| !p.is_empty())
     else {
         assert!(
@@ -41,15 +42,11 @@ async fn the_overview_works_in_headless_chromium() {
         eprintln!(
             "skipping the browser test: NORTHSTAR_CHROMEDRIVER is not set (scripts/test sets it)"
         );
-        return;
+        return None;
     };
-    let app = TestApp::new().await;
-    app.seed().await;
-    let server = app.serve().await;
-    let base = format!("http://{}", server.addr);
 
     let port = free_port();
-    let _driver = Driver(
+    let driver = Driver(
         std::process::Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .stdout(std::process::Stdio::null())
@@ -82,7 +79,18 @@ async fn the_overview_works_in_headless_chromium() {
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
-    let client = client.expect("connected to chromedriver");
+    Some((driver, client.expect("connected to chromedriver")))
+}
+
+#[tokio::test]
+async fn the_overview_works_in_headless_chromium() {
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let app = TestApp::new().await;
+    app.seed().await;
+    let server = app.serve().await;
+    let base = format!("http://{}", server.addr);
 
     // Not signed in: the overview sends to the sign-in page, which leads
     // back after a plain form submit (no JavaScript).
@@ -269,6 +277,130 @@ async fn the_overview_works_in_headless_chromium() {
             .starts_with("/sign-in")
     );
 
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+/// An ambassador signs in, lands on their department's page, which leads
+/// with good news and shows the delivery-target disagreement, and records a
+/// win with the form (no JavaScript needed; dates are set directly, as a
+/// date picker would).
+#[tokio::test]
+async fn an_ambassador_records_a_win_on_the_department_page_in_headless_chromium() {
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let app = TestApp::new().await;
+    app.json(
+        "POST",
+        "/api/v1/departments",
+        Some(crate::departments::logistics()),
+    )
+    .await;
+    crate::departments::plant_delivery_story(&app).await;
+    let server = app.serve().await;
+    let base = format!("http://{}", server.addr);
+    crate::user_for(
+        &*app.store,
+        "amb@example.com",
+        "a long enough password",
+        northstar_core::account::Role::Ambassador,
+        Some("logistics"),
+    )
+    .await;
+    client.goto(&format!("{base}/sign-in")).await.unwrap();
+    for (field, value) in [
+        ("email", "amb@example.com"),
+        ("password", "a long enough password"),
+    ] {
+        client
+            .find(Locator::Id(field))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    client
+        .find(Locator::Css("form.stacked button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("good-news"))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.current_url().await.unwrap().path(),
+        "/departments/logistics"
+    );
+    // Ask for March 2026, where the planted story is.
+    client
+        .goto(&format!(
+            "{base}/departments/logistics?from=2026-03-01&to=2026-03-31"
+        ))
+        .await
+        .unwrap();
+    let sections = client.find_all(Locator::Css("main section")).await.unwrap();
+    assert_eq!(
+        sections[0].attr("id").await.unwrap().as_deref(),
+        Some("good-news"),
+        "the page leads with good news"
+    );
+    let disagreement = client
+        .find(Locator::Css("#disagreements .finding"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(disagreement.contains("delivery_days"), "{disagreement}");
+
+    let form = client.find(Locator::Id("record-win")).await.unwrap();
+    form.find(Locator::Css("input[name=title]"))
+        .await
+        .unwrap()
+        .send_keys("Proactive delivery updates")
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=people]"))
+        .await
+        .unwrap()
+        .send_keys("Dispatch team")
+        .await
+        .unwrap();
+    client
+        .execute(
+            "for (const [n, v] of [['on','2026-03-01'],['before_from','2025-01-01'],['before_to','2025-01-31'],\
+             ['after_from','2026-03-01'],['after_to','2026-03-31']]) \
+             { document.querySelector('#record-win input[name=' + n + ']').value = v; }",
+            vec![],
+        )
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let wins = client
+        .wait()
+        .for_element(Locator::Css("#wins ul.wins li"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(wins.contains("Proactive delivery updates"), "{wins}");
+    // No answers before the change: shown as an early signal, never a win.
+    assert!(wins.starts_with("Early signal"), "{wins}");
+    let png = client.screenshot().await.unwrap();
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("department.png");
+    std::fs::write(&shot, &png).unwrap();
     client.close().await.unwrap();
     server.stop().await;
 }
