@@ -356,10 +356,33 @@ pub async fn copy_all(
         // copied response is filed under (a later change would re-derive
         // them all once more).
         copy_table::<Setting>(from, to, settings, observer).await?,
+        copy_department_data(from, to, observer).await?,
         copy_table::<NewCustomer>(from, to, counts.customers, observer).await?,
         copy_table::<NewOperation>(from, to, counts.operations, observer).await?,
         copy_table::<NewResponse>(from, to, counts.responses, observer).await?,
     ])
+}
+
+/// Departments, their goals and KPI values, wins and the North Star: a few
+/// thousand rows at most, copied in one transaction.
+async fn copy_department_data(
+    from: &dyn Store,
+    to: &dyn Store,
+    observer: &mut dyn CopyObserver,
+) -> StoreResult<TableCopied> {
+    let data = from.backend().department_data().await?;
+    let before = to.backend().department_data().await?;
+    let written = to.backend().put_copied_department_data(&data).await?;
+    observer.progress("departments", written, written);
+    let unchanged = if before == data { written } else { 0 };
+    Ok(TableCopied {
+        table: "departments",
+        written: WriteSummary {
+            inserted: written - unchanged,
+            replaced: 0,
+            unchanged,
+        },
+    })
 }
 
 /// How two databases compare after a copy.
@@ -408,6 +431,13 @@ pub async fn compare(a: &dyn Store, b: &dyn Store) -> StoreResult<Comparison> {
     questions += 1;
     if settings(a.backend().settings().await?) != settings(b.backend().settings().await?) {
         differences.push("the settings differ".into());
+    }
+    questions += 1;
+    {
+        if a.backend().department_data().await? != b.backend().department_data().await? {
+            differences
+                .push("the departments, goals, KPI values, wins or North Star differ".into());
+        }
     }
     let mut queries = Vec::new();
     let groupings = std::iter::once(None)

@@ -47,6 +47,29 @@ pub struct KpiPeriodValue {
     pub entered_unix: i64,
 }
 
+/// Most wins an organisation keeps (reads show the newest [`MAX_WINS`]).
+pub const MAX_STORED_WINS: i64 = 10_000;
+
+/// Everything the department records hold, as stored (`copy` carries it
+/// whole and compares it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DepartmentData {
+    pub departments: Vec<Stamped<northstar_core::department::Department>>,
+    /// (department, measure, value).
+    pub kpi_values: Vec<(String, String, KpiPeriodValue)>,
+    /// Oldest first.
+    pub wins: Vec<Win>,
+    pub north_star: Option<Stamped<northstar_core::department::NorthStar>>,
+}
+
+impl DepartmentData {
+    /// Rows it holds.
+    pub fn rows(&self) -> u64 {
+        (self.departments.len() + self.kpi_values.len() + self.wins.len()) as u64
+            + u64::from(self.north_star.is_some())
+    }
+}
+
 /// One operational record as a KPI reads it: when it happened (unix
 /// seconds; `None` when the file gave no date), its value and target.
 pub type KpiRecordRow = (Option<i64>, f64, Option<f64>);
@@ -148,6 +171,12 @@ pub trait DepartmentRecords: Send + Sync {
     async fn north_star(
         &self,
     ) -> StoreResult<Option<crate::departments::Stamped<northstar_core::department::NorthStar>>>;
+    /// Every department record, KPI value, win and the North Star, as stored.
+    async fn department_data(&self) -> StoreResult<DepartmentData>;
+    /// Writes records read by [`DepartmentRecords::department_data`] as
+    /// they are (stamps and win ids kept; no audit entries: the audit log
+    /// is copied itself). Returns the rows written.
+    async fn put_copied_department_data(&self, data: &DepartmentData) -> StoreResult<u64>;
     /// A department's operational records of one measure, as a KPI reads
     /// them (at most [`crate::departments::MAX_KPI_RECORDS`], else
     /// `StoreError::Limit`).
@@ -161,7 +190,7 @@ pub trait DepartmentRecords: Send + Sync {
 /// Implements [`DepartmentRecords`] for a store with a `pool` and an
 /// inherent `begin_write`.
 macro_rules! department_records {
-    ($store:ty) => {
+    ($store:ty, $after_copied_wins:expr) => {
         #[async_trait::async_trait]
         impl crate::departments::DepartmentRecords for $store {
         async fn put_department(
@@ -317,6 +346,18 @@ macro_rules! department_records {
         ) -> StoreResult<i64> {
             let text = crate::departments::document(win)?;
             let mut tx = self.begin_write().await?;
+            let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wins")
+                .fetch_one(&mut *tx)
+                .await?;
+            if stored >= crate::departments::MAX_STORED_WINS {
+                return Err(StoreError::Limit {
+                    field: "title".into(),
+                    message: format!(
+                        "an organisation keeps at most {} wins",
+                        crate::departments::MAX_STORED_WINS
+                    ),
+                });
+            }
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO wins (department, document, recorded_by, recorded_unix) VALUES ($1, $2, $3, $4) RETURNING id",
             )
@@ -408,6 +449,114 @@ macro_rules! department_records {
                 })
             })
             .transpose()
+        }
+
+        async fn department_data(&self) -> StoreResult<crate::departments::DepartmentData> {
+            let mut data = crate::departments::DepartmentData {
+                departments: self.departments().await?,
+                north_star: self.north_star().await?,
+                ..Default::default()
+            };
+            let values: Vec<(String, String, i64, i64, f64, String, i64)> = sqlx::query_as(
+                "SELECT department, measure, period_start, period_end, value, entered_by, entered_unix \
+                 FROM kpi_values ORDER BY department, measure, period_start",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            for (department, measure, start, end, value, entered_by, entered_unix) in values {
+                data.kpi_values.push((
+                    department,
+                    measure,
+                    crate::departments::KpiPeriodValue {
+                        period_start: crate::departments::day_of("kpi_values.period_start", start)?,
+                        period_end: crate::departments::day_of("kpi_values.period_end", end)?,
+                        value,
+                        entered_by,
+                        entered_unix,
+                    },
+                ));
+            }
+            let wins: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+                "SELECT id, department, document, recorded_by, recorded_unix FROM wins ORDER BY id",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            for (id, department, text, recorded_by, recorded_unix) in wins {
+                data.wins.push(crate::departments::Win {
+                    id,
+                    department,
+                    win: crate::departments::from_document("wins", &text)?,
+                    recorded_by,
+                    recorded_unix,
+                });
+            }
+            Ok(data)
+        }
+
+        async fn put_copied_department_data(
+            &self,
+            data: &crate::departments::DepartmentData,
+        ) -> StoreResult<u64> {
+            let mut tx = self.begin_write().await?;
+            for d in &data.departments {
+                sqlx::query(
+                    "INSERT INTO departments (name, document, updated_unix, updated_by) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (name) DO UPDATE SET document = excluded.document, \
+                     updated_unix = excluded.updated_unix, updated_by = excluded.updated_by",
+                )
+                .bind(&d.record.name)
+                .bind(crate::departments::document(&d.record)?)
+                .bind(d.updated_unix)
+                .bind(&d.updated_by)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (department, measure, v) in &data.kpi_values {
+                sqlx::query(
+                    "INSERT INTO kpi_values (department, measure, period_start, period_end, value, entered_by, entered_unix) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (department, measure, period_start) DO UPDATE SET \
+                     period_end = excluded.period_end, value = excluded.value, \
+                     entered_by = excluded.entered_by, entered_unix = excluded.entered_unix",
+                )
+                .bind(department)
+                .bind(measure)
+                .bind(i64::from(v.period_start))
+                .bind(i64::from(v.period_end))
+                .bind(v.value)
+                .bind(&v.entered_by)
+                .bind(v.entered_unix)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for w in &data.wins {
+                sqlx::query(
+                    "INSERT INTO wins (id, department, document, recorded_by, recorded_unix) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (id) DO UPDATE SET department = excluded.department, document = excluded.document, \
+                     recorded_by = excluded.recorded_by, recorded_unix = excluded.recorded_unix",
+                )
+                .bind(w.id)
+                .bind(&w.department)
+                .bind(crate::departments::document(&w.win)?)
+                .bind(&w.recorded_by)
+                .bind(w.recorded_unix)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query($after_copied_wins).execute(&mut *tx).await?;
+            if let Some(ns) = &data.north_star {
+                sqlx::query(
+                    "INSERT INTO north_star (id, document, updated_unix, updated_by) VALUES (1, $1, $2, $3) \
+                     ON CONFLICT (id) DO UPDATE SET document = excluded.document, \
+                     updated_unix = excluded.updated_unix, updated_by = excluded.updated_by",
+                )
+                .bind(crate::departments::document(&ns.record)?)
+                .bind(ns.updated_unix)
+                .bind(&ns.updated_by)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(data.rows())
         }
 
         async fn kpi_records(

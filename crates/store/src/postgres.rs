@@ -1372,7 +1372,11 @@ fn snapshot_of(position: &CubePosition) -> Option<(Snapshot, &[u64])> {
     }
 }
 
-crate::departments::department_records!(PostgresStore);
+crate::departments::department_records!(
+    PostgresStore,
+    // After wins are copied with their ids, new wins continue after them.
+    "SELECT setval(pg_get_serial_sequence('wins', 'id'), COALESCE((SELECT MAX(id) FROM wins), 0) + 1, false)"
+);
 
 #[async_trait]
 impl Backend for PostgresStore {

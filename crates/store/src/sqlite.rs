@@ -586,7 +586,11 @@ impl SqliteStore {
     }
 }
 
-crate::departments::department_records!(SqliteStore);
+crate::departments::department_records!(
+    SqliteStore,
+    // After wins are copied with their ids, new wins continue after them.
+    "SELECT 1"
+);
 
 #[async_trait]
 impl Backend for SqliteStore {

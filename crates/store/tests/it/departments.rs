@@ -185,7 +185,66 @@ async fn department_count_is_bounded(db: TestDb) {
     }
 }
 
+/// `copy` carries departments, KPI values, wins (with their ids) and the
+/// North Star; a win recorded after the copy gets a new id; `compare` sees a
+/// difference.
+async fn department_records_are_copied(db: TestDb) {
+    let source_db = TestDb::sqlite();
+    let source = source_db.open().await;
+    let target = db.open().await;
+    let b = source.backend();
+    b.put_department(&logistics(), "cx", 100).await.unwrap();
+    b.put_kpi_values("logistics", "x", &[(20_454, 20_484, 0.5)], "lead", 200)
+        .await
+        .unwrap();
+    let win: NewWin = serde_json::from_value(serde_json::json!({
+        "title": "t", "on": "2026-03-01",
+        "evidence": {"metric": "nps", "before": {"from": "2026-01-01", "to": "2026-01-31"},
+                     "after": {"from": "2026-03-01", "to": "2026-03-31"}}
+    }))
+    .unwrap();
+    let first = b.add_win("logistics", &win, "amb", 300).await.unwrap();
+    let second = b.add_win("logistics", &win, "amb", 301).await.unwrap();
+    let ns: NorthStar = serde_json::from_value(serde_json::json!({
+        "statement": "s", "metric": "csat", "target": 0.8, "target_date": "2027-01-01"
+    }))
+    .unwrap();
+    b.put_north_star(&ns, "cx", 400).await.unwrap();
+    for run in 0..2u64 {
+        let copied = northstar_store::copy::copy_all(&*source, &*target, &mut |_, _, _| {})
+            .await
+            .unwrap();
+        let t = copied.iter().find(|t| t.table == "departments").unwrap();
+        assert_eq!(t.written.accepted(), 5);
+        assert_eq!(t.written.unchanged, run * 5);
+        let cmp = northstar_store::copy::compare(&*source, &*target)
+            .await
+            .unwrap();
+        assert!(cmp.identical(), "{cmp:?}");
+    }
+    let copied = target.backend().department_data().await.unwrap();
+    assert_eq!(copied, source.backend().department_data().await.unwrap());
+    assert_eq!(
+        copied.wins.iter().map(|w| w.id).collect::<Vec<_>>(),
+        [first, second]
+    );
+    let third = target
+        .backend()
+        .add_win("logistics", &win, "amb", 500)
+        .await
+        .unwrap();
+    assert!(third > second);
+    let cmp = northstar_store::copy::compare(&*source, &*target)
+        .await
+        .unwrap();
+    assert_eq!(
+        cmp.differences,
+        ["the departments, goals, KPI values, wins or North Star differ"]
+    );
+}
+
 crate::conformance!(
+    department_records_are_copied,
     department_records_round_trip_and_are_audited,
     kpi_records_are_the_department_s_own,
     department_count_is_bounded,
