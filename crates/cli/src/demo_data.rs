@@ -326,6 +326,8 @@ pub fn write(dir: &Path, responses: u64, seed: u64) -> Result<DemoFiles> {
         "region",
         "annual_value",
         "churned",
+        "acquired_at",
+        "churned_at",
     ])?;
     for (i, c) in customers.iter().enumerate() {
         // Unhappy customers churn more; customers never heard from churn at the base rate.
@@ -335,12 +337,33 @@ pub fn write(dir: &Path, responses: u64, seed: u64) -> Result<DemoFiles> {
             7.6
         };
         let p_churn = (0.08 + 0.07 * (7.5 - attitude)).clamp(0.02, 0.6);
+        let churned = rng.f64() < p_churn;
+        // Lifecycle dates: most customers were acquired before the demo
+        // year (up to six years before); some who never answered were won
+        // during it. Churned customers leave on a day of the year, after
+        // they were acquired.
+        let start_day = start.as_second().div_euclid(86_400);
+        let acquired = if mood_n[i] == 0 && rng.bool() {
+            start_day + rng.i64(0..DAYS)
+        } else {
+            start_day - rng.i64(1..6 * 365)
+        };
+        let churned_on = churned
+            .then(|| acquired.max(start_day) + rng.i64(0..DAYS))
+            .map(|d| d.min(start_day + DAYS - 1));
+        let date = |day: i64| -> Result<String> {
+            Ok(jiff::Timestamp::from_second(day * 86_400)?
+                .strftime("%Y-%m-%d")
+                .to_string())
+        };
         cust.write_record([
             c.id.as_str(),
             SEGMENTS[c.segment].0,
             c.region,
             &format!("{}", c.annual_value),
-            if rng.f64() < p_churn { "yes" } else { "no" },
+            if churned { "yes" } else { "no" },
+            &date(acquired)?,
+            &churned_on.map(date).transpose()?.unwrap_or_default(),
         ])?;
     }
     cust.flush()?;

@@ -19,17 +19,21 @@ pub struct NewCustomer {
     /// The UTC day the customer churned, when known: the customer base of a
     /// period leaves out customers who had churned before it began.
     pub churned_on: Option<Day>,
+    /// The UTC day the customer was acquired, when known (acquisition and
+    /// retention rates per period on the executive view).
+    pub acquired_on: Option<Day>,
     pub attributes: BTreeMap<String, String>,
 }
 
 /// Every column name a customers file may use.
-pub const KNOWN_COLUMNS: [&str; 6] = [
+pub const KNOWN_COLUMNS: [&str; 7] = [
     "customer_id",
     "segment",
     "region",
     "annual_value",
     "churned",
     "churned_at",
+    "acquired_at",
 ];
 
 /// The layout of a customers file.
@@ -40,8 +44,9 @@ pub struct CustomerColumns {
     warnings: Vec<FieldError>,
 }
 
-/// A churn date: `YYYY-MM-DD` or an RFC 3339 timestamp (its UTC day).
-fn churn_day(raw: &str) -> Result<Option<Day>, FieldError> {
+/// A lifecycle date (`churned_at`, `acquired_at`): `YYYY-MM-DD` or an RFC
+/// 3339 timestamp (its UTC day).
+fn lifecycle_day(column: &str, raw: &str) -> Result<Option<Day>, FieldError> {
     let Some(t) = field::non_empty(raw) else {
         return Ok(None);
     };
@@ -52,11 +57,11 @@ fn churn_day(raw: &str) -> Result<Option<Day>, FieldError> {
             return Ok(Some(day));
         }
     }
-    field::timestamp("churned_at", t)
+    field::timestamp(column, t)
         .map(|ts| ts.map(calendar::day_of_timestamp))
         .map_err(|_| {
             FieldError::new(
-                "churned_at",
+                column,
                 format!("{t:?} is not a date from 1970 to 2099"),
                 "write it as YYYY-MM-DD, like 2026-03-04, or as an RFC 3339 timestamp",
             )
@@ -105,6 +110,7 @@ impl CustomerColumns {
             annual_value: None,
             churned: None,
             churned_on: None,
+            acquired_on: None,
             attributes: BTreeMap::new(),
         };
         for (name, cell) in self.names.iter().zip(cells) {
@@ -118,7 +124,8 @@ impl CustomerColumns {
                     field::number("annual_value", raw, Some(0.0)).map(|v| c.annual_value = v)
                 }
                 "churned" => field::yes_no("churned", raw).map(|v| c.churned = v),
-                "churned_at" => churn_day(raw).map(|v| c.churned_on = v),
+                "churned_at" => lifecycle_day("churned_at", raw).map(|v| c.churned_on = v),
+                "acquired_at" => lifecycle_day("acquired_at", raw).map(|v| c.acquired_on = v),
                 other => field::text(other, raw, ATTRIBUTE_LIMIT).map(|v| {
                     if let Some(v) = v {
                         c.attributes.insert(other.to_string(), v);
@@ -137,6 +144,15 @@ impl CustomerColumns {
             )),
             (None, Some(_)) => c.churned = Some(true),
             _ => {}
+        }
+        if let (Some(a), Some(ch)) = (c.acquired_on, c.churned_on)
+            && ch < a
+        {
+            errors.push(FieldError::new(
+                "churned_at",
+                "is before acquired_at",
+                "a customer churns after it was acquired; check both dates",
+            ));
         }
         if errors.is_empty() {
             Ok(c)

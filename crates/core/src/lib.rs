@@ -17,6 +17,7 @@ pub mod estimate;
 pub mod expectation_gap;
 pub mod field;
 pub mod header;
+pub mod lifecycle;
 pub mod metric;
 pub mod operation;
 pub mod personal_data;

@@ -240,6 +240,18 @@ fn table() -> Vec<(RouteSpec, Handler)> {
         ),
         spec(
             Method::GET,
+            "/executive",
+            Needs(ViewSummaries),
+            get(views::executive::page),
+        ),
+        spec(
+            Method::GET,
+            "/api/v1/executive",
+            Needs(ViewSummaries),
+            get(api::executive::get_executive),
+        ),
+        spec(
+            Method::GET,
             "/wins",
             Needs(ViewSummaries),
             get(views::department::wins_page),

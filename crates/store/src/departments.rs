@@ -177,6 +177,11 @@ pub trait DepartmentRecords: Send + Sync {
     /// they are (stamps and win ids kept; no audit entries: the audit log
     /// is copied itself). Returns the rows written.
     async fn put_copied_department_data(&self, data: &DepartmentData) -> StoreResult<u64>;
+    /// Customers by segment and lifecycle dates (acquired, churned), for
+    /// acquisition and retention rates (the executive view).
+    async fn customer_lifecycle(
+        &self,
+    ) -> StoreResult<Vec<(String, northstar_core::lifecycle::LifecycleCount)>>;
     /// A department's operational records of one measure, as a KPI reads
     /// them (at most [`crate::departments::MAX_KPI_RECORDS`], else
     /// `StoreError::Limit`).
@@ -557,6 +562,32 @@ macro_rules! department_records {
             }
             tx.commit().await?;
             Ok(data.rows())
+        }
+
+        async fn customer_lifecycle(
+            &self,
+        ) -> StoreResult<Vec<(String, northstar_core::lifecycle::LifecycleCount)>> {
+            let rows: Vec<(String, Option<i32>, Option<i32>, i64, i64)> = sqlx::query_as(
+                "SELECT COALESCE(segment, ''), acquired_on, churned_on, \
+                 CASE WHEN churned THEN 1 ELSE 0 END AS churned_flag, COUNT(*) \
+                 FROM customers GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(segment, acquired_on, churned_on, churned, customers)| {
+                    (
+                        segment,
+                        northstar_core::lifecycle::LifecycleCount {
+                            acquired_on,
+                            churned_on,
+                            churned: churned == 1 || churned_on.is_some(),
+                            customers: u64::try_from(customers).unwrap_or(0),
+                        },
+                    )
+                })
+                .collect())
         }
 
         async fn kpi_records(

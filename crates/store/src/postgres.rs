@@ -495,7 +495,7 @@ impl PostgresStore {
         };
         let customer = sqlx::query(
             "DELETE FROM customers WHERE customer_id = $1 RETURNING customer_id, segment, region, \
-             annual_value, churned, churned_on, attributes::text AS attributes",
+             annual_value, churned, churned_on, acquired_on, attributes::text AS attributes",
         )
         .bind(customer_id)
         .fetch_optional(&mut *tx)
@@ -583,7 +583,7 @@ impl PostgresStore {
         let mut tx = self.pool.begin().await?;
         let ids: Vec<&str> = rows.iter().map(|c| c.customer_id.as_str()).collect();
         let stored = sqlx::query(
-            "SELECT customer_id, segment, region, annual_value, churned, churned_on, attributes::text AS attributes \
+            "SELECT customer_id, segment, region, annual_value, churned, churned_on, acquired_on, attributes::text AS attributes \
              FROM customers WHERE customer_id = ANY($1) ORDER BY customer_id FOR UPDATE",
         )
         .bind(&ids)
@@ -606,12 +606,12 @@ impl PostgresStore {
         // inserted since our read counts as an update here, which the
         // `xmax = 0` test (a fresh insert) tells apart.
         let fresh: i64 = sqlx::query_scalar(
-            "WITH written AS (INSERT INTO customers (customer_id, segment, region, annual_value, churned, churned_on, attributes) \
-             SELECT customer_id, segment, region, annual_value, churned, churned_on, attributes \
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[], $6::int4[], $7::text[]) \
-             AS t(customer_id, segment, region, annual_value, churned, churned_on, attributes) \
+            "WITH written AS (INSERT INTO customers (customer_id, segment, region, annual_value, churned, churned_on, acquired_on, attributes) \
+             SELECT customer_id, segment, region, annual_value, churned, churned_on, acquired_on, attributes \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::bool[], $6::int4[], $7::int4[], $8::text[]) \
+             AS t(customer_id, segment, region, annual_value, churned, churned_on, acquired_on, attributes) \
              ON CONFLICT (customer_id) DO UPDATE SET segment = EXCLUDED.segment, region = EXCLUDED.region, \
-             annual_value = EXCLUDED.annual_value, churned = EXCLUDED.churned, churned_on = EXCLUDED.churned_on, \
+             annual_value = EXCLUDED.annual_value, churned = EXCLUDED.churned, churned_on = EXCLUDED.churned_on, acquired_on = EXCLUDED.acquired_on, \
              attributes = EXCLUDED.attributes RETURNING (xmax = 0) AS fresh) \
              SELECT COUNT(*) FILTER (WHERE fresh) FROM written",
         )
@@ -621,6 +621,7 @@ impl PostgresStore {
         .bind(changed.iter().map(|c| c.annual_value).collect::<Vec<_>>())
         .bind(changed.iter().map(|c| c.churned).collect::<Vec<_>>())
         .bind(changed.iter().map(|c| c.churned_on).collect::<Vec<_>>())
+        .bind(changed.iter().map(|c| c.acquired_on).collect::<Vec<_>>())
         .bind(
             changed
                 .iter()
@@ -2761,7 +2762,7 @@ impl Backend for PostgresStore {
         limit: u32,
     ) -> StoreResult<Vec<NewCustomer>> {
         let rows = sqlx::query(
-            "SELECT customer_id, segment, region, annual_value, churned, churned_on, attributes::text AS attributes FROM customers \
+            "SELECT customer_id, segment, region, annual_value, churned, churned_on, acquired_on, attributes::text AS attributes FROM customers \
              WHERE $1::text IS NULL OR customer_id > $1 ORDER BY customer_id LIMIT $2",
         )
         .bind(after)

@@ -1214,6 +1214,7 @@ macro_rules! row_decoders {
                 annual_value: row.try_get("annual_value")?,
                 churned: row.try_get("churned")?,
                 churned_on: row.try_get("churned_on")?,
+                acquired_on: row.try_get("acquired_on")?,
                 attributes: json_map(row.try_get::<&str, _>("attributes")?, "attributes")?,
             })
         }

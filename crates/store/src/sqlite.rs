@@ -796,7 +796,7 @@ impl Backend for SqliteStore {
             ..Erased::default()
         };
         let customer = sqlx::query(
-            "SELECT customer_id, segment, region, annual_value, churned, churned_on, attributes FROM customers \
+            "SELECT customer_id, segment, region, annual_value, churned, churned_on, acquired_on, attributes FROM customers \
              WHERE customer_id = ?1",
         )
         .bind(customer_id)
@@ -1021,7 +1021,7 @@ impl Backend for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let ids: Vec<&str> = rows.iter().map(|c| c.customer_id.as_str()).collect();
         let stored = sqlx::query(
-            "SELECT customer_id, segment, region, annual_value, churned, churned_on, attributes FROM customers \
+            "SELECT customer_id, segment, region, annual_value, churned, churned_on, acquired_on, attributes FROM customers \
              WHERE customer_id IN (SELECT value FROM json_each(?1))",
         )
         .bind(json_text(&ids))
@@ -1038,7 +1038,7 @@ impl Backend for SqliteStore {
         let changed: Vec<&NewCustomer> = changes.iter().map(|(new, _)| *new).collect();
         for chunk in changed.chunks(ROWS_PER_STATEMENT) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO customers (customer_id, segment, region, annual_value, churned, churned_on, attributes) ",
+                "INSERT INTO customers (customer_id, segment, region, annual_value, churned, churned_on, acquired_on, attributes) ",
             );
             qb.push_values(chunk, |mut b, c| {
                 b.push_bind(c.customer_id.clone())
@@ -1047,11 +1047,12 @@ impl Backend for SqliteStore {
                     .push_bind(c.annual_value)
                     .push_bind(c.churned.map(i64::from))
                     .push_bind(c.churned_on)
+                    .push_bind(c.acquired_on)
                     .push_bind(json_text(&c.attributes));
             });
             qb.push(
                 " ON CONFLICT (customer_id) DO UPDATE SET segment = excluded.segment, region = excluded.region, \
-                 annual_value = excluded.annual_value, churned = excluded.churned, churned_on = excluded.churned_on, \
+                 annual_value = excluded.annual_value, churned = excluded.churned, churned_on = excluded.churned_on, acquired_on = excluded.acquired_on, \
                  attributes = excluded.attributes",
             );
             qb.build().execute(&mut *tx).await?;
@@ -2213,7 +2214,7 @@ impl Backend for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<NewCustomer>> {
         let rows = sqlx::query(
-            "SELECT customer_id, segment, region, annual_value, churned, churned_on, attributes FROM customers \
+            "SELECT customer_id, segment, region, annual_value, churned, churned_on, acquired_on, attributes FROM customers \
              WHERE ?1 IS NULL OR customer_id > ?1 ORDER BY customer_id LIMIT ?2",
         )
         .bind(after)

@@ -6,6 +6,7 @@ pub mod csv_export;
 pub mod departments;
 mod doc;
 pub mod drivers;
+pub mod executive;
 pub mod expectation_gap;
 pub mod metrics;
 pub mod north_star;

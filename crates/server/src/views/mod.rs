@@ -4,6 +4,7 @@ pub mod admin;
 pub mod breakdown;
 pub mod department;
 pub mod drivers;
+pub mod executive;
 pub mod expectation_gap;
 pub mod overview;
 pub mod responses;

@@ -345,6 +345,7 @@ async fn respondents_are_compared_with_the_customer_base() {
             annual_value: None,
             churned: None,
             churned_on: None,
+            acquired_on: None,
             attributes: Default::default(),
         })
         .collect();

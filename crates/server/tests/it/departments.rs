@@ -392,3 +392,74 @@ async fn a_department_lead_lands_on_their_department_page() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers["location"], "/departments/logistics");
 }
+
+#[tokio::test]
+async fn the_executive_view_sets_retention_beside_nps_per_segment() {
+    use northstar_core::customer::NewCustomer;
+    let app = TestApp::new().await;
+    app.seed().await; // January to March 2026, segments smb and enterprise
+    let day = |s: &str| northstar_core::calendar::parse_day(s);
+    let customer = |i: usize, acquired: Option<&str>, churned: Option<&str>| NewCustomer {
+        customer_id: format!("K{i}"),
+        segment: Some("smb".into()),
+        region: None,
+        annual_value: None,
+        churned: Some(churned.is_some()),
+        churned_on: churned.and_then(day),
+        acquired_on: acquired.and_then(day),
+        attributes: Default::default(),
+    };
+    let mut customers = Vec::new();
+    // Ten at the start of Q1 2026, two of whom churn in Q1; three acquired
+    // in Q1; one churned before Q1; one churned without a date.
+    for i in 0..10 {
+        let churned = (i < 2).then_some("2026-02-10");
+        customers.push(customer(i, Some("2024-05-01"), churned));
+    }
+    for i in 10..13 {
+        customers.push(customer(i, Some("2026-01-15"), None));
+    }
+    customers.push(customer(13, Some("2024-05-01"), Some("2025-06-01")));
+    let mut undated = customer(14, None, None);
+    undated.churned = Some(true);
+    customers.push(undated);
+    app.store.write_customers(customers).await.unwrap();
+    let (status, r) = app.json("GET", "/api/v1/executive", None).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let smb = r["lifecycle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["segment"] == "smb")
+        .unwrap();
+    let q1 = smb["periods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["from"] == "2026-01-01")
+        .unwrap();
+    let rates = &q1["rates"];
+    assert_eq!(rates["base"], 10, "{q1}");
+    assert_eq!(rates["acquired"], 3);
+    assert_eq!(rates["churned"], 2);
+    assert_eq!(rates["undated_churn"], 1);
+    assert!((rates["retention_rate"].as_f64().unwrap() - 0.8).abs() < 1e-12);
+    assert!((rates["acquisition_rate"].as_f64().unwrap() - 0.3).abs() < 1e-12);
+    // Wilson (1927) for 8 of 10: 0.4902 to 0.9433.
+    assert!(
+        (rates["retention_ci_low"].as_f64().unwrap() - 0.490_162).abs() < 1e-5,
+        "{rates}"
+    );
+    assert!(
+        (rates["retention_ci_high"].as_f64().unwrap() - 0.943_318).abs() < 1e-5,
+        "{rates}"
+    );
+    // NPS of the segment's answers in the quarter beside it.
+    assert_eq!(q1["nps"]["n"], 180);
+    let (status, html) = app.request("GET", "/executive", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Acquisition and retention beside NPS"),
+        "{html}"
+    );
+}

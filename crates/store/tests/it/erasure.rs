@@ -61,6 +61,7 @@ fn customer(id: &str, segment: &str) -> NewCustomer {
         annual_value: Some(1000.0),
         churned: None,
         churned_on: None,
+        acquired_on: None,
         attributes: Default::default(),
     }
 }
