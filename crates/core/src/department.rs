@@ -480,26 +480,43 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
     Some(a + (h - lo as f64) * (b - a))
 }
 
-/// A Pearson correlation with its Fisher-z 95% interval (Fisher 1921; the
-/// interval scipy.stats.pearsonr reports): how closely a KPI and its
-/// customer metric move together across periods, so the link itself can be
-/// scrutinised.
+/// A Pearson correlation with its Fisher-z 95% interval (Fisher 1921): how
+/// closely a KPI and its customer metric move together across periods, so
+/// the link itself can be scrutinised.
+///
+/// From 4 pairs on, r and the interval are those of
+/// `scipy.stats.pearsonr(x, y)` and its default
+/// `.confidence_interval(0.95)`, which is this Fisher interval:
+/// tanh(atanh(r) ∓ z₀.₉₇₅ / √(n − 3)) with z₀.₉₇₅ = `norm.ppf(0.975)`. At
+/// |r| = 1 that is the single point [r, r], as scipy reports it.
+/// Deliberately unlike scipy below that: 2 pairs have no r here (scipy
+/// gives ±1), 3 pairs an r but no interval (scipy reports −1 to 1, as
+/// the approximation is undefined), and a constant side has no r (scipy
+/// warns and gives NaN). Checked against scipy in
+/// crates/core/tests/it/departments.rs (tools/golden/departments.json).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Correlation {
     pub r: f64,
     /// Periods with both values.
     pub n: usize,
-    /// Null below 4 periods (the interval needs n − 3 > 0) or when |r| = 1.
+    /// Null below 4 periods (the interval needs n − 3 > 0); both equal r
+    /// when |r| = 1.
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
     pub method: &'static str,
 }
 
 /// Pearson's r of paired values; `None` below 3 pairs or when either side
-/// is constant.
+/// is constant (every value equal to the first, as scipy tests it: the mean
+/// of equal values need not be that value — three 0.1s average to
+/// 0.10000000000000002 — so a zero spread cannot be relied on).
 pub fn correlation(pairs: &[(f64, f64)]) -> Option<Correlation> {
     let n = pairs.len();
     if n < 3 {
+        return None;
+    }
+    let (x0, y0) = pairs[0];
+    if pairs.iter().all(|p| p.0 == x0) || pairs.iter().all(|p| p.1 == y0) {
         return None;
     }
     let mean = |f: fn(&(f64, f64)) -> f64| pairs.iter().map(f).sum::<f64>() / n as f64;
@@ -511,10 +528,12 @@ pub fn correlation(pairs: &[(f64, f64)]) -> Option<Correlation> {
         syy += (y - my) * (y - my);
     }
     if sxx <= 0.0 || syy <= 0.0 {
+        // Spreads too small for f64 (squares underflowing to 0).
         return None;
     }
     let r = (sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0);
-    let (ci_low, ci_high) = if n > 3 && r.abs() < 1.0 {
+    let (ci_low, ci_high) = if n > 3 {
+        // At |r| = 1, atanh(r) = ±∞ and tanh gives back [r, r], as scipy.
         let z = r.atanh();
         let se = 1.0 / ((n - 3) as f64).sqrt();
         let q = crate::estimate::z_critical();
@@ -527,7 +546,7 @@ pub fn correlation(pairs: &[(f64, f64)]) -> Option<Correlation> {
         n,
         ci_low,
         ci_high,
-        method: "Pearson's r across periods; 95% interval by Fisher's z transformation (Fisher 1921), as scipy.stats.pearsonr",
+        method: "Pearson's r across periods; 95% interval by Fisher's z transformation (Fisher 1921), as scipy.stats.pearsonr's default; none below 4 periods",
     })
 }
 
@@ -539,7 +558,9 @@ pub struct Contribution {
     pub share: f64,
     /// The metric on its answers alone.
     pub value: f64,
-    /// share × value: the parts sum to the overall figure.
+    /// share × value (the last part absorbs rounding): the parts, added in
+    /// order, sum to the overall figure (exactly whenever an f64 can; see
+    /// [`contributions`]).
     pub points: f64,
     /// How far the overall figure would move if this department's value
     /// equalled the rest's: share × (rest − value).
@@ -548,9 +569,17 @@ pub struct Contribution {
 
 /// Decomposes an overall figure into departments' parts. `groups` are
 /// (department, answers, value) partitioning the answers; the overall value
-/// is Σ nᵢ·vᵢ / Σ nᵢ for NPS (in points), CSAT, CES and FCR alike. The last
-/// part absorbs floating-point rounding so that the parts, added in order,
-/// give `overall` exactly.
+/// is Σ nᵢ·vᵢ / Σ nᵢ for NPS (in points), CSAT, CES and FCR alike. Each
+/// part is shareᵢ × valueᵢ but the last, `overall` − (the others added in
+/// order), which absorbs floating-point rounding: the parts added in order
+/// give `overall` exactly whenever any f64 last part can. Not always one
+/// can: when the others add up to much more than `overall` in magnitude,
+/// their sum plus any f64 lies on a coarser grid than `overall` (501
+/// promoters and 499 detractors in two departments: 50.1 + y is a multiple
+/// of 2⁻⁴⁷ near 0.2, so the sum is 0.20000000000000284); the sum is then
+/// the nearest one reachable. (About 4% of random NPS splits into 2–6
+/// departments are like that in a simulation; tools/golden/departments.json
+/// checks both kinds against a search over every f64.)
 pub fn contributions(groups: &[(String, i64, f64)], overall: f64) -> Vec<Contribution> {
     let total: i64 = groups.iter().map(|g| g.1).sum();
     if total <= 0 {
