@@ -843,3 +843,34 @@ impl NewWin {
         }
     }
 }
+
+/// The grid [`exact_contributions`] rounds parts to: 2⁻⁴⁰. Parts are at
+/// most 100 in magnitude and their shares sum to 1, so every partial sum is
+/// a multiple of 2⁻⁴⁰ below 2⁸ — an exact f64 — and the parts add up to the
+/// total exactly in any order (left to right, compensated, `math.fsum`).
+const POINTS_GRID: f64 = 1_099_511_627_776.0;
+
+/// [`contributions`] rounded to a fine grid (2⁻⁴⁰ ≈ 9·10⁻¹³) with the total
+/// they sum to exactly, whatever the order of addition: the figure to show
+/// as the overall value beside its parts. The total is `overall` rounded to
+/// the same grid (within 5·10⁻¹³ of it); each part but the last is
+/// shareᵢ × valueᵢ within 5·10⁻¹³, the last takes the remainder.
+pub fn exact_contributions(
+    groups: &[(String, i64, f64)],
+    overall: f64,
+) -> (Vec<Contribution>, f64) {
+    let snap = |x: f64| (x * POINTS_GRID).round() / POINTS_GRID;
+    let mut parts = contributions(groups, overall);
+    let total = snap(overall);
+    let mut before = 0.0;
+    let last = parts.len().saturating_sub(1);
+    for (i, c) in parts.iter_mut().enumerate() {
+        if i < last {
+            c.points = snap(c.points);
+            before += c.points;
+        } else {
+            c.points = total - before;
+        }
+    }
+    (parts, total)
+}

@@ -257,3 +257,63 @@ fn contributions_match_numpy_nps() {
         "the golden file keeps a split no f64 sums exactly"
     );
 }
+
+/// The North Star's parts rounded to the grid sum to their total exactly in
+/// any order of addition (forward, backward, compensated), and stay within
+/// 1e-12 of share × value and of the overall figure.
+#[test]
+fn exact_contributions_sum_exactly_in_any_order() {
+    let g = golden();
+    for case in cases(&g, "contributions") {
+        let what = name(case);
+        let want = &case["expected"];
+        let groups: Vec<(String, i64, f64)> = want["parts"]
+            .as_array()
+            .expect("parts")
+            .iter()
+            .map(|p| {
+                (
+                    p["department"].as_str().expect("department").to_string(),
+                    p["n"].as_i64().expect("n"),
+                    exact(&p["value"]),
+                )
+            })
+            .collect();
+        let overall = exact(&want["overall"]);
+        let (parts, total) = department::exact_contributions(&groups, overall);
+        assert!(
+            (total - overall).abs() <= 1e-12,
+            "{what}: total {total} vs {overall}"
+        );
+        let forward = parts.iter().fold(0.0, |acc, c| acc + c.points);
+        let backward = parts.iter().rev().fold(0.0, |acc, c| acc + c.points);
+        let (mut sum, mut compensation) = (0.0f64, 0.0f64);
+        for c in &parts {
+            let t = sum + c.points;
+            compensation += if sum.abs() >= c.points.abs() {
+                (sum - t) + c.points
+            } else {
+                (c.points - t) + sum
+            };
+            sum = t;
+        }
+        for (how, s) in [
+            ("forward", forward),
+            ("backward", backward),
+            ("compensated", sum + compensation),
+        ] {
+            assert_eq!(
+                s.to_bits(),
+                total.to_bits(),
+                "{what}: {how} {s:e} vs {total:e}"
+            );
+        }
+        for c in &parts[..parts.len() - 1] {
+            assert!(
+                (c.points - c.share * c.value).abs() <= 1e-12,
+                "{what}: {}",
+                c.department
+            );
+        }
+    }
+}

@@ -43,7 +43,7 @@ pub struct NorthStarReport {
     pub updated_unix: i64,
 }
 
-const CONTRIBUTION_METHOD: &str = "each department's answers as a share of all answers × the metric on its answers alone; the parts add up to the overall figure (a weighted mean: Σ shareᵢ·valueᵢ). if_matched_rest = share × (the rest's value − the department's value): how far the overall figure would move if the department matched the rest of the organisation. Responses without a department count as the department \"\"";
+const CONTRIBUTION_METHOD: &str = "each department's answers as a share of all answers × the metric on its answers alone; the parts add up to the overall figure (a weighted mean: Σ shareᵢ·valueᵢ) exactly, in any order of addition: parts and value are rounded to a grid of 2⁻⁴⁰ (≈ 9·10⁻¹³), the last part taking the remainder. if_matched_rest = share × (the rest's value − the department's value): how far the overall figure would move if the department matched the rest of the organisation. Responses without a department count as the department \"\"";
 
 /// Sets the North Star.
 #[utoipa::path(put, path = "/api/v1/north-star",
@@ -117,15 +117,20 @@ pub async fn north_star_report(
             Some((g.key.clone(), e.n, e.value?))
         })
         .collect();
-    let contributions = overall
-        .value
-        .map(|v| department::contributions(&groups, v))
-        .unwrap_or_default();
+    // The value shown is the total the parts sum to exactly, in any order
+    // (the direct figure rounded to 2⁻⁴⁰, within 5·10⁻¹³ of it).
+    let (contributions, value) = match overall.value {
+        Some(v) => {
+            let (parts, total) = department::exact_contributions(&groups, v);
+            (parts, Some(total))
+        }
+        None => (Vec::new(), None),
+    };
     Ok(Some(NorthStarReport {
         statement: ns.statement,
         principles: ns.principles,
         metric,
-        value: overall.value,
+        value,
         ci_low: overall.ci_low,
         ci_high: overall.ci_high,
         n: overall.n,
