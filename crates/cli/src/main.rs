@@ -3,6 +3,7 @@
 
 mod demo_data;
 mod demo_partners;
+mod departments_command;
 
 /// glibc's allocator spent most of a bulk import consolidating free chunks;
 /// mimalloc more than halves the allocation cost (see bench/RESULTS.md).
@@ -261,6 +262,14 @@ enum Command {
         /// `retention_months` when not given.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_200))]
         months: Option<u32>,
+    },
+    /// Departments as partners: list, export and import department records
+    /// with their goals (JSON), and enter external KPI values (CSV).
+    Departments {
+        #[command(subcommand)]
+        command: departments_command::DepartmentsCommand,
+        #[command(flatten)]
+        db: DatabaseArg,
     },
     /// Show or change settings (redaction before storage, retention); every
     /// change is audited.
@@ -654,6 +663,10 @@ async fn run(command: Command) -> Result<ExitCode> {
                 w.write_record([at.as_str(), &e.actor, &e.action, &e.target, &e.detail])?;
             }
             w.flush()?;
+        }
+        Command::Departments { command, db } => {
+            let store = open(&db.database, db.store).await?;
+            return departments_command::run(&*store, command, now_unix()).await;
         }
         Command::Settings { command, db } => {
             let store = open(&db.database, db.store).await?;

@@ -663,3 +663,82 @@ fn accounts_are_managed_from_the_command_line() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn departments_import_export_and_kpi_values_report_what_they_reject() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.db");
+    let file = dir.path().join("departments.json");
+    std::fs::write(
+        &file,
+        r#"[{"name": "billing", "leader": "b@example.com", "goals": [{"title": "Invoice accuracy",
+             "kpi": {"measure": "invoice_accuracy", "statistic": "external", "direction": "higher_is_better", "target": 0.98},
+             "customer_metric": {"metric": "csat", "filter": {"touchpoint": "invoice"}}}]},
+           {"name": "sales", "goals": [{"title": "Conversion",
+             "kpi": {"measure": "conversion", "statistic": "share_within_target", "direction": "higher_is_better", "target": 25},
+             "customer_metric": {"metric": "nps"}}]}]"#,
+    )
+    .unwrap();
+    let out = northstar(&["departments", "import", file.to_str().unwrap()], &db);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("department [1] (sales): goals[0].kpi.target: 25 is not a share"),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).contains("1 departments stored, 1 rejected"));
+    // Idempotent: the same file again stores the same record.
+    let again = northstar(&["departments", "import", file.to_str().unwrap()], &db);
+    assert_eq!(again.status.code(), Some(3));
+    let list = northstar(&["departments", "list"], &db);
+    assert_eq!(
+        text(&list.stdout).lines().count(),
+        2,
+        "{}",
+        text(&list.stdout)
+    );
+    let export = northstar(&["departments", "export"], &db);
+    let exported: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
+    assert_eq!(exported[0]["name"], "billing");
+
+    let values = dir.path().join("accuracy.csv");
+    std::fs::write(
+        &values,
+        "from,to,value\n2026-01-01,2026-01-31,0.97\n2026-02-01,2026-01-31,0.99\n2026-03-01,2026-03-31,high\n2026-04-01,2026-04-30,0.985\n",
+    )
+    .unwrap();
+    let out = northstar(
+        &[
+            "departments",
+            "kpi-values",
+            "billing",
+            "invoice_accuracy",
+            values.to_str().unwrap(),
+        ],
+        &db,
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(":3:") || stderr.contains("line 3:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 4:"), "{stderr}");
+    assert!(text(&out.stdout).contains("2 period values stored, 2 rejected"));
+    let out = northstar(
+        &[
+            "departments",
+            "kpi-values",
+            "billing",
+            "nothing",
+            values.to_str().unwrap(),
+        ],
+        &db,
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("not an external KPI"),
+        "{}",
+        text(&out.stderr)
+    );
+}
