@@ -49,11 +49,24 @@ pub struct SegmentLifecycle {
     pub periods: Vec<SegmentPeriod>,
 }
 
+/// A guiding principle with the figure that evidences it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PrincipleLine {
+    pub text: String,
+    pub departments: Vec<String>,
+    /// A metric (`nps`, …) or a driver (`driver_<name>`).
+    pub evidence: Option<String>,
+    /// For a metric: its value on the departments' responses (all of the
+    /// organisation's when none is named), all data.
+    pub figure: Option<Figure>,
+}
+
 /// The executive view.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ExecutiveReport {
     #[schema(value_type = Object)]
     pub north_star: Option<NorthStarReport>,
+    pub principles: Vec<PrincipleLine>,
     pub departments: Vec<DepartmentLine>,
     /// Empty when no customer carries an acquisition or churn date.
     pub lifecycle: Vec<SegmentLifecycle>,
@@ -96,6 +109,35 @@ pub async fn executive(
 ) -> Result<ExecutiveReport, ApiError> {
     let store = &*state.store;
     let north_star = north_star::north_star_report(state, &Selection::default()).await?;
+    let mut principles = Vec::new();
+    if let Some(stored) = store.backend().north_star().await? {
+        for p in stored.record.principles {
+            let metric = p.evidence.as_deref().and_then(Metric::parse);
+            let figure = match metric {
+                Some(m) => {
+                    let filter = p
+                        .departments
+                        .iter()
+                        .map(|d| (Dimension::Department, d.clone()))
+                        .collect();
+                    let selection = Selection {
+                        filter,
+                        ..Selection::default()
+                    }
+                    .within(&principal.scope);
+                    let answer = store.query_rollups(&selection.query(None)).await?;
+                    Some(m.estimate(&answer.overall).into())
+                }
+                None => None,
+            };
+            principles.push(PrincipleLine {
+                text: p.text,
+                departments: p.departments,
+                evidence: p.evidence,
+                figure,
+            });
+        }
+    }
     let mut lines = Vec::new();
     let names: Vec<String> = store
         .backend()
@@ -185,6 +227,7 @@ pub async fn executive(
     }
     Ok(ExecutiveReport {
         north_star,
+        principles,
         departments: lines,
         lifecycle,
         lifecycle_method: lifecycle::METHOD,

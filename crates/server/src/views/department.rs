@@ -63,6 +63,10 @@ struct DepartmentPage {
     to: String,
     period: String,
     good_news: Vec<(String, String)>,
+    /// Newest detractors' comments on the department's touchpoints (roles
+    /// that read single responses; personal data masked by role).
+    detractors: Vec<(String, String)>,
+    may_read_responses: bool,
     disagreements: Vec<GoalRow>,
     asks: Vec<(String, String)>,
     goals: Vec<GoalRow>,
@@ -202,6 +206,59 @@ pub fn win_rows(wins: &[WinCard]) -> Vec<WinRow> {
         .collect()
 }
 
+/// Most detractor comments the page lists.
+const DETRACTORS_SHOWN: usize = 5;
+
+/// The newest detractors' comments (NPS 0–6 or CSAT 1–2) on the
+/// department's touchpoints in the period, masked unless the role sees
+/// personal data.
+async fn detractor_feedback(
+    state: &AppState,
+    principal: &Principal,
+    d: &northstar_core::department::Department,
+    s: &Scorecard,
+) -> Result<Vec<(String, String)>, ApiError> {
+    if !principal.may(Capability::ViewResponses) {
+        return Ok(Vec::new());
+    }
+    let day = |t: &Option<String>| t.as_deref().and_then(northstar_core::calendar::parse_day);
+    let filter = departments::goal_filter(d, &Default::default())?;
+    let responses = state
+        .store
+        .list_responses(&northstar_store::ResponseListQuery {
+            selection: northstar_store::RespondentQuery {
+                filter,
+                from: day(&s.period.from),
+                to: day(&s.period.to),
+            },
+            with_comment: true,
+            before: None,
+            limit: 200,
+        })
+        .await?;
+    let unmasked = principal.sees_personal_data();
+    Ok(responses
+        .into_iter()
+        .filter(|r| r.nps.is_some_and(|n| n <= 6) || r.csat.is_some_and(|c| c <= 2))
+        .filter_map(|r| {
+            let comment = r.comment?;
+            let comment = if unmasked {
+                comment
+            } else {
+                northstar_core::personal_data::mask(&comment)
+            };
+            let score = match (r.nps, r.csat) {
+                (Some(n), _) => format!("NPS {n}"),
+                (None, Some(c)) => format!("CSAT {c}"),
+                _ => String::new(),
+            };
+            let day: String = r.submitted_at.chars().take(10).collect();
+            Some((format!("{day} · {score}"), comment))
+        })
+        .take(DETRACTORS_SHOWN)
+        .collect())
+}
+
 fn page_of(
     principal: &Principal,
     nav: super::Nav,
@@ -236,6 +293,8 @@ fn page_of(
                 (label.to_string(), g.text.clone())
             })
             .collect(),
+        detractors: Vec::new(),
+        may_read_responses: principal.may(Capability::ViewResponses),
         disagreements: s
             .goals
             .iter()
@@ -289,7 +348,9 @@ async fn render_page(
         .await?
         .record;
     let s = departments::scorecard(state, principal, name, pairs).await?;
-    Ok(page_of(principal, nav, &s, message, &d).render()?)
+    let mut page = page_of(principal, nav, &s, message, &d);
+    page.detractors = detractor_feedback(state, principal, &d, &s).await?;
+    Ok(page.render()?)
 }
 
 pub async fn page(

@@ -36,10 +36,17 @@ struct LifecycleRow {
     nps: String,
 }
 
+struct PrincipleRow {
+    text: String,
+    departments: String,
+    evidence: String,
+}
+
 #[derive(Template)]
 #[template(path = "executive.html")]
 struct ExecutivePage {
     nav: Option<super::Nav>,
+    principles: Vec<PrincipleRow>,
     departments: Vec<DepartmentBlock>,
     lifecycle: Vec<LifecycleRow>,
     method: String,
@@ -135,6 +142,29 @@ pub async fn page(
         Ok::<_, ApiError>(
             ExecutivePage {
                 nav: Some(nav),
+                principles: r
+                    .principles
+                    .iter()
+                    .map(|p| PrincipleRow {
+                        text: p.text.clone(),
+                        departments: p.departments.join(", "),
+                        evidence: match (
+                            &p.evidence,
+                            &p.figure,
+                            p.evidence.as_deref().and_then(Metric::parse),
+                        ) {
+                            (Some(_), Some(f), Some(m)) => format!(
+                                "{} {} (95% CI {}, n = {})",
+                                m.title(),
+                                format_value(m, f.value),
+                                format_interval(m, f.ci_low, f.ci_high),
+                                thousands(f.n)
+                            ),
+                            (Some(e), _, _) => format!("{e} (see the Drivers page)"),
+                            (None, _, _) => String::new(),
+                        },
+                    })
+                    .collect(),
                 departments,
                 lifecycle,
                 method: r.lifecycle_method.to_string(),

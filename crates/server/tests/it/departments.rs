@@ -53,7 +53,11 @@ pub async fn plant_delivery_story(app: &TestApp) {
             "department": "logistics",
             "csat": if days <= 3 { 5 } else { 2 },
             "nps": if days <= 3 { 9 } else { 3 },
-            "comment": if days <= 2 { "Fast, thank you! write to me at ana@example.com" } else { "" },
+            "comment": match days {
+                1 | 2 => "Fast, thank you! write to me at ana@example.com",
+                5 => "Late again, call me on +44 20 7946 0958",
+                _ => "",
+            },
         }));
     }
     app.store.write_operations(operations).await.unwrap();
@@ -334,6 +338,28 @@ async fn the_department_page_leads_with_good_news_and_records_a_win() {
         .unwrap();
     let asks = html.find("Our asks").unwrap();
     assert!(good < disagree && disagree < asks, "good news first");
+    assert!(html.contains("New detractor feedback"), "{html}");
+    assert!(html.contains("Late again"), "{html}");
+    // The admin sees personal data; a department lead sees it masked.
+    assert!(html.contains("+44 20 7946 0958"));
+    let lead = token_for(
+        &*app.store,
+        "lead-page",
+        Role::DepartmentLead,
+        Some("logistics"),
+    )
+    .await;
+    let (status, _, lead_html) = app
+        .raw(
+            axum::http::Request::get("/departments/logistics?from=2026-03-01&to=2026-03-31")
+                .header("authorization", format!("Bearer {lead}"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(lead_html.contains("Late again"), "{lead_html}");
+    assert!(!lead_html.contains("+44 20 7946 0958"), "{lead_html}");
     assert!(html.contains("at 4 delivery_days"), "{html}");
     // The form: a bad date is refused with the field named, nothing stored.
     let form = "title=Faster+dispatch&people=Ana%2C+Ben&cx_part=Survey&metric=csat\
