@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::{TestApp, token_for};
 
-fn logistics() -> Value {
+pub(crate) fn logistics() -> Value {
     json!({
         "name": "logistics",
         "mission": "Every order arrives when promised",
@@ -27,7 +27,7 @@ fn logistics() -> Value {
 
 /// 200 deliveries in March 2026, all within their 5-day target, each with
 /// a CSAT answer: satisfied up to 3 days, dissatisfied after.
-async fn plant_delivery_story(app: &TestApp) {
+pub(crate) async fn plant_delivery_story(app: &TestApp) {
     let march = 1_772_323_200; // 2026-03-01T00:00:00Z
     let mut operations = Vec::new();
     let mut responses = Vec::new();
