@@ -1382,6 +1382,8 @@ const ATTRIBUTE_CELLS_REFRESH: std::time::Duration = std::time::Duration::from_s
 
 async fn serve_store(store: Arc<dyn Store>, serve: &ServeArgs, database: &str) -> Result<()> {
     let bind = serve.bind;
+    // A mistake in the mail settings stops the start, not a Monday's send.
+    let mailer = serve.mail.mailer()?;
     // Beyond this machine only once someone can administer it.
     if !bind.ip().is_loopback() && store.backend().active_admins().await? == 0 {
         anyhow::bail!(
@@ -1456,7 +1458,7 @@ async fn serve_store(store: Arc<dyn Store>, serve: &ServeArgs, database: &str) -
         }
     }
     tokio::spawn(retention_schedule(store.clone()));
-    match serve.mail.mailer()? {
+    match mailer {
         Some(mailer) => {
             tokio::spawn(northstar_server::digest::run_schedule(
                 store.clone(),

@@ -7,6 +7,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use jiff::Timestamp;
+use northstar_core::account::Role;
 use northstar_core::calendar;
 use northstar_server::digest::{self, DigestError, Mailer};
 use serde_json::json;
@@ -353,4 +354,65 @@ fn the_configuration_is_checked() {
         let m = Mailer::new(ok, from, PUBLIC_URL).unwrap();
         assert!(!format!("{m:?}").contains("secret"), "{m:?}");
     }
+}
+
+#[tokio::test]
+async fn a_signed_in_browser_unsubscribes_with_the_page_s_form() {
+    let app = logistics_app().await;
+    let receiver = SmtpReceiver::start(Answer::Accept);
+    digest::send_now(
+        &app.store,
+        &mailer(&receiver.url()),
+        "logistics",
+        at(MONDAY_MORNING),
+    )
+    .await
+    .unwrap();
+    let (_, token) = tokens(&app).await.remove(0);
+    let path = format!("/unsubscribe/{token}");
+    crate::user_for(
+        &*app.store,
+        "amb@example.com",
+        "correct horse battery",
+        Role::Ambassador,
+        Some("logistics"),
+    )
+    .await;
+    let (status, headers, _) = app
+        .raw(anonymous(
+            "POST",
+            "/sign-in",
+            "email=amb%40example.com&password=correct+horse+battery&next=%2F",
+        ))
+        .await;
+    assert!(status.is_redirection(), "{status}");
+    let session = headers
+        .get_all("set-cookie")
+        .iter()
+        .find_map(|v| {
+            let v = v.to_str().ok()?;
+            Some(
+                v.strip_prefix("northstar_session=")?
+                    .split(';')
+                    .next()?
+                    .to_string(),
+            )
+        })
+        .unwrap();
+    let with_session = |method: &str, body: String| {
+        Request::builder()
+            .method(method)
+            .uri(&path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", format!("northstar_session={session}"))
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (status, _, page) = app.raw(with_session("GET", String::new())).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = page[at..at + 64].to_string();
+    let (status, _, page) = app.raw(with_session("POST", format!("csrf={csrf}"))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("is unsubscribed"), "{page}");
 }
