@@ -134,6 +134,47 @@ struct ServeArgs {
     /// Seconds a request may take before it is stopped with 503.
     #[arg(long, env = "NORTHSTAR_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3_600))]
     request_timeout: u32,
+    #[command(flatten)]
+    mail: MailArgs,
+}
+
+/// Where the weekly digest is sent from (see README, Weekly digest).
+#[derive(clap::Args, Clone)]
+struct MailArgs {
+    /// SMTP server for the weekly digest: smtp://user:password@host:587?tls=required
+    /// (STARTTLS), smtps://…:465 (TLS), or smtp://127.0.0.1:25 for a relay
+    /// on this machine. Without it no digest is sent.
+    #[arg(long, env = "NORTHSTAR_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The digest's sender, e.g. "Northstar <cx@example.com>".
+    #[arg(long, env = "NORTHSTAR_MAIL_FROM")]
+    mail_from: Option<String>,
+    /// The address people open Northstar at, for the unsubscribe links,
+    /// e.g. https://northstar.example.com.
+    #[arg(long, env = "NORTHSTAR_PUBLIC_URL")]
+    public_url: Option<String>,
+}
+
+impl MailArgs {
+    /// The mailer, or `None` when no SMTP server is given.
+    fn mailer(&self) -> Result<Option<northstar_server::digest::Mailer>> {
+        let Some(smtp_url) = &self.smtp_url else {
+            return Ok(None);
+        };
+        let from = self.mail_from.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--smtp-url is set but --mail-from (NORTHSTAR_MAIL_FROM) is not; give the digest's sender, e.g. \"Northstar <cx@example.com>\""
+            )
+        })?;
+        let public_url = self.public_url.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--smtp-url is set but --public-url (NORTHSTAR_PUBLIC_URL) is not; give the address people open Northstar at (for unsubscribe links), e.g. https://northstar.example.com"
+            )
+        })?;
+        Ok(Some(northstar_server::digest::Mailer::new(
+            smtp_url, from, public_url,
+        )?))
+    }
 }
 
 impl ServeArgs {
@@ -298,6 +339,14 @@ enum Command {
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         limit: u32,
     },
+    /// The weekly digest by e-mail (`serve` sends it every Monday when
+    /// --smtp-url is set): send a department's now.
+    Digest {
+        #[command(subcommand)]
+        command: DigestCommand,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
     /// Copy everything from one database to another (SQLite to PostgreSQL or
     /// back), then compare what both answer: exit status 0 when identical,
     /// 1 when not. Safe to run again after an interruption.
@@ -355,6 +404,20 @@ enum UserCommand {
         /// Enable the account again instead.
         #[arg(long)]
         undo: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DigestCommand {
+    /// Send a department's digest now, whatever the schedule says, and
+    /// record this week as sent. Exit status 1 when the department is
+    /// unknown or a message was not delivered.
+    Send {
+        /// The department (as its record names it).
+        #[arg(long)]
+        department: String,
+        #[command(flatten)]
+        mail: MailArgs,
     },
 }
 
@@ -682,6 +745,9 @@ async fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Copy { from, to } => {
             return copy_database(&from, &to).await;
+        }
+        Command::Digest { command, db } => {
+            return digest_command(command, &db).await;
         }
         Command::RebuildRollups { db } => {
             let store = open(&db.database, db.store).await?;
@@ -1335,6 +1401,8 @@ const ATTRIBUTE_CELLS_REFRESH: std::time::Duration = std::time::Duration::from_s
 
 async fn serve_store(store: Arc<dyn Store>, serve: &ServeArgs, database: &str) -> Result<()> {
     let bind = serve.bind;
+    // A mistake in the mail settings stops the start, not a Monday's send.
+    let mailer = serve.mail.mailer()?;
     // Beyond this machine only once someone can administer it.
     if !bind.ip().is_loopback() && store.backend().active_admins().await? == 0 {
         anyhow::bail!(
@@ -1409,8 +1477,62 @@ async fn serve_store(store: Arc<dyn Store>, serve: &ServeArgs, database: &str) -
         }
     }
     tokio::spawn(retention_schedule(store.clone()));
+    match mailer {
+        Some(mailer) => {
+            tokio::spawn(northstar_server::digest::run_schedule(
+                store.clone(),
+                mailer,
+            ));
+        }
+        None => tracing::info!(
+            "weekly digests are off: set --smtp-url, --mail-from and --public-url (NORTHSTAR_SMTP_URL, NORTHSTAR_MAIL_FROM, NORTHSTAR_PUBLIC_URL) to send them"
+        ),
+    }
     northstar_server::serve_with(listener, store, serve.options(), shutdown_signal()).await?;
     Ok(())
+}
+
+/// `northstar digest send`.
+async fn digest_command(command: DigestCommand, db: &DatabaseArg) -> Result<ExitCode> {
+    let DigestCommand::Send { department, mail } = command;
+    let mailer = mail.mailer()?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no SMTP server: give --smtp-url (NORTHSTAR_SMTP_URL), e.g. smtp://user:password@mail.example.com:587?tls=required, with --mail-from and --public-url"
+        )
+    })?;
+    let store = open(&db.database, db.store).await?;
+    let report = northstar_server::digest::send_now(
+        &store,
+        &mailer,
+        department.trim(),
+        jiff::Timestamp::now(),
+    )
+    .await?;
+    for entry in &report.invalid {
+        eprintln!(
+            "skipped {entry:?}: not an e-mail address (correct the leader or ambassadors of {})",
+            report.department
+        );
+    }
+    for (to, why) in &report.failed {
+        eprintln!("not delivered to {to}: {why}");
+    }
+    println!(
+        "sent the digest of {} (week {}) to {} recipients{}",
+        report.department,
+        northstar_core::calendar::week_label(report.week_start),
+        report.delivered.len(),
+        if report.delivered.is_empty() && report.failed.is_empty() {
+            " (no leader or ambassador with an e-mail address is subscribed)"
+        } else {
+            ""
+        }
+    );
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn shutdown_signal() {

@@ -94,6 +94,27 @@ fn table() -> Vec<(RouteSpec, Handler)> {
                 crate::auth::MAX_FORM_BYTES,
             )),
         ),
+        // The weekly digest's unsubscribe link (the token is the secret).
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/unsubscribe/{token}",
+                access: Public,
+                example: "/unsubscribe/0000000000000000000000000000000000000000000000000000000000000000",
+            },
+            get(views::unsubscribe::confirm),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/unsubscribe/{token}",
+                access: Public,
+                example: "/unsubscribe/0000000000000000000000000000000000000000000000000000000000000000",
+            },
+            post(views::unsubscribe::unsubscribe).layer(axum::extract::DefaultBodyLimit::max(
+                crate::auth::MAX_FORM_BYTES,
+            )),
+        ),
         spec(
             Method::POST,
             "/sign-out",

@@ -113,6 +113,58 @@ pub(crate) fn too_many_records() -> StoreError {
     }
 }
 
+/// Most recipients of one department's digest.
+pub const MAX_DIGEST_RECIPIENTS: usize = 100;
+
+/// An address subscribed to a department's weekly digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestSubscription {
+    pub department: String,
+    pub email: String,
+    /// The secret of its unsubscribe link (32 random bytes, hex).
+    pub token: String,
+    /// When it unsubscribed; `None` while it receives the digest.
+    pub unsubscribed_unix: Option<i64>,
+    pub created_unix: i64,
+}
+
+/// A department's digest sent (or being sent) for a week.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestSend {
+    pub department: String,
+    /// The week's Monday.
+    pub week_start: Day,
+    pub sent_unix: i64,
+    pub recipients: i64,
+}
+
+/// Refuses more addresses than a digest goes to.
+pub(crate) fn check_digest_recipients(count: usize) -> StoreResult<()> {
+    if count > MAX_DIGEST_RECIPIENTS {
+        return Err(StoreError::Limit {
+            field: "recipients".into(),
+            message: format!(
+                "a department's digest goes to at most {MAX_DIGEST_RECIPIENTS} addresses; this would make {count}"
+            ),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) type SubscriptionRow = (String, String, String, Option<i64>, i64);
+
+pub(crate) fn subscription_of(
+    (department, email, token, unsubscribed_unix, created_unix): SubscriptionRow,
+) -> DigestSubscription {
+    DigestSubscription {
+        department,
+        email,
+        token,
+        unsubscribed_unix,
+        created_unix,
+    }
+}
+
 /// What a backend stores for departments as partners (a part of
 /// [`crate::Backend`]).
 #[async_trait::async_trait]
@@ -190,6 +242,59 @@ pub trait DepartmentRecords: Send + Sync {
         department: &str,
         measure: &str,
     ) -> StoreResult<Vec<crate::departments::KpiRecordRow>>;
+    /// Subscribes each address to a department's digest unless it already
+    /// has a row (so an unsubscribe sticks), each with a new random token,
+    /// and drops the active subscriptions of addresses no longer given (a
+    /// former ambassador stops receiving it; unsubscribed rows stay).
+    /// Returns how many were added. At most
+    /// [`crate::departments::MAX_DIGEST_RECIPIENTS`] addresses, else
+    /// `StoreError::Limit`.
+    async fn ensure_digest_subscriptions(
+        &self,
+        department: &str,
+        emails: &[String],
+        now_unix: i64,
+    ) -> StoreResult<usize>;
+    /// A department's active subscriptions (its digest's recipients), by
+    /// e-mail.
+    async fn digest_recipients(
+        &self,
+        department: &str,
+    ) -> StoreResult<Vec<crate::departments::DigestSubscription>>;
+    /// The subscription an unsubscribe link's token names.
+    async fn digest_subscription(
+        &self,
+        token: &str,
+    ) -> StoreResult<Option<crate::departments::DigestSubscription>>;
+    /// Unsubscribes the address a token names (idempotent: a second call
+    /// keeps the first time). `None` for an unknown token.
+    async fn unsubscribe_digest(
+        &self,
+        token: &str,
+        now_unix: i64,
+    ) -> StoreResult<Option<crate::departments::DigestSubscription>>;
+    /// Claims a department's digest for a week: inserts the row unless it
+    /// exists. True when this call claimed it (only one caller does, across
+    /// processes).
+    async fn record_digest_send(
+        &self,
+        department: &str,
+        week_start: northstar_core::calendar::Day,
+        recipients: i64,
+        now_unix: i64,
+    ) -> StoreResult<bool>;
+    /// Gives a claimed week back (its send failed), so a later run sends it.
+    async fn release_digest_week(
+        &self,
+        department: &str,
+        week_start: northstar_core::calendar::Day,
+    ) -> StoreResult<()>;
+    /// The week's send of a department's digest, if claimed.
+    async fn digest_send(
+        &self,
+        department: &str,
+        week_start: northstar_core::calendar::Day,
+    ) -> StoreResult<Option<crate::departments::DigestSend>>;
 }
 
 /// Implements [`DepartmentRecords`] for a store with a `pool` and an
@@ -610,6 +715,150 @@ macro_rules! department_records {
                 out.push(row);
             }
             Ok(out)
+        }
+
+        async fn ensure_digest_subscriptions(
+            &self,
+            department: &str,
+            emails: &[String],
+            now_unix: i64,
+        ) -> StoreResult<usize> {
+            crate::departments::check_digest_recipients(emails.len())?;
+            let mut tx = self.begin_write().await?;
+            let active: Vec<String> = sqlx::query_scalar(
+                "SELECT email FROM digest_subscriptions WHERE department = $1 AND unsubscribed_unix IS NULL",
+            )
+            .bind(department)
+            .fetch_all(&mut *tx)
+            .await?;
+            for gone in active.iter().filter(|a| !emails.contains(a)) {
+                sqlx::query(
+                    "DELETE FROM digest_subscriptions WHERE department = $1 AND email = $2 AND unsubscribed_unix IS NULL",
+                )
+                .bind(department)
+                .bind(gone)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let mut added = 0;
+            for email in emails {
+                let done = sqlx::query(
+                    "INSERT INTO digest_subscriptions (department, email, token, unsubscribed_unix, created_unix) \
+                     VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (department, email) DO NOTHING",
+                )
+                .bind(department)
+                .bind(email)
+                .bind(crate::accounts::new_token())
+                .bind(now_unix)
+                .execute(&mut *tx)
+                .await?;
+                added += done.rows_affected() as usize;
+            }
+            tx.commit().await?;
+            Ok(added)
+        }
+
+        async fn digest_recipients(
+            &self,
+            department: &str,
+        ) -> StoreResult<Vec<crate::departments::DigestSubscription>> {
+            let rows: Vec<crate::departments::SubscriptionRow> = sqlx::query_as(
+                "SELECT department, email, token, unsubscribed_unix, created_unix FROM digest_subscriptions \
+                 WHERE department = $1 AND unsubscribed_unix IS NULL ORDER BY email LIMIT $2",
+            )
+            .bind(department)
+            .bind(crate::departments::MAX_DIGEST_RECIPIENTS as i64)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows.into_iter().map(crate::departments::subscription_of).collect())
+        }
+
+        async fn digest_subscription(
+            &self,
+            token: &str,
+        ) -> StoreResult<Option<crate::departments::DigestSubscription>> {
+            let row: Option<crate::departments::SubscriptionRow> = sqlx::query_as(
+                "SELECT department, email, token, unsubscribed_unix, created_unix FROM digest_subscriptions \
+                 WHERE token = $1",
+            )
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.map(crate::departments::subscription_of))
+        }
+
+        async fn unsubscribe_digest(
+            &self,
+            token: &str,
+            now_unix: i64,
+        ) -> StoreResult<Option<crate::departments::DigestSubscription>> {
+            let row: Option<crate::departments::SubscriptionRow> = sqlx::query_as(
+                "UPDATE digest_subscriptions SET unsubscribed_unix = COALESCE(unsubscribed_unix, $2) \
+                 WHERE token = $1 \
+                 RETURNING department, email, token, unsubscribed_unix, created_unix",
+            )
+            .bind(token)
+            .bind(now_unix)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.map(crate::departments::subscription_of))
+        }
+
+        async fn record_digest_send(
+            &self,
+            department: &str,
+            week_start: northstar_core::calendar::Day,
+            recipients: i64,
+            now_unix: i64,
+        ) -> StoreResult<bool> {
+            let done = sqlx::query(
+                "INSERT INTO digest_sends (department, week_start, sent_unix, recipients) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (department, week_start) DO NOTHING",
+            )
+            .bind(department)
+            .bind(i64::from(week_start))
+            .bind(now_unix)
+            .bind(recipients)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn release_digest_week(
+            &self,
+            department: &str,
+            week_start: northstar_core::calendar::Day,
+        ) -> StoreResult<()> {
+            sqlx::query("DELETE FROM digest_sends WHERE department = $1 AND week_start = $2")
+                .bind(department)
+                .bind(i64::from(week_start))
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        }
+
+        async fn digest_send(
+            &self,
+            department: &str,
+            week_start: northstar_core::calendar::Day,
+        ) -> StoreResult<Option<crate::departments::DigestSend>> {
+            let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
+                "SELECT department, week_start, sent_unix, recipients FROM digest_sends \
+                 WHERE department = $1 AND week_start = $2",
+            )
+            .bind(department)
+            .bind(i64::from(week_start))
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|(department, week, sent_unix, recipients)| {
+                Ok(crate::departments::DigestSend {
+                    department,
+                    week_start: crate::departments::day_of("digest_sends.week_start", week)?,
+                    sent_unix,
+                    recipients,
+                })
+            })
+            .transpose()
         }
         }
     };

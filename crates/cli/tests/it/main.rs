@@ -4,9 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod crash;
+mod digest;
 mod memory;
 mod multi_server;
 mod privacy;
+/// The SMTP receiver of the server's tests.
+#[path = "../../../server/tests/it/smtp.rs"]
+mod smtp;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;

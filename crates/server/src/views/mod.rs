@@ -11,6 +11,7 @@ pub mod responses;
 pub mod sign_in;
 pub mod trends;
 pub mod understand;
+pub mod unsubscribe;
 
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};

@@ -243,9 +243,183 @@ async fn department_records_are_copied(db: TestDb) {
     );
 }
 
+/// The weekly digest's recipients: leader and ambassadors subscribed once
+/// each with an unguessable token; an unsubscribe sticks when the list is
+/// given again; a former ambassador drops out; the list is bounded.
+async fn digest_subscriptions_keep_unsubscribes(db: TestDb) {
+    let store = db.open().await;
+    let b = store.backend();
+    let emails = |v: &[&str]| v.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+    let team = emails(&["lead@example.com", "amb@example.com"]);
+    assert_eq!(
+        b.ensure_digest_subscriptions("logistics", &team, 10)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        b.ensure_digest_subscriptions("logistics", &team, 11)
+            .await
+            .unwrap(),
+        0
+    );
+    let active = b.digest_recipients("logistics").await.unwrap();
+    let addresses: Vec<&str> = active.iter().map(|s| s.email.as_str()).collect();
+    assert_eq!(addresses, ["amb@example.com", "lead@example.com"]);
+    for s in &active {
+        assert_eq!(s.token.len(), 64);
+        assert!(s.token.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!((s.created_unix, s.unsubscribed_unix), (10, None));
+    }
+    assert_ne!(active[0].token, active[1].token);
+    // Another department's list is its own.
+    assert!(b.digest_recipients("billing").await.unwrap().is_empty());
+
+    // Unsubscribing by token: idempotent, keeps the first time.
+    let token = active[0].token.clone();
+    let done = b.unsubscribe_digest(&token, 20).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            done.department.as_str(),
+            done.email.as_str(),
+            done.unsubscribed_unix
+        ),
+        ("logistics", "amb@example.com", Some(20))
+    );
+    let again = b.unsubscribe_digest(&token, 30).await.unwrap().unwrap();
+    assert_eq!(again.unsubscribed_unix, Some(20));
+    assert_eq!(b.digest_subscription(&token).await.unwrap(), Some(again));
+    assert!(
+        b.unsubscribe_digest(&"0".repeat(64), 30)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(b.digest_subscription("nope").await.unwrap().is_none());
+
+    // The same list again does not subscribe the address back.
+    assert_eq!(
+        b.ensure_digest_subscriptions("logistics", &team, 40)
+            .await
+            .unwrap(),
+        0
+    );
+    let active = b.digest_recipients("logistics").await.unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].email, "lead@example.com");
+
+    // A new leader replaces the old one; the old leader's row goes, the
+    // unsubscribe stays.
+    let team = emails(&["new-lead@example.com", "amb@example.com"]);
+    assert_eq!(
+        b.ensure_digest_subscriptions("logistics", &team, 50)
+            .await
+            .unwrap(),
+        1
+    );
+    let active = b.digest_recipients("logistics").await.unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].email, "new-lead@example.com");
+    assert!(b.digest_subscription(&token).await.unwrap().is_some());
+
+    let crowd: Vec<String> = (0..=northstar_store::departments::MAX_DIGEST_RECIPIENTS)
+        .map(|i| format!("p{i}@example.com"))
+        .collect();
+    match b.ensure_digest_subscriptions("logistics", &crowd, 60).await {
+        Err(StoreError::Limit { field, .. }) => assert_eq!(field, "recipients"),
+        other => panic!("expected the recipients limit, got {other:?}"),
+    }
+    assert_eq!(b.digest_recipients("logistics").await.unwrap().len(), 1);
+}
+
+/// A week's digest is claimed once, even by two stores (processes) at the
+/// same time; a released week can be claimed again.
+async fn digest_week_is_claimed_once(db: TestDb) {
+    let first = db.open().await;
+    let second = db.open().await;
+    let week = northstar_core::calendar::week_start(20_500);
+    assert!(
+        first
+            .backend()
+            .digest_send("logistics", week)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (a, b) = tokio::join!(
+        first
+            .backend()
+            .record_digest_send("logistics", week, 2, 100),
+        second
+            .backend()
+            .record_digest_send("logistics", week, 3, 101),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a ^ b, "exactly one claims the week: {a} {b}");
+    let sent = first
+        .backend()
+        .digest_send("logistics", week)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (sent.department.as_str(), sent.week_start),
+        ("logistics", week)
+    );
+    assert_eq!(
+        (sent.sent_unix, sent.recipients),
+        if a { (100, 2) } else { (101, 3) }
+    );
+    // Another week and another department are separate claims.
+    assert!(
+        first
+            .backend()
+            .record_digest_send("logistics", week + 7, 2, 200)
+            .await
+            .unwrap()
+    );
+    assert!(
+        first
+            .backend()
+            .record_digest_send("billing", week, 2, 200)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !second
+            .backend()
+            .record_digest_send("logistics", week, 2, 300)
+            .await
+            .unwrap()
+    );
+    // Released (the send failed): the next run claims it.
+    second
+        .backend()
+        .release_digest_week("logistics", week)
+        .await
+        .unwrap();
+    assert!(
+        first
+            .backend()
+            .digest_send("logistics", week)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        second
+            .backend()
+            .record_digest_send("logistics", week, 1, 400)
+            .await
+            .unwrap()
+    );
+}
+
 crate::conformance!(
     department_records_are_copied,
     department_records_round_trip_and_are_audited,
     kpi_records_are_the_department_s_own,
     department_count_is_bounded,
+    digest_subscriptions_keep_unsubscribes,
+    digest_week_is_claimed_once,
 );
