@@ -6,8 +6,8 @@
 //! The story the data tells (see `demo_data`): logistics meets its goal of
 //! 95% of deliveries within 5 days while its customers sour after 3; support
 //! improves all year (a credited win); billing's invoices are accurate by its
-//! own measure while its customers find billing harder work than the rest of
-//! the organisation does.
+//! own measure while its customers are less satisfied than the rest of the
+//! organisation's.
 
 use anyhow::{Context, Result};
 use northstar_core::calendar;
@@ -177,7 +177,7 @@ pub async fn set_up(store: &dyn Store, now_unix: i64) -> Result<bool> {
         "support",
         "ticket_first_contact_resolution",
         &monthly(|k| 0.58 + 0.015 * f64::from(k)),
-        LEAD,
+        "support-lead@demo.northstar.test",
         now_unix,
     )
     .await?;

@@ -192,7 +192,10 @@ pub async fn run(
                 let cell = |at: usize| record.get(at).unwrap_or("").trim();
                 let from = calendar::parse_day(cell(from_at));
                 let to = calendar::parse_day(cell(to_at));
-                let value = cell(value_at).parse::<f64>().ok().filter(|v| v.is_finite());
+                let value = cell(value_at)
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.abs() <= northstar_core::department::MAX_KPI_MAGNITUDE);
                 match (from, to, value) {
                     (Some(f), Some(t), Some(v)) if f <= t => values.push((f, t, v)),
                     _ => {

@@ -81,6 +81,28 @@ pub fn versus_rest(
     })
 }
 
+/// Tests two independent samples against each other — a period against
+/// the previous one, the months after a change against those before, a
+/// department against the rest of the organisation — by the same tests as
+/// [`versus_rest`], without its interval rule (made for a small group
+/// against a large rest). Significant after [`adjust_for_multiple_groups`]
+/// when the (Holm-adjusted) p < 0.05 with at least
+/// [`MIN_ANSWERS_FOR_SIGNIFICANCE`] answers on each side. CES: no test.
+pub fn two_samples(metric: Metric, a: &ResponseSummary, b: &ResponseSummary) -> Option<VersusRest> {
+    let n = |s: &ResponseSummary| metric.estimate(s).n;
+    let mut t = versus_rest(metric, a, b)?;
+    t.significant = n(a) >= MIN_ANSWERS_FOR_SIGNIFICANCE && n(b) >= MIN_ANSWERS_FOR_SIGNIFICANCE;
+    t.method = match metric {
+        Metric::Nps => {
+            "z-test with adjusted-Wald variances (Rocks 2016), Holm-adjusted p < 0.05, at least 30 answers on each side"
+        }
+        _ => {
+            "Agresti-Caffo adjusted two-proportion z-test (Agresti & Caffo 2000), Holm-adjusted p < 0.05, at least 30 answers on each side"
+        }
+    };
+    Some(t)
+}
+
 /// Applies Holm's adjustment across the groups that were tested (one
 /// family per breakdown) and settles each verdict.
 pub fn adjust_for_multiple_groups<'a>(tests: impl IntoIterator<Item = &'a mut VersusRest>) {

@@ -25,6 +25,10 @@ pub const TEXT_LIMIT: TextLimit = TextLimit {
     applies_to: "titles and mission lines",
     max_chars: 500,
 };
+/// Largest magnitude of a KPI value or target: beyond it sums overflow and
+/// a typo is likelier than a real figure.
+pub const MAX_KPI_MAGNITUDE: f64 = 1e12;
+
 /// Longest e-mail address of a leader or ambassador.
 pub const EMAIL_LIMIT: TextLimit = TextLimit {
     applies_to: "e-mail addresses",
@@ -355,10 +359,10 @@ impl Goal {
             &self.kpi.measure,
             NAME_LIMIT,
         );
-        if !self.kpi.target.is_finite() {
+        if self.kpi.target.is_nan() || self.kpi.target.abs() > MAX_KPI_MAGNITUDE {
             errors.push(FieldError::new(
                 format!("{at}.kpi.target"),
-                "is not a finite number",
+                "is not a number of at most 1e12 in magnitude",
                 "give the target as a number",
             ));
         } else if self.kpi.statistic == Statistic::ShareWithinTarget
@@ -812,8 +816,23 @@ impl NewWin {
             metric: self.evidence.metric,
             filter: self.evidence.filter.clone(),
         };
-        if let Err(e) = metric.dimension_filter("evidence") {
-            errors.push(e);
+        match metric.dimension_filter("evidence") {
+            Ok(pairs) if pairs.len() > MAX_LIST => errors.push(FieldError::new(
+                "evidence.filter",
+                format!("has {} values; the limit is {MAX_LIST}", pairs.len()),
+                "filter by fewer values",
+            )),
+            Ok(pairs) => {
+                for (d, v) in pairs {
+                    text(
+                        &mut errors,
+                        &format!("evidence.filter.{}", d.as_str()),
+                        &v,
+                        DIMENSION_LIMIT,
+                    );
+                }
+            }
+            Err(e) => errors.push(e),
         }
         for (name, range) in [
             ("before", &self.evidence.before),
@@ -826,6 +845,21 @@ impl NewWin {
                     "give from and to as YYYY-MM-DD, from on or before to",
                 ));
             }
+        }
+        if let (Some(on), Some(b), Some(a)) = (
+            crate::calendar::parse_day(&self.on),
+            self.evidence.before.days(),
+            self.evidence.after.days(),
+        ) && !(b.1 < on && on <= a.0)
+        {
+            errors.push(FieldError::new(
+                "on",
+                format!(
+                    "{} is not between the end of evidence.before and the start of evidence.after",
+                    self.on
+                ),
+                "the change happens after the period before it and on or before the period after it starts",
+            ));
         }
         if let (Some(b), Some(a)) = (self.evidence.before.days(), self.evidence.after.days())
             && b.1 >= a.0

@@ -49,6 +49,9 @@ pub struct KpiPeriodValue {
 
 /// Most wins an organisation keeps (reads show the newest [`MAX_WINS`]).
 pub const MAX_STORED_WINS: i64 = 10_000;
+/// Most wins one department keeps (one department cannot use up the
+/// organisation's limit).
+pub const MAX_WINS_PER_DEPARTMENT: i64 = 500;
 
 /// Everything the department records hold, as stored (`copy` carries it
 /// whole and compares it).
@@ -108,7 +111,7 @@ pub(crate) fn too_many_records() -> StoreError {
     StoreError::Limit {
         field: "from".into(),
         message: format!(
-            "the KPI would read more than {MAX_KPI_RECORDS} records; ask for a shorter period"
+            "the KPI would read more than {MAX_KPI_RECORDS} records; ask for a shorter period (from, to)"
         ),
     }
 }
@@ -234,14 +237,19 @@ pub trait DepartmentRecords: Send + Sync {
     async fn customer_lifecycle(
         &self,
     ) -> StoreResult<Vec<(String, northstar_core::lifecycle::LifecycleCount)>>;
-    /// A department's operational records of one measure, as a KPI reads
-    /// them (at most [`crate::departments::MAX_KPI_RECORDS`], else
-    /// `StoreError::Limit`).
+    /// A department's operational records of one measure that happened in
+    /// `[from_unix, to_unix)`, as a KPI reads them (at most
+    /// [`crate::departments::MAX_KPI_RECORDS`], else `StoreError::Limit`).
     async fn kpi_records(
         &self,
         department: &str,
         measure: &str,
+        from_unix: i64,
+        to_unix: i64,
     ) -> StoreResult<Vec<crate::departments::KpiRecordRow>>;
+    /// How many of a department's records of a measure carry no date (no
+    /// KPI period counts them).
+    async fn kpi_undated_records(&self, department: &str, measure: &str) -> StoreResult<u64>;
     /// Subscribes each address to a department's digest unless it already
     /// has a row (so an unsubscribe sticks), each with a new random token,
     /// and drops the active subscriptions of addresses no longer given (a
@@ -459,6 +467,19 @@ macro_rules! department_records {
             let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wins")
                 .fetch_one(&mut *tx)
                 .await?;
+            let own: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wins WHERE department = $1")
+                .bind(department)
+                .fetch_one(&mut *tx)
+                .await?;
+            if own >= crate::departments::MAX_WINS_PER_DEPARTMENT {
+                return Err(StoreError::Limit {
+                    field: "title".into(),
+                    message: format!(
+                        "a department keeps at most {} wins",
+                        crate::departments::MAX_WINS_PER_DEPARTMENT
+                    ),
+                });
+            }
             if stored >= crate::departments::MAX_STORED_WINS {
                 return Err(StoreError::Limit {
                     field: "title".into(),
@@ -699,13 +720,18 @@ macro_rules! department_records {
             &self,
             department: &str,
             measure: &str,
+            from_unix: i64,
+            to_unix: i64,
         ) -> StoreResult<Vec<crate::departments::KpiRecordRow>> {
             use futures_util::TryStreamExt;
             let mut rows = sqlx::query_as::<_, crate::departments::KpiRecordRow>(
-                "SELECT occurred_unix, value, target FROM operations WHERE department = $1 AND measure = $2",
+                "SELECT occurred_unix, value, target FROM operations WHERE department = $1 AND measure = $2 \
+                 AND occurred_unix >= $3 AND occurred_unix < $4",
             )
             .bind(department)
             .bind(measure)
+            .bind(from_unix)
+            .bind(to_unix)
             .fetch(&self.pool);
             let mut out = Vec::new();
             while let Some(row) = rows.try_next().await? {
@@ -715,6 +741,17 @@ macro_rules! department_records {
                 out.push(row);
             }
             Ok(out)
+        }
+
+        async fn kpi_undated_records(&self, department: &str, measure: &str) -> StoreResult<u64> {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM operations WHERE department = $1 AND measure = $2 AND occurred_unix IS NULL",
+            )
+            .bind(department)
+            .bind(measure)
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(u64::try_from(n).unwrap_or(0))
         }
 
         async fn ensure_digest_subscriptions(

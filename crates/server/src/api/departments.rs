@@ -19,7 +19,7 @@ use northstar_core::field::FieldError;
 use northstar_core::rollup::CubeQuery;
 use northstar_core::{Dimension, Mergeable, Metric, ResponseSummary};
 use northstar_store::departments::{Stamped, Win};
-use northstar_store::{GapQuery, RespondentQuery, ResponseListQuery, Store};
+use northstar_store::{GapQuery, ResponseListQuery, Store};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -46,13 +46,7 @@ pub fn record_body<T: serde::de::DeserializeOwned>(
         )),
         other => ApiError::BadBody(other.to_string()),
     })?;
-    serde_json::from_slice(&body).map_err(|e| {
-        ApiError::BadBody(format!(
-            "not a valid {what}: {e} (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })
+    serde_json::from_slice(&body).map_err(|e| ApiError::BadBody(format!("not a valid {what}: {e}")))
 }
 
 /// A POST or PUT route with the record body limit.
@@ -212,10 +206,13 @@ pub async fn post_kpi_values(
         let from = calendar::parse_day(&v.from);
         let to = calendar::parse_day(&v.to);
         match (from, to) {
-            (Some(f), Some(t)) if f <= t && v.value.is_finite() => values.push((f, t, v.value)),
+            (Some(f), Some(t)) if f <= t && v.value.abs() <= department::MAX_KPI_MAGNITUDE => {
+                values.push((f, t, v.value))
+            }
             _ => {
                 return Err(ApiError::BadBody(format!(
-                    "values[{i}]: give from and to as YYYY-MM-DD (from on or before to) and a finite value"
+                    "values[{i}]: give from and to as YYYY-MM-DD (from on or before to) and a value of at most {:e} in magnitude",
+                    department::MAX_KPI_MAGNITUDE
                 )));
             }
         }
@@ -363,10 +360,10 @@ fn scorecard_period(
 ) -> Result<(Day, Day), ApiError> {
     params::reject_empty(pairs, &["from", "to"])?;
     let p = params::parse(pairs, &[], &northstar_core::access::Scope::Organisation)?;
-    if !p.selection.filter.is_empty() {
+    if let Some((d, _)) = p.selection.filter.first() {
         return Err(ApiError::parameter(
-            "from",
-            "a scorecard takes from and to only; its filters are the goals' own",
+            d.as_str(),
+            "a scorecard takes from and to only; each goal's customer metric has its own filter",
         ));
     }
     let to = match p.selection.to {
@@ -377,7 +374,16 @@ fn scorecard_period(
     if from > to {
         return Err(ApiError::parameter(
             "from",
-            "is after to; give from on or before to",
+            format!(
+                "{} is after to ({}{}); give from on or before to",
+                calendar::day_label(from),
+                calendar::day_label(to),
+                if p.selection.to.is_none() {
+                    ", the last day with answers"
+                } else {
+                    ""
+                }
+            ),
         ));
     }
     if to - from > 3_660 {
@@ -451,21 +457,6 @@ fn grain_periods(grain: Grain, to: Day, count: usize) -> Vec<(Day, Day)> {
     out
 }
 
-/// The KPI of a goal over a period, from its records (or entered values).
-fn kpi_over(
-    goal: &Goal,
-    records: &[(Option<Day>, KpiRecord)],
-    from: Day,
-    to: Day,
-) -> department::KpiValue {
-    let in_period: Vec<KpiRecord> = records
-        .iter()
-        .filter(|(d, _)| d.is_some_and(|d| d >= from && d <= to))
-        .map(|(_, r)| *r)
-        .collect();
-    department::kpi_value(&goal.kpi, &in_period)
-}
-
 /// A department's scorecard: each goal's KPI against its target beside its
 /// customer metric, the disagreement flag, good news first, and the asks.
 #[utoipa::path(get, path = "/api/v1/departments/{name}/scorecard",
@@ -501,12 +492,21 @@ pub async fn scorecard(
     let (from, to) = scorecard_period(pairs, &zone, last_data_day)?;
     let length = to - from;
     let (prev_from, prev_to) = (from - length - 1, from - 1);
-    let at_risk = revenue_at_risk(store, &d, from, to).await?;
+    let at_risk = revenue_at_risk(store, principal, &d, from, to).await?;
     let mut goals = Vec::with_capacity(d.goals.len());
     let mut good_news = Vec::new();
     let mut asks = Vec::new();
     for goal in &d.goals {
-        let card = goal_card(store, &d, goal, &zone, (from, to), (prev_from, prev_to)).await?;
+        let card = goal_card(
+            store,
+            principal,
+            &d,
+            goal,
+            &zone,
+            (from, to),
+            (prev_from, prev_to),
+        )
+        .await?;
         if card.kpi.met == Some(true) {
             good_news.push(GoodNews {
                 kind: "goal_met",
@@ -519,13 +519,17 @@ pub async fn scorecard(
             });
         }
         if card.disagreement.flag {
-            let (dollars, dollars_basis) = match &at_risk {
-                Some(f) => (f.value, Some(dollar_basis(f))),
-                None => (
+            // One dollar figure per department: the same customers stand
+            // behind every ask, so the figure is not repeated (or added up).
+            let (dollars, dollars_basis) = match (&at_risk, asks.is_empty()) {
+                (Some(f), true) => (f.value, Some(dollar_basis(f))),
+                (Some(_), false) => (
                     None,
-                    Some(
-                        "no dollar figure: no customer of these answers has an annual value".into(),
-                    ),
+                    Some("the same customers as the first ask: its dollar figure covers this one too".into()),
+                ),
+                (None, _) => (
+                    None,
+                    Some("no dollar figure: no customer of these answers has an annual value".into()),
                 ),
             };
             asks.push(Ask {
@@ -544,7 +548,8 @@ pub async fn scorecard(
     for card in &goals {
         let current = &card.customer_metric;
         if let Some(rose) =
-            rose_against_previous(store, &d, card, (prev_from, prev_to), (from, to)).await?
+            rose_against_previous(store, principal, &d, card, (prev_from, prev_to), (from, to))
+                .await?
         {
             good_news.push(GoodNews {
                 kind: "customer_metric_rose",
@@ -594,20 +599,14 @@ pub async fn scorecard(
 /// default assumption, as `/api/v1/revenue-at-risk` computes it).
 async fn revenue_at_risk(
     store: &dyn Store,
+    principal: &Principal,
     d: &Department,
     from: Day,
     to: Day,
 ) -> Result<Option<northstar_core::revenue::DollarFigure>, ApiError> {
     let filter = goal_filter(d, &BTreeMap::new())?;
     let loyalty = store
-        .loyalty_customers(
-            &RespondentQuery {
-                filter,
-                from: Some(from),
-                to: Some(to),
-            },
-            None,
-        )
+        .loyalty_customers(&scoped(principal, &filter, from, to).respondents(), None)
         .await?
         .into_iter()
         .next()
@@ -645,8 +644,54 @@ fn shown(value: Option<f64>, statistic: Statistic) -> String {
     }
 }
 
+/// The responses a goal's customer metric reads, within the caller's scope
+/// (a department role's own department only).
+fn scoped(principal: &Principal, filter: &[(Dimension, String)], from: Day, to: Day) -> Selection {
+    selection(filter, from, to).within(&principal.scope)
+}
+
+/// The records (or entered values) a goal's KPI reads over `[from, to]`:
+/// (day, record); entered values as (period start, period end, value).
+enum KpiInputs {
+    Records(Vec<(Day, KpiRecord)>),
+    Entered(Vec<(Day, Day, f64)>),
+}
+
+impl KpiInputs {
+    /// The KPI over `[from, to]`. Entered values count by how many of
+    /// their period's days fall in it (a month half inside counts half).
+    fn over(&self, goal: &Goal, from: Day, to: Day) -> department::KpiValue {
+        match self {
+            KpiInputs::Records(records) => {
+                let in_period: Vec<KpiRecord> = records
+                    .iter()
+                    .filter(|(d, _)| *d >= from && *d <= to)
+                    .map(|(_, r)| *r)
+                    .collect();
+                department::kpi_value(&goal.kpi, &in_period)
+            }
+            KpiInputs::Entered(values) => {
+                let (mut weighted, mut days, mut n) = (0.0, 0.0, 0);
+                for (a, b, v) in values {
+                    let overlap = f64::from((*b).min(to) - (*a).max(from) + 1);
+                    if overlap > 0.0 {
+                        weighted += v * overlap;
+                        days += overlap;
+                        n += 1;
+                    }
+                }
+                department::KpiValue {
+                    value: (days > 0.0).then(|| weighted / days),
+                    n,
+                }
+            }
+        }
+    }
+}
+
 async fn goal_card(
     store: &dyn Store,
+    principal: &Principal,
     d: &Department,
     goal: &Goal,
     zone: &jiff::tz::TimeZone,
@@ -654,55 +699,56 @@ async fn goal_card(
     (prev_from, prev_to): (Day, Day),
 ) -> Result<GoalCard, ApiError> {
     let external = goal.kpi.statistic == Statistic::External;
-    let (records, undated): (Vec<(Option<Day>, KpiRecord)>, usize) = if external {
+    let periods = grain_periods(goal.period_grain, to, CORRELATION_PERIODS);
+    let earliest = periods.first().map_or(from, |p| p.0.min(from));
+    let (inputs, undated) = if external {
         let values = store
             .backend()
             .kpi_values(&d.name, &goal.kpi.measure)
             .await?;
         (
-            values
-                .iter()
-                .map(|v| {
-                    (
-                        Some(v.period_start),
-                        KpiRecord {
-                            value: v.value,
-                            target: None,
-                        },
-                    )
-                })
-                .collect(),
+            KpiInputs::Entered(
+                values
+                    .iter()
+                    .map(|v| (v.period_start, v.period_end, v.value))
+                    .collect(),
+            ),
             0,
         )
     } else {
+        // A day in any zone lies within a day of its UTC day.
+        let from_unix = (i64::from(earliest) - 1) * 86_400;
+        let to_unix = (i64::from(to) + 2) * 86_400;
         let rows = store
             .backend()
-            .kpi_records(&d.name, &goal.kpi.measure)
+            .kpi_records(&d.name, &goal.kpi.measure, from_unix, to_unix)
             .await?;
-        let undated = rows.iter().filter(|r| r.0.is_none()).count();
+        let undated = store
+            .backend()
+            .kpi_undated_records(&d.name, &goal.kpi.measure)
+            .await?;
         (
-            rows.into_iter()
-                .map(|(unix, value, target)| {
-                    (
-                        unix.map(|u| calendar::day_in(u, zone)),
-                        KpiRecord { value, target },
-                    )
-                })
-                .collect(),
-            undated,
+            KpiInputs::Records(
+                rows.into_iter()
+                    .filter_map(|(unix, value, target)| {
+                        Some((calendar::day_in(unix?, zone), KpiRecord { value, target }))
+                    })
+                    .collect(),
+            ),
+            usize::try_from(undated).unwrap_or(usize::MAX),
         )
     };
-    let kpi = kpi_over(goal, &records, from, to);
+    let kpi = inputs.over(goal, from, to);
     let met = kpi
         .value
         .map(|v| goal.kpi.direction.meets(v, goal.kpi.target));
     let filter = goal_filter(d, &goal.customer_metric.filter)?;
     let metric = goal.customer_metric.metric;
-    let here = selection(&filter, from, to);
+    let here = scoped(principal, &filter, from, to);
     let answers = store
         .query_rollups_many(&[
             here.query(None),
-            selection(&filter, prev_from, prev_to).query(None),
+            scoped(principal, &filter, prev_from, prev_to).query(None),
             here.organisation().query(None),
         ])
         .await?;
@@ -714,19 +760,20 @@ async fn goal_card(
     let customer_metric = report::report_from(current, metric, &here, None);
     let mut rest = organisation.overall;
     rest.merge(&current.overall.negated());
-    let worse = |v: Option<comparison::VersusRest>| v.map(TestFigure::from);
-    let vs_previous = worse(comparison::versus_rest(
-        metric,
-        &current.overall,
-        &previous.overall,
-    ));
-    let vs_rest = worse(comparison::versus_rest(metric, &current.overall, &rest));
+    // Two comparisons per goal, Holm-adjusted together.
+    let mut vs_previous = comparison::two_samples(metric, &current.overall, &previous.overall);
+    let mut vs_rest = comparison::two_samples(metric, &current.overall, &rest);
+    comparison::adjust_for_multiple_groups(vs_previous.iter_mut().chain(vs_rest.iter_mut()));
+    let vs_previous = vs_previous.map(TestFigure::from);
+    let vs_rest = vs_rest.map(TestFigure::from);
     let significantly_worse = |t: &Option<TestFigure>| {
         t.as_ref()
             .is_some_and(|t| t.significant && t.difference < 0.0)
     };
     // The expectation gap of the KPI's own measure, where records link to
-    // answers: customers' threshold on the other side of the records' target.
+    // answers: customers' threshold inside the target the goal accepts —
+    // the goal's own for a mean, median or p90 (in the measure's units),
+    // else the records' own targets.
     let (threshold, records_target, stricter) = if external {
         (None, None, false)
     } else {
@@ -734,21 +781,21 @@ async fn goal_card(
             .gap_counts(&GapQuery {
                 department: d.name.clone(),
                 measure: goal.kpi.measure.clone(),
-                responses: RespondentQuery {
-                    filter: Vec::new(),
-                    from: Some(from),
-                    to: Some(to),
-                },
+                responses: here.respondents(),
             })
             .await?;
+        let in_units = matches!(
+            goal.kpi.statistic,
+            Statistic::Mean | Statistic::Median | Statistic::P90
+        );
         let gap = super::expectation_gap::gap_report(
             &counts,
             d.name.clone(),
             goal.kpi.measure.clone(),
             goal.kpi.measure_direction.gap(),
             DEFAULT_LEVEL,
-            None,
-            &selection(&[], from, to),
+            in_units.then_some(goal.kpi.target),
+            &here,
         )?;
         (
             gap.threshold,
@@ -760,18 +807,18 @@ async fn goal_card(
     if significantly_worse(&vs_previous) {
         reasons.push(format!(
             "{} fell significantly against the previous period",
-            metric.title()
+            metric.title().to_lowercase()
         ));
     }
     if significantly_worse(&vs_rest) {
         reasons.push(format!(
             "{} is significantly worse than in the rest of the organisation",
-            metric.title()
+            metric.title().to_lowercase()
         ));
     }
     if stricter {
         reasons.push(format!(
-            "customers' satisfaction falls below {:.0}% at {} {} while the records' target is {}",
+            "customers' satisfaction falls below {:.0}% at {} {} while the target accepts {}",
             DEFAULT_LEVEL * 100.0,
             threshold.map_or("?".into(), |t| format!("{t}")),
             goal.kpi.measure,
@@ -779,11 +826,12 @@ async fn goal_card(
         ));
     }
     let flag = met == Some(true) && !reasons.is_empty();
-    // The link itself: KPI and customer metric across periods.
-    let periods = grain_periods(goal.period_grain, to, CORRELATION_PERIODS);
+    // The link itself: KPI and customer metric across whole periods (the
+    // period still running is left out).
+    let periods: Vec<(Day, Day)> = periods.into_iter().filter(|p| p.1 <= to).collect();
     let queries: Vec<CubeQuery> = periods
         .iter()
-        .map(|(a, b)| selection(&filter, *a, *b).query(None))
+        .map(|(a, b)| scoped(principal, &filter, *a, *b).query(None))
         .collect();
     let per_period = store.query_rollups_many(&queries).await?;
     let correlation_periods: Vec<PeriodPair> = periods
@@ -794,7 +842,7 @@ async fn goal_card(
             PeriodPair {
                 from: calendar::day_label(*a),
                 to: calendar::day_label(*b),
-                kpi: kpi_over(goal, &records, *a, *b).value,
+                kpi: inputs.over(goal, *a, *b).value,
                 customer_metric: e.value,
                 customer_n: e.n,
             }
@@ -815,7 +863,11 @@ async fn goal_card(
             met,
             n: kpi.n,
             undated_records: undated,
-            method: goal.kpi.statistic.method(),
+            method: if external {
+                "mean of the values entered for the periods that overlap the period, each weighted by its days inside it"
+            } else {
+                goal.kpi.statistic.method()
+            },
             source: if external {
                 "values entered per period (kpi_values)"
             } else {
@@ -835,7 +887,7 @@ async fn goal_card(
             customers_threshold: threshold,
             records_target,
         },
-        correlation: department::correlation(&pairs),
+        correlation: department::correlation(&pairs).filter(|c| c.r.is_finite()),
         correlation_periods,
         agreed_on: goal.agreed_on.clone(),
         agreed_by: goal.agreed_by.clone(),
@@ -846,6 +898,7 @@ async fn goal_card(
 /// significantly.
 async fn rose_against_previous(
     store: &dyn Store,
+    principal: &Principal,
     d: &Department,
     card: &GoalCard,
     (prev_from, prev_to): (Day, Day),
@@ -857,17 +910,17 @@ async fn rose_against_previous(
     let filter = goal_filter(d, &goal.customer_metric.filter)?;
     let answers = store
         .query_rollups_many(&[
-            selection(&filter, from, to).query(None),
-            selection(&filter, prev_from, prev_to).query(None),
+            scoped(principal, &filter, from, to).query(None),
+            scoped(principal, &filter, prev_from, prev_to).query(None),
         ])
         .await?;
     let [now, before] = answers.as_slice() else {
         return Ok(None);
     };
-    Ok(
-        comparison::versus_rest(goal.customer_metric.metric, &now.overall, &before.overall)
-            .filter(|v| v.significant && v.difference > 0.0),
-    )
+    let mut test =
+        comparison::two_samples(goal.customer_metric.metric, &now.overall, &before.overall);
+    comparison::adjust_for_multiple_groups(test.iter_mut());
+    Ok(test.filter(|v| v.significant && v.difference > 0.0))
 }
 
 /// The best customer praise on the department's touchpoints: the newest
@@ -883,11 +936,7 @@ async fn praise(
     let filter = goal_filter(d, &BTreeMap::new())?;
     let responses = store
         .list_responses(&ResponseListQuery {
-            selection: RespondentQuery {
-                filter,
-                from: Some(from),
-                to: Some(to),
-            },
+            selection: scoped(principal, &filter, from, to).respondents(),
             with_comment: true,
             before: None,
             limit: 200,
@@ -946,7 +995,8 @@ pub async fn win_cards(
             let before = pair.first().map_or(&empty, |a| &a.overall);
             let after = pair.get(1).map_or(&empty, |a| &a.overall);
             let metric = win.win.evidence.metric;
-            let test = comparison::versus_rest(metric, after, before);
+            let mut test = comparison::two_samples(metric, after, before);
+            comparison::adjust_for_multiple_groups(test.iter_mut());
             let better = test
                 .as_ref()
                 .is_some_and(|t| t.significant && t.difference > 0.0);
@@ -961,6 +1011,38 @@ pub async fn win_cards(
         .collect())
 }
 
+/// A department role's win is evidenced on its own department's responses:
+/// the evidence filter is restricted to the caller's scope (a filter naming
+/// another department is refused).
+pub fn scope_evidence(principal: &Principal, win: &mut NewWin) -> Result<(), ApiError> {
+    if principal.scope.department().is_none() {
+        return Ok(());
+    }
+    let pairs = department::CustomerMetric {
+        metric: win.evidence.metric,
+        filter: win.evidence.filter.clone(),
+    }
+    .dimension_filter("evidence")
+    .map_err(|e| ApiError::BadBody(e.to_string()))?;
+    let restricted = principal.scope.restrict(&pairs).ok_or_else(|| {
+        ApiError::Forbidden(
+            "evidence.filter names another department; your role records wins on its own department's responses".into(),
+        )
+    })?;
+    let mut by_dimension: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (d, v) in restricted {
+        by_dimension
+            .entry(d.as_str().to_string())
+            .or_default()
+            .push(v);
+    }
+    win.evidence.filter = by_dimension
+        .into_iter()
+        .map(|(k, v)| (k, department::OneOrMany::Many(v)))
+        .collect();
+    Ok(())
+}
+
 /// Records a win for a department.
 #[utoipa::path(post, path = "/api/v1/departments/{name}/wins",
     request_body(content = Object, description = "{title, people, cx_part, on, evidence: {metric, filter, before: {from, to}, after: {from, to}}}"),
@@ -971,11 +1053,12 @@ pub async fn post_win(
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<WinCard>, ApiError> {
-    let win: NewWin = record_body(body, "win")?;
+    let mut win: NewWin = record_body(body, "win")?;
     win.check().map_err(field_errors)?;
     let d = department_named(&*state.store, &principal, &name)
         .await?
         .record;
+    scope_evidence(&principal, &mut win)?;
     let id = state
         .store
         .backend()

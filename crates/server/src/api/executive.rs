@@ -108,7 +108,8 @@ pub async fn executive(
     pairs: &[(String, String)],
 ) -> Result<ExecutiveReport, ApiError> {
     let store = &*state.store;
-    let north_star = north_star::north_star_report(state, &Selection::default()).await?;
+    let north_star =
+        north_star::north_star_report(state, &Selection::default(), &principal.scope).await?;
     let mut principles = Vec::new();
     if let Some(stored) = store.backend().north_star().await? {
         for p in stored.record.principles {

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use northstar_core::department::{self, Contribution, NorthStar};
 use northstar_core::rollup::GroupBy;
-use northstar_core::{Dimension, Metric};
+use northstar_core::{Dimension, Mergeable, Metric};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -43,6 +43,9 @@ pub struct NorthStarReport {
     pub updated_unix: i64,
 }
 
+/// The part of every other department, as a department role sees it.
+pub const REST: &str = "(rest of the organisation)";
+
 const CONTRIBUTION_METHOD: &str = "each department's answers as a share of all answers × the metric on its answers alone; the parts add up to the overall figure (a weighted mean: Σ shareᵢ·valueᵢ) exactly, in any order of addition: parts and value are rounded to a grid of 2⁻⁴⁰ (≈ 9·10⁻¹³), the last part taking the remainder. if_matched_rest = share × (the rest's value − the department's value): how far the overall figure would move if the department matched the rest of the organisation. Responses without a department count as the department \"\"";
 
 /// Sets the North Star.
@@ -66,7 +69,8 @@ pub async fn put_north_star(
 }
 
 /// The North Star, its current value with interval, and departments'
-/// contributions over a period (default: all data).
+/// contributions over a period (default: the 90 days that end with the
+/// last answer).
 #[utoipa::path(get, path = "/api/v1/north-star",
     params(("from" = Option<String>, Query, description = "First day (YYYY-MM-DD)"),
         ("to" = Option<String>, Query, description = "Last day (YYYY-MM-DD)")),
@@ -74,7 +78,7 @@ pub async fn put_north_star(
         (status = 404, description = "No North Star set yet", body = super::doc::ErrorBody)))]
 pub async fn get_north_star(
     State(state): State<AppState>,
-    _principal: Principal,
+    principal: Principal,
     params::QueryPairs(pairs): params::QueryPairs,
 ) -> Result<Json<NorthStarReport>, ApiError> {
     params::reject_empty(&pairs, &["from", "to"])?;
@@ -85,7 +89,7 @@ pub async fn get_north_star(
             "the North Star is the whole organisation's; give from and to only",
         ));
     }
-    north_star_report(&state, &p.selection)
+    north_star_report(&state, &p.selection, &principal.scope)
         .await?
         .map(Json)
         .ok_or_else(|| {
@@ -93,30 +97,66 @@ pub async fn get_north_star(
         })
 }
 
-/// The report for a selection (the whole organisation over its period);
-/// `None` before a North Star is set. Every page's header shows it.
+/// The report for a selection (the whole organisation over its period;
+/// without `from`, the 90 days that end with the last answer: the current
+/// value); `None` before a North Star is set. Every page's header shows it.
+/// A department role sees the overall figure and its own department's
+/// part beside the rest of the organisation's, not other departments'.
 pub async fn north_star_report(
     state: &AppState,
     selection: &Selection,
+    scope: &northstar_core::access::Scope,
 ) -> Result<Option<NorthStarReport>, ApiError> {
     let Some(stored) = state.store.backend().north_star().await? else {
         return Ok(None);
     };
     let ns = stored.record;
     let metric = ns.metric;
+    let mut selection = selection.clone();
+    if selection.from.is_none() {
+        let everything = state
+            .store
+            .query_rollups(&northstar_core::rollup::CubeQuery::default())
+            .await?;
+        if let Some((_, last)) = everything.span(metric) {
+            let to = selection.to.unwrap_or(last).min(last);
+            selection.to = Some(to);
+            selection.from = Some(to - 89);
+        }
+    }
+    let selection = &selection;
     let answer = state
         .store
         .query_rollups(&selection.query(Some(GroupBy::Dimension(Dimension::Department))))
         .await?;
     let overall = metric.estimate(&answer.overall);
-    let groups: Vec<(String, i64, f64)> = answer
-        .groups
-        .iter()
-        .filter_map(|g| {
-            let e = metric.estimate(&g.summary);
-            Some((g.key.clone(), e.n, e.value?))
-        })
-        .collect();
+    let groups: Vec<(String, i64, f64)> = match scope.department() {
+        None => answer
+            .groups
+            .iter()
+            .filter_map(|g| {
+                let e = metric.estimate(&g.summary);
+                Some((g.key.clone(), e.n, e.value?))
+            })
+            .collect(),
+        Some(own) => {
+            let mine = answer
+                .groups
+                .iter()
+                .find(|g| g.key == own)
+                .map(|g| g.summary)
+                .unwrap_or_default();
+            let mut rest = answer.overall;
+            rest.merge(&mine.negated());
+            [(own.to_string(), mine), (REST.to_string(), rest)]
+                .into_iter()
+                .filter_map(|(key, summary)| {
+                    let e = metric.estimate(&summary);
+                    Some((key, e.n, e.value?))
+                })
+                .collect()
+        }
+    };
     // The value shown is the total the parts sum to exactly, in any order
     // (the direct figure rounded to 2⁻⁴⁰, within 5·10⁻¹³ of it).
     let (contributions, value) = match overall.value {

@@ -428,7 +428,9 @@ pub async fn record_win(
                 },
             },
         };
+        let mut win = win;
         win.check().map_err(departments::field_errors)?;
+        departments::scope_evidence(&principal, &mut win)?;
         state
             .store
             .backend()

@@ -84,18 +84,24 @@ impl Nav {
     /// all data), when one is set; a failure to read it leaves it out.
     pub async fn load(state: &AppState, p: &Principal) -> Self {
         let mut nav = Self::of(p);
-        match crate::api::north_star::north_star_report(state, &crate::report::Selection::default())
-            .await
+        match crate::api::north_star::north_star_report(
+            state,
+            &crate::report::Selection::default(),
+            &p.scope,
+        )
+        .await
         {
             Ok(Some(r)) => {
                 nav.north_star = Some(NorthStarLine {
                     statement: r.statement,
                     figure: format!(
-                        "{} {} (95% CI {}, n = {})",
+                        "{} {} (95% CI {}, n = {}, {} to {})",
                         r.metric.title(),
                         understand::format_value(r.metric, r.value),
                         understand::format_interval(r.metric, r.ci_low, r.ci_high),
-                        understand::thousands(r.n)
+                        understand::thousands(r.n),
+                        r.period.from.as_deref().unwrap_or("–"),
+                        r.period.to.as_deref().unwrap_or("–")
                     ),
                     target: format!(
                         "target {} by {}",

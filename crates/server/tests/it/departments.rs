@@ -143,12 +143,24 @@ async fn a_department_with_a_goal_is_stored_and_bad_input_names_the_field() {
         .await;
     assert_eq!(status, StatusCode::OK, "{card}");
     let kpi = &card["goals"][1]["kpi"];
+    // Each month weighted by its days in the period: 31 at 0.97, 30 at 0.99.
+    let want = (0.97 * 31.0 + 0.99 * 30.0) / 61.0;
     assert!(
-        (kpi["value"].as_f64().unwrap() - 0.98).abs() < 1e-12,
+        (kpi["value"].as_f64().unwrap() - want).abs() < 1e-12,
         "{kpi}"
     );
     assert_eq!(kpi["n"], 2);
-    assert_eq!(kpi["met"], true);
+    assert_eq!(kpi["met"], false);
+    // Part of April: April alone.
+    let (_, card) = app
+        .json(
+            "GET",
+            "/api/v1/departments/logistics/scorecard?from=2026-04-10&to=2026-04-20",
+            None,
+        )
+        .await;
+    assert_eq!(card["goals"][1]["kpi"]["value"], 0.99, "{card}");
+    assert_eq!(card["goals"][1]["kpi"]["met"], true);
 }
 
 #[tokio::test]
@@ -488,4 +500,84 @@ async fn the_executive_view_sets_retention_beside_nps_per_segment() {
         html.contains("Acquisition and retention beside NPS"),
         "{html}"
     );
+}
+
+async fn as_token(
+    app: &TestApp,
+    token: &str,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let (status, _, text) = app
+        .raw(
+            axum::http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(body.map_or(axum::body::Body::empty(), |b| {
+                    axum::body::Body::from(b.to_string())
+                }))
+                .unwrap(),
+        )
+        .await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn department_roles_see_and_credit_their_own_department_only() {
+    let app = TestApp::new().await;
+    app.seed().await;
+    app.json("POST", "/api/v1/departments", Some(logistics()))
+        .await;
+    let ambassador = token_for(&*app.store, "amb", Role::Ambassador, Some("logistics")).await;
+    let win = |filter: Value| {
+        json!({"title": "t", "on": "2026-03-01",
+               "evidence": {"metric": "nps", "filter": filter,
+                            "before": {"from": "2026-01-01", "to": "2026-01-31"},
+                            "after": {"from": "2026-03-01", "to": "2026-03-31"}}})
+    };
+    // Another department's figures cannot be read through a win's evidence.
+    let (status, body) = as_token(
+        &app,
+        &ambassador,
+        "POST",
+        "/api/v1/departments/logistics/wins",
+        Some(win(json!({"department": "billing"}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // A filter within the scope is narrowed to the department.
+    let (status, w) = as_token(
+        &app,
+        &ambassador,
+        "POST",
+        "/api/v1/departments/logistics/wins",
+        Some(win(json!({"segment": "smb"}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{w}");
+    assert_eq!(w["evidence"]["filter"]["department"], json!(["logistics"]));
+    assert_eq!(w["after"]["n"], 20, "{w}");
+
+    // The North Star: the overall figure, the department's own part and
+    // the rest of the organisation's — not other departments'.
+    let ns = json!({"statement": "s", "metric": "nps", "target": 40, "target_date": "2027-06-30"});
+    app.json("PUT", "/api/v1/north-star", Some(ns)).await;
+    let (status, r) = as_token(&app, &ambassador, "GET", "/api/v1/north-star", None).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let parts = r["contributions"].as_array().unwrap();
+    let names: Vec<&str> = parts
+        .iter()
+        .map(|c| c["department"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["logistics", "(rest of the organisation)"]);
+    let sum = parts
+        .iter()
+        .fold(0.0, |acc, c| acc + c["points"].as_f64().unwrap());
+    assert_eq!(sum, r["value"].as_f64().unwrap());
+    let (_, admin) = app.json("GET", "/api/v1/north-star", None).await;
+    assert_eq!(admin["value"], r["value"]);
+    assert_eq!(admin["contributions"].as_array().unwrap().len(), 3);
 }

@@ -152,16 +152,27 @@ async fn kpi_records_are_the_department_s_own(db: TestDb) {
         .unwrap();
     let mut rows = store
         .backend()
-        .kpi_records("logistics", "delivery_days")
+        .kpi_records("logistics", "delivery_days", 0, i64::MAX)
         .await
         .unwrap();
     rows.sort_by(|a, b| a.1.total_cmp(&b.1));
+    assert_eq!(rows, [(Some(1_767_225_602), 6.0, Some(5.0))]);
     assert_eq!(
-        rows,
-        [
-            (None, 3.0, Some(5.0)),
-            (Some(1_767_225_602), 6.0, Some(5.0))
-        ]
+        store
+            .backend()
+            .kpi_undated_records("logistics", "delivery_days")
+            .await
+            .unwrap(),
+        1
+    );
+    // Bounded by when the records happened: [from, to).
+    assert!(
+        store
+            .backend()
+            .kpi_records("logistics", "delivery_days", 0, 1_767_225_602)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
