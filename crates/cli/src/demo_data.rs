@@ -160,6 +160,9 @@ pub fn write(dir: &Path, responses: u64, seed: u64) -> Result<DemoFiles> {
 
     let mut mood_sum = vec![0.0f64; n_customers];
     let mut mood_n = vec![0u32; n_customers];
+    // Each customer's first answer (day of the year): customers won during
+    // the year are acquired before it.
+    let mut first_day = vec![DAYS; n_customers];
     let mut order_seq: u64 = 0;
     for i in 0..responses {
         let x = rng.f64() * total_weight;
@@ -225,6 +228,7 @@ pub fn write(dir: &Path, responses: u64, seed: u64) -> Result<DemoFiles> {
             "billing" => base -= 0.5,
             _ => base += 0.2,
         }
+        first_day[ci] = first_day[ci].min(day);
         mood_sum[ci] += base;
         mood_n[ci] += 1;
         let answered = |rng: &mut fastrand::Rng, p: f64| rng.f64() < p;
@@ -343,8 +347,10 @@ pub fn write(dir: &Path, responses: u64, seed: u64) -> Result<DemoFiles> {
         // during it. Churned customers leave on a day of the year, after
         // they were acquired.
         let start_day = start.as_second().div_euclid(86_400);
-        let acquired = if mood_n[i] == 0 && rng.bool() {
-            start_day + rng.i64(0..DAYS)
+        // Most were won up to six years before the demo year; about one in
+        // eight during it, before their first answer.
+        let acquired = if rng.f64() < 0.125 {
+            start_day + rng.i64(0..=first_day[i].min(DAYS - 1))
         } else {
             start_day - rng.i64(1..6 * 365)
         };

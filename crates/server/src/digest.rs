@@ -164,16 +164,18 @@ impl Mailer {
                     .parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback())
         });
-        if parsed.password().is_some() && !encrypted && !loopback {
+        if !encrypted && !loopback {
             return Err(DigestError::SmtpUrl(
-                "a password would cross the network unencrypted; add ?tls=required (STARTTLS) or use smtps://".into(),
+                "the digest (customers' words and figures, and any password) would cross the network unencrypted; add ?tls=required (STARTTLS) or use smtps:// (plain smtp:// only to a relay on this machine)".into(),
             ));
         }
-        let mut shown = parsed.clone();
-        if shown.password().is_some() {
-            let _ = shown.set_password(Some("***"));
-        }
-        let server = shown.to_string();
+        // Only where it goes: a user name can be a provider's API key.
+        let server = format!(
+            "{}://{}{}",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or(""),
+            parsed.port().map(|p| format!(":{p}")).unwrap_or_default()
+        );
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
             .map_err(|e| DigestError::SmtpUrl(format!("{server}: {e}")))?
             .timeout(Some(SMTP_TIMEOUT))
@@ -384,7 +386,16 @@ async fn recipients(
     d: &Department,
     now: Timestamp,
 ) -> Result<(Vec<DigestSubscription>, Vec<String>), DigestError> {
-    let (team, invalid) = team_addresses(d);
+    let (team, mut invalid) = team_addresses(d);
+    // Only active accounts get it: the digest carries what a department
+    // lead may see, not what anyone named in a record may.
+    let users = store.backend().users().await?;
+    let (team, strangers): (Vec<String>, Vec<String>) = team.into_iter().partition(|e| {
+        users
+            .iter()
+            .any(|u| !u.disabled && u.email.eq_ignore_ascii_case(e))
+    });
+    invalid.extend(strangers);
     store
         .backend()
         .ensure_digest_subscriptions(&d.name, &team, now.as_second())
@@ -528,36 +539,53 @@ pub async fn scheduled_round(
     let mut out = Vec::new();
     for stamped in store.backend().departments().await? {
         let d = stamped.record;
-        if store.backend().digest_send(&d.name, week).await?.is_some() {
-            continue;
-        }
-        let (to, invalid) = recipients(&**store, &d, now).await?;
-        if to.is_empty() {
-            continue;
-        }
-        if !store
-            .backend()
-            .record_digest_send(&d.name, week, to.len() as i64, now.as_second())
-            .await?
-        {
-            // Another process claimed it meanwhile.
-            continue;
-        }
-        let mut report = SendReport {
-            department: d.name.clone(),
-            week_start: week,
-            invalid,
-            ..SendReport::default()
-        };
-        match deliver(store, mailer, &d, week, &to, &mut report).await {
-            Ok(()) => out.push(Ok(report)),
-            Err(e) => {
-                store.backend().release_digest_week(&d.name, week).await?;
-                out.push(Err(e));
-            }
+        // One department's failure does not hold up the others.
+        match department_round(store, mailer, &d, week, now).await {
+            Ok(Some(report)) => out.push(Ok(report)),
+            Ok(None) => {}
+            Err(e) => out.push(Err(e)),
         }
     }
     Ok(out)
+}
+
+/// One department's part of [`scheduled_round`]: `None` when nothing was
+/// due (sent already, claimed by another process, or nobody to send to).
+async fn department_round(
+    store: &Arc<dyn Store>,
+    mailer: &Mailer,
+    d: &Department,
+    week: Day,
+    now: Timestamp,
+) -> Result<Option<SendReport>, DigestError> {
+    if store.backend().digest_send(&d.name, week).await?.is_some() {
+        return Ok(None);
+    }
+    let (to, invalid) = recipients(&**store, d, now).await?;
+    if to.is_empty() {
+        return Ok(None);
+    }
+    if !store
+        .backend()
+        .record_digest_send(&d.name, week, to.len() as i64, now.as_second())
+        .await?
+    {
+        // Another process claimed it meanwhile.
+        return Ok(None);
+    }
+    let mut report = SendReport {
+        department: d.name.clone(),
+        week_start: week,
+        invalid,
+        ..SendReport::default()
+    };
+    match deliver(store, mailer, d, week, &to, &mut report).await {
+        Ok(()) => Ok(Some(report)),
+        Err(e) => {
+            store.backend().release_digest_week(&d.name, week).await?;
+            Err(e)
+        }
+    }
 }
 
 /// Runs [`scheduled_round`] now and then every [`SCHEDULE_EVERY`], logging
@@ -685,26 +713,19 @@ fn good_news_evidence(card: &Scorecard, g: &GoodNews) -> Vec<String> {
         "goal_met" => card
             .goals
             .iter()
-            .find(|goal| g.text.starts_with(&format!("{}:", goal.title)))
+            .find(|goal| g.goal.as_deref() == Some(goal.title.as_str()))
             .map(|goal| vec![format!("KPI: {}", kpi_line(card, goal))])
             .unwrap_or_default(),
         "customer_metric_rose" => card
             .goals
             .iter()
-            .find(|goal| {
-                let m = &goal.customer_metric;
-                g.text.starts_with(&format!(
-                    "{} on {}",
-                    m.title,
-                    crate::report::describe_filter(&m.filter)
-                ))
-            })
+            .find(|goal| g.goal.as_deref() == Some(goal.title.as_str()))
             .map(|goal| vec![format!("Customers: {}", customer_line(goal))])
             .unwrap_or_default(),
         "win" => card
             .wins
             .iter()
-            .find(|w| g.text.starts_with(&format!("Win: {} (", w.win.win.title)))
+            .find(|w| g.win_id == Some(w.win.id))
             .map(|w| {
                 let e = &w.win.win.evidence;
                 let figure = |f: &crate::report::Figure| {
@@ -741,9 +762,10 @@ fn evidence_lines(g: &GoalCard) -> Vec<String> {
     let mut out = Vec::new();
     let test = |what: &str, t: &crate::api::departments::TestFigure| {
         format!(
-            "{what}: difference {:+.1} (p = {:.3}, {}{})",
+            "{what}: difference {:+.1} (p = {:.3}, Holm-adjusted {:.3}; {}{})",
             t.difference,
             t.p_value,
+            t.p_adjusted,
             t.method,
             if t.significant { ", significant" } else { "" }
         )
@@ -756,7 +778,7 @@ fn evidence_lines(g: &GoalCard) -> Vec<String> {
     }
     if let (Some(threshold), Some(target)) = (d.customers_threshold, d.records_target) {
         out.push(format!(
-            "Customers' threshold on {}: {threshold}; the records' target: {target}",
+            "Customers' threshold on {} (satisfied share below 80%): {threshold}; the target the goal accepts: {target}",
             g.kpi.measure
         ));
     }

@@ -63,12 +63,20 @@ pub struct DepartmentData {
     /// Oldest first.
     pub wins: Vec<Win>,
     pub north_star: Option<Stamped<northstar_core::department::NorthStar>>,
+    /// Digest subscriptions with their tokens (unsubscribe links keep
+    /// working after a copy) and the weeks sent.
+    pub digest_subscriptions: Vec<DigestSubscription>,
+    pub digest_sends: Vec<DigestSend>,
 }
 
 impl DepartmentData {
     /// Rows it holds.
     pub fn rows(&self) -> u64 {
-        (self.departments.len() + self.kpi_values.len() + self.wins.len()) as u64
+        (self.departments.len()
+            + self.kpi_values.len()
+            + self.wins.len()
+            + self.digest_subscriptions.len()
+            + self.digest_sends.len()) as u64
             + u64::from(self.north_star.is_some())
     }
 }
@@ -621,6 +629,37 @@ macro_rules! department_records {
                     recorded_unix,
                 });
             }
+            let subscriptions: Vec<(String, String, String, Option<i64>, i64)> = sqlx::query_as(
+                "SELECT department, email, token, unsubscribed_unix, created_unix FROM digest_subscriptions \
+                 ORDER BY department, email",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            data.digest_subscriptions = subscriptions
+                .into_iter()
+                .map(|(department, email, token, unsubscribed_unix, created_unix)| {
+                    crate::departments::DigestSubscription {
+                        department,
+                        email,
+                        token,
+                        unsubscribed_unix,
+                        created_unix,
+                    }
+                })
+                .collect();
+            let sends: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+                "SELECT department, week_start, sent_unix, recipients FROM digest_sends ORDER BY department, week_start",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            for (department, week, sent_unix, recipients) in sends {
+                data.digest_sends.push(crate::departments::DigestSend {
+                    department,
+                    week_start: crate::departments::day_of("digest_sends.week_start", week)?,
+                    sent_unix,
+                    recipients,
+                });
+            }
             Ok(data)
         }
 
@@ -674,6 +713,34 @@ macro_rules! department_records {
                 .await?;
             }
             sqlx::query($after_copied_wins).execute(&mut *tx).await?;
+            for d in &data.digest_subscriptions {
+                sqlx::query(
+                    "INSERT INTO digest_subscriptions (department, email, token, unsubscribed_unix, created_unix) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (department, email) DO UPDATE SET \
+                     token = excluded.token, unsubscribed_unix = excluded.unsubscribed_unix, \
+                     created_unix = excluded.created_unix",
+                )
+                .bind(&d.department)
+                .bind(&d.email)
+                .bind(&d.token)
+                .bind(d.unsubscribed_unix)
+                .bind(d.created_unix)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for w in &data.digest_sends {
+                sqlx::query(
+                    "INSERT INTO digest_sends (department, week_start, sent_unix, recipients) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (department, week_start) DO UPDATE SET sent_unix = excluded.sent_unix, \
+                     recipients = excluded.recipients",
+                )
+                .bind(&w.department)
+                .bind(i64::from(w.week_start))
+                .bind(w.sent_unix)
+                .bind(w.recipients)
+                .execute(&mut *tx)
+                .await?;
+            }
             if let Some(ns) = &data.north_star {
                 sqlx::query(
                     "INSERT INTO north_star (id, document, updated_unix, updated_by) VALUES (1, $1, $2, $3) \

@@ -23,6 +23,28 @@ fn logistics(db: &Path) {
             .put_department(&department, "cli-test", 0)
             .await
             .unwrap();
+        // The digest goes to active accounts only.
+        for (email, role) in [
+            (
+                "lead@example.com",
+                northstar_core::account::Role::DepartmentLead,
+            ),
+            ("amb@example.com", northstar_core::account::Role::Ambassador),
+        ] {
+            store
+                .backend()
+                .insert_user(
+                    &northstar_store::accounts::NewUser {
+                        email: email.into(),
+                        role,
+                        department: Some("logistics".into()),
+                        password_hash: "not a hash: this account never signs in".into(),
+                    },
+                    0,
+                )
+                .await
+                .unwrap();
+        }
     });
 }
 

@@ -264,6 +264,9 @@ pub struct TestFigure {
     /// This period (or this department) minus the other, on the metric's scale.
     pub difference: f64,
     pub p_value: f64,
+    /// After Holm's adjustment across the goal's comparisons (what
+    /// `significant` is decided on).
+    pub p_adjusted: f64,
     pub significant: bool,
     pub method: &'static str,
 }
@@ -273,6 +276,7 @@ impl From<comparison::VersusRest> for TestFigure {
         Self {
             difference: v.difference,
             p_value: v.p_value,
+            p_adjusted: v.p_adjusted,
             significant: v.significant,
             method: v.method,
         }
@@ -311,6 +315,10 @@ pub struct GoodNews {
     /// `goal_met`, `customer_metric_rose`, `win` or `praise`.
     pub kind: &'static str,
     pub text: String,
+    /// The goal it is about (`goal_met`, `customer_metric_rose`).
+    pub goal: Option<String>,
+    /// The win it is about (`win`).
+    pub win_id: Option<i64>,
 }
 
 /// Something the CX team asks of the department.
@@ -509,6 +517,8 @@ pub async fn scorecard(
         .await?;
         if card.kpi.met == Some(true) {
             good_news.push(GoodNews {
+                goal: Some(goal.title.clone()),
+                win_id: None,
                 kind: "goal_met",
                 text: format!(
                     "{}: {} against a target of {} — met.",
@@ -552,6 +562,8 @@ pub async fn scorecard(
                 .await?
         {
             good_news.push(GoodNews {
+                goal: Some(card.title.clone()),
+                win_id: None,
                 kind: "customer_metric_rose",
                 text: format!(
                     "{} on {} rose by {:.1} against the previous period (p = {:.3}).",
@@ -566,6 +578,8 @@ pub async fn scorecard(
     let wins = win_cards(store, Some(&d.name)).await?;
     for w in wins.iter().filter(|w| w.status == "win").take(5) {
         good_news.push(GoodNews {
+            goal: None,
+            win_id: Some(w.win.id),
             kind: "win",
             text: format!("{} ({}).", w.win.win.title, w.win.win.on),
         });
@@ -575,6 +589,8 @@ pub async fn scorecard(
             good_news.push(GoodNews {
                 kind: "praise",
                 text,
+                goal: None,
+                win_id: None,
             });
         }
     }

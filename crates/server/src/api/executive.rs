@@ -38,6 +38,8 @@ pub struct DepartmentLine {
 pub struct SegmentPeriod {
     pub from: String,
     pub to: String,
+    /// The quarter was cut at the last answer (rates over fewer days).
+    pub partial: bool,
     #[schema(value_type = Object)]
     pub rates: PeriodRates,
     pub nps: Figure,
@@ -215,6 +217,10 @@ pub async fn executive(
                     rows.push(SegmentPeriod {
                         from: calendar::day_label(*a),
                         to: calendar::day_label(*b),
+                        partial: *b < calendar::last_day_of_month(calendar::month_of_day(*b)) || {
+                            let m = calendar::month_of_day(*b);
+                            m.rem_euclid(3) != 2
+                        },
                         rates: lifecycle::period_rates(&of_segment, *a, *b),
                         nps,
                     });

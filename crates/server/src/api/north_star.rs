@@ -46,7 +46,7 @@ pub struct NorthStarReport {
 /// The part of every other department, as a department role sees it.
 pub const REST: &str = "(rest of the organisation)";
 
-const CONTRIBUTION_METHOD: &str = "each department's answers as a share of all answers × the metric on its answers alone; the parts add up to the overall figure (a weighted mean: Σ shareᵢ·valueᵢ) exactly, in any order of addition: parts and value are rounded to a grid of 2⁻⁴⁰ (≈ 9·10⁻¹³), the last part taking the remainder. if_matched_rest = share × (the rest's value − the department's value): how far the overall figure would move if the department matched the rest of the organisation. Responses without a department count as the department \"\"";
+const CONTRIBUTION_METHOD: &str = "each department's answers as a share of all answers × the metric on its answers alone; the parts add up to the overall figure (a weighted mean: Σ shareᵢ·valueᵢ) exactly, in any order of addition: parts and value are rounded to a grid of 2⁻⁴⁰ (≈ 9·10⁻¹³), the last part taking the remainder. if_matched_rest = share × (the rest's value − the department's value): how far the overall figure would move if the department matched the rest of the organisation. Responses without a department count as the department \"\". Shares are of the answers, so a department that surveys more weighs more";
 
 /// Sets the North Star.
 #[utoipa::path(put, path = "/api/v1/north-star",

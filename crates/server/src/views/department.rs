@@ -77,6 +77,15 @@ struct DepartmentPage {
     default_filter: String,
 }
 
+/// A p-value as people read it: `p = 0.042`, `p < 0.001`.
+fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".into()
+    } else {
+        format!("p = {p:.3}")
+    }
+}
+
 fn kpi_text(value: Option<f64>, statistic: &str) -> String {
     match value {
         None => "no value".into(),
@@ -91,9 +100,9 @@ fn goal_row(department: &str, g: &GoalCard) -> GoalRow {
     let test_line = |label: &str, t: &Option<departments::TestFigure>| {
         t.as_ref().map(|t| {
             format!(
-                "{label}: difference {:+.1}, p = {:.3}{} ({})",
+                "{label}: difference {:+.1}, {}{} ({})",
                 t.difference,
-                t.p_value,
+                p_text(t.p_value),
                 if t.significant { ", significant" } else { "" },
                 t.method
             )
@@ -197,7 +206,7 @@ pub fn win_rows(wins: &[WinCard]) -> Vec<WinRow> {
                     thousands(w.after.n),
                     w.test.as_ref().map_or_else(
                         || "; no test possible yet".to_string(),
-                        |t| format!("; p = {:.3} ({})", t.p_value, t.method)
+                        |t| format!("; {} ({})", p_text(t.p_value), t.method)
                     )
                 ),
                 recorded: format!("recorded by {}", w.win.recorded_by),

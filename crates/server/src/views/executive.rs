@@ -121,7 +121,12 @@ pub async fn page(
                     } else {
                         s.segment.clone()
                     },
-                    period: format!("{} to {}", p.from, p.to),
+                    period: format!(
+                        "{} to {}{}",
+                        p.from,
+                        p.to,
+                        if p.partial { " (partial)" } else { "" }
+                    ),
                     base: thousands(i64::try_from(p.rates.base).unwrap_or(i64::MAX)),
                     acquisition: percent(p.rates.acquisition_rate),
                     retention: format!(

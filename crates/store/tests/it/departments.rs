@@ -221,13 +221,19 @@ async fn department_records_are_copied(db: TestDb) {
     }))
     .unwrap();
     b.put_north_star(&ns, "cx", 400).await.unwrap();
+    b.ensure_digest_subscriptions("logistics", &["a@example.com".to_string()], 450)
+        .await
+        .unwrap();
+    b.record_digest_send("logistics", 20_454, 1, 460)
+        .await
+        .unwrap();
     for run in 0..2u64 {
         let copied = northstar_store::copy::copy_all(&*source, &*target, &mut |_, _, _| {})
             .await
             .unwrap();
         let t = copied.iter().find(|t| t.table == "departments").unwrap();
-        assert_eq!(t.written.accepted(), 5);
-        assert_eq!(t.written.unchanged, run * 5);
+        assert_eq!(t.written.accepted(), 7);
+        assert_eq!(t.written.unchanged, run * 7);
         let cmp = northstar_store::copy::compare(&*source, &*target)
             .await
             .unwrap();
