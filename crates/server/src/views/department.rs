@@ -126,7 +126,7 @@ fn goal_row(department: &str, g: &GoalCard) -> GoalRow {
         g.disagreement.records_target,
     ) {
         evidence.push(format!(
-            "Expectation gap: customers' satisfaction falls below 80% at {t} {}, the records' own target is {target}.",
+            "Expectation gap: customers' satisfaction falls below 80% at {t} {}; the target the goal accepts is {target}.",
             g.kpi.measure
         ));
     }
@@ -316,7 +316,8 @@ fn page_of(
             .map(|a| {
                 let dollars = match (a.dollars, &a.dollars_basis) {
                     (Some(v), _) => format!(
-                        "${v:.0}{}",
+                        "${}{}",
+                        thousands(v.round() as i64),
                         if a.finance_reviewed {
                             " (reviewed by finance)"
                         } else {
