@@ -629,7 +629,7 @@ macro_rules! department_records {
                     recorded_unix,
                 });
             }
-            let subscriptions: Vec<(String, String, String, Option<i64>, i64)> = sqlx::query_as(
+            let subscriptions: Vec<crate::departments::SubscriptionRow> = sqlx::query_as(
                 "SELECT department, email, token, unsubscribed_unix, created_unix FROM digest_subscriptions \
                  ORDER BY department, email",
             )

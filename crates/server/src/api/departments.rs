@@ -1045,18 +1045,23 @@ pub fn scope_evidence(principal: &Principal, win: &mut NewWin) -> Result<(), Api
             "evidence.filter names another department; your role records wins on its own department's responses".into(),
         )
     })?;
+    win.evidence.filter = filter_document(restricted);
+    Ok(())
+}
+
+/// Dimension filter pairs as a record stores them: dimension → values.
+pub fn filter_document(pairs: Vec<(Dimension, String)>) -> BTreeMap<String, department::OneOrMany> {
     let mut by_dimension: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (d, v) in restricted {
+    for (d, v) in pairs {
         by_dimension
             .entry(d.as_str().to_string())
             .or_default()
             .push(v);
     }
-    win.evidence.filter = by_dimension
+    by_dimension
         .into_iter()
         .map(|(k, v)| (k, department::OneOrMany::Many(v)))
-        .collect();
-    Ok(())
+        .collect()
 }
 
 /// Records a win for a department.

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use northstar_core::Metric;
 use northstar_core::access::Capability;
-use northstar_core::department::{DayRange, NewWin, OneOrMany, WinEvidence};
+use northstar_core::department::{DayRange, NewWin, WinEvidence};
 
 use super::understand::{format_interval, format_value, thousands};
 use crate::api::departments::{self, GoalCard, Scorecard, WinCard};
@@ -404,13 +404,6 @@ pub async fn record_win(
         let metric = Metric::parse(f.metric.trim())
             .ok_or_else(|| ApiError::parameter("metric", "choose nps, csat, ces or fcr"))?;
         let filter = departments::goal_filter(&d, &Default::default())?;
-        let mut by_dimension: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for (dim, v) in filter {
-            by_dimension
-                .entry(dim.as_str().to_string())
-                .or_default()
-                .push(v);
-        }
         let win = NewWin {
             title: f.title.trim().to_string(),
             people: f
@@ -424,10 +417,7 @@ pub async fn record_win(
             on: f.on.trim().to_string(),
             evidence: WinEvidence {
                 metric,
-                filter: by_dimension
-                    .into_iter()
-                    .map(|(k, v)| (k, OneOrMany::Many(v)))
-                    .collect(),
+                filter: departments::filter_document(filter),
                 before: DayRange {
                     from: f.before_from.trim().to_string(),
                     to: f.before_to.trim().to_string(),
