@@ -501,16 +501,47 @@ pub async fn scorecard(
     let length = to - from;
     let (prev_from, prev_to) = (from - length - 1, from - 1);
     let at_risk = revenue_at_risk(store, principal, &d, from, to).await?;
+    // Each measure's records are read once for every goal that uses it,
+    // over the longest span any of them needs.
+    let earliest = d
+        .goals
+        .iter()
+        .filter_map(|g| {
+            grain_periods(g.period_grain, to, CORRELATION_PERIODS)
+                .first()
+                .map(|p| p.0)
+        })
+        .fold(from, Day::min);
+    let mut inputs: std::collections::HashMap<(String, bool), KpiInputs> =
+        std::collections::HashMap::new();
+    for goal in &d.goals {
+        let key = (
+            goal.kpi.measure.clone(),
+            goal.kpi.statistic == Statistic::External,
+        );
+        if let std::collections::hash_map::Entry::Vacant(slot) = inputs.entry(key) {
+            slot.insert(load_kpi_inputs(store, &d, goal, &zone, earliest, to).await?);
+        }
+    }
     let mut goals = Vec::with_capacity(d.goals.len());
     let mut good_news = Vec::new();
     let mut asks = Vec::new();
     for goal in &d.goals {
+        let key = (
+            goal.kpi.measure.clone(),
+            goal.kpi.statistic == Statistic::External,
+        );
+        let Some(goal_inputs) = inputs.get(&key) else {
+            return Err(ApiError::BadRequest(
+                "a goal's KPI inputs were not read".into(),
+            ));
+        };
         let card = goal_card(
+            goal_inputs,
             store,
             principal,
             &d,
             goal,
-            &zone,
             (from, to),
             (prev_from, prev_to),
         )
@@ -669,7 +700,11 @@ fn scoped(principal: &Principal, filter: &[(Dimension, String)], from: Day, to: 
 /// The records (or entered values) a goal's KPI reads over `[from, to]`:
 /// (day, record); entered values as (period start, period end, value).
 enum KpiInputs {
-    Records(Vec<(Day, KpiRecord)>),
+    /// Records sorted by day, and how many carry no date.
+    Records {
+        records: Vec<(Day, KpiRecord)>,
+        undated: usize,
+    },
     Entered(Vec<(Day, Day, f64)>),
 }
 
@@ -678,10 +713,13 @@ impl KpiInputs {
     /// their period's days fall in it (a month half inside counts half).
     fn over(&self, goal: &Goal, from: Day, to: Day) -> department::KpiValue {
         match self {
-            KpiInputs::Records(records) => {
+            KpiInputs::Records { records, .. } => {
+                let first = records.partition_point(|(d, _)| *d < from);
+                let end = records.partition_point(|(d, _)| *d <= to);
                 let in_period: Vec<KpiRecord> = records
+                    .get(first..end.max(first))
+                    .unwrap_or_default()
                     .iter()
-                    .filter(|(d, _)| *d >= from && *d <= to)
                     .map(|(_, r)| *r)
                     .collect();
                 department::kpi_value(&goal.kpi, &in_period)
@@ -705,54 +743,67 @@ impl KpiInputs {
     }
 }
 
+/// What a goal's KPI reads from `earliest` to `to`: the department's
+/// records of the measure, or the values entered for it.
+async fn load_kpi_inputs(
+    store: &dyn Store,
+    d: &Department,
+    goal: &Goal,
+    zone: &jiff::tz::TimeZone,
+    earliest: Day,
+    to: Day,
+) -> Result<KpiInputs, ApiError> {
+    if goal.kpi.statistic == Statistic::External {
+        let values = store
+            .backend()
+            .kpi_values(&d.name, &goal.kpi.measure)
+            .await?;
+        return Ok(KpiInputs::Entered(
+            values
+                .iter()
+                .map(|v| (v.period_start, v.period_end, v.value))
+                .collect(),
+        ));
+    }
+    // A day in any zone lies within a day of its UTC day.
+    let from_unix = (i64::from(earliest) - 1) * 86_400;
+    let to_unix = (i64::from(to) + 2) * 86_400;
+    let rows = store
+        .backend()
+        .kpi_records(&d.name, &goal.kpi.measure, from_unix, to_unix)
+        .await?;
+    let undated = store
+        .backend()
+        .kpi_undated_records(&d.name, &goal.kpi.measure)
+        .await?;
+    let mut records: Vec<(Day, KpiRecord)> = rows
+        .into_iter()
+        .filter_map(|(unix, value, target)| {
+            Some((calendar::day_in(unix?, zone), KpiRecord { value, target }))
+        })
+        .collect();
+    // By day: a period's records are one slice.
+    records.sort_by_key(|r| r.0);
+    Ok(KpiInputs::Records {
+        records,
+        undated: usize::try_from(undated).unwrap_or(usize::MAX),
+    })
+}
+
 async fn goal_card(
+    inputs: &KpiInputs,
     store: &dyn Store,
     principal: &Principal,
     d: &Department,
     goal: &Goal,
-    zone: &jiff::tz::TimeZone,
     (from, to): (Day, Day),
     (prev_from, prev_to): (Day, Day),
 ) -> Result<GoalCard, ApiError> {
     let external = goal.kpi.statistic == Statistic::External;
     let periods = grain_periods(goal.period_grain, to, CORRELATION_PERIODS);
-    let earliest = periods.first().map_or(from, |p| p.0.min(from));
-    let (inputs, undated) = if external {
-        let values = store
-            .backend()
-            .kpi_values(&d.name, &goal.kpi.measure)
-            .await?;
-        (
-            KpiInputs::Entered(
-                values
-                    .iter()
-                    .map(|v| (v.period_start, v.period_end, v.value))
-                    .collect(),
-            ),
-            0,
-        )
-    } else {
-        // A day in any zone lies within a day of its UTC day.
-        let from_unix = (i64::from(earliest) - 1) * 86_400;
-        let to_unix = (i64::from(to) + 2) * 86_400;
-        let rows = store
-            .backend()
-            .kpi_records(&d.name, &goal.kpi.measure, from_unix, to_unix)
-            .await?;
-        let undated = store
-            .backend()
-            .kpi_undated_records(&d.name, &goal.kpi.measure)
-            .await?;
-        (
-            KpiInputs::Records(
-                rows.into_iter()
-                    .filter_map(|(unix, value, target)| {
-                        Some((calendar::day_in(unix?, zone), KpiRecord { value, target }))
-                    })
-                    .collect(),
-            ),
-            usize::try_from(undated).unwrap_or(usize::MAX),
-        )
+    let undated = match inputs {
+        KpiInputs::Records { undated, .. } => *undated,
+        KpiInputs::Entered(_) => 0,
     };
     let kpi = inputs.over(goal, from, to);
     let met = kpi
