@@ -581,3 +581,89 @@ async fn department_roles_see_and_credit_their_own_department_only() {
     assert_eq!(admin["value"], r["value"]);
     assert_eq!(admin["contributions"].as_array().unwrap().len(), 3);
 }
+
+/// Every bound a client controls, named in its error: body size, goals,
+/// list lengths, KPI values per request and their magnitude.
+#[tokio::test]
+async fn department_inputs_are_bounded_and_the_errors_name_the_limit() {
+    let app = TestApp::new().await;
+    let (status, body) = app
+        .post_bytes(
+            "/api/v1/departments",
+            format!(r#"{{"name": "x", "mission": "{}"}}"#, "m".repeat(70_000)).into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("64 KiB"),
+        "{body}"
+    );
+    let mut d = logistics();
+    d["ambassadors"] = json!(
+        (0..51)
+            .map(|i| format!("a{i}@example.com"))
+            .collect::<Vec<_>>()
+    );
+    let goal = d["goals"][0].clone();
+    d["goals"] = json!(
+        (0..21)
+            .map(|i| {
+                let mut g = goal.clone();
+                g["title"] = json!(format!("goal {i}"));
+                g
+            })
+            .collect::<Vec<_>>()
+    );
+    let (status, body) = app.json("POST", "/api/v1/departments", Some(d)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("ambassadors: has 51 entries; the limit is 50"),
+        "{message}"
+    );
+    assert!(
+        message.contains("goals: has 21 goals; the limit is 20"),
+        "{message}"
+    );
+
+    let mut d = logistics();
+    d["goals"][0]["kpi"]["statistic"] = json!("external");
+    d["goals"][0]["kpi"]["measure"] = json!("accuracy");
+    app.json("POST", "/api/v1/departments", Some(d)).await;
+    let many: Vec<Value> = (0..501)
+        .map(|i| json!({"from": "2026-01-01", "to": "2026-01-31", "value": i}))
+        .collect();
+    let (status, body) = app
+        .json(
+            "POST",
+            "/api/v1/departments/logistics/kpi-values",
+            Some(json!({"measure": "accuracy", "values": many})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 500"),
+        "{body}"
+    );
+    let (status, body) = app
+        .json(
+            "POST",
+            "/api/v1/departments/logistics/kpi-values",
+            Some(json!({"measure": "accuracy", "values": [{"from": "2026-01-01", "to": "2026-01-31", "value": 1e300}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("values[0]"),
+        "{body}"
+    );
+}

@@ -432,7 +432,30 @@ async fn digest_week_is_claimed_once(db: TestDb) {
     );
 }
 
+/// A department keeps at most 500 wins, so one cannot use up the
+/// organisation's limit; the error names it.
+async fn wins_per_department_are_bounded(db: TestDb) {
+    let store = db.open().await;
+    let b = store.backend();
+    let win: NewWin = serde_json::from_value(serde_json::json!({
+        "title": "t", "on": "2026-03-01",
+        "evidence": {"metric": "nps", "before": {"from": "2026-01-01", "to": "2026-01-31"},
+                     "after": {"from": "2026-03-01", "to": "2026-03-31"}}
+    }))
+    .unwrap();
+    for _ in 0..northstar_store::departments::MAX_WINS_PER_DEPARTMENT {
+        b.add_win("logistics", &win, "amb", 1).await.unwrap();
+    }
+    match b.add_win("logistics", &win, "amb", 2).await {
+        Err(StoreError::Limit { message, .. }) => assert!(message.contains("500"), "{message}"),
+        other => panic!("expected the per-department limit, got {other:?}"),
+    }
+    // Another department still records its own.
+    b.add_win("support", &win, "amb", 3).await.unwrap();
+}
+
 crate::conformance!(
+    wins_per_department_are_bounded,
     department_records_are_copied,
     department_records_round_trip_and_are_audited,
     kpi_records_are_the_department_s_own,
