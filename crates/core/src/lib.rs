@@ -21,6 +21,7 @@ pub mod lifecycle;
 pub mod metric;
 pub mod operation;
 pub mod personal_data;
+pub mod power;
 pub mod representativeness;
 pub mod response;
 pub mod revenue;

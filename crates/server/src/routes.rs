@@ -327,6 +327,12 @@ fn table() -> Vec<(RouteSpec, Handler)> {
         ),
         spec(
             Method::GET,
+            "/api/v1/power",
+            Needs(ViewSummaries),
+            get(api::power::get_power),
+        ),
+        spec(
+            Method::GET,
             "/api/v1/wins",
             Needs(ViewSummaries),
             get(api::departments::get_wins),

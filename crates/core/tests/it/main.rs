@@ -9,5 +9,6 @@ mod drivers;
 mod expectation_gap;
 mod golden;
 mod nps_coverage;
+mod power;
 mod trends;
 mod weighting;

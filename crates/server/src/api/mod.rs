@@ -10,6 +10,7 @@ pub mod executive;
 pub mod expectation_gap;
 pub mod metrics;
 pub mod north_star;
+pub mod power;
 pub mod responses;
 pub mod revenue;
 pub mod trends;

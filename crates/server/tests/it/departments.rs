@@ -667,3 +667,44 @@ async fn department_inputs_are_bounded_and_the_errors_name_the_limit() {
         "{body}"
     );
 }
+
+/// `GET /api/v1/power` (keep stable): respondents per group as statsmodels'
+/// NormalIndPower gives them (tools/golden/power.json), and errors that
+/// name the parameter.
+#[tokio::test]
+async fn power_gives_respondents_per_group_and_names_bad_parameters() {
+    let app = TestApp::new().await;
+    let (status, r) = app
+        .json(
+            "GET",
+            "/api/v1/power?metric=nps&baseline=0.45,0.20&mde=5&alpha=0.05&power=0.8",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["n_per_group"], 3689, "{r}");
+    assert!(r["method"].as_str().unwrap().contains("NormalIndPower"));
+    let (status, r) = app
+        .json(
+            "GET",
+            "/api/v1/power?metric=csat&baseline=0.70&mde=0.05",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["n_per_group"], 1250, "{r}");
+    for (query, parameter) in [
+        ("metric=ces&baseline=0.5&mde=0.1", "metric"),
+        ("metric=nps&baseline=0.45&mde=5", "baseline"),
+        ("metric=csat&baseline=0.7&mde=0", "mde"),
+        ("metric=csat&baseline=0.7&mde=0.05&alpha=2", "alpha"),
+        ("metric=csat&baseline=0.7&mde=0.05&colour=red", "colour"),
+        ("metric=csat&mde=0.05", "baseline"),
+    ] {
+        let (status, body) = app
+            .json("GET", &format!("/api/v1/power?{query}"), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["parameter"], parameter, "{query}: {body}");
+    }
+}
