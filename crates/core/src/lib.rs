@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod account;
+pub mod business_case;
 pub mod calendar;
 pub mod comparison;
 pub mod customer;

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod business_case;
 mod departments;
 mod drivers;
 mod expectation_gap;
