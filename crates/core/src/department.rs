@@ -243,6 +243,29 @@ mod metric_name {
 }
 
 impl CustomerMetric {
+    /// Adds the filter's problems to `errors` (field prefix `field`): an
+    /// unknown dimension, more than [`MAX_LIST`] values, an over-long value.
+    pub fn check_filter(&self, errors: &mut Vec<FieldError>, field: &str) {
+        match self.dimension_filter(field) {
+            Ok(pairs) if pairs.len() > MAX_LIST => errors.push(FieldError::new(
+                format!("{field}.filter"),
+                format!("has {} values; the limit is {MAX_LIST}", pairs.len()),
+                "filter by fewer values",
+            )),
+            Ok(pairs) => {
+                for (d, v) in pairs {
+                    text(
+                        errors,
+                        &format!("{field}.filter.{}", d.as_str()),
+                        &v,
+                        DIMENSION_LIMIT,
+                    );
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+
     /// The filter as (dimension, value) pairs; an unknown dimension is an
     /// error naming the field.
     pub fn dimension_filter(&self, field: &str) -> Result<Vec<(Dimension, String)>, FieldError> {
@@ -374,25 +397,8 @@ impl Goal {
                 "give a share between 0 and 1 (0.95 for 95%)",
             ));
         }
-        let field = format!("{at}.customer_metric");
-        match self.customer_metric.dimension_filter(&field) {
-            Ok(pairs) if pairs.len() > MAX_LIST => errors.push(FieldError::new(
-                format!("{field}.filter"),
-                format!("has {} values; the limit is {MAX_LIST}", pairs.len()),
-                "filter by fewer values",
-            )),
-            Ok(pairs) => {
-                for (d, v) in pairs {
-                    text(
-                        &mut errors,
-                        &format!("{field}.filter.{}", d.as_str()),
-                        &v,
-                        DIMENSION_LIMIT,
-                    );
-                }
-            }
-            Err(e) => errors.push(e),
-        }
+        self.customer_metric
+            .check_filter(&mut errors, &format!("{at}.customer_metric"));
         if let Some(on) = &self.agreed_on
             && crate::calendar::parse_day(on).is_none()
         {
@@ -812,28 +818,11 @@ impl NewWin {
                 "give the date as YYYY-MM-DD",
             ));
         }
-        let metric = CustomerMetric {
+        CustomerMetric {
             metric: self.evidence.metric,
             filter: self.evidence.filter.clone(),
-        };
-        match metric.dimension_filter("evidence") {
-            Ok(pairs) if pairs.len() > MAX_LIST => errors.push(FieldError::new(
-                "evidence.filter",
-                format!("has {} values; the limit is {MAX_LIST}", pairs.len()),
-                "filter by fewer values",
-            )),
-            Ok(pairs) => {
-                for (d, v) in pairs {
-                    text(
-                        &mut errors,
-                        &format!("evidence.filter.{}", d.as_str()),
-                        &v,
-                        DIMENSION_LIMIT,
-                    );
-                }
-            }
-            Err(e) => errors.push(e),
         }
+        .check_filter(&mut errors, "evidence");
         for (name, range) in [
             ("before", &self.evidence.before),
             ("after", &self.evidence.after),
