@@ -79,3 +79,88 @@ fn impossible_cases_say_why() {
         Err(CaseError::NotFinite(1))
     );
 }
+
+#[test]
+fn whole_cases_match_numpy_financial_and_brentq() {
+    let g = golden();
+    let cases = g["whole"].as_array().unwrap();
+    assert!(cases.len() >= 2);
+    for c in cases {
+        let inputs: business_case::CaseInputs = serde_json::from_value(c["input"].clone()).unwrap();
+        inputs.check().unwrap();
+        let f = business_case::evaluate(&inputs).unwrap();
+        close("npv", f.npv.value, &c["npv"]);
+        close("case npv", Some(f.base.npv), &c["npv"]);
+        let pv_costs = c["pv_costs"].as_f64().unwrap();
+        let pv_benefits = c["pv_benefits"].as_f64().unwrap();
+        close(
+            "roi",
+            f.roi.value,
+            &Value::from((pv_benefits - pv_costs) / pv_costs),
+        );
+        close("payback", f.payback_years.value, &c["payback_years"]);
+        close(
+            "discounted payback",
+            f.discounted_payback_years.value,
+            &c["discounted_payback_years"],
+        );
+        close("low scenario", Some(f.low.npv), &c["low_npv"]);
+        close("high scenario", Some(f.high.npv), &c["high_npv"]);
+        for want in c["tornado"].as_array().unwrap() {
+            let bar = f
+                .tornado
+                .iter()
+                .find(|b| b.key == want["key"].as_str().unwrap())
+                .unwrap();
+            close("tornado low", Some(bar.npv_at_low), &want["npv_at_low"]);
+            close("tornado high", Some(bar.npv_at_high), &want["npv_at_high"]);
+        }
+        let swings: Vec<f64> = f.tornado.iter().map(|b| b.swing).collect();
+        assert!(swings.windows(2).all(|w| w[0] >= w[1]), "widest bar first");
+        close(
+            "break-even",
+            f.break_even.as_ref().and_then(|b| b.value),
+            &c["break_even"],
+        );
+        assert!(f.low.npv <= f.base.npv && f.base.npv <= f.high.npv);
+    }
+}
+
+#[test]
+fn case_inputs_name_each_bad_field() {
+    let text = r#"{"name": "", "discount_rate": 1.5,
+        "cash_flows": [{"year": 0, "cost": -5}, {"year": 0}],
+        "assumptions": [
+            {"key": "Bad Key", "name": "x", "value": 5, "low": 6, "high": 7,
+             "source": {"kind": "estimate", "owner": "me"}, "as_of": "yesterday"}
+        ],
+        "lines": [{"name": "l", "kind": "benefit", "factors": ["nope"]}],
+        "effect": "missing"}"#;
+    let inputs: business_case::CaseInputs = serde_json::from_str(text).unwrap();
+    // Counts and the rate are checked before the entries.
+    let errors = inputs.check().unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.field == "discount_rate"),
+        "{errors:?}"
+    );
+    let mut inputs = inputs;
+    inputs.discount_rate = 0.08;
+    let fields: Vec<String> = inputs
+        .check()
+        .unwrap_err()
+        .into_iter()
+        .map(|e| e.field)
+        .collect();
+    for want in [
+        "name",
+        "cash_flows[0].cost",
+        "cash_flows[1].year",
+        "assumptions[0].key",
+        "assumptions[0].low",
+        "assumptions[0].as_of",
+        "lines[0].factors[0]",
+        "effect",
+    ] {
+        assert!(fields.iter().any(|f| f == want), "{want} in {fields:?}");
+    }
+}
