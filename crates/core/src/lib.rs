@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod metric;
 pub mod operation;
 pub mod personal_data;
+pub mod pilot;
 pub mod power;
 pub mod representativeness;
 pub mod response;
