@@ -7,11 +7,14 @@
 
 pub mod access;
 pub mod account;
+pub mod assignment;
+pub mod balance;
 pub mod business_case;
 pub mod calendar;
 pub mod comparison;
 pub mod customer;
 pub mod department;
+pub mod did;
 pub mod dimension;
 pub mod drivers;
 pub mod estimate;

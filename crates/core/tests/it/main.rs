@@ -4,8 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod assignment;
 mod business_case;
 mod departments;
+mod did;
 mod drivers;
 mod expectation_gap;
 mod golden;
