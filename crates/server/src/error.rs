@@ -59,6 +59,7 @@ impl ApiError {
             ApiError::Store(StoreError::Limit { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(StoreError::Busy(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::Refused(_)) => StatusCode::CONFLICT,
+            ApiError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             ApiError::Store(_) | ApiError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,7 +69,8 @@ impl ApiError {
         match self {
             ApiError::Store(StoreError::Limit { field, message }) => format!("{field}: {message}"),
             ApiError::Store(StoreError::Busy(message)) => format!("the server is busy: {message}"),
-            ApiError::Store(StoreError::Refused(message)) => message.clone(),
+            ApiError::Store(StoreError::Refused(message))
+            | ApiError::Store(StoreError::NotFound(message)) => message.clone(),
             ApiError::Store(_) | ApiError::Render(_) => {
                 "internal error; the server log has the details".to_string()
             }

@@ -487,7 +487,9 @@ pub struct ErasureWritten {
 
 /// Persistence only: SQL, no caches. Object-safe.
 #[async_trait]
-pub trait Backend: crate::departments::DepartmentRecords + Send + Sync + 'static {
+pub trait Backend:
+    crate::departments::DepartmentRecords + crate::value_records::ValueRecords + Send + Sync + 'static
+{
     async fn migrate(&self) -> StoreResult<()>;
     async fn check_ready(&self) -> StoreResult<()>;
 

@@ -357,6 +357,7 @@ pub async fn copy_all(
         // them all once more).
         copy_table::<Setting>(from, to, settings, observer).await?,
         copy_department_data(from, to, observer).await?,
+        copy_value_data(from, to, observer).await?,
         copy_table::<NewCustomer>(from, to, counts.customers, observer).await?,
         copy_table::<NewOperation>(from, to, counts.operations, observer).await?,
         copy_table::<NewResponse>(from, to, counts.responses, observer).await?,
@@ -377,6 +378,28 @@ async fn copy_department_data(
     let unchanged = if before == data { written } else { 0 };
     Ok(TableCopied {
         table: "departments",
+        written: WriteSummary {
+            inserted: written - unchanged,
+            replaced: 0,
+            unchanged,
+        },
+    })
+}
+
+/// Business cases with their versions and reviews, pilots and their
+/// assignments, copied in one transaction.
+async fn copy_value_data(
+    from: &dyn Store,
+    to: &dyn Store,
+    observer: &mut dyn CopyObserver,
+) -> StoreResult<TableCopied> {
+    let data = from.backend().value_data().await?;
+    let before = to.backend().value_data().await?;
+    let written = to.backend().put_copied_value_data(&data).await?;
+    observer.progress("value_records", written, written);
+    let unchanged = if before == data { written } else { 0 };
+    Ok(TableCopied {
+        table: "value_records",
         written: WriteSummary {
             inserted: written - unchanged,
             replaced: 0,
@@ -438,6 +461,12 @@ pub async fn compare(a: &dyn Store, b: &dyn Store) -> StoreResult<Comparison> {
             differences
                 .push("the departments, goals, KPI values, wins or North Star differ".into());
         }
+    }
+    questions += 1;
+    if a.backend().value_data().await? != b.backend().value_data().await? {
+        differences.push(
+            "the business cases, their reviews, the pilots or their assignments differ".into(),
+        );
     }
     let mut queries = Vec::new();
     let groupings = std::iter::once(None)

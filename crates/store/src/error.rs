@@ -22,6 +22,9 @@ pub enum StoreError {
     /// data (e.g. leave no active admin); the message says what to do.
     #[error("{0}")]
     Refused(String),
+    /// The record a change names does not exist (e.g. a business case).
+    #[error("{0}")]
+    NotFound(String),
     /// Too much at once (queued scans, racing writers): retry in a moment.
     #[error("busy: {0}")]
     Busy(String),

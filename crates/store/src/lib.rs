@@ -15,6 +15,7 @@ mod schema;
 pub mod settings;
 mod sqlite;
 pub mod test_db;
+pub mod value_records;
 
 use std::sync::Arc;
 

@@ -1379,6 +1379,16 @@ crate::departments::department_records!(
     "SELECT setval(pg_get_serial_sequence('wins', 'id'), COALESCE((SELECT MAX(id) FROM wins), 0) + 1, false)"
 );
 
+crate::value_records::value_records!(
+    PostgresStore,
+    Postgres,
+    // After cases and pilots are copied with their ids, new ones continue
+    // after them.
+    "SELECT setval(pg_get_serial_sequence('business_cases', 'id'), \
+     COALESCE((SELECT MAX(id) FROM business_cases), 0) + 1, false), \
+     setval(pg_get_serial_sequence('pilots', 'id'), COALESCE((SELECT MAX(id) FROM pilots), 0) + 1, false)"
+);
+
 #[async_trait]
 impl Backend for PostgresStore {
     async fn migrate(&self) -> StoreResult<()> {

@@ -592,6 +592,13 @@ crate::departments::department_records!(
     "SELECT 1"
 );
 
+crate::value_records::value_records!(
+    SqliteStore,
+    Sqlite,
+    // Copied cases and pilots keep their ids; new ones continue after them.
+    "SELECT 1"
+);
+
 #[async_trait]
 impl Backend for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {

@@ -15,6 +15,7 @@ mod import;
 mod rollups;
 mod settings;
 mod time_zone;
+mod value_records;
 
 use northstar_store::Store;
 pub use northstar_store::test_db::{Engine, TestDb};
