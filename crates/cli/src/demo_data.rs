@@ -11,7 +11,10 @@
 //!   often than small businesses, which are most of the customer base;
 //! * detractors churn more often than promoters;
 //! * for logistics' customers, delivery speed moves loyalty more than product
-//!   quality and is rated lower: the key-driver quadrant's "fix first".
+//!   quality and is rated lower: the key-driver quadrant's "fix first";
+//! * a pilot of proactive delivery updates for half the enterprise customers
+//!   (assigned at random with a recorded seed) from 2026-08-03 raises their
+//!   delivery scores — the control half gets nothing (a planted effect).
 
 use std::io::Write;
 use std::path::Path;
@@ -28,6 +31,13 @@ pub const DELIVERY_TARGET_DAYS: f64 = 5.0;
 /// peak about 97% of deliveries meet the 5-day target — logistics' goal of
 /// 95% is met — while customers already sour after 3 days (seed 001).
 const DELIVERY_SPREAD_DAYS: f64 = 0.9;
+
+/// The demo pilot: first day (days after [`START`]: 2026-08-03), seed of
+/// the assignment, and the planted shift of the latent 0–10 score of the
+/// pilot group's delivery answers after the start.
+pub const PILOT_START_DAY: i64 = 275;
+pub const PILOT_SEED: u64 = 2026;
+const PILOT_EFFECT: f64 = 0.35;
 
 const SEGMENTS: [(&str, f64, f64, f64); 3] = [
     // name, share of customers, relative response rate, typical annual value
@@ -52,6 +62,9 @@ pub struct DemoFiles {
     pub customers: std::path::PathBuf,
     pub operations: std::path::PathBuf,
     pub responses: std::path::PathBuf,
+    /// The demo pilot's groups (customer_id, group): every enterprise
+    /// customer, half in the pilot.
+    pub pilot_groups: std::path::PathBuf,
 }
 
 fn normal(rng: &mut fastrand::Rng) -> f64 {
@@ -121,7 +134,27 @@ pub fn write(dir: &Path, responses: u64, seed: u64) -> Result<DemoFiles> {
         customers: dir.join("customers.csv"),
         operations: dir.join("operations.csv"),
         responses: dir.join("responses.csv"),
+        pilot_groups: dir.join("pilot_groups.csv"),
     };
+    // The pilot: enterprise customers split at random (stratified by
+    // segment, one stratum here) with a recorded seed.
+    let enterprise: Vec<(String, String)> = customers
+        .iter()
+        .filter(|c| SEGMENTS[c.segment].0 == "enterprise")
+        .map(|c| (c.id.clone(), "enterprise".to_string()))
+        .collect();
+    let groups = northstar_core::assignment::assign(&enterprise, 0.5, PILOT_SEED, true)
+        .map_err(|e| anyhow::anyhow!("demo pilot assignment: {e}"))?;
+    let mut in_pilot = std::collections::HashSet::new();
+    let mut pilot_file = csv::Writer::from_path(&files.pilot_groups)?;
+    pilot_file.write_record(["customer_id", "group"])?;
+    for (id, group, _) in &groups {
+        if *group == northstar_core::assignment::Group::Pilot {
+            in_pilot.insert(id.clone());
+        }
+        pilot_file.write_record([id.as_str(), group.as_str()])?;
+    }
+    pilot_file.flush()?;
     let mut ops = csv::Writer::from_path(&files.operations)?;
     ops.write_record([
         "order_id",
@@ -218,6 +251,9 @@ pub fn write(dir: &Path, responses: u64, seed: u64) -> Result<DemoFiles> {
                     ["DHL", "UPS", "own fleet"][rng.usize(..3)],
                 ])?;
                 base += delivery_effect(days);
+                if day >= PILOT_START_DAY && in_pilot.contains(&c.id) {
+                    base += PILOT_EFFECT;
+                }
                 delivery_speed = Some(clamp_score(
                     5.6 - 0.75 * days + 0.5 * normal(&mut rng),
                     1,

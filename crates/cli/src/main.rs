@@ -524,6 +524,7 @@ async fn run(command: Command) -> Result<ExitCode> {
         } => {
             let store = open(&database, store_args.for_server()).await?;
             let counts = store.counts().await?;
+            let mut pilot_groups = None;
             if counts.responses > 0 {
                 println!(
                     "Reusing the demo database {} ({} responses). Delete the file to generate it again.",
@@ -547,10 +548,30 @@ async fn run(command: Command) -> Result<ExitCode> {
                             .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("  {}", summary_line(path, &report, elapsed));
                 }
+                let mut groups = Vec::new();
+                for row in csv::Reader::from_path(&files.pilot_groups)?.records() {
+                    let row = row?;
+                    groups.push((row[0].to_string(), row[1].to_string()));
+                }
+                pilot_groups = Some(groups);
             }
             if demo_partners::set_up(&*store, now_unix()).await? {
                 println!(
                     "  departments, goals, a North Star and wins for the electronics distributor"
+                );
+            }
+            if let Some(groups) = pilot_groups
+                && northstar_server::demo_value::set_up(
+                    store.clone(),
+                    groups,
+                    demo_data::PILOT_SEED,
+                    now_unix(),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("setting up the demo pilot: {}", e.public_message()))?
+            {
+                println!(
+                    "  a pilot with a control group and a business case reviewed by finance (one assumption challenged)"
                 );
             }
             demo_accounts(&*store).await?;

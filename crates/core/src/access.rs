@@ -31,10 +31,15 @@ pub enum Capability {
     /// Record wins and enter external KPI values (a department-scoped role:
     /// for its own department only).
     RecordWins,
+    /// Build business cases and run pilots (plan, assign, start).
+    ManageCasesAndPilots,
+    /// Accept or challenge a business case's assumptions, approve or
+    /// return a version (finance; never the version's author).
+    ReviewCases,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 10] = [
+    pub const ALL: [Capability; 12] = [
         Capability::ViewSummaries,
         Capability::ViewResponses,
         Capability::ViewPersonalData,
@@ -45,6 +50,8 @@ impl Capability {
         Capability::Erase,
         Capability::ManageDepartments,
         Capability::RecordWins,
+        Capability::ManageCasesAndPilots,
+        Capability::ReviewCases,
     ];
 }
 
@@ -66,6 +73,7 @@ const PERMISSIONS: [(Role, &[Capability]); 6] = {
                 Erase,
                 ManageDepartments,
                 RecordWins,
+                ManageCasesAndPilots,
             ],
         ),
         (
@@ -78,6 +86,7 @@ const PERMISSIONS: [(Role, &[Capability]); 6] = {
                 WriteData,
                 ManageDepartments,
                 RecordWins,
+                ManageCasesAndPilots,
             ],
         ),
         // Within their department (see Scope).
@@ -90,7 +99,10 @@ const PERMISSIONS: [(Role, &[Capability]); 6] = {
             &[ViewSummaries, ViewResponses, RecordWins],
         ),
         // Read-only everywhere, to scrutinise the figures.
-        (Role::Finance, &[ViewSummaries, ViewResponses, Export]),
+        (
+            Role::Finance,
+            &[ViewSummaries, ViewResponses, Export, ReviewCases],
+        ),
         // Summaries only: no verbatims, no customer ids.
         (Role::Viewer, &[ViewSummaries]),
     ]

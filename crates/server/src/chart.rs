@@ -816,6 +816,209 @@ pub fn number(v: f64) -> String {
     }
 }
 
+/// One bar of a tornado chart: an input's name and the outcome at its low
+/// and high ends.
+pub struct TornadoBar {
+    pub label: String,
+    pub at_low: f64,
+    pub at_high: f64,
+}
+
+/// A sensitivity (tornado) chart: one horizontal bar per input, from the
+/// outcome at its low to the outcome at its high, around the base line.
+pub fn tornado_svg(
+    title: &str,
+    base: f64,
+    bars: &[TornadoBar],
+    format: fn(f64) -> String,
+) -> String {
+    const W: f64 = 760.0;
+    const LEFT: f64 = 230.0;
+    const RIGHT: f64 = 30.0;
+    const ROW: f64 = 26.0;
+    let h = 40.0 + ROW * bars.len() as f64 + 24.0;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg class="chart" viewBox="0 0 {W} {h}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
+        escape(title)
+    );
+    let lo = bars
+        .iter()
+        .map(|b| b.at_low.min(b.at_high))
+        .fold(base, f64::min);
+    let hi = bars
+        .iter()
+        .map(|b| b.at_low.max(b.at_high))
+        .fold(base, f64::max);
+    let span = (hi - lo).max(1.0);
+    let x = |v: f64| LEFT + (v - lo) / span * (W - LEFT - RIGHT);
+    for (i, b) in bars.iter().enumerate() {
+        let y = 30.0 + ROW * i as f64;
+        let (a, c) = (x(b.at_low.min(b.at_high)), x(b.at_low.max(b.at_high)));
+        let _ = write!(
+            svg,
+            r##"<text x="{}" y="{}" text-anchor="end" font-size="12">{}</text><rect x="{a:.1}" y="{y:.1}" width="{:.1}" height="{}" fill="#6b8fc7"><title>{}: {} at its low, {} at its high</title></rect>"##,
+            LEFT - 8.0,
+            y + 14.0,
+            escape(&b.label),
+            (c - a).max(1.0),
+            ROW - 8.0,
+            escape(&b.label),
+            format(b.at_low),
+            format(b.at_high)
+        );
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{}" font-size="10" text-anchor="end">{}</text><text x="{:.1}" y="{}" font-size="10">{}</text>"#,
+            a - 2.0,
+            y + 13.0,
+            escape(&format(b.at_low.min(b.at_high))),
+            c + 2.0,
+            y + 13.0,
+            escape(&format(b.at_low.max(b.at_high)))
+        );
+    }
+    let bx = x(base);
+    let _ = write!(
+        svg,
+        r#"<line x1="{bx:.1}" y1="20" x2="{bx:.1}" y2="{:.1}" stroke="black" stroke-dasharray="4 3"/><text x="{bx:.1}" y="14" text-anchor="middle" font-size="11">base {}</text></svg>"#,
+        h - 20.0,
+        escape(&format(base))
+    );
+    svg
+}
+
+/// A series of a two-group chart.
+pub struct GroupSeries {
+    pub label: String,
+    /// (x position, value, n).
+    pub points: Vec<(f64, f64, u64)>,
+    pub dashed: bool,
+}
+
+/// Two (or more) lines over the same axis with a vertical marker (a
+/// pilot's start); points sized by nothing, labelled in their titles.
+pub fn groups_svg(
+    title: &str,
+    unit: &str,
+    series: &[GroupSeries],
+    marker: Option<(f64, &str)>,
+    x_labels: &[(f64, String)],
+) -> String {
+    const W: f64 = 760.0;
+    const H: f64 = 280.0;
+    const LEFT: f64 = 52.0;
+    const RIGHT: f64 = 110.0;
+    const TOP: f64 = 16.0;
+    const BOTTOM: f64 = 40.0;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
+        escape(title)
+    );
+    let all: Vec<&(f64, f64, u64)> = series.iter().flat_map(|s| s.points.iter()).collect();
+    if all.is_empty() {
+        let _ = write!(
+            svg,
+            r#"<text x="{}" y="{}" text-anchor="middle">No data</text></svg>"#,
+            W / 2.0,
+            H / 2.0
+        );
+        return svg;
+    }
+    let x_lo = all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let x_hi = all
+        .iter()
+        .map(|p| p.0)
+        .fold(f64::NEG_INFINITY, f64::max)
+        .max(x_lo + 1.0);
+    let y_lo = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let y_hi = all
+        .iter()
+        .map(|p| p.1)
+        .fold(f64::NEG_INFINITY, f64::max)
+        .max(y_lo + 1e-9);
+    let pad = (y_hi - y_lo) * 0.1;
+    let (y_lo, y_hi) = (y_lo - pad, y_hi + pad);
+    let px = |v: f64| LEFT + (v - x_lo) / (x_hi - x_lo) * (W - LEFT - RIGHT);
+    let py = |v: f64| TOP + (y_hi - v) / (y_hi - y_lo) * (H - TOP - BOTTOM);
+    for t in 0..=4 {
+        let v = y_lo + (y_hi - y_lo) * f64::from(t) / 4.0;
+        let y = py(v);
+        let _ = write!(
+            svg,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##,
+            W - RIGHT,
+            LEFT - 4.0,
+            y + 4.0,
+            number(v),
+        );
+    }
+    for (x, label) in x_labels {
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle" font-size="10">{}</text>"#,
+            px(*x),
+            H - BOTTOM + 16.0,
+            escape(label)
+        );
+    }
+    if let Some((x, label)) = marker {
+        let _ = write!(
+            svg,
+            r#"<line x1="{m:.1}" x2="{m:.1}" y1="{TOP}" y2="{}" stroke="black" stroke-dasharray="5 3"/><text x="{:.1}" y="{}" font-size="11">{}</text>"#,
+            H - BOTTOM,
+            px(x) + 4.0,
+            TOP + 12.0,
+            escape(label),
+            m = px(x)
+        );
+    }
+    let colours = ["#1f5fae", "#b35900", "#555"];
+    for (i, s) in series.iter().enumerate() {
+        let colour = colours[i % colours.len()];
+        let path: Vec<String> = s
+            .points
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", px(p.0), py(p.1)))
+            .collect();
+        let _ = write!(
+            svg,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="2"{} points="{}"/>"#,
+            if s.dashed {
+                r#" stroke-dasharray="6 3""#
+            } else {
+                ""
+            },
+            path.join(" ")
+        );
+        for p in &s.points {
+            let _ = write!(
+                svg,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"><title>{}: {} {unit} (n = {})</title></circle>"#,
+                px(p.0),
+                py(p.1),
+                escape(&s.label),
+                number(p.1),
+                p.2
+            );
+        }
+        if let Some(last) = s.points.last() {
+            let _ = write!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" font-size="12" fill="{colour}">{}</text>"#,
+                px(last.0) + 6.0,
+                py(last.1) + 4.0,
+                escape(&s.label)
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 mod chart;
+pub mod demo_value;
 pub mod digest;
 pub mod error;
 mod health;

@@ -273,6 +273,96 @@ fn table() -> Vec<(RouteSpec, Handler)> {
         ),
         spec(
             Method::GET,
+            "/business-cases",
+            Needs(ViewSummaries),
+            get(views::business_case::list),
+        ),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/business-cases/{id}",
+                access: Needs(ViewSummaries),
+                example: "/business-cases/1",
+            },
+            get(views::business_case::page),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/business-cases/{id}/review",
+                access: Needs(ReviewCases),
+                example: "/business-cases/1/review",
+            },
+            post(views::business_case::review),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/business-cases/{id}/decision",
+                access: Needs(ReviewCases),
+                example: "/business-cases/1/decision",
+            },
+            post(views::business_case::decision),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/business-cases/{id}/revise",
+                access: Needs(ManageCasesAndPilots),
+                example: "/business-cases/1/revise",
+            },
+            post(views::business_case::revise),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/business-cases/{id}/refresh",
+                access: Needs(ManageCasesAndPilots),
+                example: "/business-cases/1/refresh",
+            },
+            post(views::business_case::refresh),
+        ),
+        spec(
+            Method::GET,
+            "/pilots",
+            Needs(ViewSummaries),
+            get(views::pilot::list),
+        ),
+        spec(
+            Method::POST,
+            "/pilots",
+            Needs(ManageCasesAndPilots),
+            post(views::pilot::create),
+        ),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/pilots/{id}",
+                access: Needs(ViewSummaries),
+                example: "/pilots/1",
+            },
+            get(views::pilot::page),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/pilots/{id}/assign",
+                access: Needs(ManageCasesAndPilots),
+                example: "/pilots/1/assign",
+            },
+            post(views::pilot::assign),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/pilots/{id}/start",
+                access: Needs(ManageCasesAndPilots),
+                example: "/pilots/1/start",
+            },
+            post(views::pilot::start),
+        ),
+        spec(
+            Method::GET,
             "/wins",
             Needs(ViewSummaries),
             get(views::department::wins_page),
@@ -330,6 +420,140 @@ fn table() -> Vec<(RouteSpec, Handler)> {
             "/api/v1/power",
             Needs(ViewSummaries),
             get(api::power::get_power),
+        ),
+        spec(
+            Method::GET,
+            "/api/v1/business-cases",
+            Needs(ViewSummaries),
+            get(api::business_cases::get_business_cases),
+        ),
+        spec(
+            Method::POST,
+            "/api/v1/business-cases",
+            Needs(ManageCasesAndPilots),
+            api::departments::with_record_limit(post(api::business_cases::post_business_case)),
+        ),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/api/v1/business-cases/{id}",
+                access: Needs(ViewSummaries),
+                example: "/api/v1/business-cases/1",
+            },
+            get(api::business_cases::get_business_case),
+        ),
+        (
+            RouteSpec {
+                method: Method::PUT,
+                path: "/api/v1/business-cases/{id}",
+                access: Needs(ManageCasesAndPilots),
+                example: "/api/v1/business-cases/1",
+            },
+            api::departments::with_record_limit(axum::routing::put(
+                api::business_cases::put_business_case,
+            )),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/api/v1/business-cases/{id}/refresh",
+                access: Needs(ManageCasesAndPilots),
+                example: "/api/v1/business-cases/1/refresh",
+            },
+            post(api::business_cases::post_refresh),
+        ),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/api/v1/business-cases/{id}/versions/{version}",
+                access: Needs(ViewSummaries),
+                example: "/api/v1/business-cases/1/versions/1",
+            },
+            get(api::business_cases::get_business_case_version),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/api/v1/business-cases/{id}/versions/{version}/reviews",
+                access: Needs(ReviewCases),
+                example: "/api/v1/business-cases/1/versions/1/reviews",
+            },
+            api::departments::with_record_limit(post(api::business_cases::post_review)),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/api/v1/business-cases/{id}/versions/{version}/decision",
+                access: Needs(ReviewCases),
+                example: "/api/v1/business-cases/1/versions/1/decision",
+            },
+            api::departments::with_record_limit(post(api::business_cases::post_decision)),
+        ),
+        spec(
+            Method::GET,
+            "/api/v1/pilots",
+            Needs(ViewSummaries),
+            get(api::pilots::get_pilots),
+        ),
+        spec(
+            Method::POST,
+            "/api/v1/pilots",
+            Needs(ManageCasesAndPilots),
+            api::departments::with_record_limit(post(api::pilots::post_pilot)),
+        ),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/api/v1/pilots/{id}",
+                access: Needs(ViewSummaries),
+                example: "/api/v1/pilots/1",
+            },
+            get(api::pilots::get_pilot),
+        ),
+        (
+            RouteSpec {
+                method: Method::PUT,
+                path: "/api/v1/pilots/{id}",
+                access: Needs(ManageCasesAndPilots),
+                example: "/api/v1/pilots/1",
+            },
+            api::departments::with_record_limit(axum::routing::put(api::pilots::put_pilot)),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/api/v1/pilots/{id}/assign",
+                access: Needs(ManageCasesAndPilots),
+                example: "/api/v1/pilots/1/assign",
+            },
+            api::departments::with_record_limit(post(api::pilots::post_assign)),
+        ),
+        (
+            RouteSpec {
+                method: Method::PUT,
+                path: "/api/v1/pilots/{id}/assignments",
+                access: Needs(ManageCasesAndPilots),
+                example: "/api/v1/pilots/1/assignments",
+            },
+            api::pilots::with_assignment_limit(axum::routing::put(api::pilots::put_assignments)),
+        ),
+        (
+            RouteSpec {
+                method: Method::POST,
+                path: "/api/v1/pilots/{id}/start",
+                access: Needs(ManageCasesAndPilots),
+                example: "/api/v1/pilots/1/start",
+            },
+            post(api::pilots::post_start),
+        ),
+        (
+            RouteSpec {
+                method: Method::GET,
+                path: "/api/v1/pilots/{id}/evaluation",
+                access: Needs(ViewSummaries),
+                example: "/api/v1/pilots/1/evaluation?metric=nps",
+            },
+            get(api::pilots::get_evaluation),
         ),
         spec(
             Method::GET,

@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod breakdown;
+pub mod business_cases;
 pub mod csv_export;
 pub mod departments;
 mod doc;
@@ -10,6 +11,7 @@ pub mod executive;
 pub mod expectation_gap;
 pub mod metrics;
 pub mod north_star;
+pub mod pilots;
 pub mod power;
 pub mod responses;
 pub mod revenue;

@@ -2,11 +2,13 @@
 
 pub mod admin;
 pub mod breakdown;
+pub mod business_case;
 pub mod department;
 pub mod drivers;
 pub mod executive;
 pub mod expectation_gap;
 pub mod overview;
+pub mod pilot;
 pub mod responses;
 pub mod sign_in;
 pub mod trends;

@@ -1,0 +1,1287 @@
+//! Pilots with a control group (issue 11): a pre-registered plan (power →
+//! respondents per group → expected duration), group assignment (seeded,
+//! optionally stratified, or a named control group), balance before the
+//! start, the difference-in-differences evaluation from the same responses
+//! the rest of Northstar reads, and the roll-out recommendation that puts
+//! the measured effect into the business case.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use northstar_core::assignment::{self, Group};
+use northstar_core::balance::{BalanceRow, Moments};
+use northstar_core::calendar::{self, Day};
+use northstar_core::department::OneOrMany;
+use northstar_core::did::{self, DidEstimate, DidObservation};
+use northstar_core::pilot::{self, PilotDays, PilotPlan};
+use northstar_core::power::{self, SampleSize};
+use northstar_core::{Dimension, Metric, ResponseSummary};
+use northstar_store::value_records::{Assignment, Pilot, PilotGroup, PilotResponse};
+use serde::{Deserialize, Serialize};
+
+use super::business_cases::{self as cases, short};
+use super::departments::{field_errors, record_body};
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::report::Selection;
+use crate::{AppState, params};
+
+/// Largest assignment list a request may carry (`PUT …/assignments`).
+pub const MAX_ASSIGNMENT_BODY_BYTES: usize = 32 << 20;
+/// Days before the start whose respondents are the scope's customers.
+pub const CUSTOMER_WINDOW_DAYS: i32 = 365;
+
+fn now_unix() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// What the plan was computed into when it was registered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Design {
+    /// The baseline used, as `GET /api/v1/power` takes it.
+    pub baseline: String,
+    /// "measured" (on the scope before the start) or "given".
+    pub baseline_source: String,
+    pub baseline_answers: i64,
+    pub baseline_from: String,
+    pub baseline_to: String,
+    pub n_per_group: u64,
+    pub n_exact: f64,
+    pub effect_size: f64,
+    pub method: String,
+    /// Answers of the metric a day in the scope (baseline window).
+    pub daily_volume: f64,
+    /// Days until the smaller group has `n_per_group` answers.
+    pub expected_days: Option<f64>,
+    /// The pilot's length, for comparison.
+    pub planned_days: i32,
+    pub note: String,
+}
+
+/// The stored document: the plan and its design.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PilotDocument {
+    pub plan: PilotPlan,
+    pub design: Design,
+}
+
+fn scope_filter(scope: &BTreeMap<String, OneOrMany>) -> Result<Vec<(Dimension, String)>, ApiError> {
+    northstar_core::department::CustomerMetric {
+        metric: Metric::Nps,
+        filter: scope.clone(),
+    }
+    .dimension_filter("scope")
+    .map_err(|e| field_errors(vec![e]))
+}
+
+fn selection(
+    scope: &BTreeMap<String, OneOrMany>,
+    from: Day,
+    to: Day,
+) -> Result<Selection, ApiError> {
+    Ok(Selection {
+        filter: scope_filter(scope)?,
+        from: Some(from),
+        to: Some(to),
+        ..Selection::default()
+    })
+}
+
+fn metric_of(name: &str) -> Result<Metric, ApiError> {
+    pilot::pilot_metric(name).ok_or_else(|| {
+        ApiError::parameter(
+            "metric",
+            format!("{name:?} is not a pilot metric; use nps, csat or fcr"),
+        )
+    })
+}
+
+/// Checks a plan and computes its design from the scope's recent answers.
+pub async fn design(state: &AppState, plan: &PilotPlan) -> Result<(PilotDays, Design), ApiError> {
+    let days = plan.check().map_err(field_errors)?;
+    let metric = metric_of(&plan.metric)?;
+    let (from, to) = days.baseline_window();
+    let answer = state
+        .store
+        .query_rollups(&selection(&plan.scope, from, to)?.query(None))
+        .await?;
+    let s = answer.overall;
+    let answers = metric.estimate(&s).n;
+    let (measured_baseline, size): (String, Result<SampleSize, power::PowerError>) = match metric {
+        Metric::Nps => {
+            let n = s.nps.counts().iter().sum::<i64>().max(0) as f64;
+            let promoters = (s.nps.counts()[9] + s.nps.counts()[10]) as f64;
+            let detractors = s.nps.counts()[..7].iter().sum::<i64>() as f64;
+            let (p, d) = if n > 0.0 {
+                (promoters / n, detractors / n)
+            } else {
+                (0.0, 0.0)
+            };
+            let given = plan.baseline.as_deref();
+            let (p, d) = match given {
+                Some(text) => {
+                    let parts: Vec<f64> = text
+                        .split(',')
+                        .filter_map(|x| x.trim().parse().ok())
+                        .collect();
+                    match parts.as_slice() {
+                        [p, d] => (*p, *d),
+                        _ => {
+                            return Err(ApiError::BadBody(format!(
+                                "baseline: {text:?} is not promoters,detractors (0.45,0.20)"
+                            )));
+                        }
+                    }
+                }
+                None => (p, d),
+            };
+            (
+                format!("{p:.4},{d:.4}"),
+                power::nps(p, d, plan.mde, plan.alpha, plan.power),
+            )
+        }
+        _ => {
+            let share = if metric == Metric::Csat {
+                let n: i64 = s.csat.counts().iter().sum();
+                (n > 0).then(|| (s.csat.counts()[3] + s.csat.counts()[4]) as f64 / n as f64)
+            } else {
+                (s.fcr.trials > 0).then(|| s.fcr.successes as f64 / s.fcr.trials as f64)
+            };
+            let b = match plan.baseline.as_deref() {
+                Some(text) => text.trim().parse::<f64>().map_err(|_| {
+                    ApiError::BadBody(format!("baseline: {text:?} is not a share (0.70)"))
+                })?,
+                None => share.unwrap_or(0.0),
+            };
+            (
+                format!("{b:.4}"),
+                power::proportion(b, plan.mde, plan.alpha, plan.power),
+            )
+        }
+    };
+    if plan.baseline.is_none() && answers == 0 {
+        return Err(ApiError::BadBody(format!(
+            "baseline: the scope has no {} answers from {} to {} to measure a baseline from; give baseline",
+            metric.as_str(),
+            calendar::day_label(from),
+            calendar::day_label(to)
+        )));
+    }
+    let size = size.map_err(|e| ApiError::BadBody(e.to_string()))?;
+    let daily_volume = answers as f64 / f64::from(pilot::BASELINE_DAYS);
+    let expected = pilot::expected_days(size.n_per_group, daily_volume, plan.pilot_share);
+    let planned = days.length();
+    let note = match expected {
+        Some(e) if e > f64::from(planned) => format!(
+            "at the scope's recent volume the smaller group reaches {} answers in about {:.0} days, longer than the {planned} days planned: extend the pilot, widen the scope or accept a larger minimum effect",
+            size.n_per_group, e
+        ),
+        Some(e) => format!(
+            "at the scope's recent volume the smaller group reaches {} answers in about {:.0} days of the {planned} planned",
+            size.n_per_group, e
+        ),
+        None => "the scope had no answers recently: the duration cannot be estimated".into(),
+    };
+    Ok((
+        days,
+        Design {
+            baseline: plan.baseline.clone().unwrap_or(measured_baseline),
+            baseline_source: if plan.baseline.is_some() {
+                "given"
+            } else {
+                "measured"
+            }
+            .into(),
+            baseline_answers: answers,
+            baseline_from: calendar::day_label(from),
+            baseline_to: calendar::day_label(to),
+            n_per_group: size.n_per_group,
+            n_exact: size.n_exact,
+            effect_size: size.effect_size,
+            method: format!(
+                "{}; the n is for the comparison after the start — the difference-in-differences adds the before period's variance, so plan it as a floor (about twice as many per group when different customers answer before and after)",
+                size.method
+            ),
+            daily_volume,
+            expected_days: expected,
+            planned_days: planned,
+            note,
+        },
+    ))
+}
+
+fn document_of(p: &Pilot) -> Result<PilotDocument, ApiError> {
+    serde_json::from_str(&p.document).map_err(|e| {
+        ApiError::Store(northstar_store::StoreError::Corrupt(format!(
+            "pilot document: {e}"
+        )))
+    })
+}
+
+async fn load(state: &AppState, id: i64) -> Result<(Pilot, PilotDocument), ApiError> {
+    let p = state
+        .store
+        .backend()
+        .pilot(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("there is no pilot {id}")))?;
+    let d = document_of(&p)?;
+    Ok((p, d))
+}
+
+async fn today(state: &AppState) -> Result<Day, ApiError> {
+    Ok(calendar::today_in(
+        &northstar_store::settings::time_zone(state.store.backend())
+            .await?
+            .1,
+    ))
+}
+
+/// Where a pilot stands.
+pub fn status(p: &Pilot, days: PilotDays, today: Day) -> &'static str {
+    if p.locked_unix.is_none() {
+        if today >= days.start {
+            "not started (start day passed without assignment)"
+        } else {
+            "planned"
+        }
+    } else if today > days.end {
+        "ended"
+    } else {
+        "running"
+    }
+}
+
+/// A pilot as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct PilotView {
+    pub id: i64,
+    pub name: String,
+    pub status: &'static str,
+    pub plan: PilotPlan,
+    pub design: Design,
+    pub n_per_group: u64,
+    pub expected_days: Option<f64>,
+    pub locked_at: Option<String>,
+    pub locked_by: Option<String>,
+    pub assignment_method: Option<String>,
+    pub seed: Option<i64>,
+    pub pilot_customers: usize,
+    pub control_customers: usize,
+    pub created_by: String,
+}
+
+fn time_label(unix: i64) -> String {
+    jiff::Timestamp::from_second(unix)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// The view of one pilot.
+pub async fn pilot_view(
+    state: &AppState,
+    id: i64,
+) -> Result<(PilotView, Vec<Assignment>), ApiError> {
+    let (p, d) = load(state, id).await?;
+    let days = d.plan.check().map_err(field_errors)?;
+    let assignments = state.store.backend().assignments(id).await?;
+    let pilot_customers = assignments
+        .iter()
+        .filter(|a| a.group == PilotGroup::Pilot)
+        .count();
+    Ok((
+        PilotView {
+            id,
+            name: p.name.clone(),
+            status: status(&p, days, today(state).await?),
+            n_per_group: d.design.n_per_group,
+            expected_days: d.design.expected_days,
+            plan: d.plan,
+            design: d.design,
+            locked_at: p.locked_unix.map(time_label),
+            locked_by: p.locked_by.clone(),
+            assignment_method: p.assignment_method.clone(),
+            seed: p.seed,
+            pilot_customers,
+            control_customers: assignments.len() - pilot_customers,
+            created_by: p.created_by.clone(),
+        },
+        assignments,
+    ))
+}
+
+/// `POST /api/v1/pilots`: registers a plan.
+pub async fn post_pilot(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(axum::http::StatusCode, Json<PilotView>), ApiError> {
+    let plan: PilotPlan = record_body(body, "pilot plan")?;
+    let id = create(&state, &principal, plan).await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(pilot_view(&state, id).await?.0),
+    ))
+}
+
+/// Registers a plan (shared by the API, the page and the demo).
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    plan: PilotPlan,
+) -> Result<i64, ApiError> {
+    let (_, design) = design(state, &plan).await?;
+    check_case_link(state, &plan).await?;
+    let document = serde_json::to_string(&PilotDocument {
+        plan: plan.clone(),
+        design,
+    })
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(state
+        .store
+        .backend()
+        .create_pilot(&plan.name, &document, &principal.who, now_unix())
+        .await?)
+}
+
+async fn check_case_link(state: &AppState, plan: &PilotPlan) -> Result<(), ApiError> {
+    if let Some(id) = plan.business_case_id
+        && state.store.backend().business_case(id).await?.is_none()
+    {
+        return Err(ApiError::BadBody(format!(
+            "business_case_id: there is no business case {id}"
+        )));
+    }
+    Ok(())
+}
+
+/// `PUT /api/v1/pilots/{id}`: changes the plan until it is locked.
+pub async fn put_pilot(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PilotView>, ApiError> {
+    let plan: PilotPlan = record_body(body, "pilot plan")?;
+    let (p, _) = load(&state, id).await?;
+    refuse_if_started(&state, &p).await?;
+    let (_, design) = design(&state, &plan).await?;
+    check_case_link(&state, &plan).await?;
+    let document = serde_json::to_string(&PilotDocument { plan, design })
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    state
+        .store
+        .backend()
+        .update_pilot(id, &document, &principal.who, now_unix())
+        .await?;
+    Ok(Json(pilot_view(&state, id).await?.0))
+}
+
+async fn refuse_if_started(state: &AppState, p: &Pilot) -> Result<(), ApiError> {
+    if let Some(at) = p.locked_unix {
+        return Err(ApiError::Store(northstar_store::StoreError::Refused(
+            format!(
+                "the plan of pilot {} is locked since {} (it has started); register a new pilot to change it",
+                p.id,
+                time_label(at)
+            ),
+        )));
+    }
+    let _ = state;
+    Ok(())
+}
+
+/// `GET /api/v1/pilots`.
+pub async fn get_pilots(State(state): State<AppState>) -> Result<Json<Vec<PilotView>>, ApiError> {
+    let mut out = Vec::new();
+    for p in state.store.backend().pilots().await? {
+        out.push(pilot_view(&state, p.id).await?.0);
+    }
+    Ok(Json(out))
+}
+
+/// A pilot with its balance.
+#[derive(Debug, Clone, Serialize)]
+pub struct PilotDetail {
+    #[serde(flatten)]
+    pub pilot: PilotView,
+    pub balance: Balance,
+}
+
+/// `GET /api/v1/pilots/{id}`.
+pub async fn get_pilot(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<PilotDetail>, ApiError> {
+    let (view, assignments) = pilot_view(&state, id).await?;
+    let balance = balance(&state, &view, &assignments).await?;
+    Ok(Json(PilotDetail {
+        pilot: view,
+        balance,
+    }))
+}
+
+/// How to assign the scope's customers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    /// random or stratified (by segment).
+    pub method: String,
+    /// Recorded with the assignment; a random one when absent.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// `POST /api/v1/pilots/{id}/assign`: assigns the scope's customers.
+pub async fn post_assign(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PilotDetail>, ApiError> {
+    let request: AssignRequest = record_body(body, "assignment request")?;
+    assign_scope(&state, &principal, id, &request).await?;
+    let (view, assignments) = pilot_view(&state, id).await?;
+    let balance = balance(&state, &view, &assignments).await?;
+    Ok(Json(PilotDetail {
+        pilot: view,
+        balance,
+    }))
+}
+
+/// Assigns the customers who answered in the scope in the year before the
+/// start (shared by the API, the page and the demo).
+pub async fn assign_scope(
+    state: &AppState,
+    principal: &Principal,
+    id: i64,
+    request: &AssignRequest,
+) -> Result<usize, ApiError> {
+    let stratified = match request.method.trim() {
+        "random" => false,
+        "stratified" => true,
+        other => {
+            return Err(ApiError::BadBody(format!(
+                "method: {other:?} is not an assignment method; use random or stratified (by segment), or PUT a control group to /api/v1/pilots/{id}/assignments"
+            )));
+        }
+    };
+    let (p, d) = load(state, id).await?;
+    refuse_if_started(state, &p).await?;
+    let days = d.plan.check().map_err(field_errors)?;
+    let customers = state
+        .store
+        .backend()
+        .scope_customers(
+            &selection(
+                &d.plan.scope,
+                days.start - CUSTOMER_WINDOW_DAYS,
+                days.start - 1,
+            )?
+            .respondents(),
+        )
+        .await?;
+    if customers.len() < 2 {
+        return Err(ApiError::BadBody(format!(
+            "the scope had {} customer(s) answering in the year before the start; a pilot needs customers in both groups",
+            customers.len()
+        )));
+    }
+    let seed = request.seed.unwrap_or_else(|| fastrand::u64(..) >> 11);
+    let assigned = assignment::assign(&customers, d.plan.pilot_share, seed, stratified)
+        .map_err(|e| ApiError::BadBody(e.to_string()))?;
+    let rows: Vec<Assignment> = assigned
+        .into_iter()
+        .map(|(customer_id, g, stratum)| Assignment {
+            customer_id,
+            group: group_of(g),
+            stratum,
+        })
+        .collect();
+    let n = rows.len();
+    state
+        .store
+        .backend()
+        .put_assignments(
+            id,
+            &rows,
+            if stratified {
+                "stratified by segment"
+            } else {
+                "random"
+            },
+            i64::try_from(seed).ok(),
+            &principal.who,
+            now_unix(),
+        )
+        .await?;
+    Ok(n)
+}
+
+fn group_of(g: Group) -> PilotGroup {
+    match g {
+        Group::Pilot => PilotGroup::Pilot,
+        Group::Control => PilotGroup::Control,
+    }
+}
+
+/// One row of `PUT /api/v1/pilots/{id}/assignments`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentRow {
+    pub customer_id: String,
+    /// pilot or control.
+    pub group: String,
+}
+
+/// `PUT /api/v1/pilots/{id}/assignments`: the groups as given (e.g. a
+/// named control group imported from CSV), replacing any before.
+pub async fn put_assignments(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PilotDetail>, ApiError> {
+    let body = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge(format!(
+            "the body is larger than {} MiB; send at most {} assignments",
+            MAX_ASSIGNMENT_BODY_BYTES >> 20,
+            northstar_store::value_records::MAX_ASSIGNMENTS
+        )),
+        other => ApiError::BadBody(other.to_string()),
+    })?;
+    let rows: Vec<AssignmentRow> = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadBody(format!("not a list of assignments: {e}")))?;
+    let (p, _) = load(&state, id).await?;
+    refuse_if_started(&state, &p).await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, r) in rows.into_iter().enumerate() {
+        northstar_core::field::within(
+            &format!("[{i}].customer_id"),
+            &r.customer_id,
+            northstar_core::field::ID_LIMIT,
+        )
+        .map_err(|e| field_errors(vec![e]))?;
+        if r.customer_id.trim().is_empty() {
+            return Err(ApiError::BadBody(format!("[{i}].customer_id: is empty")));
+        }
+        let group = match r.group.trim() {
+            "pilot" => PilotGroup::Pilot,
+            "control" => PilotGroup::Control,
+            other => {
+                return Err(ApiError::BadBody(format!(
+                    "[{i}].group: {other:?} is not a group; use pilot or control"
+                )));
+            }
+        };
+        if !seen.insert(r.customer_id.clone()) {
+            return Err(ApiError::BadBody(format!(
+                "[{i}].customer_id: {:?} is listed twice; give each customer one group",
+                r.customer_id
+            )));
+        }
+        out.push(Assignment {
+            customer_id: r.customer_id,
+            group,
+            stratum: String::new(),
+        });
+    }
+    state
+        .store
+        .backend()
+        .put_assignments(
+            id,
+            &out,
+            "as given (imported list)",
+            None,
+            &principal.who,
+            now_unix(),
+        )
+        .await?;
+    let (view, assignments) = pilot_view(&state, id).await?;
+    let balance = balance(&state, &view, &assignments).await?;
+    Ok(Json(PilotDetail {
+        pilot: view,
+        balance,
+    }))
+}
+
+/// A PUT route with the assignment body limit.
+pub fn with_assignment_limit(
+    route: axum::routing::MethodRouter<AppState>,
+) -> axum::routing::MethodRouter<AppState> {
+    route.layer(axum::extract::DefaultBodyLimit::max(
+        MAX_ASSIGNMENT_BODY_BYTES,
+    ))
+}
+
+/// `POST /api/v1/pilots/{id}/start`: locks the plan and the groups.
+pub async fn post_start(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<Json<PilotView>, ApiError> {
+    start(&state, &principal, id).await?;
+    Ok(Json(pilot_view(&state, id).await?.0))
+}
+
+pub async fn start(state: &AppState, principal: &Principal, id: i64) -> Result<(), ApiError> {
+    load(state, id).await?;
+    state
+        .store
+        .backend()
+        .lock_pilot(id, &principal.who, now_unix())
+        .await?;
+    Ok(())
+}
+
+/// The groups side by side before the start.
+#[derive(Debug, Clone, Serialize)]
+pub struct Balance {
+    pub from: String,
+    pub to: String,
+    pub rows: Vec<BalanceRow>,
+    pub balanced: bool,
+    pub method: &'static str,
+}
+
+/// Balance over the before period: customers by segment, answers per
+/// customer and the primary metric's mean answer.
+pub async fn balance(
+    state: &AppState,
+    view: &PilotView,
+    assignments: &[Assignment],
+) -> Result<Balance, ApiError> {
+    let days = view.plan.check().map_err(field_errors)?;
+    let (from, to) = days.before();
+    let metric = metric_of(&view.plan.metric)?;
+    let mut rows = Vec::new();
+    let total = |g: PilotGroup| assignments.iter().filter(|a| a.group == g).count() as u64;
+    let (np, nc) = (total(PilotGroup::Pilot), total(PilotGroup::Control));
+    let mut strata: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for a in assignments {
+        let e = strata.entry(a.stratum.as_str()).or_default();
+        if a.group == PilotGroup::Pilot {
+            e.0 += 1
+        } else {
+            e.1 += 1
+        }
+    }
+    if strata.len() > 1 || strata.keys().any(|k| !k.is_empty()) {
+        for (stratum, (p, c)) in strata.iter().take(20) {
+            let share = |k: u64, n: u64| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+            rows.push(BalanceRow::new(
+                format!(
+                    "share of customers in segment {}",
+                    if stratum.is_empty() {
+                        "(none)"
+                    } else {
+                        stratum
+                    }
+                ),
+                &Moments::binary(np, share(*p, np)),
+                &Moments::binary(nc, share(*c, nc)),
+            ));
+        }
+    }
+    if np > 0 && nc > 0 {
+        let responses = state
+            .store
+            .backend()
+            .pilot_responses(
+                view.id,
+                &selection(&view.plan.scope, from, to)?.respondents(),
+                metric,
+            )
+            .await?;
+        let mut per_customer: HashMap<&str, (PilotGroup, u64)> = HashMap::new();
+        for r in &responses {
+            per_customer
+                .entry(r.customer_id.as_str())
+                .or_insert((r.group, 0))
+                .1 += 1;
+        }
+        let counts = |g: PilotGroup, n: u64| {
+            let answered: Vec<f64> = per_customer
+                .values()
+                .filter(|(x, _)| *x == g)
+                .map(|(_, k)| *k as f64)
+                .collect();
+            let zeros = n.saturating_sub(answered.len() as u64) as usize;
+            Moments::from_values(answered.into_iter().chain(std::iter::repeat_n(0.0, zeros)))
+        };
+        rows.push(BalanceRow::new(
+            format!("{} answers per customer, before the start", metric.as_str()),
+            &counts(PilotGroup::Pilot, np),
+            &counts(PilotGroup::Control, nc),
+        ));
+        let values = |g: PilotGroup| {
+            Moments::from_values(
+                responses
+                    .iter()
+                    .filter(|r| r.group == g)
+                    .map(|r| pilot::outcome(metric, r.value)),
+            )
+        };
+        rows.push(BalanceRow::new(
+            format!(
+                "{} before the start (mean answer{})",
+                metric.as_str(),
+                if metric == Metric::Nps {
+                    ", NPS points"
+                } else {
+                    ", share"
+                }
+            ),
+            &values(PilotGroup::Pilot),
+            &values(PilotGroup::Control),
+        ));
+    }
+    let balanced = !rows.is_empty() && rows.iter().all(|r| r.balanced || r.smd.is_none());
+    Ok(Balance {
+        from: calendar::day_label(from),
+        to: calendar::day_label(to),
+        balanced,
+        rows,
+        method: "standardised mean difference (m_pilot − m_control) / √((s²_pilot + s²_control) / 2), balanced when |SMD| < 0.1 (Austin 2009, Stat Med 28:3083); shares use p(1 − p)",
+    })
+}
+
+/// One week of one group.
+#[derive(Debug, Clone, Serialize)]
+pub struct WeekPoint {
+    pub week: String,
+    pub group: &'static str,
+    pub n: u64,
+    pub mean: f64,
+}
+
+/// The second view: pilot against control after the start.
+#[derive(Debug, Clone, Serialize)]
+pub struct AfterComparison {
+    pub pilot: Option<f64>,
+    pub control: Option<f64>,
+    pub difference: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub p_value: Option<f64>,
+    pub method: String,
+    pub note: &'static str,
+}
+
+/// Dollars with the measured effect in the business case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseWithEffect {
+    pub business_case_id: i64,
+    pub name: String,
+    pub version: i64,
+    pub finance_review: String,
+    pub effect_assumption: String,
+    pub assumed: f64,
+    pub npv_assumed: f64,
+    pub npv_at_ci_low: f64,
+    pub npv: f64,
+    pub npv_at_ci_high: f64,
+    pub break_even: Option<f64>,
+    pub formula: &'static str,
+}
+
+/// A scope to roll out to next.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoadmapStep {
+    pub scope: BTreeMap<String, String>,
+    pub customers: u64,
+    pub value_of_one_nps_point: Option<f64>,
+    /// effect × value of one point, and at the interval's ends.
+    pub yearly_benefit: Option<f64>,
+    pub yearly_benefit_low: Option<f64>,
+    pub yearly_benefit_high: Option<f64>,
+}
+
+/// What to do next.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommendation {
+    /// roll_out, not_enough_evidence or do_not_roll_out.
+    pub verdict: &'static str,
+    pub sentence: String,
+    /// Answers more (both groups, both periods together) that would make
+    /// the interval exclude zero if the effect stayed at its estimate.
+    pub more_responses: Option<u64>,
+    pub business_case: Option<CaseWithEffect>,
+    pub roadmap: Vec<RoadmapStep>,
+    pub roadmap_note: String,
+}
+
+/// `GET /api/v1/pilots/{id}/evaluation`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    pub pilot_id: i64,
+    pub metric: String,
+    /// NPS points, or a difference of shares for CSAT and FCR.
+    pub unit: &'static str,
+    pub effect: f64,
+    pub se: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub p_value: f64,
+    pub confidence: f64,
+    pub method: String,
+    pub se_kind: &'static str,
+    pub cells: northstar_core::did::DidCells,
+    pub customers: usize,
+    pub before: [String; 2],
+    pub after: [String; 2],
+    pub after_comparison: AfterComparison,
+    pub weeks: Vec<WeekPoint>,
+    pub recommendation: Recommendation,
+    pub filter: BTreeMap<String, Vec<String>>,
+}
+
+/// The primary metric's effect, for a business case's measured assumption.
+#[derive(Debug, Clone)]
+pub struct PrimaryEffect {
+    pub effect: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub p_value: f64,
+    pub n: u64,
+    pub method_name: &'static str,
+    pub period: String,
+}
+
+/// The DiD of the pilot's primary metric.
+pub async fn primary_evaluation(
+    state: &AppState,
+    _principal: &Principal,
+    id: i64,
+) -> Result<PrimaryEffect, ApiError> {
+    let (_, d) = load(state, id).await?;
+    let metric = metric_of(&d.plan.metric)?;
+    let (estimate, windows, _, _) = estimate(state, id, &d, metric).await?;
+    Ok(PrimaryEffect {
+        effect: estimate.effect,
+        ci_low: estimate.ci_low,
+        ci_high: estimate.ci_high,
+        p_value: estimate.p_value,
+        n: estimate.cells.n(),
+        method_name: match estimate.method {
+            did::DidMethod::ClusteredByCustomer => "standard error clustered by customer",
+            did::DidMethod::Hc1 => "heteroskedasticity-robust standard error (HC1)",
+        },
+        period: format!(
+            "before {} to {}, after {} to {}",
+            windows[0], windows[1], windows[2], windows[3]
+        ),
+    })
+}
+
+type Windows = [String; 4];
+
+async fn estimate(
+    state: &AppState,
+    id: i64,
+    d: &PilotDocument,
+    metric: Metric,
+) -> Result<(DidEstimate, Windows, Vec<PilotResponse>, PilotDays), ApiError> {
+    let days = d.plan.check().map_err(field_errors)?;
+    let (before_from, _) = days.before();
+    let last = days.end.min(today(state).await?);
+    if last < days.start {
+        return Err(ApiError::BadRequest(format!(
+            "pilot {id} starts on {}: there is nothing after the start to evaluate yet",
+            d.plan.start
+        )));
+    }
+    let responses = state
+        .store
+        .backend()
+        .pilot_responses(
+            id,
+            &selection(&d.plan.scope, before_from, last)?.respondents(),
+            metric,
+        )
+        .await?;
+    let mut clusters: HashMap<&str, u32> = HashMap::new();
+    let mut observations = Vec::with_capacity(responses.len());
+    for r in &responses {
+        let next = clusters.len() as u32;
+        let cluster = *clusters.entry(r.customer_id.as_str()).or_insert(next);
+        observations.push(DidObservation {
+            cluster,
+            pilot: r.group == PilotGroup::Pilot,
+            after: r.day >= days.start,
+            y: pilot::outcome(metric, r.value),
+        });
+    }
+    let estimate =
+        did::estimate(&observations, 0.95).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let windows = [
+        calendar::day_label(before_from),
+        calendar::day_label(days.start - 1),
+        calendar::day_label(days.start),
+        calendar::day_label(last),
+    ];
+    Ok((estimate, windows, responses, days))
+}
+
+/// `GET /api/v1/pilots/{id}/evaluation?metric=nps|csat|fcr`.
+pub async fn get_evaluation(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+    params::QueryPairs(pairs): params::QueryPairs,
+) -> Result<Json<Evaluation>, ApiError> {
+    let mut metric = None;
+    for (name, value) in &pairs {
+        match name.as_str() {
+            "metric" if metric.is_none() => metric = Some(metric_of(value.trim())?),
+            "metric" => {
+                return Err(ApiError::parameter(
+                    "metric",
+                    "is given twice; give it once",
+                ));
+            }
+            other => return Err(ApiError::parameter(other, "unknown parameter; use metric")),
+        }
+    }
+    Ok(Json(evaluation(&state, &principal, id, metric).await?))
+}
+
+/// The whole evaluation (shared by the API and the page).
+pub async fn evaluation(
+    state: &AppState,
+    principal: &Principal,
+    id: i64,
+    metric: Option<Metric>,
+) -> Result<Evaluation, ApiError> {
+    let (_, d) = load(state, id).await?;
+    let primary = metric_of(&d.plan.metric)?;
+    let metric = metric.unwrap_or(primary);
+    let (e, windows, responses, days) = estimate(state, id, &d, metric).await?;
+    // The second view: after the start only.
+    let mut pilot_after = ResponseSummary::default();
+    let mut control_after = ResponseSummary::default();
+    let mut weeks: BTreeMap<(Day, bool), (u64, f64)> = BTreeMap::new();
+    for r in &responses {
+        let is_pilot = r.group == PilotGroup::Pilot;
+        if r.day >= days.start {
+            let s = if is_pilot {
+                &mut pilot_after
+            } else {
+                &mut control_after
+            };
+            let v = u8::try_from(r.value).unwrap_or(0);
+            match metric {
+                Metric::Nps => s.add_answers(Some(v), None, None, None),
+                Metric::Csat => s.add_answers(None, Some(v), None, None),
+                _ => s.add_answers(None, None, None, Some(r.value == 1)),
+            }
+        }
+        let w = weeks
+            .entry((calendar::week_start(r.day), is_pilot))
+            .or_default();
+        w.0 += 1;
+        w.1 += pilot::outcome(metric, r.value);
+    }
+    let versus = northstar_core::comparison::two_samples(metric, &pilot_after, &control_after);
+    let scale = if metric == Metric::Nps { 1.0 } else { 0.01 };
+    let after_comparison = AfterComparison {
+        pilot: metric.estimate(&pilot_after).value.map(|v| v * scale),
+        control: metric.estimate(&control_after).value.map(|v| v * scale),
+        difference: versus.as_ref().map(|t| t.difference * scale),
+        // The test's interval from its z: difference ± 1.96 · difference / z.
+        ci_low: versus
+            .as_ref()
+            .filter(|t| t.z != 0.0)
+            .map(|t| (t.difference - 1.959963984540054 * (t.difference / t.z).abs()) * scale),
+        ci_high: versus
+            .as_ref()
+            .filter(|t| t.z != 0.0)
+            .map(|t| (t.difference + 1.959963984540054 * (t.difference / t.z).abs()) * scale),
+        p_value: versus.as_ref().map(|t| t.p_value),
+        method: versus
+            .as_ref()
+            .map(|t| t.method.to_string())
+            .unwrap_or_else(|| "no test: a group has no answers after the start".into()),
+        note: "pilot against control after the start only: it ignores any difference the groups had before, which the difference-in-differences removes; answers from one customer are treated as independent here",
+    };
+    let weeks = weeks
+        .into_iter()
+        .map(|((week, is_pilot), (n, sum))| WeekPoint {
+            week: calendar::day_label(week),
+            group: if is_pilot { "pilot" } else { "control" },
+            n,
+            mean: sum / n as f64,
+        })
+        .collect();
+    let recommendation = recommend(state, principal, id, &d, &e, metric == primary).await?;
+    let (method, se_kind) = match e.method {
+        did::DidMethod::ClusteredByCustomer => (e.reference().to_string(), "clustered_by_customer"),
+        did::DidMethod::Hc1 => (e.reference().to_string(), "hc1"),
+    };
+    Ok(Evaluation {
+        pilot_id: id,
+        metric: metric.as_str().to_string(),
+        unit: if metric == Metric::Nps {
+            "NPS points"
+        } else {
+            "difference of shares"
+        },
+        effect: e.effect,
+        se: e.se,
+        ci_low: e.ci_low,
+        ci_high: e.ci_high,
+        p_value: e.p_value,
+        confidence: e.confidence,
+        method,
+        se_kind,
+        cells: e.cells,
+        customers: e.clusters,
+        before: [windows[0].clone(), windows[1].clone()],
+        after: [windows[2].clone(), windows[3].clone()],
+        after_comparison,
+        weeks,
+        recommendation,
+        filter: scope_filter(&d.plan.scope)?.into_iter().fold(
+            BTreeMap::new(),
+            |mut m: BTreeMap<String, Vec<String>>, (k, v)| {
+                m.entry(k.as_str().to_string()).or_default().push(v);
+                m
+            },
+        ),
+    })
+}
+
+async fn recommend(
+    state: &AppState,
+    principal: &Principal,
+    pilot_id: i64,
+    d: &PilotDocument,
+    e: &DidEstimate,
+    primary: bool,
+) -> Result<Recommendation, ApiError> {
+    let unit = if d.plan.metric == "nps" {
+        " points"
+    } else {
+        ""
+    };
+    let (verdict, mut sentence, more) = if e.ci_low > 0.0 {
+        (
+            "roll_out",
+            format!(
+                "Roll out: the pilot raised {} by {}{unit} (95% CI {} to {}), p = {:.3}.",
+                d.plan.metric,
+                short(e.effect),
+                short(e.ci_low),
+                short(e.ci_high),
+                e.p_value
+            ),
+            None,
+        )
+    } else if e.ci_high < 0.0 {
+        (
+            "do_not_roll_out",
+            format!(
+                "Do not roll out: the pilot lowered {} by {}{unit} (95% CI {} to {}).",
+                d.plan.metric,
+                short(-e.effect),
+                short(e.ci_low),
+                short(e.ci_high)
+            ),
+            None,
+        )
+    } else {
+        let more = did::responses_to_settle(e, 0.95);
+        (
+            "not_enough_evidence",
+            format!(
+                "Not enough evidence yet: the effect is {}{unit} but the 95% interval ({} to {}) includes zero. {}",
+                short(e.effect),
+                short(e.ci_low),
+                short(e.ci_high),
+                match more {
+                    Some(m) => format!("If the effect stayed at its estimate, about {m} more answers would settle it."),
+                    None => "The estimate is zero: more answers would only narrow the interval around it.".into(),
+                }
+            ),
+            more,
+        )
+    };
+    if !primary {
+        sentence = format!(
+            "(secondary metric — the decision rests on {}) {sentence}",
+            d.plan.metric
+        );
+    }
+    // The business case that takes this pilot's effect.
+    let mut business_case = None;
+    let linked = match d.plan.business_case_id {
+        Some(id) => Some(id),
+        None => state
+            .store
+            .backend()
+            .business_cases()
+            .await?
+            .into_iter()
+            .find(|(c, _)| c.pilot_id == Some(pilot_id))
+            .map(|(c, _)| c.id),
+    };
+    if let (Some(case_id), true) = (linked, primary)
+        && let Ok(view) = cases::load_view(state, principal, case_id, None, false).await
+        && let Some(key) = view.effect.clone()
+    {
+        let (_, versions) = state
+            .store
+            .backend()
+            .business_case(case_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("there is no business case {case_id}")))?;
+        if let Some(v) = versions.iter().find(|v| v.version == view.version) {
+            let inputs = cases::inputs_of_version(v)?;
+            let assumed = inputs
+                .assumptions
+                .iter()
+                .find(|a| a.key == key)
+                .map(|a| a.value)
+                .unwrap_or(0.0);
+            let npv_at = |effect: f64| {
+                northstar_core::business_case::evaluate(
+                    &northstar_core::business_case::with_assumption(
+                        &inputs, &key, effect, effect, effect,
+                    ),
+                )
+                .map(|f| f.base.npv)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))
+            };
+            business_case = Some(CaseWithEffect {
+                business_case_id: case_id,
+                name: view.name.clone(),
+                version: view.version,
+                finance_review: view.finance_review.clone(),
+                effect_assumption: key.clone(),
+                assumed,
+                npv_assumed: view.npv,
+                npv_at_ci_low: npv_at(e.ci_low)?,
+                npv: npv_at(e.effect)?,
+                npv_at_ci_high: npv_at(e.ci_high)?,
+                break_even: view.break_even.as_ref().and_then(|b| b.value),
+                formula: "the case's NPV with its effect assumption replaced by the measured effect, and by the ends of its 95% interval; every other assumption at its value",
+            });
+            if let Some(b) = business_case.as_ref() {
+                sentence.push_str(&format!(
+                    " With the measured effect the business case \"{}\" is worth NPV {} (from {} to {} across the interval; it assumed {} for NPV {}; {}).",
+                    b.name,
+                    northstar_core::business_case::money(b.npv),
+                    northstar_core::business_case::money(b.npv_at_ci_low),
+                    northstar_core::business_case::money(b.npv_at_ci_high),
+                    short(b.assumed),
+                    northstar_core::business_case::money(b.npv_assumed),
+                    b.finance_review
+                ));
+            }
+        }
+    }
+    let (roadmap, roadmap_note) = roadmap(state, d, e).await?;
+    Ok(Recommendation {
+        verdict,
+        sentence,
+        more_responses: more,
+        business_case,
+        roadmap,
+        roadmap_note,
+    })
+}
+
+/// The other values of the scope's first dimension (segment first), each
+/// with what the measured effect would be worth there.
+async fn roadmap(
+    state: &AppState,
+    d: &PilotDocument,
+    e: &DidEstimate,
+) -> Result<(Vec<RoadmapStep>, String), ApiError> {
+    let Some((dimension_name, values)) = d
+        .plan
+        .scope
+        .get_key_value("segment")
+        .or_else(|| d.plan.scope.iter().next())
+    else {
+        return Ok((Vec::new(), String::new()));
+    };
+    let Some(dimension) = Dimension::parse(dimension_name) else {
+        return Ok((Vec::new(), String::new()));
+    };
+    let tried: Vec<&str> = values.values();
+    let everything = Selection::default();
+    let candidates =
+        crate::report::dimension_values(state.store.as_ref(), dimension, &everything).await?;
+    let mut steps = Vec::new();
+    for value in candidates
+        .into_iter()
+        .filter(|v| !tried.contains(&v.as_str()) && !v.is_empty())
+        .take(20)
+    {
+        let mut scope = d.plan.scope.clone();
+        scope.insert(dimension_name.clone(), OneOrMany::One(value.clone()));
+        let sel = Selection {
+            filter: scope_filter(&scope)?,
+            ..Selection::default()
+        };
+        let loyalty = state
+            .store
+            .loyalty_customers(&sel.respondents(), None)
+            .await?
+            .into_iter()
+            .next()
+            .map(|(_, l)| l)
+            .unwrap_or_default();
+        let settings = northstar_core::revenue::RevenueSettings {
+            assumed_churn: super::revenue::DEFAULT_ASSUMED_CHURN,
+            min_churn_flags: northstar_core::revenue::MIN_CHURN_FLAGS,
+        };
+        let point = northstar_core::revenue::revenue_at_risk(&loyalty, &settings)
+            .ok()
+            .and_then(|r| r.value_of_one_nps_point.value);
+        let nps = d.plan.metric == "nps";
+        let at = |x: f64| point.filter(|_| nps).map(|p| p * x);
+        steps.push(RoadmapStep {
+            scope: scope
+                .iter()
+                .map(|(k, v)| (k.clone(), v.values().join(" or ")))
+                .collect(),
+            customers: loyalty.promoters.customers
+                + loyalty.passives.customers
+                + loyalty.detractors.customers,
+            value_of_one_nps_point: point,
+            yearly_benefit: at(e.effect),
+            yearly_benefit_low: at(e.ci_low),
+            yearly_benefit_high: at(e.ci_high),
+        });
+    }
+    steps.sort_by(|a, b| {
+        b.yearly_benefit
+            .unwrap_or(f64::NEG_INFINITY)
+            .total_cmp(&a.yearly_benefit.unwrap_or(f64::NEG_INFINITY))
+            .then(b.customers.cmp(&a.customers))
+    });
+    let note = format!(
+        "other values of {dimension_name}, by the yearly retention value the measured effect would have there (effect × the value of one NPS point of that scope, from /api/v1/revenue-at-risk); the effect was measured on {} only — pilot the next scope before counting on it",
+        tried.join(" or ")
+    );
+    Ok((steps, note))
+}
+
+/// Statuses and numbers for the pages.
+pub fn effect_text(e: &Evaluation) -> String {
+    format!(
+        "{} {} (95% CI {} to {}, p = {:.3})",
+        short(e.effect),
+        e.unit,
+        short(e.ci_low),
+        short(e.ci_high),
+        e.p_value
+    )
+}
