@@ -638,6 +638,19 @@ pub fn money(v: f64) -> String {
     }
 }
 
+/// A number as the calculations print it: money style from 1,000, else at
+/// most four decimals.
+pub fn plain(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        money(v)
+    } else {
+        format!("{v:.4}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
 /// Computes the case (inputs checked first with [`CaseInputs::check`]).
 pub fn evaluate(inputs: &CaseInputs) -> Result<CaseFigures, CaseError> {
     let r = inputs.discount_rate;

@@ -60,13 +60,13 @@ pub async fn set_up(
     let finance = principal("finance@demo.northstar.test", Role::Finance);
     let plan: PilotPlan = serde_json::from_value(json!({
         "name": PILOT_NAME,
-        "hypothesis": "Telling enterprise customers proactively when their delivery will arrive (and when it slips) raises their NPS after a delivery by at least 8 points, even where the delivery itself is not faster",
+        "hypothesis": "Telling enterprise customers proactively when their delivery will arrive (and when it slips) raises their NPS after a delivery by at least 10 points, even where the delivery itself is not faster",
         "metric": "nps",
         "secondary": ["csat"],
         "scope": {"segment": "enterprise", "touchpoint": "delivery"},
         "start": "2026-08-03",
         "end": "2026-10-31",
-        "mde": 8,
+        "mde": 10,
         "alpha": 0.05,
         "power": 0.8
     }))

@@ -1073,12 +1073,12 @@ async fn recommend(
         (
             "roll_out",
             format!(
-                "Roll out: the pilot raised {} by {}{unit} (95% CI {} to {}), p = {:.3}.",
-                d.plan.metric,
+                "Roll out: the pilot raised {} by {}{unit} (95% CI {} to {}), {}.",
+                d.plan.metric.to_uppercase(),
                 short(e.effect),
                 short(e.ci_low),
                 short(e.ci_high),
-                e.p_value
+                p_text(e.p_value)
             ),
             None,
         )
@@ -1087,7 +1087,7 @@ async fn recommend(
             "do_not_roll_out",
             format!(
                 "Do not roll out: the pilot lowered {} by {}{unit} (95% CI {} to {}).",
-                d.plan.metric,
+                d.plan.metric.to_uppercase(),
                 short(-e.effect),
                 short(e.ci_low),
                 short(e.ci_high)
@@ -1274,14 +1274,23 @@ async fn roadmap(
     Ok((steps, note))
 }
 
+/// A p-value as a reader takes it.
+pub fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".into()
+    } else {
+        format!("p = {p:.3}")
+    }
+}
+
 /// Statuses and numbers for the pages.
 pub fn effect_text(e: &Evaluation) -> String {
     format!(
-        "{} {} (95% CI {} to {}, p = {:.3})",
+        "{} {} (95% CI {} to {}, {})",
         short(e.effect),
         e.unit,
         short(e.ci_low),
         short(e.ci_high),
-        e.p_value
+        p_text(e.p_value)
     )
 }

@@ -173,13 +173,13 @@ async fn render_pilot(
             let a = &e.after_comparison;
             let after = match (a.pilot, a.control, a.difference) {
                 (Some(pv), Some(cv), Some(d)) => format!(
-                    "After the start: pilot {} vs control {} — difference {} (95% CI {} to {}, p = {:.3}). {}. {}",
+                    "After the start: pilot {} vs control {} — difference {} (95% CI {} to {}, {}). {}. {}",
                     short(pv),
                     short(cv),
                     short(d),
                     a.ci_low.map_or("–".into(), short),
                     a.ci_high.map_or("–".into(), short),
-                    a.p_value.unwrap_or(f64::NAN),
+                    pilots::p_text(a.p_value.unwrap_or(f64::NAN)),
                     a.method,
                     a.note
                 ),
