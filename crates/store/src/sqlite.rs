@@ -836,6 +836,12 @@ impl Backend for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        // A pilot's groups name the customer too (personal data): the
+        // erased customer leaves them, as their answers leave the evaluation.
+        sqlx::query("DELETE FROM pilot_assignments WHERE customer_id = ?1")
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?;
         let removed_operations = sqlx::query(
             "DELETE FROM operations WHERE customer_id = ?1 \
              RETURNING order_id, department, measure, value, target",

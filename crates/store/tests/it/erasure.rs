@@ -216,7 +216,42 @@ async fn erasing_a_customer_decrements_exactly(db: TestDb) {
         .await
         .unwrap();
 
+    // C1 is in a pilot's groups: erasure takes it out of them too.
+    let pilot = store
+        .backend()
+        .create_pilot("erasure", "{}", "cx", 1)
+        .await
+        .unwrap();
+    let group = |id: &str, group| northstar_store::value_records::Assignment {
+        customer_id: id.into(),
+        group,
+        stratum: String::new(),
+    };
+    store
+        .backend()
+        .put_assignments(
+            pilot,
+            &[
+                group("C1", northstar_store::value_records::PilotGroup::Pilot),
+                group("C2", northstar_store::value_records::PilotGroup::Control),
+            ],
+            "as given",
+            None,
+            "cx",
+            2,
+        )
+        .await
+        .unwrap();
     let erased = store.erase_customer("C1").await.unwrap();
+    let left: Vec<String> = store
+        .backend()
+        .assignments(pilot)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.customer_id)
+        .collect();
+    assert_eq!(left, ["C2"]);
     let c1: Vec<&NewResponse> = rows
         .iter()
         .filter(|r| r.customer_id.as_deref() == Some("C1"))
