@@ -4,6 +4,7 @@
 mod demo_data;
 mod demo_partners;
 mod departments_command;
+mod pilots_command;
 
 /// glibc's allocator spent most of a bulk import consolidating free chunks;
 /// mimalloc more than halves the allocation cost (see bench/RESULTS.md).
@@ -309,6 +310,14 @@ enum Command {
     Departments {
         #[command(subcommand)]
         command: departments_command::DepartmentsCommand,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Pilots: list them, and give one its groups from a CSV file
+    /// (customer_id,group) — a named control group.
+    Pilots {
+        #[command(subcommand)]
+        command: pilots_command::PilotsCommand,
         #[command(flatten)]
         db: DatabaseArg,
     },
@@ -751,6 +760,10 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Departments { command, db } => {
             let store = open(&db.database, db.store).await?;
             return departments_command::run(&*store, command, now_unix()).await;
+        }
+        Command::Pilots { command, db } => {
+            let store = open(&db.database, db.store).await?;
+            return pilots_command::run(&*store, command, now_unix()).await;
         }
         Command::Settings { command, db } => {
             let store = open(&db.database, db.store).await?;

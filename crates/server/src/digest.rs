@@ -882,7 +882,29 @@ pub fn compose(card: &Scorecard, week_start: Day, unsubscribe_url: &str) -> Dige
             })
             .collect(),
     };
-    let sections = [good, disagreements, asks, goals];
+    let cases = Section {
+        heading: "Business cases",
+        empty: "No business case names the department.",
+        items: card
+            .business_cases
+            .iter()
+            .take(MAX_ITEMS)
+            .map(|c| {
+                (
+                    clean(&c.name),
+                    vec![clean(&format!(
+                        "NPV {}; {}",
+                        c.npv.map_or("–".into(), |v| format!(
+                            "${}",
+                            northstar_core::business_case::money(v)
+                        )),
+                        c.finance_review
+                    ))],
+                )
+            })
+            .collect(),
+    };
+    let sections = [good, disagreements, asks, cases, goals];
     let period = format!(
         "Figures for {} to {} in the organisation's time zone; the previous period is {} to {}.",
         or_dash(&card.period.requested_from),

@@ -746,3 +746,57 @@ fn departments_import_export_and_kpi_values_report_what_they_reject() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn pilots_assign_reads_a_named_control_group_and_reports_every_bad_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.db");
+    let url = format!("sqlite://{}", db.display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let id = rt.block_on(async {
+        let store = northstar_store::open(&url).await.unwrap();
+        store
+            .backend()
+            .create_pilot("Callbacks", "{}", "cx", 1)
+            .await
+            .unwrap()
+    });
+    let file = dir.path().join("groups.csv");
+    std::fs::write(
+        &file,
+        "customer_id,group\nC1,pilot\nC2,control\nC3,treatment\nC1,control\n",
+    )
+    .unwrap();
+    let out = northstar(
+        &["pilots", "assign", &id.to_string(), file.to_str().unwrap()],
+        &db,
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(":4: group: \"treatment\""), "{stderr}");
+    assert!(
+        stderr.contains(":5: customer_id: \"C1\" is also on line 2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing written"), "{stderr}");
+    std::fs::write(
+        &file,
+        "customer_id,group\nC1,pilot\nC2,control\nC3,control\n",
+    )
+    .unwrap();
+    for _ in 0..2 {
+        // Idempotent: the same file gives the same groups.
+        let out = northstar(
+            &["pilots", "assign", &id.to_string(), file.to_str().unwrap()],
+            &db,
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("3 customers assigned (1 pilot, 2 control)"));
+    }
+    let list = northstar(&["pilots", "list"], &db);
+    assert!(
+        text(&list.stdout).contains("Callbacks,no,1,2,as given (imported list)"),
+        "{}",
+        text(&list.stdout)
+    );
+}

@@ -343,6 +343,10 @@ pub struct Scorecard {
     pub good_news: Vec<GoodNews>,
     pub asks: Vec<Ask>,
     pub wins: Vec<WinCard>,
+    /// The department's business cases, each with whether finance has
+    /// reviewed it, by whom and when.
+    #[schema(value_type = Vec<Object>)]
+    pub business_cases: Vec<super::business_cases::CaseListEntry>,
 }
 
 /// A win with its evidence tested.
@@ -637,6 +641,7 @@ pub async fn scorecard(
         good_news,
         asks,
         wins,
+        business_cases: super::business_cases::department_cases(state, principal, &d.name).await?,
     })
 }
 

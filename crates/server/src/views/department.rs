@@ -69,6 +69,8 @@ struct DepartmentPage {
     may_read_responses: bool,
     disagreements: Vec<GoalRow>,
     asks: Vec<(String, String)>,
+    /// (id, name, NPV, finance review line).
+    cases: Vec<(i64, String, String, String)>,
     goals: Vec<GoalRow>,
     wins: Vec<WinRow>,
     may_record: bool,
@@ -331,6 +333,20 @@ fn page_of(
             })
             .collect(),
         goals,
+        cases: s
+            .business_cases
+            .iter()
+            .map(|c| {
+                (
+                    c.id,
+                    c.name.clone(),
+                    c.npv.map_or("–".into(), |v| {
+                        format!("${}", northstar_core::business_case::money(v))
+                    }),
+                    c.finance_review.clone(),
+                )
+            })
+            .collect(),
         wins: win_rows(&s.wins),
         may_record: principal.may(Capability::RecordWins),
         csrf: principal.csrf_token().to_string(),
