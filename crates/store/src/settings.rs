@@ -20,13 +20,18 @@ pub const RETENTION_MONTHS: &str = "retention_months";
 /// ([`crate::Backend::put_time_zone`]).
 pub const TIME_ZONE: &str = "time_zone";
 
+/// Setting: the yearly discount rate business cases use unless a case
+/// gives its own (a share, default `0.08`); finance reviews it as part of
+/// each case.
+pub const DISCOUNT_RATE: &str = "discount_rate";
+
 /// Not a setting an admin changes: the secret under which the audit log
 /// names erased customers ([`crate::customer_reference`]); generated at
 /// the first erasure, never shown, copied with the database.
 pub const AUDIT_KEY: &str = "audit_key";
 
 /// The settings Northstar knows, what each accepts and its default.
-pub const KNOWN_SETTINGS: [(&str, &str, &str); 3] = [
+pub const KNOWN_SETTINGS: [(&str, &str, &str); 4] = [
     (REDACT_PERSONAL_DATA, "on or off", "off"),
     (
         RETENTION_MONTHS,
@@ -37,6 +42,11 @@ pub const KNOWN_SETTINGS: [(&str, &str, &str); 3] = [
         TIME_ZONE,
         "an IANA time zone name such as Europe/Paris or America/New_York",
         "UTC",
+    ),
+    (
+        DISCOUNT_RATE,
+        "a yearly rate as a share from 0 to 0.5, such as 0.08 for 8%",
+        "0.08",
     ),
 ];
 
@@ -80,6 +90,7 @@ pub fn check_setting(key: &str, value: &str) -> Result<String, String> {
     let valid = match key {
         REDACT_PERSONAL_DATA => value == "on" || value == "off",
         RETENTION_MONTHS => value == "off" || retention_months(&value).is_ok(),
+        DISCOUNT_RATE => discount_rate(&value).is_some(),
         _ => false,
     };
     if valid {
@@ -93,6 +104,24 @@ pub fn check_setting(key: &str, value: &str) -> Result<String, String> {
             "{key}: {value:?} is not valid; it must be {accepts}"
         ))
     }
+}
+
+/// A discount rate setting's value: a share from 0 to 0.5.
+pub fn discount_rate(text: &str) -> Option<f64> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|r| (0.0..=0.5).contains(r))
+}
+
+/// The organisation's discount rate (the default when never set).
+pub async fn organisation_discount_rate(backend: &dyn crate::Backend) -> crate::StoreResult<f64> {
+    Ok(backend
+        .setting(DISCOUNT_RATE)
+        .await?
+        .as_deref()
+        .and_then(discount_rate)
+        .unwrap_or(0.08))
 }
 
 /// The default of a known setting.
@@ -203,5 +232,21 @@ mod tests {
         assert_eq!(default_value(TIME_ZONE), Some("UTC"));
         assert_eq!(default_value(RETENTION_MONTHS), Some("off"));
         assert_eq!(default_value("colour"), None);
+    }
+}
+
+#[cfg(test)]
+mod discount_rate_tests {
+    use super::*;
+
+    #[test]
+    fn the_discount_rate_is_a_share_up_to_half() {
+        assert_eq!(check_setting(DISCOUNT_RATE, " 0.1 "), Ok("0.1".into()));
+        assert_eq!(discount_rate("0.08"), Some(0.08));
+        for bad in ["8", "-0.01", "0.51", "eight", "NaN"] {
+            let e = check_setting(DISCOUNT_RATE, bad).unwrap_err();
+            assert!(e.contains("discount_rate"), "{e}");
+        }
+        assert_eq!(default_value(DISCOUNT_RATE), Some("0.08"));
     }
 }

@@ -25,10 +25,6 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::report::Selection;
 
-/// Default yearly discount rate when a case gives none (a common hurdle
-/// rate; finance reviews it as an assumption of the case).
-pub const DEFAULT_DISCOUNT_RATE: f64 = 0.08;
-
 fn now_unix() -> i64 {
     jiff::Timestamp::now().as_second()
 }
@@ -137,7 +133,13 @@ pub async fn measure(
             let only_segments = !scope.is_empty() && scope.keys().all(|k| k == "segment");
             if only_segments {
                 let wanted: Vec<&str> = scope.values().flat_map(|v| v.values()).collect();
-                let segments = state.store.backend().customer_segments(None).await?;
+                // Customers who had not churned by today.
+                let today = calendar::today_in(
+                    &northstar_store::settings::time_zone(state.store.backend())
+                        .await?
+                        .1,
+                );
+                let segments = state.store.backend().customer_segments(Some(today)).await?;
                 let count: u64 = segments
                     .iter()
                     .filter(|(s, _)| wanted.contains(&s.as_str()))
@@ -149,7 +151,10 @@ pub async fn measure(
                     low: v,
                     high: v,
                     link: "/api/v1/customers/segments".into(),
-                    provenance: format!("customers in the customers file with {where_}: {count}"),
+                    provenance: format!(
+                        "customers in the customers file with {where_} who had not churned by {}: {count}",
+                        calendar::day_label(today)
+                    ),
                 });
             }
             let loyalty = loyalty(state, &selection).await?;
@@ -383,7 +388,13 @@ pub async fn inputs_of(
         initiative: request.initiative,
         department: request.department,
         pilot_id: request.pilot_id,
-        discount_rate: request.discount_rate.unwrap_or(DEFAULT_DISCOUNT_RATE),
+        discount_rate: match request.discount_rate {
+            Some(r) => r,
+            // The organisation's setting (`northstar settings set discount_rate`).
+            None => {
+                northstar_store::settings::organisation_discount_rate(state.store.backend()).await?
+            }
+        },
         cash_flows: request.cash_flows,
         assumptions,
         lines: request.lines,
