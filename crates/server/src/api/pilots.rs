@@ -221,6 +221,31 @@ fn document_of(p: &Pilot) -> Result<PilotDocument, ApiError> {
     })
 }
 
+/// A department-scoped role sees only pilots scoped to its own department
+/// (a pilot's figures are its scope's; another department's would leak).
+fn visible(principal: &Principal, d: &PilotDocument) -> bool {
+    match principal.scope.department() {
+        None => true,
+        Some(own) => d
+            .plan
+            .scope
+            .get("department")
+            .is_some_and(|v| v.values() == [own]),
+    }
+}
+
+async fn load_for(
+    state: &AppState,
+    principal: &Principal,
+    id: i64,
+) -> Result<(Pilot, PilotDocument), ApiError> {
+    let (p, d) = load(state, id).await?;
+    if !visible(principal, &d) {
+        return Err(ApiError::NotFound(format!("there is no pilot {id}")));
+    }
+    Ok((p, d))
+}
+
 async fn load(state: &AppState, id: i64) -> Result<(Pilot, PilotDocument), ApiError> {
     let p = state
         .store
@@ -283,9 +308,10 @@ fn time_label(unix: i64) -> String {
 /// The view of one pilot.
 pub async fn pilot_view(
     state: &AppState,
+    principal: &Principal,
     id: i64,
 ) -> Result<(PilotView, Vec<Assignment>), ApiError> {
-    let (p, d) = load(state, id).await?;
+    let (p, d) = load_for(state, principal, id).await?;
     let days = d.plan.check().map_err(field_errors)?;
     let assignments = state.store.backend().assignments(id).await?;
     let pilot_customers = assignments
@@ -323,7 +349,7 @@ pub async fn post_pilot(
     let id = create(&state, &principal, plan).await?;
     Ok((
         axum::http::StatusCode::CREATED,
-        Json(pilot_view(&state, id).await?.0),
+        Json(pilot_view(&state, &principal, id).await?.0),
     ))
 }
 
@@ -367,7 +393,7 @@ pub async fn put_pilot(
 ) -> Result<Json<PilotView>, ApiError> {
     let plan: PilotPlan = record_body(body, "pilot plan")?;
     let (p, _) = load(&state, id).await?;
-    refuse_if_started(&state, &p).await?;
+    refuse_if_started(&p)?;
     let (_, design) = design(&state, &plan).await?;
     check_case_link(&state, &plan).await?;
     let document = serde_json::to_string(&PilotDocument { plan, design })
@@ -377,10 +403,10 @@ pub async fn put_pilot(
         .backend()
         .update_pilot(id, &document, &principal.who, now_unix())
         .await?;
-    Ok(Json(pilot_view(&state, id).await?.0))
+    Ok(Json(pilot_view(&state, &principal, id).await?.0))
 }
 
-async fn refuse_if_started(state: &AppState, p: &Pilot) -> Result<(), ApiError> {
+fn refuse_if_started(p: &Pilot) -> Result<(), ApiError> {
     if let Some(at) = p.locked_unix {
         return Err(ApiError::Store(northstar_store::StoreError::Refused(
             format!(
@@ -390,15 +416,21 @@ async fn refuse_if_started(state: &AppState, p: &Pilot) -> Result<(), ApiError> 
             ),
         )));
     }
-    let _ = state;
     Ok(())
 }
 
 /// `GET /api/v1/pilots`.
-pub async fn get_pilots(State(state): State<AppState>) -> Result<Json<Vec<PilotView>>, ApiError> {
+pub async fn get_pilots(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<PilotView>>, ApiError> {
     let mut out = Vec::new();
     for p in state.store.backend().pilots().await? {
-        out.push(pilot_view(&state, p.id).await?.0);
+        match pilot_view(&state, &principal, p.id).await {
+            Ok((view, _)) => out.push(view),
+            Err(ApiError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(Json(out))
 }
@@ -414,9 +446,10 @@ pub struct PilotDetail {
 /// `GET /api/v1/pilots/{id}`.
 pub async fn get_pilot(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<PilotDetail>, ApiError> {
-    let (view, assignments) = pilot_view(&state, id).await?;
+    let (view, assignments) = pilot_view(&state, &principal, id).await?;
     let balance = balance(&state, &view, &assignments).await?;
     Ok(Json(PilotDetail {
         pilot: view,
@@ -444,7 +477,7 @@ pub async fn post_assign(
 ) -> Result<Json<PilotDetail>, ApiError> {
     let request: AssignRequest = record_body(body, "assignment request")?;
     assign_scope(&state, &principal, id, &request).await?;
-    let (view, assignments) = pilot_view(&state, id).await?;
+    let (view, assignments) = pilot_view(&state, &principal, id).await?;
     let balance = balance(&state, &view, &assignments).await?;
     Ok(Json(PilotDetail {
         pilot: view,
@@ -470,7 +503,7 @@ pub async fn assign_scope(
         }
     };
     let (p, d) = load(state, id).await?;
-    refuse_if_started(state, &p).await?;
+    refuse_if_started(&p)?;
     let days = d.plan.check().map_err(field_errors)?;
     let customers = state
         .store
@@ -556,7 +589,7 @@ pub async fn put_assignments(
     let rows: Vec<AssignmentRow> = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadBody(format!("not a list of assignments: {e}")))?;
     let (p, _) = load(&state, id).await?;
-    refuse_if_started(&state, &p).await?;
+    refuse_if_started(&p)?;
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(rows.len());
     for (i, r) in rows.into_iter().enumerate() {
@@ -602,7 +635,7 @@ pub async fn put_assignments(
             now_unix(),
         )
         .await?;
-    let (view, assignments) = pilot_view(&state, id).await?;
+    let (view, assignments) = pilot_view(&state, &principal, id).await?;
     let balance = balance(&state, &view, &assignments).await?;
     Ok(Json(PilotDetail {
         pilot: view,
@@ -626,7 +659,7 @@ pub async fn post_start(
     Path(id): Path<i64>,
 ) -> Result<Json<PilotView>, ApiError> {
     start(&state, &principal, id).await?;
-    Ok(Json(pilot_view(&state, id).await?.0))
+    Ok(Json(pilot_view(&state, &principal, id).await?.0))
 }
 
 pub async fn start(state: &AppState, principal: &Principal, id: i64) -> Result<(), ApiError> {
@@ -856,10 +889,10 @@ pub struct PrimaryEffect {
 /// The DiD of the pilot's primary metric.
 pub async fn primary_evaluation(
     state: &AppState,
-    _principal: &Principal,
+    principal: &Principal,
     id: i64,
 ) -> Result<PrimaryEffect, ApiError> {
-    let (_, d) = load(state, id).await?;
+    let (_, d) = load_for(state, principal, id).await?;
     let metric = metric_of(&d.plan.metric)?;
     let (estimate, windows, _, _) = estimate(state, id, &d, metric).await?;
     Ok(PrimaryEffect {
@@ -958,7 +991,7 @@ pub async fn evaluation(
     id: i64,
     metric: Option<Metric>,
 ) -> Result<Evaluation, ApiError> {
-    let (_, d) = load(state, id).await?;
+    let (_, d) = load_for(state, principal, id).await?;
     let primary = metric_of(&d.plan.metric)?;
     let metric = metric.unwrap_or(primary);
     let (e, windows, responses, days) = estimate(state, id, &d, metric).await?;

@@ -113,7 +113,7 @@ async fn render_pilot(
     message: String,
 ) -> Result<String, ApiError> {
     let nav = Some(super::Nav::load(state, principal).await);
-    let (p, assignments) = pilots::pilot_view(state, id).await?;
+    let (p, assignments) = pilots::pilot_view(state, principal, id).await?;
     let balance = pilots::balance(state, &p, &assignments).await?;
     let smd = balance
         .rows
@@ -289,7 +289,11 @@ async fn render_list(
     let nav = Some(super::Nav::load(state, principal).await);
     let mut list = Vec::new();
     for p in state.store.backend().pilots().await? {
-        list.push(pilots::pilot_view(state, p.id).await?.0);
+        match pilots::pilot_view(state, principal, p.id).await {
+            Ok((view, _)) => list.push(view),
+            Err(ApiError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(ListPage {
         nav,
