@@ -392,8 +392,20 @@ pub async fn put_pilot(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PilotView>, ApiError> {
     let plan: PilotPlan = record_body(body, "pilot plan")?;
-    let (p, _) = load(&state, id).await?;
+    let (p, before) = load(&state, id).await?;
     refuse_if_started(&p)?;
+    // Pre-registration: once the start day has come, the plan stays as it
+    // was registered (groups may still be given until the pilot is locked).
+    if let Some(start) = calendar::parse_day(&before.plan.start)
+        && today(&state).await? >= start
+    {
+        return Err(ApiError::Store(northstar_store::StoreError::Refused(
+            format!(
+                "pilot {id} started on {}: its plan is locked as registered; register a new pilot to change it",
+                before.plan.start
+            ),
+        )));
+    }
     let (_, design) = design(&state, &plan).await?;
     check_case_link(&state, &plan).await?;
     let document = serde_json::to_string(&PilotDocument { plan, design })

@@ -55,6 +55,10 @@ pub struct RevenueReport {
     pub requested_to: Option<String>,
     pub restricted_to: Option<String>,
     pub source: &'static str,
+    /// Whether finance has reviewed these dollars: never — they are
+    /// computed on request; the figures finance signs off are business
+    /// cases' (`/api/v1/business-cases`), whose review names who and when.
+    pub finance_review: &'static str,
 }
 
 fn rate(pairs: &[(String, String)], name: &str) -> Result<Option<f64>, ApiError> {
@@ -195,6 +199,7 @@ pub async fn get_revenue_at_risk(
         requested_from: selection.from.map(northstar_core::calendar::day_label),
         requested_to: selection.to.map(northstar_core::calendar::day_label),
         restricted_to: selection.restricted_to.clone(),
+        finance_review: "not reviewed by finance: computed from the data on request; figures finance signs off are business cases (/business-cases)",
         source: "each customer's latest NPS answer in the selection (per department when split by department), joined by customer_id to the customers file's churn flags and annual values",
     }))
 }
