@@ -57,12 +57,8 @@ fn scope_selection(
     scope: &BTreeMap<String, OneOrMany>,
     field: &str,
 ) -> Result<Selection, ApiError> {
-    let filter = northstar_core::department::CustomerMetric {
-        metric: northstar_core::Metric::Nps,
-        filter: scope.clone(),
-    }
-    .dimension_filter(field)
-    .map_err(|e| field_errors(vec![e]))?;
+    let filter =
+        northstar_core::department::scope_pairs(scope, field).map_err(|e| field_errors(vec![e]))?;
     Ok(Selection {
         filter,
         ..Selection::default()

@@ -69,12 +69,7 @@ pub struct PilotDocument {
 }
 
 fn scope_filter(scope: &BTreeMap<String, OneOrMany>) -> Result<Vec<(Dimension, String)>, ApiError> {
-    northstar_core::department::CustomerMetric {
-        metric: Metric::Nps,
-        filter: scope.clone(),
-    }
-    .dimension_filter("scope")
-    .map_err(|e| field_errors(vec![e]))
+    northstar_core::department::scope_pairs(scope, "scope").map_err(|e| field_errors(vec![e]))
 }
 
 fn selection(
