@@ -245,6 +245,8 @@ pub fn status(p: &Pilot, days: PilotDays, today: Day) -> &'static str {
         }
     } else if today > days.end {
         "ended"
+    } else if today < days.start {
+        "locked (starts on its first day)"
     } else {
         "running"
     }
@@ -389,13 +391,49 @@ async fn refuse_if_started(state: &AppState, p: &Pilot) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// `GET /api/v1/pilots`.
-pub async fn get_pilots(State(state): State<AppState>) -> Result<Json<Vec<PilotView>>, ApiError> {
+/// Whether `principal` may see a pilot with `plan`: a department-scoped
+/// role sees only pilots scoped to its own department (their responses are
+/// the only ones it may summarise).
+pub fn visible_to(principal: &Principal, plan: &PilotPlan) -> bool {
+    match principal.scope.department() {
+        None => true,
+        Some(own) => plan
+            .scope
+            .get("department")
+            .is_some_and(|d| d.values() == [own]),
+    }
+}
+
+/// Refuses a pilot the principal may not see as if it did not exist.
+pub fn check_visible(principal: &Principal, id: i64, plan: &PilotPlan) -> Result<(), ApiError> {
+    if visible_to(principal, plan) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("there is no pilot {id}")))
+    }
+}
+
+/// The pilots a principal may see.
+pub async fn visible_pilots(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<Vec<PilotView>, ApiError> {
     let mut out = Vec::new();
     for p in state.store.backend().pilots().await? {
-        out.push(pilot_view(&state, p.id).await?.0);
+        let view = pilot_view(state, p.id).await?.0;
+        if visible_to(principal, &view.plan) {
+            out.push(view);
+        }
     }
-    Ok(Json(out))
+    Ok(out)
+}
+
+/// `GET /api/v1/pilots`.
+pub async fn get_pilots(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<PilotView>>, ApiError> {
+    Ok(Json(visible_pilots(&state, &principal).await?))
 }
 
 /// A pilot with its balance.
@@ -409,9 +447,11 @@ pub struct PilotDetail {
 /// `GET /api/v1/pilots/{id}`.
 pub async fn get_pilot(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<i64>,
 ) -> Result<Json<PilotDetail>, ApiError> {
     let (view, assignments) = pilot_view(&state, id).await?;
+    check_visible(&principal, id, &view.plan)?;
     let balance = balance(&state, &view, &assignments).await?;
     Ok(Json(PilotDetail {
         pilot: view,
@@ -851,10 +891,11 @@ pub struct PrimaryEffect {
 /// The DiD of the pilot's primary metric.
 pub async fn primary_evaluation(
     state: &AppState,
-    _principal: &Principal,
+    principal: &Principal,
     id: i64,
 ) -> Result<PrimaryEffect, ApiError> {
     let (_, d) = load(state, id).await?;
+    check_visible(principal, id, &d.plan)?;
     let metric = metric_of(&d.plan.metric)?;
     let (estimate, windows, _, _) = estimate(state, id, &d, metric).await?;
     Ok(PrimaryEffect {
@@ -954,6 +995,7 @@ pub async fn evaluation(
     metric: Option<Metric>,
 ) -> Result<Evaluation, ApiError> {
     let (_, d) = load(state, id).await?;
+    check_visible(principal, id, &d.plan)?;
     let primary = metric_of(&d.plan.metric)?;
     let metric = metric.unwrap_or(primary);
     let (e, windows, responses, days) = estimate(state, id, &d, metric).await?;

@@ -114,6 +114,7 @@ async fn render_pilot(
 ) -> Result<String, ApiError> {
     let nav = Some(super::Nav::load(state, principal).await);
     let (p, assignments) = pilots::pilot_view(state, id).await?;
+    pilots::check_visible(principal, id, &p.plan)?;
     let balance = pilots::balance(state, &p, &assignments).await?;
     let smd = balance
         .rows
@@ -287,14 +288,10 @@ async fn render_list(
     form: PlanForm,
 ) -> Result<String, ApiError> {
     let nav = Some(super::Nav::load(state, principal).await);
-    let mut list = Vec::new();
-    for p in state.store.backend().pilots().await? {
-        list.push(pilots::pilot_view(state, p.id).await?.0);
-    }
     Ok(ListPage {
         nav,
         csrf: principal.csrf_token().to_string(),
-        pilots: list,
+        pilots: pilots::visible_pilots(state, principal).await?,
         may_create: principal.may(Capability::ManageCasesAndPilots),
         message,
         form,

@@ -1267,3 +1267,106 @@ async fn business_case_bodies_are_bounded() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["assumptions"].as_array().unwrap().len(), 50);
 }
+
+#[tokio::test]
+async fn a_pilot_locked_before_its_first_day_is_not_running_yet() {
+    let app = TestApp::new().await;
+    let f = plant(&app, 7).await;
+    let mut future = plan(&f, "Next month");
+    future["start"] = json!(calendar::day_label(today() + 10));
+    future["end"] = json!(calendar::day_label(today() + 40));
+    let (status, p) = app.json("POST", "/api/v1/pilots", Some(future)).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_eq!(p["status"], "planned", "{p}");
+    let id = p["id"].as_i64().unwrap();
+    let (status, d) = app
+        .json(
+            "POST",
+            &format!("/api/v1/pilots/{id}/assign"),
+            Some(json!({"method": "random", "seed": 3})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    assert_eq!(d["assignment_method"], "random");
+    let (status, started) = app
+        .json("POST", &format!("/api/v1/pilots/{id}/start"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    assert_eq!(
+        started["status"], "locked (starts on its first day)",
+        "{started}"
+    );
+    // Nothing after the start to evaluate yet.
+    let (status, body) = app
+        .json("GET", &format!("/api/v1/pilots/{id}/evaluation"), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(message(&body).contains("nothing after the start"), "{body}");
+}
+
+/// A department-scoped role summarises its own department's responses
+/// only: pilots scoped elsewhere are not there for it.
+#[tokio::test]
+async fn a_department_role_sees_only_its_department_s_pilots() {
+    let app = TestApp::new().await;
+    let f = plant(&app, 7).await;
+    let everyone = started_pilot(&app, &f, "Proactive updates").await;
+    let mut scoped = plan(&f, "Logistics only");
+    scoped["scope"]["department"] = json!("logistics");
+    let (status, p) = app.json("POST", "/api/v1/pilots", Some(scoped)).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let own = p["id"].as_i64().unwrap();
+    let support = token_for(
+        &*app.store,
+        "support",
+        Role::DepartmentLead,
+        Some("support"),
+    )
+    .await;
+    let logistics = token_for(
+        &*app.store,
+        "logistics",
+        Role::DepartmentLead,
+        Some("logistics"),
+    )
+    .await;
+    for uri in [
+        format!("/api/v1/pilots/{everyone}"),
+        format!("/api/v1/pilots/{everyone}/evaluation"),
+        format!("/pilots/{everyone}"),
+        format!("/api/v1/pilots/{own}"),
+    ] {
+        let (status, _) = call(&app, &support, "GET", &uri, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+    }
+    let (status, list) = call(&app, &support, "GET", "/api/v1/pilots", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list, json!([]));
+    // The logistics lead sees the logistics pilot, not the organisation's.
+    let (status, list) = call(&app, &logistics, "GET", "/api/v1/pilots", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["id"], own);
+    let (status, _) = call(
+        &app,
+        &logistics,
+        "GET",
+        &format!("/api/v1/pilots/{own}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &app,
+        &logistics,
+        "GET",
+        &format!("/api/v1/pilots/{everyone}/evaluation"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Organisation-wide roles see both.
+    let viewer = token_for(&*app.store, "viewer", Role::Viewer, None).await;
+    let (_, list) = call(&app, &viewer, "GET", "/api/v1/pilots", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+}
