@@ -901,6 +901,20 @@ async fn measured_assumptions_are_read_from_the_data() {
         a["source"]["link"],
         format!("/api/v1/pilots/{pilot}/evaluation")
     );
+    // The provenance quotes the evaluation (a tiny p as p < 0.001).
+    let provenance = a["source"]["provenance"].as_str().unwrap();
+    let n = e["cells"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["n"].as_u64().unwrap())
+        .sum::<u64>();
+    assert!(
+        provenance.contains(&format!("n = {n} answers")),
+        "{provenance}"
+    );
+    assert!(f64_of(&e["p_value"]) < 0.001, "{e}");
+    assert!(provenance.contains("p < 0.001"), "{provenance}");
     // Customers in the customers file with the segment.
     let (customers, _, _, _) = value("customers");
     assert_eq!(customers, ENTERPRISE as f64);
