@@ -39,12 +39,12 @@ def payback(flows, rate):
     if rate is not None:
         flows = flows / (1 + rate) ** np.arange(len(flows))
     cum = np.cumsum(flows)
-    if cum[0] >= 0:
-        return 0.0
     for t in range(1, len(cum)):
         if cum[t - 1] < 0 <= cum[t]:
             return float(t - 1 + (-cum[t - 1]) / flows[t])
-    return None
+    # Never below zero: paid back at once (a zero year 0 followed by
+    # costs is not).
+    return 0.0 if (cum >= 0).all() else None
 
 
 # A whole case: explicit flows, assumptions (key, value, low, high), lines

@@ -56,22 +56,21 @@ pub fn payback_years(flows: &[f64], rate: Option<f64>) -> Result<Option<f64>, Ca
     check(rate.unwrap_or(0.0), flows)?;
     let r = rate.unwrap_or(0.0);
     let mut cumulative = 0.0;
+    let mut below = false;
     for (t, v) in flows.iter().enumerate() {
         let flow = v / (1.0 + r).powi(t as i32);
         let before = cumulative;
         cumulative += flow;
-        if t == 0 {
-            if cumulative >= 0.0 {
-                return Ok(Some(0.0));
-            }
-            continue;
-        }
-        if before < 0.0 && cumulative >= 0.0 {
-            // Within year t: the share of this year's flow that repays the rest.
+        if cumulative < 0.0 {
+            below = true;
+        } else if before < 0.0 {
+            // Within year t (t ≥ 1: year 0 starts from nothing): the share
+            // of this year's flow that repays the rest.
             return Ok(Some((t - 1) as f64 + (-before / flow)));
         }
     }
-    Ok(None)
+    // Never below zero: paid back at once.
+    Ok((!below).then_some(0.0))
 }
 
 // ---------------------------------------------------------------------------
@@ -400,11 +399,11 @@ impl CaseInputs {
                 }
                 AssumptionSource::Measured { figure, scope, .. } => {
                     case_text(&mut errors, &format!("{at}.source.figure"), figure, true);
-                    crate::department::CustomerMetric {
-                        metric: crate::Metric::Nps,
-                        filter: scope.clone(),
-                    }
-                    .check_filter(&mut errors, &format!("{at}.source.scope"));
+                    crate::department::check_scope(
+                        scope,
+                        &mut errors,
+                        &format!("{at}.source.scope"),
+                    );
                 }
             }
         }

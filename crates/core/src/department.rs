@@ -246,44 +246,59 @@ impl CustomerMetric {
     /// Adds the filter's problems to `errors` (field prefix `field`): an
     /// unknown dimension, more than [`MAX_LIST`] values, an over-long value.
     pub fn check_filter(&self, errors: &mut Vec<FieldError>, field: &str) {
-        match self.dimension_filter(field) {
-            Ok(pairs) if pairs.len() > MAX_LIST => errors.push(FieldError::new(
-                format!("{field}.filter"),
-                format!("has {} values; the limit is {MAX_LIST}", pairs.len()),
-                "filter by fewer values",
-            )),
-            Ok(pairs) => {
-                for (d, v) in pairs {
-                    text(
-                        errors,
-                        &format!("{field}.filter.{}", d.as_str()),
-                        &v,
-                        DIMENSION_LIMIT,
-                    );
-                }
-            }
-            Err(e) => errors.push(e),
-        }
+        check_scope(&self.filter, errors, &format!("{field}.filter"));
     }
 
     /// The filter as (dimension, value) pairs; an unknown dimension is an
     /// error naming the field.
     pub fn dimension_filter(&self, field: &str) -> Result<Vec<(Dimension, String)>, FieldError> {
-        let mut out = Vec::new();
-        for (name, values) in &self.filter {
-            let d = Dimension::parse(name).ok_or_else(|| {
-                FieldError::new(
-                    format!("{field}.filter.{name}"),
-                    format!("{name:?} is not a dimension"),
-                    "filter by survey, touchpoint, department, segment or channel",
-                )
-            })?;
-            for v in values.values() {
-                out.push((d, v.to_string()));
+        scope_pairs(&self.filter, &format!("{field}.filter"))
+    }
+}
+
+/// Adds the problems of a dimension → value(s) map found at `field` (a
+/// pilot's `scope`, a filter) to `errors`, each naming `field.dimension`.
+pub fn check_scope(scope: &BTreeMap<String, OneOrMany>, errors: &mut Vec<FieldError>, field: &str) {
+    match scope_pairs(scope, field) {
+        Ok(pairs) if pairs.len() > MAX_LIST => errors.push(FieldError::new(
+            field,
+            format!("has {} values; the limit is {MAX_LIST}", pairs.len()),
+            "filter by fewer values",
+        )),
+        Ok(pairs) => {
+            for (d, v) in pairs {
+                text(
+                    errors,
+                    &format!("{field}.{}", d.as_str()),
+                    &v,
+                    DIMENSION_LIMIT,
+                );
             }
         }
-        Ok(out)
+        Err(e) => errors.push(e),
     }
+}
+
+/// A dimension → value(s) map found at `field` as (dimension, value) pairs;
+/// an unknown dimension is an error naming `field.dimension`.
+pub fn scope_pairs(
+    scope: &BTreeMap<String, OneOrMany>,
+    field: &str,
+) -> Result<Vec<(Dimension, String)>, FieldError> {
+    let mut out = Vec::new();
+    for (name, values) in scope {
+        let d = Dimension::parse(name).ok_or_else(|| {
+            FieldError::new(
+                format!("{field}.{name}"),
+                format!("{name:?} is not a dimension"),
+                "filter by survey, touchpoint, department, segment or channel",
+            )
+        })?;
+        for v in values.values() {
+            out.push((d, v.to_string()));
+        }
+    }
+    Ok(out)
 }
 
 fn text(errors: &mut Vec<FieldError>, field: &str, value: &str, limit: TextLimit) {

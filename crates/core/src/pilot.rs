@@ -177,11 +177,7 @@ impl PilotPlan {
                 }
             }
         }
-        crate::department::CustomerMetric {
-            metric: Metric::Nps,
-            filter: self.scope.clone(),
-        }
-        .check_filter(&mut errors, "scope");
+        crate::department::check_scope(&self.scope, &mut errors, "scope");
         if self.scope.is_empty() {
             errors.push(FieldError::new(
                 "scope",

@@ -53,12 +53,8 @@ fn scope_selection(
     scope: &BTreeMap<String, OneOrMany>,
     field: &str,
 ) -> Result<Selection, ApiError> {
-    let filter = northstar_core::department::CustomerMetric {
-        metric: northstar_core::Metric::Nps,
-        filter: scope.clone(),
-    }
-    .dimension_filter(field)
-    .map_err(|e| field_errors(vec![e]))?;
+    let filter =
+        northstar_core::department::scope_pairs(scope, field).map_err(|e| field_errors(vec![e]))?;
     Ok(Selection {
         filter,
         ..Selection::default()
@@ -124,8 +120,14 @@ pub async fn measure(
                 high: e.ci_high,
                 link: format!("/api/v1/pilots/{id}/evaluation"),
                 provenance: format!(
-                    "difference-in-differences of pilot {id} against its control: {:.2} (95% CI {:.2} to {:.2}, p = {:.3}, n = {} answers, {}), {}",
-                    e.effect, e.ci_low, e.ci_high, e.p_value, e.n, e.method_name, e.period
+                    "difference-in-differences of pilot {id} against its control: {:.2} (95% CI {:.2} to {:.2}, {}, n = {} answers, {}), {}",
+                    e.effect,
+                    e.ci_low,
+                    e.ci_high,
+                    super::pilots::p_text(e.p_value),
+                    e.n,
+                    e.method_name,
+                    e.period
                 ),
             })
         }

@@ -69,12 +69,7 @@ pub struct PilotDocument {
 }
 
 fn scope_filter(scope: &BTreeMap<String, OneOrMany>) -> Result<Vec<(Dimension, String)>, ApiError> {
-    northstar_core::department::CustomerMetric {
-        metric: Metric::Nps,
-        filter: scope.clone(),
-    }
-    .dimension_filter("scope")
-    .map_err(|e| field_errors(vec![e]))
+    northstar_core::department::scope_pairs(scope, "scope").map_err(|e| field_errors(vec![e]))
 }
 
 fn selection(
@@ -221,26 +216,13 @@ fn document_of(p: &Pilot) -> Result<PilotDocument, ApiError> {
     })
 }
 
-/// A department-scoped role sees only pilots scoped to its own department
-/// (a pilot's figures are its scope's; another department's would leak).
-fn visible(principal: &Principal, d: &PilotDocument) -> bool {
-    match principal.scope.department() {
-        None => true,
-        Some(own) => d
-            .plan
-            .scope
-            .get("department")
-            .is_some_and(|v| v.values() == [own]),
-    }
-}
-
 async fn load_for(
     state: &AppState,
     principal: &Principal,
     id: i64,
 ) -> Result<(Pilot, PilotDocument), ApiError> {
     let (p, d) = load(state, id).await?;
-    if !visible(principal, &d) {
+    if !visible_to(principal, &d.plan) {
         return Err(ApiError::NotFound(format!("there is no pilot {id}")));
     }
     Ok((p, d))
@@ -275,6 +257,8 @@ pub fn status(p: &Pilot, days: PilotDays, today: Day) -> &'static str {
         }
     } else if today > days.end {
         "ended"
+    } else if today < days.start {
+        "locked (starts on its first day)"
     } else {
         "running"
     }
@@ -431,20 +415,50 @@ fn refuse_if_started(p: &Pilot) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `GET /api/v1/pilots`.
-pub async fn get_pilots(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> Result<Json<Vec<PilotView>>, ApiError> {
+/// Whether `principal` may see a pilot with `plan`: a department-scoped
+/// role sees only pilots scoped to its own department (their responses are
+/// the only ones it may summarise).
+pub fn visible_to(principal: &Principal, plan: &PilotPlan) -> bool {
+    match principal.scope.department() {
+        None => true,
+        Some(own) => plan
+            .scope
+            .get("department")
+            .is_some_and(|d| d.values() == [own]),
+    }
+}
+
+/// Refuses a pilot the principal may not see as if it did not exist.
+pub fn check_visible(principal: &Principal, id: i64, plan: &PilotPlan) -> Result<(), ApiError> {
+    if visible_to(principal, plan) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("there is no pilot {id}")))
+    }
+}
+
+/// The pilots a principal may see.
+pub async fn visible_pilots(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<Vec<PilotView>, ApiError> {
     let mut out = Vec::new();
     for p in state.store.backend().pilots().await? {
-        match pilot_view(&state, &principal, p.id).await {
+        match pilot_view(state, principal, p.id).await {
             Ok((view, _)) => out.push(view),
             Err(ApiError::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(Json(out))
+    Ok(out)
+}
+
+/// `GET /api/v1/pilots`.
+pub async fn get_pilots(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<PilotView>>, ApiError> {
+    Ok(Json(visible_pilots(&state, &principal).await?))
 }
 
 /// A pilot with its balance.

@@ -287,18 +287,10 @@ async fn render_list(
     form: PlanForm,
 ) -> Result<String, ApiError> {
     let nav = Some(super::Nav::load(state, principal).await);
-    let mut list = Vec::new();
-    for p in state.store.backend().pilots().await? {
-        match pilots::pilot_view(state, principal, p.id).await {
-            Ok((view, _)) => list.push(view),
-            Err(ApiError::NotFound(_)) => {}
-            Err(e) => return Err(e),
-        }
-    }
     Ok(ListPage {
         nav,
         csrf: principal.csrf_token().to_string(),
-        pilots: list,
+        pilots: pilots::visible_pilots(state, principal).await?,
         may_create: principal.may(Capability::ManageCasesAndPilots),
         message,
         form,

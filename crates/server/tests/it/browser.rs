@@ -404,3 +404,429 @@ async fn an_ambassador_records_a_win_on_the_department_page_in_headless_chromium
     client.close().await.unwrap();
     server.stop().await;
 }
+
+/// Signs in with the form (the session cookie is the browser's).
+async fn sign_in(client: &fantoccini::Client, base: &str, email: &str) {
+    client.goto(&format!("{base}/sign-in")).await.unwrap();
+    for (field, value) in [("email", email), ("password", "a long enough password")] {
+        client
+            .find(Locator::Id(field))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    client
+        .find(Locator::Css("form.stacked button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("nav.account button"))
+        .await
+        .unwrap();
+}
+
+/// Signs out with the navigation's form.
+async fn sign_out(client: &fantoccini::Client) {
+    client
+        .find(Locator::Css("nav.account button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("email"))
+        .await
+        .unwrap();
+}
+
+/// The text of `css` once it contains `wanted` (after a form's redirect).
+async fn text_once(client: &fantoccini::Client, css: &str, wanted: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(e) = client.find(Locator::Css(css)).await
+            && let Ok(t) = e.text().await
+        {
+            if t.contains(wanted) {
+                return t;
+            }
+            last = t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never showed {wanted:?}; last {last:?}");
+}
+
+/// Records a verdict with the assumption's own review form.
+async fn verdict(client: &fantoccini::Client, key: &str, verdict: &str, comment: &str) {
+    let form = client
+        .find(Locator::Css(&format!("#assumption-{key} form.review-form")))
+        .await
+        .unwrap();
+    form.find(Locator::Css("select[name=verdict]"))
+        .await
+        .unwrap()
+        .select_by_value(verdict)
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=comment]"))
+        .await
+        .unwrap()
+        .send_keys(comment)
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Finance challenges an assumption and returns the version, the CX lead
+/// revises it with its "Revise" form, finance accepts it and approves.
+#[tokio::test]
+async fn finance_returns_and_approves_a_business_case_in_headless_chromium() {
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let app = TestApp::new().await;
+    for (email, role) in [
+        (
+            "finance@example.com",
+            northstar_core::account::Role::Finance,
+        ),
+        ("lead@example.com", northstar_core::account::Role::CxLead),
+    ] {
+        crate::user_for(&*app.store, email, "a long enough password", role, None).await;
+    }
+    let cx = crate::token_for(
+        &*app.store,
+        "cx",
+        northstar_core::account::Role::CxLead,
+        None,
+    )
+    .await;
+    let case = json!({
+        "name": "Proactive delivery updates",
+        "discount_rate": 0.1,
+        "cash_flows": [{"year": 0, "cost": 100000}, {"year": 1, "cost": 10000, "benefit": 50000},
+                       {"year": 2, "cost": 10000, "benefit": 50000}, {"year": 3, "cost": 10000, "benefit": 60000}],
+        "assumptions": [
+            {"key": "calls_avoided", "name": "Calls avoided a year", "value": 2400, "low": 1200, "high": 3600,
+             "source": {"kind": "estimate", "owner": "Head of support"}},
+            {"key": "cost_per_call", "name": "Cost of a call", "value": 8.01, "low": 5, "high": 12,
+             "source": {"kind": "benchmark", "citation": "Gartner 2019"}}
+        ],
+        "lines": [{"name": "Calls avoided", "kind": "benefit", "factors": ["calls_avoided", "cost_per_call"]}]
+    });
+    let (status, c) =
+        crate::value::call(&app, &cx, "POST", "/api/v1/business-cases", Some(case)).await;
+    assert_eq!(status, axum::http::StatusCode::CREATED, "{c}");
+    let id = c["id"].as_i64().unwrap();
+    let server = app.serve().await;
+    let base = format!("http://{}", server.addr);
+    let page = format!("{base}/business-cases/{id}");
+
+    sign_in(&client, &base, "finance@example.com").await;
+    client.goto(&page).await.unwrap();
+    let status = text_once(&client, "#review-status", "Version 1 of 1").await;
+    assert!(status.contains("Awaiting finance review"), "{status}");
+    // Finance sees no revise form, only review forms.
+    assert!(client.find(Locator::Css(".revise-form")).await.is_err());
+    verdict(
+        &client,
+        "calls_avoided",
+        "challenged",
+        "Show the call logs behind 2,400",
+    )
+    .await;
+    let row = text_once(&client, "#assumption-calls_avoided", "CHALLENGED").await;
+    assert!(row.contains("Show the call logs behind 2,400"), "{row}");
+    verdict(&client, "cost_per_call", "accepted", "").await;
+    text_once(
+        &client,
+        "#assumption-cost_per_call",
+        "accepted by finance@example.com",
+    )
+    .await;
+    // Approval with a challenged assumption is refused on the page.
+    client
+        .find(Locator::Css("#decision-form input[value=approve]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#decision-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let error = text_once(&client, "p.error", "calls_avoided").await;
+    assert!(error.contains("challenged"), "{error}");
+    client
+        .find(Locator::Id("decision-comment"))
+        .await
+        .unwrap()
+        .send_keys("Returned: see the challenge")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#decision-form input[value=return]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#decision-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_once(&client, "#review-status", "Returned by finance").await;
+    assert!(client.find(Locator::Id("decision-form")).await.is_err());
+    sign_out(&client).await;
+
+    // The CX lead revises the challenged assumption: a new version.
+    sign_in(&client, &base, "lead@example.com").await;
+    client.goto(&page).await.unwrap();
+    assert!(client.find(Locator::Css(".review-form")).await.is_err());
+    let revise = client
+        .find(Locator::Css("#assumption-calls_avoided details"))
+        .await
+        .unwrap();
+    let value = revise
+        .find(Locator::Id("value-calls_avoided"))
+        .await
+        .unwrap();
+    assert!(!value.is_displayed().await.unwrap());
+    revise
+        .find(Locator::Css("summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(value.is_displayed().await.unwrap());
+    value.clear().await.unwrap();
+    value.send_keys("1800").await.unwrap();
+    let owner = revise
+        .find(Locator::Id("source-calls_avoided"))
+        .await
+        .unwrap();
+    owner.clear().await.unwrap();
+    owner
+        .send_keys("Support operations (call logs)")
+        .await
+        .unwrap();
+    revise
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let status = text_once(&client, "#review-status", "Version 2 of 2").await;
+    assert!(status.contains("Awaiting finance review"), "{status}");
+    let row = text_once(&client, "#assumption-calls_avoided", "1,800").await;
+    assert!(row.contains("not reviewed"), "{row}");
+    assert!(row.contains("Support operations (call logs)"), "{row}");
+    sign_out(&client).await;
+
+    // Finance accepts the revision (the other acceptance carried) and approves.
+    sign_in(&client, &base, "finance@example.com").await;
+    client.goto(&page).await.unwrap();
+    text_once(&client, "#assumption-cost_per_call", "given on version 1").await;
+    verdict(&client, "calls_avoided", "accepted", "Call logs seen").await;
+    text_once(
+        &client,
+        "#assumption-calls_avoided",
+        "accepted by finance@example.com",
+    )
+    .await;
+    client
+        .find(Locator::Css("#decision-form input[value=approve]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#decision-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let status = text_once(&client, "#review-status", "Approved by finance").await;
+    assert!(status.contains("finance@example.com"), "{status}");
+    let history = client
+        .find(Locator::Id("versions"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(history.contains("Returned by finance"), "{history}");
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("business_case.png"),
+        &png,
+    )
+    .unwrap();
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+/// A CX lead registers a pilot with the form, assigns (stratified, seed 1)
+/// and starts it; the evaluation shows the planted effect and says roll out.
+#[tokio::test]
+async fn a_cx_lead_runs_a_pilot_from_the_pages_in_headless_chromium() {
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let app = TestApp::new().await;
+    // Planted on the groups seed 1 draws.
+    let f = crate::value::plant(&app, 1).await;
+    crate::user_for(
+        &*app.store,
+        "lead@example.com",
+        "a long enough password",
+        northstar_core::account::Role::CxLead,
+        None,
+    )
+    .await;
+    let server = app.serve().await;
+    let base = format!("http://{}", server.addr);
+    sign_in(&client, &base, "lead@example.com").await;
+    client.goto(&format!("{base}/pilots")).await.unwrap();
+    let form = client.find(Locator::Css("#new-pilot form")).await.unwrap();
+    for (field, value) in [
+        ("name", "Proactive delivery updates"),
+        ("hypothesis", "Proactive updates raise NPS by 10 points"),
+        ("segment", "enterprise"),
+        ("touchpoint", "delivery"),
+        ("mde", "10"),
+    ] {
+        form.find(Locator::Id(field))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    form.find(Locator::Id("metric"))
+        .await
+        .unwrap()
+        .select_by_value("nps")
+        .await
+        .unwrap();
+    client
+        .execute(
+            "document.querySelector('#start').value = arguments[0]; \
+             document.querySelector('#end').value = arguments[1];",
+            vec![json!(f.start), json!(f.end)],
+        )
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let n_text = client
+        .wait()
+        .for_element(Locator::Id("n-per-group"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let path = client.current_url().await.unwrap().path().to_string();
+    let id: i64 = path.strip_prefix("/pilots/").unwrap().parse().unwrap();
+    let (_, p) = app.json("GET", &format!("/api/v1/pilots/{id}"), None).await;
+    assert_eq!(p["plan"]["scope"]["segment"], "enterprise", "{p}");
+    assert!(
+        n_text.starts_with(&format!("{} per group", p["n_per_group"])),
+        "{n_text} vs {p}"
+    );
+
+    // Assign with seed 1, stratified (the default), then start.
+    client
+        .find(Locator::Id("seed"))
+        .await
+        .unwrap()
+        .send_keys("1")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("form[action$='/assign'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let groups = text_once(&client, "#groups", "seed 1").await;
+    assert!(
+        groups.contains("120 customers in the pilot, 120 in the control"),
+        "{groups}"
+    );
+    client
+        .find(Locator::Css("form[action$='/start'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let status = text_once(&client, "#pilot-status", "locked").await;
+    // The pilot ended yesterday.
+    assert!(status.starts_with("ended"), "{status}");
+    let effect = text_once(&client, "#effect", "Effect:").await;
+    let (_, e) = app
+        .json("GET", &format!("/api/v1/pilots/{id}/evaluation"), None)
+        .await;
+    assert_eq!(e["recommendation"]["verdict"], "roll_out", "{e}");
+    assert!(
+        effect.contains("NPS points") && effect.contains("95% CI"),
+        "{effect}"
+    );
+    let shown = northstar_server::api::business_cases::short(e["effect"].as_f64().unwrap());
+    assert!(effect.contains(&shown), "{effect} vs {shown}");
+    let recommendation = client
+        .find(Locator::Id("recommendation"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(recommendation.starts_with("Roll out"), "{recommendation}");
+    assert_eq!(
+        client
+            .find_all(Locator::Css("#evaluation-chart svg"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pilot.png"),
+        &png,
+    )
+    .unwrap();
+    client.close().await.unwrap();
+    server.stop().await;
+}

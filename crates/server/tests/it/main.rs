@@ -14,6 +14,7 @@ mod smtp;
 mod snapshots;
 mod understand;
 mod understand_pages;
+mod value;
 
 use std::sync::Arc;
 
