@@ -114,12 +114,18 @@ def whole(case):
 
     base = {k: v for k, v, _, _ in case["assumptions"]}
     tornado = []
-    low_values, high_values = dict(base), dict(base)
     for k, _, lo, hi in case["assumptions"]:
         at_lo = whole_npv(case, {**base, k: lo})
         at_hi = whole_npv(case, {**base, k: hi})
         tornado.append({"key": k, "npv_at_low": at_lo, "npv_at_high": at_hi})
-        low_values[k], high_values[k] = (lo, hi) if at_lo <= at_hi else (hi, lo)
+    # Scenarios: the lowest and highest NPV over every corner of the box of
+    # ranges (brute force over all assumptions, whether or not they matter).
+    import itertools
+
+    corners = [
+        whole_npv(case, dict(zip([a[0] for a in case["assumptions"]], ends)))
+        for ends in itertools.product(*[(lo, hi) for _, _, lo, hi in case["assumptions"]])
+    ]
     cost, benefit = whole_flows(case, base)
     eff = case["effect"]
     f = lambda e: whole_npv(case, {**base, eff: e})
@@ -146,8 +152,8 @@ def whole(case):
         "pv_benefits": float(npf.npv(case["discount_rate"], benefit)),
         "payback_years": payback(benefit - cost, None),
         "discounted_payback_years": payback(benefit - cost, case["discount_rate"]),
-        "low_npv": whole_npv(case, low_values),
-        "high_npv": whole_npv(case, high_values),
+        "low_npv": min(corners),
+        "high_npv": max(corners),
         "tornado": tornado,
         "break_even": brentq(f, -1e6, 1e6, xtol=1e-12),
     }

@@ -569,19 +569,26 @@ async fn run(command: Command) -> Result<ExitCode> {
                     "  departments, goals, a North Star and wins for the electronics distributor"
                 );
             }
-            if let Some(groups) = pilot_groups
-                && northstar_server::demo_value::set_up(
+            if let Some(groups) = pilot_groups {
+                // A small demo may lack the answers a pilot needs: say so
+                // and serve the rest.
+                match northstar_server::demo_value::set_up(
                     store.clone(),
                     groups,
                     demo_data::PILOT_SEED,
                     now_unix(),
                 )
                 .await
-                .map_err(|e| anyhow::anyhow!("setting up the demo pilot: {}", e.public_message()))?
-            {
-                println!(
-                    "  a pilot with a control group and a business case reviewed by finance (one assumption challenged)"
-                );
+                {
+                    Ok(true) => println!(
+                        "  a pilot with a control group and a business case reviewed by finance (one assumption challenged)"
+                    ),
+                    Ok(false) => {}
+                    Err(e) => println!(
+                        "  no demo pilot: {} (generate more responses with --responses)",
+                        e.public_message()
+                    ),
+                }
             }
             demo_accounts(&*store).await?;
             serve_store(store, &serve, &database).await?;

@@ -593,7 +593,10 @@ pub struct CaseFigures {
     pub payback_years: Figure,
     pub discounted_payback_years: Figure,
     pub break_even: Option<BreakEven>,
-    /// Each assumption at the end of its range that lowers NPV.
+    /// How `low` and `high` were found (see [`MAX_CORNER_ASSUMPTIONS`]).
+    pub scenario_method: String,
+    /// The lowest NPV over the assumptions' ranges (every corner of the
+    /// box, or one assumption at a time; see `scenario_method`).
     pub low: Scenario,
     pub base: Scenario,
     /// Each assumption at the end of its range that raises NPV.
@@ -648,6 +651,81 @@ pub fn plain(v: f64) -> String {
             .trim_end_matches('.')
             .to_string()
     }
+}
+
+/// Most assumptions that vary for the scenarios to be searched over every
+/// corner of their ranges (2¹⁶ evaluations); past it, one at a time.
+pub const MAX_CORNER_ASSUMPTIONS: usize = 16;
+
+/// The lowest and highest NPV over the box of the assumptions' ranges.
+/// NPV is affine in each assumption that appears at most once in every line
+/// (a sum of products of distinct assumptions), so its extremes over the box
+/// lie at corners; they are found exactly by trying every corner when few
+/// assumptions vary. Otherwise each assumption takes the end that moves NPV
+/// its way with the others at their values, which need not be the joint
+/// extreme (said in the method).
+fn extreme_scenarios<'a>(
+    inputs: &'a CaseInputs,
+    base_values: &std::collections::BTreeMap<&'a str, f64>,
+    one_at_a_time: (
+        std::collections::BTreeMap<&'a str, f64>,
+        std::collections::BTreeMap<&'a str, f64>,
+    ),
+) -> Result<(Scenario, Scenario, String), CaseError> {
+    let multilinear = inputs.lines.iter().all(|l| {
+        let mut seen = std::collections::BTreeSet::new();
+        l.factors.iter().all(|f| seen.insert(f.as_str()))
+    });
+    let varying: Vec<&Assumption> = inputs
+        .assumptions
+        .iter()
+        .filter(|a| a.low < a.high && inputs.lines.iter().any(|l| l.factors.contains(&a.key)))
+        .collect();
+    if multilinear && varying.len() <= MAX_CORNER_ASSUMPTIONS {
+        let mut low: Option<Scenario> = None;
+        let mut high: Option<Scenario> = None;
+        for corner in 0u32..(1u32 << varying.len()) {
+            let mut at = base_values.clone();
+            for (bit, a) in varying.iter().enumerate() {
+                at.insert(
+                    a.key.as_str(),
+                    if corner >> bit & 1 == 1 {
+                        a.high
+                    } else {
+                        a.low
+                    },
+                );
+            }
+            let s = scenario(inputs, &at)?;
+            if low.as_ref().is_none_or(|l| s.npv < l.npv) {
+                low = Some(s.clone());
+            }
+            if high.as_ref().is_none_or(|h| s.npv > h.npv) {
+                high = Some(s);
+            }
+        }
+        let base = scenario(inputs, base_values)?;
+        return Ok((
+            low.unwrap_or_else(|| base.clone()),
+            high.unwrap_or(base),
+            format!(
+                "the lowest and highest NPV over every combination of the {} varying assumptions at their low or high end (NPV is linear in each, so these are its extremes over the ranges); a range that is a 95% interval does not make the scenario a 95% range",
+                varying.len()
+            ),
+        ));
+    }
+    Ok((
+        scenario(inputs, &one_at_a_time.0)?,
+        scenario(inputs, &one_at_a_time.1)?,
+        format!(
+            "each assumption at the end of its range that lowers (low) or raises (high) NPV with the others at their values — {}; not necessarily the joint extremes",
+            if multilinear {
+                format!("more than {MAX_CORNER_ASSUMPTIONS} assumptions vary")
+            } else {
+                "an assumption appears twice in a line".to_string()
+            }
+        ),
+    ))
 }
 
 /// Computes the case (inputs checked first with [`CaseInputs::check`]).
@@ -746,8 +824,8 @@ pub fn evaluate(inputs: &CaseInputs) -> Result<CaseFigures, CaseError> {
         });
     }
     tornado.sort_by(|a, b| b.swing.total_cmp(&a.swing).then_with(|| a.key.cmp(&b.key)));
-    let low = scenario(inputs, &low_values)?;
-    let high = scenario(inputs, &high_values)?;
+    let (low, high, scenario_method) =
+        extreme_scenarios(inputs, &base_values, (low_values, high_values))?;
     let break_even = match &inputs.effect {
         None => None,
         Some(key) => {
@@ -825,6 +903,7 @@ pub fn evaluate(inputs: &CaseInputs) -> Result<CaseFigures, CaseError> {
         payback_years: payback_figure,
         discounted_payback_years: discounted_payback_figure,
         break_even,
+        scenario_method,
         low,
         base,
         high,

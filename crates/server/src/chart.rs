@@ -824,6 +824,17 @@ pub struct TornadoBar {
     pub at_high: f64,
 }
 
+/// A label cut to `max` characters with an ellipsis (the full text stays
+/// in the bar's title).
+fn truncate_label(label: &str, max: usize) -> String {
+    if label.chars().count() <= max {
+        label.to_string()
+    } else {
+        let cut: String = label.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}
+
 /// A sensitivity (tornado) chart: one horizontal bar per input, from the
 /// outcome at its low to the outcome at its high, around the base line.
 pub fn tornado_svg(
@@ -833,8 +844,8 @@ pub fn tornado_svg(
     format: fn(f64) -> String,
 ) -> String {
     const W: f64 = 760.0;
-    const LEFT: f64 = 230.0;
-    const RIGHT: f64 = 30.0;
+    const LEFT: f64 = 300.0;
+    const RIGHT: f64 = 90.0;
     const ROW: f64 = 26.0;
     let h = 40.0 + ROW * bars.len() as f64 + 24.0;
     let mut svg = String::new();
@@ -861,7 +872,7 @@ pub fn tornado_svg(
             r##"<text x="{}" y="{}" text-anchor="end" font-size="12">{}</text><rect x="{a:.1}" y="{y:.1}" width="{:.1}" height="{}" fill="#6b8fc7"><title>{}: {} at its low, {} at its high</title></rect>"##,
             LEFT - 8.0,
             y + 14.0,
-            escape(&b.label),
+            escape(&truncate_label(&b.label, 48)),
             (c - a).max(1.0),
             ROW - 8.0,
             escape(&b.label),
@@ -941,7 +952,9 @@ pub fn groups_svg(
         .fold(f64::NEG_INFINITY, f64::max)
         .max(y_lo + 1e-9);
     let pad = (y_hi - y_lo) * 0.1;
-    let (y_lo, y_hi) = (y_lo - pad, y_hi + pad);
+    // Counts never go below zero on the axis.
+    let floor = if y_lo >= 0.0 { 0.0 } else { f64::NEG_INFINITY };
+    let (y_lo, y_hi) = ((y_lo - pad).max(floor), y_hi + pad);
     let px = |v: f64| LEFT + (v - x_lo) / (x_hi - x_lo) * (W - LEFT - RIGHT);
     let py = |v: f64| TOP + (y_hi - v) / (y_hi - y_lo) * (H - TOP - BOTTOM);
     for t in 0..=4 {

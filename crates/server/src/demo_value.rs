@@ -111,8 +111,8 @@ pub async fn set_up(
             {"year": 3, "cost": 45000, "benefit": 0}
         ],
         "assumptions": [
-            {"key": "nps_effect", "name": "NPS effect of proactive updates", "unit": "points",
-             "source": {"kind": "measured", "figure": "pilot_effect", "pilot_id": id}},
+            {"key": "detractor_reduction", "name": "Fewer detractors with proactive updates (share of customers)", "unit": "share",
+             "source": {"kind": "measured", "figure": "pilot_detractor_reduction", "pilot_id": id}},
             {"key": "customers", "name": "Enterprise customers", "unit": "count",
              "source": {"kind": "measured", "figure": "customers", "scope": enterprise}},
             {"key": CHALLENGED, "name": "Churn gap of a customer who stops being a detractor", "unit": "share",
@@ -129,11 +129,11 @@ pub async fn set_up(
         ],
         "lines": [
             {"name": "Retention of customers who stop being detractors", "kind": "benefit",
-             "factors": ["nps_effect", "customers", CHALLENGED, "annual_value"], "scale": 0.01, "from_year": 1},
+             "factors": ["detractor_reduction", "customers", CHALLENGED, "annual_value"], "from_year": 1},
             {"name": "Support calls avoided", "kind": "benefit",
              "factors": ["calls_avoided", "cost_per_call"], "from_year": 1}
         ],
-        "effect": "nps_effect"
+        "effect": "detractor_reduction"
     }))
     .map_err(|e| ApiError::BadBody(e.to_string()))?;
     let inputs = business_cases::inputs_of(&state, &cx, request).await?;

@@ -30,13 +30,14 @@ fn now_unix() -> i64 {
 }
 
 /// The figures Northstar can measure for an assumption.
-pub const MEASURED_FIGURES: [&str; 6] = [
+pub const MEASURED_FIGURES: [&str; 7] = [
     "churn_gap_detractor_promoter",
     "churn_gap_detractor_passive",
     "annual_value",
     "annual_value_detractors",
     "customers",
     "pilot_effect",
+    "pilot_detractor_reduction",
 ];
 
 /// A measured value with where it came from.
@@ -107,23 +108,33 @@ pub async fn measure(
     let where_ = scope_text(scope);
     let query = scope_query(scope);
     match figure {
-        "pilot_effect" => {
+        "pilot_effect" | "pilot_detractor_reduction" => {
             let id = pilot_id.ok_or_else(|| {
                 ApiError::BadBody(format!(
                     "{field}.pilot_id: a pilot's effect needs the pilot's id"
                 ))
             })?;
-            let e = super::pilots::primary_evaluation(state, principal, id).await?;
+            let detractors = figure == "pilot_detractor_reduction";
+            let e = if detractors {
+                super::pilots::detractor_reduction_evaluation(state, principal, id).await?
+            } else {
+                super::pilots::primary_evaluation(state, principal, id).await?
+            };
             Ok(Measured {
                 value: e.effect,
                 low: e.ci_low,
                 high: e.ci_high,
                 link: format!("/api/v1/pilots/{id}/evaluation"),
                 provenance: format!(
-                    "difference-in-differences of pilot {id} against its control: {:.2} (95% CI {:.2} to {:.2}, {}, n = {} answers, {}), {}",
-                    e.effect,
-                    e.ci_low,
-                    e.ci_high,
+                    "difference-in-differences of pilot {id} against its control{}: {} (95% CI {} to {}, {}, n = {} answers, {}), {}",
+                    if detractors {
+                        " in the share of detractors (NPS 0–6), fewer = positive"
+                    } else {
+                        ""
+                    },
+                    short(e.effect),
+                    short(e.ci_low),
+                    short(e.ci_high),
                     super::pilots::p_text(e.p_value),
                     e.n,
                     e.method_name,
@@ -310,6 +321,70 @@ pub struct AssumptionRequest {
     pub as_of: Option<String>,
 }
 
+/// One assumption as stored: a measured one read from the data now (its
+/// interval never narrower than measured), the others as given.
+pub async fn assumption_from(
+    state: &AppState,
+    principal: &Principal,
+    a: AssumptionRequest,
+    field: &str,
+    today: &str,
+) -> Result<Assumption, ApiError> {
+    Ok(match a.source {
+        AssumptionSource::Measured {
+            figure,
+            scope,
+            pilot_id,
+            ..
+        } => {
+            let m = measure(
+                state,
+                principal,
+                &figure,
+                &scope,
+                pilot_id,
+                &format!("{field}.source"),
+            )
+            .await?;
+            Assumption {
+                key: a.key,
+                name: a.name,
+                value: m.value,
+                // The measured interval, or wider when the author widens
+                // it; never narrower.
+                low: a.low.map_or(m.low, |l| l.min(m.low)),
+                high: a.high.map_or(m.high, |h| h.max(m.high)),
+                unit: a.unit,
+                source: AssumptionSource::Measured {
+                    figure,
+                    scope,
+                    pilot_id,
+                    link: m.link,
+                    provenance: m.provenance,
+                },
+                as_of: today.to_string(),
+            }
+        }
+        source => {
+            let value = a.value.ok_or_else(|| {
+                ApiError::BadBody(format!(
+                    "{field}.value: is missing; give the value (low and high default to it)"
+                ))
+            })?;
+            Assumption {
+                key: a.key,
+                name: a.name,
+                value,
+                low: a.low.unwrap_or(value),
+                high: a.high.unwrap_or(value),
+                unit: a.unit,
+                source,
+                as_of: a.as_of.unwrap_or_else(|| today.to_string()),
+            }
+        }
+    })
+}
+
 /// Turns a request into checked inputs, measuring what is measured.
 pub async fn inputs_of(
     state: &AppState,
@@ -331,59 +406,7 @@ pub async fn inputs_of(
     let mut assumptions = Vec::with_capacity(request.assumptions.len());
     for (i, a) in request.assumptions.into_iter().enumerate() {
         let field = format!("assumptions[{i}]");
-        let assumption = match a.source {
-            AssumptionSource::Measured {
-                figure,
-                scope,
-                pilot_id,
-                ..
-            } => {
-                let m = measure(
-                    state,
-                    principal,
-                    &figure,
-                    &scope,
-                    pilot_id,
-                    &format!("{field}.source"),
-                )
-                .await?;
-                Assumption {
-                    key: a.key,
-                    name: a.name,
-                    value: m.value,
-                    // The measured interval unless the author widens it.
-                    low: a.low.map_or(m.low, |l| l.min(m.value)),
-                    high: a.high.map_or(m.high, |h| h.max(m.value)),
-                    unit: a.unit,
-                    source: AssumptionSource::Measured {
-                        figure,
-                        scope,
-                        pilot_id,
-                        link: m.link,
-                        provenance: m.provenance,
-                    },
-                    as_of: today.clone(),
-                }
-            }
-            source => {
-                let value = a.value.ok_or_else(|| {
-                    ApiError::BadBody(format!(
-                        "{field}.value: is missing; give the value (low and high default to it)"
-                    ))
-                })?;
-                Assumption {
-                    key: a.key,
-                    name: a.name,
-                    value,
-                    low: a.low.unwrap_or(value),
-                    high: a.high.unwrap_or(value),
-                    unit: a.unit,
-                    source,
-                    as_of: a.as_of.unwrap_or_else(|| today.clone()),
-                }
-            }
-        };
-        assumptions.push(assumption);
+        assumptions.push(assumption_from(state, principal, a, &field, &today).await?);
     }
     let inputs = CaseInputs {
         name: request.name,
@@ -681,9 +704,34 @@ fn unchanged_keys(before: &CaseInputs, after: &CaseInputs) -> Vec<String> {
     after
         .assumptions
         .iter()
-        .filter(|a| before.assumptions.iter().any(|b| b == *a))
+        .filter(|a| before.assumptions.iter().any(|b| same_assumption(a, b)))
         .map(|a| a.key.clone())
         .collect()
+}
+
+/// The same assumption for a reviewer: key, name, unit, value, range and
+/// where it comes from — not the day it was read or the wording of its
+/// provenance.
+fn same_assumption(a: &Assumption, b: &Assumption) -> bool {
+    let source = |x: &AssumptionSource| match x {
+        AssumptionSource::Measured {
+            figure,
+            scope,
+            pilot_id,
+            ..
+        } => {
+            format!("measured {figure} {scope:?} {pilot_id:?}")
+        }
+        AssumptionSource::Benchmark { citation } => format!("benchmark {citation}"),
+        AssumptionSource::Estimate { owner } => format!("estimate {owner}"),
+    };
+    a.key == b.key
+        && a.name == b.name
+        && a.unit == b.unit
+        && a.value.to_bits() == b.value.to_bits()
+        && a.low.to_bits() == b.low.to_bits()
+        && a.high.to_bits() == b.high.to_bits()
+        && source(&a.source) == source(&b.source)
 }
 
 /// `POST /api/v1/business-cases`: creates a case (version 1, awaiting
@@ -728,8 +776,10 @@ pub async fn load_view(
         .business_case(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("there is no business case {id}")))?;
-    if let (Some(own), Some(d)) = (principal.scope.department(), case.department.as_deref())
-        && own != d
+    // A department role sees its own department's cases only (a case
+    // without a department is the organisation's).
+    if let Some(own) = principal.scope.department()
+        && case.department.as_deref() != Some(own)
     {
         return Err(ApiError::NotFound(format!(
             "there is no business case {id}"
@@ -780,8 +830,8 @@ pub async fn case_list(
     let own = principal.scope.department();
     let mut out = Vec::new();
     for (case, latest) in state.store.backend().business_cases().await? {
-        if let (Some(own), Some(d)) = (own, case.department.as_deref())
-            && own != d
+        if let Some(own) = own
+            && case.department.as_deref() != Some(own)
         {
             continue;
         }
@@ -899,8 +949,9 @@ pub async fn post_refresh(
                 .find(|x| x.key == a.assumption.key),
         ) {
             target.value = m.value;
-            target.low = target.low.min(m.low).min(m.value);
-            target.high = target.high.max(m.high).max(m.value);
+            // The interval measured now.
+            target.low = m.low;
+            target.high = m.high;
             target.as_of = today.clone();
             if let AssumptionSource::Measured {
                 link, provenance, ..
@@ -1028,6 +1079,11 @@ pub async fn decide(
         northstar_core::field::within("comment", &request.comment, business_case::CASE_TEXT)
     {
         return Err(field_errors(vec![e]));
+    }
+    if !approve && request.comment.trim().is_empty() {
+        return Err(ApiError::BadBody(
+            "comment: returning a version needs a comment saying what must change".into(),
+        ));
     }
     let view = load_view(state, principal, id, Some(version), false).await?;
     let keys: Vec<String> = view

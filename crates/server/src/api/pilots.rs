@@ -98,7 +98,11 @@ fn metric_of(name: &str) -> Result<Metric, ApiError> {
 pub async fn design(state: &AppState, plan: &PilotPlan) -> Result<(PilotDays, Design), ApiError> {
     let days = plan.check().map_err(field_errors)?;
     let metric = metric_of(&plan.metric)?;
-    let (from, to) = days.baseline_window();
+    // The 90 days before the start — or, when the start is in the future,
+    // the 90 days that end today (days to come have no answers yet).
+    let (_, window_end) = days.baseline_window();
+    let to = window_end.min(today(state).await?);
+    let from = to - (pilot::BASELINE_DAYS - 1);
     let answer = state
         .store
         .query_rollups(&selection(&plan.scope, from, to)?.query(None))
@@ -251,7 +255,7 @@ async fn today(state: &AppState) -> Result<Day, ApiError> {
 pub fn status(p: &Pilot, days: PilotDays, today: Day) -> &'static str {
     if p.locked_unix.is_none() {
         if today >= days.start {
-            "not started (start day passed without assignment)"
+            "not started (its first day has passed; start it to lock the groups)"
         } else {
             "planned"
         }
@@ -281,6 +285,19 @@ pub struct PilotView {
     pub pilot_customers: usize,
     pub control_customers: usize,
     pub created_by: String,
+    /// The groups were fixed (locked) after the pilot's first day, or are
+    /// not fixed although it has begun: not pre-registered, so its result
+    /// is weaker evidence (the groups could have been chosen knowing the
+    /// answers).
+    pub retrospective: bool,
+}
+
+/// True when a pilot's groups were not fixed before its first day.
+pub fn retrospective(p: &Pilot, days: PilotDays, zone: &jiff::tz::TimeZone, today: Day) -> bool {
+    match p.locked_unix {
+        Some(at) => calendar::day_in(at, zone) >= days.start,
+        None => today >= days.start,
+    }
 }
 
 fn time_label(unix: i64) -> String {
@@ -297,6 +314,10 @@ pub async fn pilot_view(
 ) -> Result<(PilotView, Vec<Assignment>), ApiError> {
     let (p, d) = load_for(state, principal, id).await?;
     let days = d.plan.check().map_err(field_errors)?;
+    let zone = northstar_store::settings::time_zone(state.store.backend())
+        .await?
+        .1;
+    let today = calendar::today_in(&zone);
     let assignments = state.store.backend().assignments(id).await?;
     let pilot_customers = assignments
         .iter()
@@ -306,7 +327,7 @@ pub async fn pilot_view(
         PilotView {
             id,
             name: p.name.clone(),
-            status: status(&p, days, today(state).await?),
+            status: status(&p, days, today),
             n_per_group: d.design.n_per_group,
             expected_days: d.design.expected_days,
             plan: d.plan,
@@ -318,6 +339,7 @@ pub async fn pilot_view(
             pilot_customers,
             control_customers: assignments.len() - pilot_customers,
             created_by: p.created_by.clone(),
+            retrospective: retrospective(&p, days, &zone, today),
         },
         assignments,
     ))
@@ -400,6 +422,41 @@ pub async fn put_pilot(
         .update_pilot(id, &document, &principal.who, now_unix())
         .await?;
     Ok(Json(pilot_view(&state, &principal, id).await?.0))
+}
+
+/// After the first day groups may be given once, never drawn again: a
+/// re-draw after answers exist would let the result be chosen.
+async fn refuse_redraw_after_start(
+    state: &AppState,
+    id: i64,
+    plan: &PilotPlan,
+) -> Result<(), ApiError> {
+    if let Some(start) = calendar::parse_day(&plan.start)
+        && today(state).await? >= start
+        && !state.store.backend().assignments(id).await?.is_empty()
+    {
+        return Err(ApiError::Store(northstar_store::StoreError::Refused(
+            format!(
+                "pilot {id} began on {}: its groups were already given and cannot be drawn or given again (a new draw after answers exist could choose the result); register a new pilot instead",
+                plan.start
+            ),
+        )));
+    }
+    Ok(())
+}
+
+/// A pilot is evaluated once its plan and groups are locked: before, the
+/// groups could still change with the answers in view.
+fn refuse_unlocked(p: &Pilot) -> Result<(), ApiError> {
+    if p.locked_unix.is_none() {
+        return Err(ApiError::Store(northstar_store::StoreError::Refused(
+            format!(
+                "pilot {} is not started: start it (POST /api/v1/pilots/{}/start, which locks the plan and the groups) before evaluating it",
+                p.id, p.id
+            ),
+        )));
+    }
+    Ok(())
 }
 
 fn refuse_if_started(p: &Pilot) -> Result<(), ApiError> {
@@ -530,6 +587,7 @@ pub async fn assign_scope(
     };
     let (p, d) = load(state, id).await?;
     refuse_if_started(&p)?;
+    refuse_redraw_after_start(state, id, &d.plan).await?;
     let days = d.plan.check().map_err(field_errors)?;
     let customers = state
         .store
@@ -547,6 +605,14 @@ pub async fn assign_scope(
         return Err(ApiError::BadBody(format!(
             "the scope had {} customer(s) answering in the year before the start; a pilot needs customers in both groups",
             customers.len()
+        )));
+    }
+    if let Some(seed) = request.seed
+        && i64::try_from(seed).is_err()
+    {
+        return Err(ApiError::BadBody(format!(
+            "seed: {seed} is too large; give a whole number from 0 to {} (it is recorded with the groups)",
+            i64::MAX
         )));
     }
     let seed = request.seed.unwrap_or_else(|| fastrand::u64(..) >> 11);
@@ -614,11 +680,14 @@ pub async fn put_assignments(
     })?;
     let rows: Vec<AssignmentRow> = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadBody(format!("not a list of assignments: {e}")))?;
-    let (p, _) = load(&state, id).await?;
+    let (p, existing) = load(&state, id).await?;
     refuse_if_started(&p)?;
+    refuse_redraw_after_start(&state, id, &existing.plan).await?;
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(rows.len());
-    for (i, r) in rows.into_iter().enumerate() {
+    for (i, mut r) in rows.into_iter().enumerate() {
+        // Ids are stored trimmed, as imports store them.
+        r.customer_id = r.customer_id.trim().to_string();
         northstar_core::field::within(
             &format!("[{i}].customer_id"),
             &r.customer_id,
@@ -897,6 +966,8 @@ pub struct Evaluation {
     pub after_comparison: AfterComparison,
     pub weeks: Vec<WeekPoint>,
     pub recommendation: Recommendation,
+    /// Groups fixed after the first day: not pre-registered.
+    pub retrospective: bool,
     pub filter: BTreeMap<String, Vec<String>>,
 }
 
@@ -918,9 +989,40 @@ pub async fn primary_evaluation(
     principal: &Principal,
     id: i64,
 ) -> Result<PrimaryEffect, ApiError> {
-    let (_, d) = load_for(state, principal, id).await?;
+    pilot_figure(state, principal, id, false).await
+}
+
+/// The pilot's reduction of the detractor share (NPS pilots), for a
+/// business case's "fewer detractors" assumption.
+pub async fn detractor_reduction_evaluation(
+    state: &AppState,
+    principal: &Principal,
+    id: i64,
+) -> Result<PrimaryEffect, ApiError> {
+    pilot_figure(state, principal, id, true).await
+}
+
+async fn pilot_figure(
+    state: &AppState,
+    principal: &Principal,
+    id: i64,
+    detractors: bool,
+) -> Result<PrimaryEffect, ApiError> {
+    let (p, d) = load_for(state, principal, id).await?;
+    refuse_unlocked(&p)?;
     let metric = metric_of(&d.plan.metric)?;
-    let (estimate, windows, _, _) = estimate(state, id, &d, metric).await?;
+    if detractors && metric != Metric::Nps {
+        return Err(ApiError::BadBody(format!(
+            "pilot {id} is decided on {}: the detractor share is measured on NPS pilots only",
+            d.plan.metric
+        )));
+    }
+    let (estimate, windows, responses, days) = estimate(state, id, &d, metric).await?;
+    let estimate = if detractors {
+        detractor_reduction(&responses, days)?
+    } else {
+        estimate
+    };
     Ok(PrimaryEffect {
         effect: estimate.effect,
         ci_low: estimate.ci_low,
@@ -1017,7 +1119,8 @@ pub async fn evaluation(
     id: i64,
     metric: Option<Metric>,
 ) -> Result<Evaluation, ApiError> {
-    let (_, d) = load_for(state, principal, id).await?;
+    let (p, d) = load_for(state, principal, id).await?;
+    refuse_unlocked(&p)?;
     let primary = metric_of(&d.plan.metric)?;
     let metric = metric.unwrap_or(primary);
     let (e, windows, responses, days) = estimate(state, id, &d, metric).await?;
@@ -1064,7 +1167,13 @@ pub async fn evaluation(
         p_value: versus.as_ref().map(|t| t.p_value),
         method: versus
             .as_ref()
-            .map(|t| t.method.to_string())
+            .map(|_| {
+                if metric == Metric::Nps {
+                    "z-test of two independent NPS with adjusted-Wald variances (Rocks 2016); the interval is the difference ± 1.96 × difference ÷ z".to_string()
+                } else {
+                    "Agresti–Caffo adjusted two-proportion z-test (Agresti & Caffo 2000); the interval is the difference ± 1.96 × difference ÷ z".to_string()
+                }
+            })
             .unwrap_or_else(|| "no test: a group has no answers after the start".into()),
         note: "pilot against control after the start only: it ignores any difference the groups had before, which the difference-in-differences removes; answers from one customer are treated as independent here",
     };
@@ -1077,7 +1186,31 @@ pub async fn evaluation(
             mean: sum / n as f64,
         })
         .collect();
-    let recommendation = recommend(state, principal, id, &d, &e, metric == primary).await?;
+    let zone = northstar_store::settings::time_zone(state.store.backend())
+        .await?
+        .1;
+    let retro = retrospective(&p, days, &zone, today(state).await?);
+    let mut recommendation = recommend(
+        state,
+        principal,
+        Evidence {
+            pilot_id: id,
+            d: &d,
+            e: &e,
+            metric,
+            primary: metric == primary,
+            responses: &responses,
+            days,
+            today: today(state).await?,
+        },
+    )
+    .await?;
+    if retro {
+        recommendation.sentence = format!(
+            "Retrospective pilot: its groups were fixed after its first day, so it was not pre-registered and its result is weaker evidence. {}",
+            recommendation.sentence
+        );
+    }
     let (method, se_kind) = match e.method {
         did::DidMethod::ClusteredByCustomer => (e.reference().to_string(), "clustered_by_customer"),
         did::DidMethod::Hc1 => (e.reference().to_string(), "hc1"),
@@ -1105,6 +1238,7 @@ pub async fn evaluation(
         after_comparison,
         weeks,
         recommendation,
+        retrospective: retro,
         filter: scope_filter(&d.plan.scope)?.into_iter().fold(
             BTreeMap::new(),
             |mut m: BTreeMap<String, Vec<String>>, (k, v)| {
@@ -1115,25 +1249,71 @@ pub async fn evaluation(
     })
 }
 
+/// The difference-in-differences of the share of detractors (NPS 0–6),
+/// sign turned so that fewer detractors is positive: the "fewer
+/// detractors" a retention benefit is computed from.
+pub fn detractor_reduction(
+    responses: &[PilotResponse],
+    days: PilotDays,
+) -> Result<DidEstimate, ApiError> {
+    let mut clusters: HashMap<&str, u32> = HashMap::new();
+    let observations: Vec<DidObservation> = responses
+        .iter()
+        .map(|r| {
+            let next = clusters.len() as u32;
+            let cluster = *clusters.entry(r.customer_id.as_str()).or_insert(next);
+            DidObservation {
+                cluster,
+                pilot: r.group == PilotGroup::Pilot,
+                after: r.day >= days.start,
+                y: if r.value <= 6 { -1.0 } else { 0.0 },
+            }
+        })
+        .collect();
+    did::estimate(&observations, 0.95).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// What the recommendation is computed from.
+struct Evidence<'a> {
+    pilot_id: i64,
+    d: &'a PilotDocument,
+    e: &'a DidEstimate,
+    metric: Metric,
+    primary: bool,
+    responses: &'a [PilotResponse],
+    days: PilotDays,
+    today: Day,
+}
+
+#[allow(clippy::too_many_lines)]
 async fn recommend(
     state: &AppState,
     principal: &Principal,
-    pilot_id: i64,
-    d: &PilotDocument,
-    e: &DidEstimate,
-    primary: bool,
+    ev: Evidence<'_>,
 ) -> Result<Recommendation, ApiError> {
-    let unit = if d.plan.metric == "nps" {
-        " points"
+    let Evidence {
+        pilot_id,
+        d,
+        e,
+        metric,
+        primary,
+        responses,
+        days,
+        today,
+    } = ev;
+    let (name, unit) = if metric == Metric::Nps {
+        ("NPS".to_string(), " points")
     } else {
-        ""
+        (format!("{} (share)", metric.as_str().to_uppercase()), "")
     };
-    let (verdict, mut sentence, more) = if e.ci_low > 0.0 {
+    let ended = today > days.end;
+    let reached = e.cells.pilot_after.n >= d.design.n_per_group
+        && e.cells.control_after.n >= d.design.n_per_group;
+    let (mut verdict, mut sentence, mut more) = if e.ci_low > 0.0 {
         (
             "roll_out",
             format!(
-                "Roll out: the pilot raised {} by {}{unit} (95% CI {} to {}), {}.",
-                d.plan.metric.to_uppercase(),
+                "Roll out: the pilot raised {name} by {}{unit} (95% CI {} to {}), {}.",
                 short(e.effect),
                 short(e.ci_low),
                 short(e.ci_high),
@@ -1145,8 +1325,7 @@ async fn recommend(
         (
             "do_not_roll_out",
             format!(
-                "Do not roll out: the pilot lowered {} by {}{unit} (95% CI {} to {}).",
-                d.plan.metric.to_uppercase(),
+                "Do not roll out: the pilot lowered {name} by {}{unit} (95% CI {} to {}).",
                 short(-e.effect),
                 short(e.ci_low),
                 short(e.ci_high)
@@ -1158,25 +1337,36 @@ async fn recommend(
         (
             "not_enough_evidence",
             format!(
-                "Not enough evidence yet: the effect is {}{unit} but the 95% interval ({} to {}) includes zero. {}",
+                "Not enough evidence yet: the effect on {name} is {}{unit} but the 95% interval ({} to {}) includes zero. {}",
                 short(e.effect),
                 short(e.ci_low),
                 short(e.ci_high),
-                match more {
-                    Some(m) => format!("If the effect stayed at its estimate, about {m} more answers would settle it."),
-                    None => "The estimate is zero: more answers would only narrow the interval around it.".into(),
+                match (more, ended) {
+                    (Some(m), false) => format!("If the effect stayed at its estimate, about {m} more answers in all (the after period only can grow, so more than that) would settle it."),
+                    (Some(m), true) => format!("The pilot has ended, so its locked plan takes no more answers; if the effect stayed at its estimate a pilot with about {m} more answers would settle it."),
+                    (None, _) => "The estimate is zero: more answers would only narrow the interval around it.".into(),
                 }
             ),
             more,
         )
     };
-    if !primary {
+    if primary && !ended && !reached {
+        // Looking before the planned n inflates false positives.
+        verdict = "interim";
+        more = None;
         sentence = format!(
-            "(secondary metric — the decision rests on {}) {sentence}",
-            d.plan.metric
+            "Interim look, no decision yet: the plan needs {} answers per group after the start (pilot {}, control {} so far) and runs until {}; deciding now would inflate the chance of a false positive. {sentence}",
+            d.design.n_per_group, e.cells.pilot_after.n, e.cells.control_after.n, d.plan.end
         );
     }
-    // The business case that takes this pilot's effect.
+    if !primary {
+        sentence = format!(
+            "(a secondary metric — the decision rests on {}) {sentence}",
+            d.plan.metric.to_uppercase()
+        );
+    }
+    // The business case that takes this pilot's effect, when its effect
+    // assumption is measured on this pilot (or is in NPS points).
     let mut business_case = None;
     let linked = match d.plan.business_case_id {
         Some(id) => Some(id),
@@ -1201,50 +1391,79 @@ async fn recommend(
             .ok_or_else(|| ApiError::NotFound(format!("there is no business case {case_id}")))?;
         if let Some(v) = versions.iter().find(|v| v.version == view.version) {
             let inputs = cases::inputs_of_version(v)?;
-            let assumed = inputs
-                .assumptions
-                .iter()
-                .find(|a| a.key == key)
-                .map(|a| a.value)
-                .unwrap_or(0.0);
-            let npv_at = |effect: f64| {
-                northstar_core::business_case::evaluate(
-                    &northstar_core::business_case::with_assumption(
-                        &inputs, &key, effect, effect, effect,
-                    ),
-                )
-                .map(|f| f.base.npv)
-                .map_err(|e| ApiError::BadRequest(e.to_string()))
-            };
-            business_case = Some(CaseWithEffect {
-                business_case_id: case_id,
-                name: view.name.clone(),
-                version: view.version,
-                finance_review: view.finance_review.clone(),
-                effect_assumption: key.clone(),
-                assumed,
-                npv_assumed: view.npv,
-                npv_at_ci_low: npv_at(e.ci_low)?,
-                npv: npv_at(e.effect)?,
-                npv_at_ci_high: npv_at(e.ci_high)?,
-                break_even: view.break_even.as_ref().and_then(|b| b.value),
-                formula: "the case's NPV with its effect assumption replaced by the measured effect, and by the ends of its 95% interval; every other assumption at its value",
+            let assumption = inputs.assumptions.iter().find(|a| a.key == key);
+            let figure = assumption.and_then(|a| match &a.source {
+                northstar_core::business_case::AssumptionSource::Measured {
+                    figure,
+                    pilot_id: Some(p),
+                    ..
+                } if *p == pilot_id => Some(figure.as_str()),
+                _ => None,
             });
-            if let Some(b) = business_case.as_ref() {
+            let measured = match figure {
+                Some("pilot_detractor_reduction") if metric == Metric::Nps => {
+                    Some(detractor_reduction(responses, days)?)
+                }
+                Some("pilot_effect") => Some(e.clone()),
+                None if metric == Metric::Nps
+                    && assumption
+                        .is_some_and(|a| a.unit == northstar_core::business_case::Unit::Points) =>
+                {
+                    Some(e.clone())
+                }
+                _ => None,
+            };
+            if let (Some(m), Some(a)) = (measured, assumption) {
+                let npv_at = |effect: f64| {
+                    northstar_core::business_case::evaluate(
+                        &northstar_core::business_case::with_assumption(
+                            &inputs, &key, effect, effect, effect,
+                        ),
+                    )
+                    .map(|f| f.base.npv)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))
+                };
+                let b = CaseWithEffect {
+                    business_case_id: case_id,
+                    name: view.name.clone(),
+                    version: view.version,
+                    finance_review: view.finance_review.clone(),
+                    effect_assumption: key.clone(),
+                    assumed: a.value,
+                    npv_assumed: view.npv,
+                    npv_at_ci_low: npv_at(m.ci_low)?,
+                    npv: npv_at(m.effect)?,
+                    npv_at_ci_high: npv_at(m.ci_high)?,
+                    break_even: view.break_even.as_ref().and_then(|b| b.value),
+                    formula: "the case's NPV with its effect assumption replaced by the measured effect (the pilot's figure the assumption names), and by the ends of its 95% interval; every other assumption at its value",
+                };
                 sentence.push_str(&format!(
-                    " With the measured effect the business case \"{}\" is worth NPV {} (from {} to {} across the interval; it assumed {} for NPV {}; {}).",
+                    " With the measured {key} ({} , 95% CI {} to {}) the business case \"{}\" is worth NPV {} (from {} to {} across the interval; {}).",
+                    short(m.effect),
+                    short(m.ci_low),
+                    short(m.ci_high),
                     b.name,
                     northstar_core::business_case::money(b.npv),
                     northstar_core::business_case::money(b.npv_at_ci_low),
                     northstar_core::business_case::money(b.npv_at_ci_high),
-                    short(b.assumed),
-                    northstar_core::business_case::money(b.npv_assumed),
                     b.finance_review
                 ));
+                if verdict == "roll_out" && b.npv_at_ci_low < 0.0 {
+                    verdict = "not_enough_evidence";
+                    sentence.push_str(&format!(
+                        " The effect is real, but not proven large enough to pay: at the low end of its interval the case loses money{}. Roll out to one more scope before all of them.",
+                        b.break_even.map(|x| format!(" (break-even {key} {})", short(x))).unwrap_or_default()
+                    ));
+                }
+                business_case = Some(b);
             }
         }
     }
-    let (roadmap, roadmap_note) = roadmap(state, d, e).await?;
+    let (roadmap, roadmap_note) = if principal.scope.department().is_some() {
+        (Vec::new(), "the roll-out roadmap compares other scopes of the organisation: it is shown to organisation-wide roles".into())
+    } else {
+        roadmap(state, d, e, metric).await?
+    };
     Ok(Recommendation {
         verdict,
         sentence,
@@ -1261,6 +1480,7 @@ async fn roadmap(
     state: &AppState,
     d: &PilotDocument,
     e: &DidEstimate,
+    metric: Metric,
 ) -> Result<(Vec<RoadmapStep>, String), ApiError> {
     let Some((dimension_name, values)) = d
         .plan
@@ -1304,7 +1524,8 @@ async fn roadmap(
         let point = northstar_core::revenue::revenue_at_risk(&loyalty, &settings)
             .ok()
             .and_then(|r| r.value_of_one_nps_point.value);
-        let nps = d.plan.metric == "nps";
+        // Dollars only for an effect in NPS points.
+        let nps = metric == Metric::Nps;
         let at = |x: f64| point.filter(|_| nps).map(|p| p * x);
         steps.push(RoadmapStep {
             scope: scope
@@ -1327,7 +1548,7 @@ async fn roadmap(
             .then(b.customers.cmp(&a.customers))
     });
     let note = format!(
-        "other values of {dimension_name}, by the yearly retention value the measured effect would have there (effect × the value of one NPS point of that scope, from /api/v1/revenue-at-risk); the effect was measured on {} only — pilot the next scope before counting on it",
+        "not reviewed by finance: other values of {dimension_name}, by the yearly retention value the measured effect would have there (effect × the value of one NPS point of that scope, from /api/v1/revenue-at-risk); the effect was measured on {} only — pilot the next scope before counting on it",
         tried.join(" or ")
     );
     Ok((steps, note))

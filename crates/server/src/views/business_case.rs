@@ -83,6 +83,7 @@ struct CasePage {
     moved: bool,
     message: String,
     open: String,
+    printed: String,
 }
 
 fn percent(v: Option<f64>) -> String {
@@ -166,9 +167,9 @@ async fn render_case(
     }))
     .collect();
     let scenarios = [
-        ("Low (each assumption at its worse end)", &f.low),
+        ("Low (lowest NPV over the ranges)", &f.low),
         ("Base", &f.base),
-        ("High (each at its better end)", &f.high),
+        ("High (highest NPV over the ranges)", &f.high),
     ]
     .iter()
     .map(|(name, s)| {
@@ -296,6 +297,9 @@ async fn render_case(
         revisable: latest && principal.may(Capability::ManageCasesAndPilots),
         moved: latest && c.assumptions.iter().any(|a| a.changed),
         open: c.open_assumptions.join(", "),
+        printed: jiff::Timestamp::now()
+            .strftime("%Y-%m-%d %H:%M UTC")
+            .to_string(),
         headline,
         scenarios,
         tornado,
@@ -485,86 +489,63 @@ pub async fn revise(
             .iter()
             .find(|v| v.version == view.version)
             .ok_or_else(|| ApiError::NotFound(format!("business case {id} has no version")))?;
-        let inputs = cases::inputs_of_version(latest)?;
-        let mut request = cases::CaseRequest {
-            name: inputs.name.clone(),
-            initiative: inputs.initiative.clone(),
-            department: inputs.department.clone(),
-            pilot_id: inputs.pilot_id,
-            discount_rate: Some(inputs.discount_rate),
-            cash_flows: inputs.cash_flows.clone(),
-            assumptions: Vec::new(),
-            lines: inputs.lines.clone(),
-            effect: inputs.effect.clone(),
-        };
-        let mut found = false;
-        for a in &inputs.assumptions {
-            if a.key != f.key {
-                request.assumptions.push(cases::AssumptionRequest {
-                    key: a.key.clone(),
-                    name: a.name.clone(),
-                    value: Some(a.value),
-                    low: Some(a.low),
-                    high: Some(a.high),
-                    unit: a.unit,
-                    source: a.source.clone(),
-                    as_of: Some(a.as_of.clone()),
-                });
-                continue;
+        let mut inputs = cases::inputs_of_version(latest)?;
+        // Only the revised assumption changes: the others stay exactly as
+        // finance saw them (no re-measuring behind the reviewer's back).
+        let index = inputs
+            .assumptions
+            .iter()
+            .position(|a| a.key == f.key)
+            .ok_or_else(|| ApiError::BadBody(format!("key: the case has no assumption {:?}", f.key)))?;
+        let a = inputs.assumptions[index].clone();
+        let source = match f.kind.trim() {
+            "estimate" => AssumptionSource::Estimate { owner: f.source.trim().to_string() },
+            "benchmark" => AssumptionSource::Benchmark { citation: f.source.trim().to_string() },
+            "measured" => {
+                let (scope, pilot_id) = match &a.source {
+                    AssumptionSource::Measured { scope, pilot_id, .. } => (scope.clone(), *pilot_id),
+                    _ => (Default::default(), inputs.pilot_id),
+                };
+                AssumptionSource::Measured {
+                    figure: f.source.trim().to_string(),
+                    scope,
+                    pilot_id,
+                    link: String::new(),
+                    provenance: String::new(),
+                }
             }
-            found = true;
-            let (value, low, high) = (
-                number("value", &f.value)?,
-                number("low", &f.low)?,
-                number("high", &f.high)?,
-            );
-            let source = match f.kind.trim() {
-                "estimate" => AssumptionSource::Estimate {
-                    owner: f.source.trim().to_string(),
-                },
-                "benchmark" => AssumptionSource::Benchmark {
-                    citation: f.source.trim().to_string(),
-                },
-                "measured" => {
-                    let (scope, pilot_id) = match &a.source {
-                        AssumptionSource::Measured {
-                            scope, pilot_id, ..
-                        } => (scope.clone(), *pilot_id),
-                        _ => (Default::default(), inputs.pilot_id),
-                    };
-                    AssumptionSource::Measured {
-                        figure: f.source.trim().to_string(),
-                        scope,
-                        pilot_id,
-                        link: String::new(),
-                        provenance: String::new(),
-                    }
-                }
-                other => {
-                    return Err(ApiError::BadBody(format!(
-                        "kind: {other:?} is not a source; use estimate, benchmark or measured"
-                    )));
-                }
-            };
-            let measured = matches!(source, AssumptionSource::Measured { .. });
-            request.assumptions.push(cases::AssumptionRequest {
-                key: a.key.clone(),
-                name: a.name.clone(),
-                value: (!measured).then_some(value),
-                low: (!measured).then_some(low),
-                high: (!measured).then_some(high),
-                unit: a.unit,
-                source,
-                as_of: None,
-            });
-        }
-        if !found {
-            return Err(ApiError::BadBody(format!(
-                "key: the case has no assumption {:?}",
-                f.key
-            )));
-        }
-        let inputs = cases::inputs_of(&state, &principal, request).await?;
+            other => {
+                return Err(ApiError::BadBody(format!(
+                    "{}: source {other:?} is not a kind of source; use estimate, benchmark or measured",
+                    f.key
+                )));
+            }
+        };
+        let measured = matches!(source, AssumptionSource::Measured { .. });
+        // A measured value is read from the data; typed numbers are for
+        // estimates and benchmarks (blank low/high: the value).
+        let parse = |what: &str, text: &str| -> Result<Option<f64>, ApiError> {
+            if measured || text.trim().is_empty() {
+                return Ok(None);
+            }
+            number(&format!("{} {what}", f.key), text).map(Some)
+        };
+        let request = cases::AssumptionRequest {
+            key: a.key.clone(),
+            name: a.name.clone(),
+            value: parse("value", &f.value)?,
+            low: parse("low", &f.low)?,
+            high: parse("high", &f.high)?,
+            unit: a.unit,
+            source,
+            as_of: None,
+        };
+        let today = northstar_core::calendar::day_label(northstar_core::calendar::today_in(
+            &northstar_store::settings::time_zone(state.store.backend()).await?.1,
+        ));
+        inputs.assumptions[index] =
+            cases::assumption_from(&state, &principal, request, &f.key, &today).await?;
+        inputs.check().map_err(crate::api::departments::field_errors)?;
         northstar_core::business_case::evaluate(&inputs)
             .map_err(|e| ApiError::BadBody(e.to_string()))?;
         cases::new_version(&state, &principal, id, &inputs).await?;
