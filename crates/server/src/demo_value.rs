@@ -71,7 +71,16 @@ pub async fn set_up(
         "power": 0.8
     }))
     .map_err(|e| ApiError::BadBody(e.to_string()))?;
-    let id = pilots::create(&state, &cx, plan).await?;
+    // The story: registered two weeks before the start, groups drawn and
+    // locked the day before it (so the pilot is pre-registered).
+    let at = |text: &str| {
+        text.parse::<jiff::Timestamp>()
+            .map(|t| t.as_second())
+            .map_err(|e| ApiError::BadRequest(e.to_string()))
+    };
+    let registered = at("2026-07-20T09:00:00Z")?.min(now_unix);
+    let locked = at("2026-08-02T09:00:00Z")?.min(now_unix);
+    let id = pilots::create_at(&state, &cx, plan, registered).await?;
     let rows: Vec<Assignment> = groups
         .into_iter()
         .map(|(customer_id, group)| Assignment {
@@ -92,10 +101,10 @@ pub async fn set_up(
             "stratified by segment (drawn by the demo data generator)",
             i64::try_from(seed).ok(),
             &cx.who,
-            now_unix,
+            locked,
         )
         .await?;
-    backend.lock_pilot(id, &cx.who, now_unix).await?;
+    backend.lock_pilot(id, &cx.who, locked).await?;
 
     let enterprise = json!({"segment": "enterprise"});
     let request: business_cases::CaseRequest = serde_json::from_value(json!({

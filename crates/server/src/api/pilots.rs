@@ -365,6 +365,17 @@ pub async fn create(
     principal: &Principal,
     plan: PilotPlan,
 ) -> Result<i64, ApiError> {
+    create_at(state, principal, plan, now_unix()).await
+}
+
+/// [`create`] stamped at `at_unix` (the demo registers its pilot before the
+/// start, in the story's past).
+pub async fn create_at(
+    state: &AppState,
+    principal: &Principal,
+    plan: PilotPlan,
+    at_unix: i64,
+) -> Result<i64, ApiError> {
     let (_, design) = design(state, &plan).await?;
     check_case_link(state, &plan).await?;
     let document = serde_json::to_string(&PilotDocument {
@@ -375,7 +386,7 @@ pub async fn create(
     Ok(state
         .store
         .backend()
-        .create_pilot(&plan.name, &document, &principal.who, now_unix())
+        .create_pilot(&plan.name, &document, &principal.who, at_unix)
         .await?)
 }
 
