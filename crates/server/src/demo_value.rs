@@ -63,7 +63,7 @@ pub async fn set_up(
         "hypothesis": "Telling enterprise customers proactively when their delivery will arrive (and when it slips) raises their NPS after a delivery by at least 10 points, even where the delivery itself is not faster",
         "metric": "nps",
         "secondary": ["csat"],
-        "scope": {"segment": "enterprise", "touchpoint": "delivery"},
+        "scope": {"segment": "enterprise", "touchpoint": "delivery", "department": "logistics"},
         "start": "2026-08-03",
         "end": "2026-10-31",
         "mde": 10,

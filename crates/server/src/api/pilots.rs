@@ -1449,7 +1449,7 @@ async fn recommend(
                     formula: "the case's NPV with its effect assumption replaced by the measured effect (the pilot's figure the assumption names), and by the ends of its 95% interval; every other assumption at its value",
                 };
                 sentence.push_str(&format!(
-                    " With the measured {key} ({} , 95% CI {} to {}) the business case \"{}\" is worth NPV {} (from {} to {} across the interval; {}).",
+                    " With the measured {key} ({}, 95% CI {} to {}) the business case \"{}\" is worth NPV {} (from {} to {} across the interval; {}).",
                     short(m.effect),
                     short(m.ci_low),
                     short(m.ci_high),
