@@ -29,6 +29,10 @@ fn now_unix() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
+/// Most measured assumptions in one case: each is measured again whenever
+/// the case is shown.
+pub const MAX_MEASURED: usize = 12;
+
 /// The figures Northstar can measure for an assumption.
 pub const MEASURED_FIGURES: [&str; 7] = [
     "churn_gap_detractor_promoter",
@@ -396,6 +400,16 @@ pub async fn inputs_of(
             "assumptions: has {} entries; the limit is {}",
             request.assumptions.len(),
             business_case::MAX_ASSUMPTIONS
+        )));
+    }
+    let measured = request
+        .assumptions
+        .iter()
+        .filter(|a| matches!(a.source, AssumptionSource::Measured { .. }))
+        .count();
+    if measured > MAX_MEASURED {
+        return Err(ApiError::BadBody(format!(
+            "assumptions: {measured} are measured; the limit is {MAX_MEASURED} (each is measured again whenever the case is shown)"
         )));
     }
     let today = calendar::day_label(calendar::today_in(
@@ -839,13 +853,33 @@ pub async fn case_list(
             .ok()
             .and_then(|i| business_case::evaluate(&i).ok())
             .map(|f| f.base.npv);
+        // While a newer version waits, the last approved figure stays in view.
+        let mut finance_review = finance_review_line(&latest);
+        if latest.status != CaseStatus::Approved
+            && let Some((_, versions)) = state.store.backend().business_case(case.id).await?
+            && let Some(approved) = versions
+                .iter()
+                .filter(|v| v.status == CaseStatus::Approved)
+                .max_by_key(|v| v.version)
+        {
+            let approved_npv = inputs_of_version(approved)
+                .ok()
+                .and_then(|i| business_case::evaluate(&i).ok())
+                .map(|f| f.base.npv);
+            finance_review.push_str(&format!(
+                "; the last approved version, {}, has NPV {} ({})",
+                approved.version,
+                approved_npv.map_or("–".into(), business_case::money),
+                finance_review_line(approved)
+            ));
+        }
         out.push(CaseListEntry {
             id: case.id,
             name: case.name.clone(),
             department: case.department.clone(),
             version: latest.version,
             status: latest.status,
-            finance_review: finance_review_line(&latest),
+            finance_review,
             npv,
         });
     }

@@ -423,6 +423,21 @@ pub async fn put_pilot(
             ),
         )));
     }
+    if plan.name != before.plan.name {
+        return Err(ApiError::BadBody(format!(
+            "name: a pilot keeps its name ({:?}); register a new pilot under another name",
+            before.plan.name
+        )));
+    }
+    if (plan.scope != before.plan.scope || plan.pilot_share != before.plan.pilot_share)
+        && !state.store.backend().assignments(id).await?.is_empty()
+    {
+        return Err(ApiError::Store(northstar_store::StoreError::Refused(
+            format!(
+                "pilot {id}'s groups were drawn for its scope and pilot share as they are: clear them first (PUT /api/v1/pilots/{id}/assignments with []), change the plan, then draw again"
+            ),
+        )));
+    }
     let (_, design) = design(&state, &plan).await?;
     check_case_link(&state, &plan).await?;
     let document = serde_json::to_string(&PilotDocument { plan, design })

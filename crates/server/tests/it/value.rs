@@ -1387,3 +1387,193 @@ async fn a_department_role_sees_only_its_department_s_pilots() {
     let (_, list) = call(&app, &viewer, "GET", "/api/v1/pilots", None).await;
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
 }
+
+#[tokio::test]
+async fn groups_are_never_redrawn_after_the_first_day_and_evaluation_waits_for_the_lock() {
+    let app = TestApp::new().await;
+    let f = plant(&app, 7).await;
+    let (status, p) = app
+        .json("POST", "/api/v1/pilots", Some(plan(&f, "Shopping")))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let id = p["id"].as_i64().unwrap();
+    // Not started: no evaluation (the groups could still change).
+    let (status, body) = app
+        .json("GET", &format!("/api/v1/pilots/{id}/evaluation"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(message(&body).contains("start it"), "{body}");
+    // The first day has passed: one draw is allowed, a second is refused
+    // (seed shopping), and so is a list given afterwards.
+    let draw = |seed: u64| json!({"method": "stratified", "seed": seed});
+    let (status, body) = app
+        .json(
+            "POST",
+            &format!("/api/v1/pilots/{id}/assign"),
+            Some(draw(1)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["retrospective"], true, "{body}");
+    let (status, body) = app
+        .json(
+            "POST",
+            &format!("/api/v1/pilots/{id}/assign"),
+            Some(draw(2)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        message(&body).contains("cannot be drawn or given again"),
+        "{body}"
+    );
+    let (status, body) = app
+        .json(
+            "PUT",
+            &format!("/api/v1/pilots/{id}/assignments"),
+            Some(json!([{"customer_id": "E0001", "group": "pilot"}])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // A seed that cannot be recorded is refused, not dropped.
+    let (status, p2) = app
+        .json("POST", "/api/v1/pilots", Some(plan(&f, "Big seed")))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p2}");
+    let (status, body) = app
+        .json(
+            "POST",
+            &format!("/api/v1/pilots/{}/assign", p2["id"]),
+            Some(json!({"method": "random", "seed": u64::MAX})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        message(&body).contains("seed: 18446744073709551615 is too large"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_future_pilot_keeps_its_groups_with_its_scope_and_looks_interim_before_its_n() {
+    let app = TestApp::new().await;
+    let f = plant(&app, 7).await;
+    let mut future = plan(&f, "Next quarter");
+    let start = today() + 10;
+    future["start"] = json!(calendar::day_label(start));
+    future["end"] = json!(calendar::day_label(start + 60));
+    let (status, p) = app
+        .json("POST", "/api/v1/pilots", Some(future.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let id = p["id"].as_i64().unwrap();
+    // The baseline volume counts days that passed only (the 90 ending today).
+    assert_eq!(
+        p["design"]["baseline_to"],
+        calendar::day_label(today()),
+        "{p}"
+    );
+    let (status, body) = app
+        .json(
+            "POST",
+            &format!("/api/v1/pilots/{id}/assign"),
+            Some(json!({"method": "random", "seed": 3})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["retrospective"], false, "{body}");
+    // Before the start groups may be drawn again …
+    let (status, body) = app
+        .json(
+            "POST",
+            &format!("/api/v1/pilots/{id}/assign"),
+            Some(json!({"method": "random", "seed": 4})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // … but the scope cannot change under them, nor the name.
+    let mut wider = future.clone();
+    wider["scope"] = json!({"segment": ["enterprise", "smb"], "touchpoint": "delivery"});
+    let (status, body) = app
+        .json("PUT", &format!("/api/v1/pilots/{id}"), Some(wider))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(message(&body).contains("clear them first"), "{body}");
+    let mut renamed = future.clone();
+    renamed["name"] = json!("Other");
+    let (status, body) = app
+        .json("PUT", &format!("/api/v1/pilots/{id}"), Some(renamed))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(message(&body).contains("keeps its name"), "{body}");
+}
+
+#[tokio::test]
+async fn the_last_approved_figure_stays_in_view_while_a_new_version_waits() {
+    let app = TestApp::new().await;
+    let cx = token_for(&*app.store, "cx", Role::CxLead, None).await;
+    let finance = token_for(&*app.store, "fin", Role::Finance, None).await;
+    let (status, case) = call(
+        &app,
+        &cx,
+        "POST",
+        "/api/v1/business-cases",
+        Some(flows_case("Kept")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    let id = case["id"].as_i64().unwrap();
+    for a in case["assumptions"].as_array().unwrap() {
+        let (status, body) = call(
+            &app,
+            &finance,
+            "POST",
+            &format!("/api/v1/business-cases/{id}/versions/1/reviews"),
+            Some(review(a["key"].as_str().unwrap(), "accepted", "")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // A return needs a comment.
+    let (status, body) = call(
+        &app,
+        &finance,
+        "POST",
+        &format!("/api/v1/business-cases/{id}/versions/1/decision"),
+        Some(json!({"decision": "return"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = call(
+        &app,
+        &finance,
+        "POST",
+        &format!("/api/v1/business-cases/{id}/versions/1/decision"),
+        Some(json!({"decision": "approve", "comment": "ok"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut changed = flows_case("Kept");
+    changed["discount_rate"] = json!(0.12);
+    let (status, body) = call(
+        &app,
+        &cx,
+        "PUT",
+        &format!("/api/v1/business-cases/{id}"),
+        Some(changed),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], 2, "{body}");
+    let (_, list) = call(&app, &cx, "GET", "/api/v1/business-cases", None).await;
+    let line = list[0]["finance_review"].as_str().unwrap();
+    assert!(
+        line.starts_with("not reviewed by finance yet (version 2)"),
+        "{line}"
+    );
+    assert!(
+        line.contains("the last approved version, 1, has NPV"),
+        "{line}"
+    );
+    assert!(line.contains("approved by finance (token:fin"), "{line}");
+}
