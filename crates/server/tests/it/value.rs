@@ -1577,3 +1577,43 @@ async fn the_last_approved_figure_stays_in_view_while_a_new_version_waits() {
     );
     assert!(line.contains("approved by finance (token:fin"), "{line}");
 }
+
+#[tokio::test]
+async fn a_running_pilot_short_of_its_planned_answers_gets_an_interim_look() {
+    let app = TestApp::new().await;
+    let f = plant(&app, 7).await;
+    let mut running = plan(&f, "Still running");
+    running["end"] = json!(calendar::day_label(today() + 30));
+    let (status, p) = app.json("POST", "/api/v1/pilots", Some(running)).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let id = p["id"].as_i64().unwrap();
+    let n = p["n_per_group"].as_u64().unwrap();
+    for (method, uri, body) in [
+        (
+            "POST",
+            format!("/api/v1/pilots/{id}/assign"),
+            Some(json!({"method": "stratified", "seed": 7})),
+        ),
+        ("POST", format!("/api/v1/pilots/{id}/start"), None),
+    ] {
+        let (status, b) = app.json(method, &uri, body).await;
+        assert_eq!(status, StatusCode::OK, "{b}");
+    }
+    let (status, e) = app
+        .json("GET", &format!("/api/v1/pilots/{id}/evaluation"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    let after = e["cells"]["pilot_after"]["n"].as_u64().unwrap();
+    assert!(
+        after < n,
+        "the fixture has fewer answers than planned: {after} vs {n}"
+    );
+    // The planted effect is clear, yet no decision before the plan's n.
+    assert!(f64_of(&e["ci_low"]) > 0.0, "{e}");
+    assert_eq!(e["recommendation"]["verdict"], "interim", "{e}");
+    let sentence = e["recommendation"]["sentence"].as_str().unwrap();
+    assert!(
+        sentence.contains(&format!("needs {n} answers per group")),
+        "{sentence}"
+    );
+}
