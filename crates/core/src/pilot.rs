@@ -78,6 +78,10 @@ fn default_share() -> f64 {
     0.5
 }
 
+/// The customer-level primary metric: the share of the scope's customers
+/// who stay (churn flags), planned like a proportion (Cohen's h).
+pub const RETENTION: &str = "retention";
+
 /// A metric a pilot can be decided on: what one response contributes.
 pub fn pilot_metric(name: &str) -> Option<Metric> {
     match name {
@@ -144,11 +148,11 @@ impl PilotPlan {
         let mut errors = Vec::new();
         text(&mut errors, "name", &self.name);
         text(&mut errors, "hypothesis", &self.hypothesis);
-        if pilot_metric(&self.metric).is_none() {
+        if pilot_metric(&self.metric).is_none() && self.metric != RETENTION {
             errors.push(FieldError::new(
                 "metric",
                 format!("{:?} cannot be a pilot's primary metric", self.metric),
-                "use nps, csat or fcr (retention is a customer-level outcome: track it as a business-case assumption)",
+                "use nps, csat, fcr or retention",
             ));
         }
         if self.secondary.len() > MAX_SECONDARY {
@@ -291,7 +295,7 @@ mod tests {
     #[test]
     fn bad_plans_name_fields() {
         let mut p = plan();
-        p.metric = "retention".into();
+        p.metric = "loyalty".into();
         p.end = "2026-07-01".into();
         p.scope.clear();
         p.pilot_share = 1.0;

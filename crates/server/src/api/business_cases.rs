@@ -310,7 +310,10 @@ pub struct CaseRequest {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssumptionRequest {
-    pub key: String,
+    /// Lines name it; derived from the name when absent
+    /// ("Churn gap" → `churn_gap`).
+    #[serde(default)]
+    pub key: Option<String>,
     pub name: String,
     #[serde(default)]
     pub value: Option<f64>,
@@ -321,8 +324,26 @@ pub struct AssumptionRequest {
     #[serde(default)]
     pub unit: business_case::Unit,
     pub source: AssumptionSource,
-    #[serde(default)]
+    #[serde(default, alias = "date")]
     pub as_of: Option<String>,
+}
+
+/// A key from a name: lower-case letters and digits, other runs as `_`.
+pub fn key_from_name(name: &str) -> String {
+    let mut key = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            key.push(c);
+        } else if !key.ends_with('_') && !key.is_empty() {
+            key.push('_');
+        }
+    }
+    key.trim_end_matches('_')
+        .chars()
+        .take(business_case::KEY_LIMIT)
+        .collect::<String>()
+        .trim_end_matches('_')
+        .to_string()
 }
 
 /// One assumption as stored: a measured one read from the data now (its
@@ -334,6 +355,7 @@ pub async fn assumption_from(
     field: &str,
     today: &str,
 ) -> Result<Assumption, ApiError> {
+    let key = a.key.clone().unwrap_or_else(|| key_from_name(&a.name));
     Ok(match a.source {
         AssumptionSource::Measured {
             figure,
@@ -351,7 +373,7 @@ pub async fn assumption_from(
             )
             .await?;
             Assumption {
-                key: a.key,
+                key: key.clone(),
                 name: a.name,
                 value: m.value,
                 // The measured interval, or wider when the author widens
@@ -376,7 +398,7 @@ pub async fn assumption_from(
                 ))
             })?;
             Assumption {
-                key: a.key,
+                key: key.clone(),
                 name: a.name,
                 value,
                 low: a.low.unwrap_or(value),

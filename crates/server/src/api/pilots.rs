@@ -97,6 +97,9 @@ fn metric_of(name: &str) -> Result<Metric, ApiError> {
 /// Checks a plan and computes its design from the scope's recent answers.
 pub async fn design(state: &AppState, plan: &PilotPlan) -> Result<(PilotDays, Design), ApiError> {
     let days = plan.check().map_err(field_errors)?;
+    if plan.metric == pilot::RETENTION {
+        return retention_design(state, plan, days).await;
+    }
     let metric = metric_of(&plan.metric)?;
     // The 90 days before the start — or, when the start is in the future,
     // the 90 days that end today (days to come have no answers yet).
@@ -208,6 +211,73 @@ pub async fn design(state: &AppState, plan: &PilotPlan) -> Result<(PilotDays, De
             expected_days: expected,
             planned_days: planned,
             note,
+        },
+    ))
+}
+
+/// A retention pilot's design: the baseline is the share of the scope's
+/// customers (by their answers) who have not churned, from the customers
+/// file's churn flags, unless given; n is customers per group.
+async fn retention_design(
+    state: &AppState,
+    plan: &PilotPlan,
+    days: PilotDays,
+) -> Result<(PilotDays, Design), ApiError> {
+    let everything = Selection {
+        filter: scope_filter(&plan.scope)?,
+        ..Selection::default()
+    };
+    let loyalty = state
+        .store
+        .loyalty_customers(&everything.respondents(), None)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, l)| l)
+        .unwrap_or_default();
+    let known = loyalty.promoters.churn_known
+        + loyalty.passives.churn_known
+        + loyalty.detractors.churn_known;
+    let churned = loyalty.promoters.churned + loyalty.passives.churned + loyalty.detractors.churned;
+    let (baseline, source) = match plan.baseline.as_deref() {
+        Some(text) => (
+            text.trim().parse::<f64>().map_err(|_| {
+                ApiError::BadBody(format!("baseline: {text:?} is not a share retained (0.85)"))
+            })?,
+            "given",
+        ),
+        None if known > 0 => (1.0 - churned as f64 / known as f64, "measured"),
+        None => {
+            return Err(ApiError::BadBody(
+                "baseline: no customer of the scope has a known churn flag to measure retention from; give baseline (the share retained, 0.85)".into(),
+            ));
+        }
+    };
+    let size = power::proportion(baseline, plan.mde, plan.alpha, plan.power)
+        .map_err(|e| ApiError::BadBody(e.to_string()))?;
+    let customers =
+        loyalty.promoters.customers + loyalty.passives.customers + loyalty.detractors.customers;
+    Ok((
+        days,
+        Design {
+            baseline: format!("{baseline:.4}"),
+            baseline_source: source.into(),
+            baseline_answers: i64::try_from(known).unwrap_or(i64::MAX),
+            baseline_from: String::new(),
+            baseline_to: String::new(),
+            n_per_group: size.n_per_group,
+            n_exact: size.n_exact,
+            effect_size: size.effect_size,
+            method: format!(
+                "{}; retention counts customers (each group needs this many customers whose churn is known at the end)",
+                size.method
+            ),
+            daily_volume: 0.0,
+            expected_days: None,
+            planned_days: days.length(),
+            note: format!(
+                "the scope has {customers} customers with an NPS answer, {known} with a known churn flag; the pilot's answers are evaluated with metric=nps, csat or fcr (a difference-in-differences of churn itself is not computed)"
+            ),
         },
     ))
 }
@@ -451,15 +521,32 @@ pub async fn put_pilot(
 }
 
 /// After the first day groups may be given once, never drawn again: a
-/// re-draw after answers exist would let the result be chosen.
+/// re-draw after answers exist would let the result be chosen. Giving the
+/// same groups again is a no-op (true: nothing to write), so a repeated
+/// import stays idempotent.
 async fn refuse_redraw_after_start(
     state: &AppState,
     id: i64,
     plan: &PilotPlan,
-) -> Result<(), ApiError> {
+    rows: &[Assignment],
+) -> Result<bool, ApiError> {
+    let existing = state.store.backend().assignments(id).await?;
+    if existing.is_empty() {
+        return Ok(false);
+    }
+    let key = |v: &[Assignment]| {
+        let mut k: Vec<(String, bool)> = v
+            .iter()
+            .map(|a| (a.customer_id.clone(), a.group == PilotGroup::Pilot))
+            .collect();
+        k.sort();
+        k
+    };
+    if key(&existing) == key(rows) {
+        return Ok(true);
+    }
     if let Some(start) = calendar::parse_day(&plan.start)
         && today(state).await? >= start
-        && !state.store.backend().assignments(id).await?.is_empty()
     {
         return Err(ApiError::Store(northstar_store::StoreError::Refused(
             format!(
@@ -468,20 +555,38 @@ async fn refuse_redraw_after_start(
             ),
         )));
     }
-    Ok(())
+    Ok(false)
 }
 
-/// A pilot is evaluated once its plan and groups are locked: before, the
-/// groups could still change with the answers in view.
-fn refuse_unlocked(p: &Pilot) -> Result<(), ApiError> {
-    if p.locked_unix.is_none() {
+/// A pilot is evaluated with its plan and groups locked. One whose first
+/// day has come with both groups given is locked now ("the plan is locked
+/// when the pilot starts"); before that the groups could still change.
+async fn ensure_locked(state: &AppState, p: &Pilot, d: &PilotDocument) -> Result<(), ApiError> {
+    if p.locked_unix.is_some() {
+        return Ok(());
+    }
+    let started = match calendar::parse_day(&d.plan.start) {
+        Some(start) => today(state).await? >= start,
+        None => false,
+    };
+    if !started {
         return Err(ApiError::Store(northstar_store::StoreError::Refused(
             format!(
-                "pilot {} is not started: start it (POST /api/v1/pilots/{}/start, which locks the plan and the groups) before evaluating it",
-                p.id, p.id
+                "pilot {} starts on {}: there is nothing after the start to evaluate yet",
+                p.id, d.plan.start
             ),
         )));
     }
+    // Locking refuses a pilot with an empty group, naming it.
+    state
+        .store
+        .backend()
+        .lock_pilot(
+            p.id,
+            "system: locked at its first evaluation after the start",
+            now_unix(),
+        )
+        .await?;
     Ok(())
 }
 
@@ -613,7 +718,6 @@ pub async fn assign_scope(
     };
     let (p, d) = load(state, id).await?;
     refuse_if_started(&p)?;
-    refuse_redraw_after_start(state, id, &d.plan).await?;
     let days = d.plan.check().map_err(field_errors)?;
     let customers = state
         .store
@@ -653,6 +757,9 @@ pub async fn assign_scope(
         })
         .collect();
     let n = rows.len();
+    if refuse_redraw_after_start(state, id, &d.plan, &rows).await? {
+        return Ok(n);
+    }
     state
         .store
         .backend()
@@ -708,7 +815,6 @@ pub async fn put_assignments(
         .map_err(|e| ApiError::BadBody(format!("not a list of assignments: {e}")))?;
     let (p, existing) = load(&state, id).await?;
     refuse_if_started(&p)?;
-    refuse_redraw_after_start(&state, id, &existing.plan).await?;
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(rows.len());
     for (i, mut r) in rows.into_iter().enumerate() {
@@ -744,18 +850,20 @@ pub async fn put_assignments(
             stratum: String::new(),
         });
     }
-    state
-        .store
-        .backend()
-        .put_assignments(
-            id,
-            &out,
-            "as given (imported list)",
-            None,
-            &principal.who,
-            now_unix(),
-        )
-        .await?;
+    if !refuse_redraw_after_start(&state, id, &existing.plan, &out).await? {
+        state
+            .store
+            .backend()
+            .put_assignments(
+                id,
+                &out,
+                "as given (imported list)",
+                None,
+                &principal.who,
+                now_unix(),
+            )
+            .await?;
+    }
     let (view, assignments) = pilot_view(&state, &principal, id).await?;
     let balance = balance(&state, &view, &assignments).await?;
     Ok(Json(PilotDetail {
@@ -812,7 +920,12 @@ pub async fn balance(
 ) -> Result<Balance, ApiError> {
     let days = view.plan.check().map_err(field_errors)?;
     let (from, to) = days.before();
-    let metric = metric_of(&view.plan.metric)?;
+    // A retention pilot's answers are balanced on NPS.
+    let metric = if view.plan.metric == pilot::RETENTION {
+        Metric::Nps
+    } else {
+        metric_of(&view.plan.metric)?
+    };
     let mut rows = Vec::new();
     let total = |g: PilotGroup| assignments.iter().filter(|a| a.group == g).count() as u64;
     let (np, nc) = (total(PilotGroup::Pilot), total(PilotGroup::Control));
@@ -1035,7 +1148,7 @@ async fn pilot_figure(
     detractors: bool,
 ) -> Result<PrimaryEffect, ApiError> {
     let (p, d) = load_for(state, principal, id).await?;
-    refuse_unlocked(&p)?;
+    ensure_locked(state, &p, &d).await?;
     let metric = metric_of(&d.plan.metric)?;
     if detractors && metric != Metric::Nps {
         return Err(ApiError::BadBody(format!(
@@ -1146,9 +1259,24 @@ pub async fn evaluation(
     metric: Option<Metric>,
 ) -> Result<Evaluation, ApiError> {
     let (p, d) = load_for(state, principal, id).await?;
-    refuse_unlocked(&p)?;
-    let primary = metric_of(&d.plan.metric)?;
-    let metric = metric.unwrap_or(primary);
+    // A retention pilot is decided on customers' churn, which is not a
+    // difference-in-differences of answers: its answers are evaluated as
+    // secondary metrics.
+    let primary = metric_of(&d.plan.metric).ok();
+    let metric = match (metric, primary) {
+        (Some(m), _) | (None, Some(m)) => m,
+        (None, None) => {
+            return Err(ApiError::parameter(
+                "metric",
+                format!(
+                    "pilot {id} is decided on {}: give metric=nps, csat or fcr to evaluate its answers (churn itself is not evaluated by a difference-in-differences)",
+                    d.plan.metric
+                ),
+            ));
+        }
+    };
+    ensure_locked(state, &p, &d).await?;
+
     let (e, windows, responses, days) = estimate(state, id, &d, metric).await?;
     // The second view: after the start only.
     let mut pilot_after = ResponseSummary::default();
@@ -1224,7 +1352,7 @@ pub async fn evaluation(
             d: &d,
             e: &e,
             metric,
-            primary: metric == primary,
+            primary: Some(metric) == primary,
             responses: &responses,
             days,
             today: today(state).await?,

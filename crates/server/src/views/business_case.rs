@@ -531,7 +531,7 @@ pub async fn revise(
             number(&format!("{} {what}", f.key), text).map(Some)
         };
         let request = cases::AssumptionRequest {
-            key: a.key.clone(),
+            key: Some(a.key.clone()),
             name: a.name.clone(),
             value: parse("value", &f.value)?,
             low: parse("low", &f.low)?,

@@ -340,7 +340,7 @@ async fn a_registered_pilot_reports_the_power_of_its_measured_baseline() {
     let cases: [(&str, Value, &str); 4] = [
         // The day before the start.
         ("end", json!(calendar::day_label(start - 1)), "end:"),
-        ("metric", json!("retention"), "metric: \"retention\""),
+        ("metric", json!("loyalty"), "metric: \"loyalty\""),
         ("scope", json!({"region": "north"}), "scope.region:"),
         ("mde", json!(-1), "mde: -1"),
     ];
@@ -1402,7 +1402,7 @@ async fn groups_are_never_redrawn_after_the_first_day_and_evaluation_waits_for_t
         .json("GET", &format!("/api/v1/pilots/{id}/evaluation"), None)
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(message(&body).contains("start it"), "{body}");
+    assert!(message(&body).contains("assign customers first"), "{body}");
     // The first day has passed: one draw is allowed, a second is refused
     // (seed shopping), and so is a list given afterwards.
     let draw = |seed: u64| json!({"method": "stratified", "seed": seed});
@@ -1435,6 +1435,27 @@ async fn groups_are_never_redrawn_after_the_first_day_and_evaluation_waits_for_t
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // The same draw again changes nothing (idempotent) …
+    let (status, body) = app
+        .json(
+            "POST",
+            &format!("/api/v1/pilots/{id}/assign"),
+            Some(draw(1)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // … and the first evaluation after the start locks the pilot, as the
+    // keep-stable flow (register, PUT the groups, evaluate) expects.
+    let (status, e) = app
+        .json("GET", &format!("/api/v1/pilots/{id}/evaluation"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!(e["retrospective"], true, "{e}");
+    let (_, p) = app.json("GET", &format!("/api/v1/pilots/{id}"), None).await;
+    assert!(
+        p["locked_by"].as_str().unwrap().starts_with("system"),
+        "{p}"
+    );
     // A seed that cannot be recorded is refused, not dropped.
     let (status, p2) = app
         .json("POST", "/api/v1/pilots", Some(plan(&f, "Big seed")))
@@ -1616,4 +1637,76 @@ async fn a_running_pilot_short_of_its_planned_answers_gets_an_interim_look() {
         sentence.contains(&format!("needs {n} answers per group")),
         "{sentence}"
     );
+}
+
+#[tokio::test]
+async fn a_retention_pilot_plans_customers_per_group_from_churn_flags() {
+    let app = TestApp::new().await;
+    let f = plant(&app, 7).await;
+    let mut retention = plan(&f, "Keep them");
+    retention["metric"] = json!("retention");
+    retention["mde"] = json!(0.05);
+    let (status, p) = app.json("POST", "/api/v1/pilots", Some(retention)).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    // Measured from the scope's customers' churn flags.
+    let known: Vec<bool> = f
+        .churned
+        .iter()
+        .filter(|(c, _)| c.starts_with('E'))
+        .map(|(_, churned)| *churned)
+        .collect();
+    let retained = known.iter().filter(|c| !**c).count() as f64 / known.len() as f64;
+    let baseline: f64 = p["design"]["baseline"].as_str().unwrap().parse().unwrap();
+    assert!(
+        (baseline - retained).abs() < 1e-4,
+        "{baseline} vs {retained}: {p}"
+    );
+    let (status, power) = app
+        .json(
+            "GET",
+            &format!(
+                "/api/v1/power?metric=csat&baseline={}&mde=0.05&alpha=0.05&power=0.8",
+                p["design"]["baseline"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{power}");
+    assert_eq!(p["n_per_group"], power["n_per_group"], "{p}");
+    assert!(p["expected_days"].is_null(), "{p}");
+    // Its answers are evaluated as secondary metrics; churn itself is not.
+    let id = p["id"].as_i64().unwrap();
+    let (status, body) = app
+        .json("GET", &format!("/api/v1/pilots/{id}/evaluation"), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["parameter"], "metric", "{body}");
+}
+
+#[tokio::test]
+async fn minimal_assumptions_get_keys_from_their_names() {
+    let app = TestApp::new().await;
+    let (status, case) = app
+        .json(
+            "POST",
+            "/api/v1/business-cases",
+            Some(json!({
+                "name": "Minimal",
+                "discount_rate": 0.1,
+                "cash_flows": [{"year": 0, "cost": 1000, "benefit": 0}, {"year": 1, "cost": 0, "benefit": 800},
+                               {"year": 2, "cost": 0, "benefit": 800}],
+                "assumptions": [{"name": "Calls avoided (a year)", "value": 100, "low": 50, "high": 150,
+                                 "source": {"kind": "estimate", "owner": "support"}, "date": "2026-11-01"}]
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    assert_eq!(
+        case["assumptions"][0]["key"], "calls_avoided_a_year",
+        "{case}"
+    );
+    assert_eq!(case["assumptions"][0]["as_of"], "2026-11-01", "{case}");
+    // −1000 + 800/1.1 + 800/1.21
+    let want = -1000.0 + 800.0 / 1.1 + 800.0 / 1.21;
+    assert!((f64_of(&case["npv"]) - want).abs() < 1e-6, "{case}");
 }
