@@ -135,6 +135,41 @@ pub async fn run(store: &dyn Store, command: PilotsCommand, now_unix: i64) -> Re
                 );
                 return Ok(ExitCode::from(3));
             }
+            // As the API: after the pilot's first day its groups, once
+            // given, are never replaced (the same groups again change nothing).
+            let Some(pilot) = backend.pilot(id).await? else {
+                eprintln!("there is no pilot {id} (northstar pilots list shows them)");
+                return Ok(ExitCode::from(2));
+            };
+            let start = serde_json::from_str::<serde_json::Value>(&pilot.document)
+                .ok()
+                .and_then(|d| {
+                    d["plan"]["start"]
+                        .as_str()
+                        .and_then(northstar_core::calendar::parse_day)
+                });
+            let existing = backend.assignments(id).await?;
+            let key = |v: &[Assignment]| {
+                let mut k: Vec<(String, bool)> = v
+                    .iter()
+                    .map(|a| (a.customer_id.clone(), a.group == PilotGroup::Pilot))
+                    .collect();
+                k.sort();
+                k
+            };
+            let zone = northstar_store::settings::time_zone(backend).await?.1;
+            if !existing.is_empty() && key(&existing) == key(&rows) {
+                println!("pilot {id}: the groups are already these; nothing changed");
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !existing.is_empty()
+                && start.is_some_and(|s| northstar_core::calendar::today_in(&zone) >= s)
+            {
+                eprintln!(
+                    "pilot {id} has begun and its groups were already given: they cannot be given again (a new list after answers exist could choose the result); register a new pilot instead"
+                );
+                return Ok(ExitCode::from(3));
+            }
             let written = backend
                 .put_assignments(id, &rows, "as given (imported list)", None, "cli", now_unix)
                 .await?;

@@ -654,8 +654,8 @@ pub fn plain(v: f64) -> String {
 }
 
 /// Most assumptions that vary for the scenarios to be searched over every
-/// corner of their ranges (2¹⁶ evaluations); past it, one at a time.
-pub const MAX_CORNER_ASSUMPTIONS: usize = 16;
+/// corner of their ranges (2¹⁰ evaluations); past it, one at a time.
+pub const MAX_CORNER_ASSUMPTIONS: usize = 10;
 
 /// The lowest and highest NPV over the box of the assumptions' ranges.
 /// NPV is affine in each assumption that appears at most once in every line
@@ -682,9 +682,8 @@ fn extreme_scenarios<'a>(
         .filter(|a| a.low < a.high && inputs.lines.iter().any(|l| l.factors.contains(&a.key)))
         .collect();
     if multilinear && varying.len() <= MAX_CORNER_ASSUMPTIONS {
-        let mut low: Option<Scenario> = None;
-        let mut high: Option<Scenario> = None;
-        for corner in 0u32..(1u32 << varying.len()) {
+        // NPV alone per corner; the full scenario at the two extremes.
+        let corner_values = |corner: u32| {
             let mut at = base_values.clone();
             for (bit, a) in varying.iter().enumerate() {
                 at.insert(
@@ -696,18 +695,25 @@ fn extreme_scenarios<'a>(
                     },
                 );
             }
-            let s = scenario(inputs, &at)?;
-            if low.as_ref().is_none_or(|l| s.npv < l.npv) {
-                low = Some(s.clone());
+            at
+        };
+        let npv_at = |at: &std::collections::BTreeMap<&str, f64>| {
+            let net: Vec<f64> = inputs.flows_with(at).iter().map(|(c, b)| b - c).collect();
+            npv(inputs.discount_rate, &net)
+        };
+        let (mut low, mut high) = ((f64::INFINITY, 0u32), (f64::NEG_INFINITY, 0u32));
+        for corner in 0u32..(1u32 << varying.len()) {
+            let v = npv_at(&corner_values(corner))?;
+            if v < low.0 {
+                low = (v, corner);
             }
-            if high.as_ref().is_none_or(|h| s.npv > h.npv) {
-                high = Some(s);
+            if v > high.0 {
+                high = (v, corner);
             }
         }
-        let base = scenario(inputs, base_values)?;
         return Ok((
-            low.unwrap_or_else(|| base.clone()),
-            high.unwrap_or(base),
+            scenario(inputs, &corner_values(low.1))?,
+            scenario(inputs, &corner_values(high.1))?,
             format!(
                 "the lowest and highest NPV over every combination of the {} varying assumptions at their low or high end (NPV is linear in each, so these are its extremes over the ranges); a range that is a 95% interval does not make the scenario a 95% range",
                 varying.len()
@@ -726,6 +732,14 @@ fn extreme_scenarios<'a>(
             }
         ),
     ))
+}
+
+/// The case's NPV alone, with every assumption at its value (lists and
+/// version histories need no more).
+pub fn base_npv(inputs: &CaseInputs) -> Result<f64, CaseError> {
+    let flows = inputs.flows_with(&inputs.base_values());
+    let net: Vec<f64> = flows.iter().map(|(c, b)| b - c).collect();
+    npv(inputs.discount_rate, &net)
 }
 
 /// Computes the case (inputs checked first with [`CaseInputs::check`]).

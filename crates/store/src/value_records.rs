@@ -171,6 +171,9 @@ pub struct Pilot {
     pub locked_by: Option<String>,
     pub assignment_method: Option<String>,
     pub seed: Option<i64>,
+    /// When its groups were last given (a pilot whose groups were fixed on
+    /// or after its first day is retrospective).
+    pub assigned_unix: Option<i64>,
 }
 
 /// A customer's group in a pilot, and the stratum it was drawn in.
@@ -443,6 +446,7 @@ pub(crate) type PilotRow = (
     Option<String>,
     Option<String>,
     Option<i64>,
+    Option<i64>,
 );
 
 pub(crate) fn pilot_of(
@@ -458,6 +462,7 @@ pub(crate) fn pilot_of(
         locked_by,
         assignment_method,
         seed,
+        assigned_unix,
     ): PilotRow,
 ) -> Pilot {
     Pilot {
@@ -472,6 +477,7 @@ pub(crate) fn pilot_of(
         locked_by,
         assignment_method,
         seed,
+        assigned_unix,
     }
 }
 
@@ -1192,7 +1198,7 @@ macro_rules! value_records {
             async fn pilots(&self) -> StoreResult<Vec<crate::value_records::Pilot>> {
                 let rows: Vec<crate::value_records::PilotRow> = sqlx::query_as(
                     "SELECT id, name, document, created_by, created_unix, updated_by, updated_unix, \
-                     locked_unix, locked_by, assignment_method, seed FROM pilots ORDER BY id",
+                     locked_unix, locked_by, assignment_method, seed, assigned_unix FROM pilots ORDER BY id",
                 )
                 .fetch_all(&self.pool)
                 .await?;
@@ -1202,7 +1208,7 @@ macro_rules! value_records {
             async fn pilot(&self, id: i64) -> StoreResult<Option<crate::value_records::Pilot>> {
                 let row: Option<crate::value_records::PilotRow> = sqlx::query_as(
                     "SELECT id, name, document, created_by, created_unix, updated_by, updated_unix, \
-                     locked_unix, locked_by, assignment_method, seed FROM pilots WHERE id = $1",
+                     locked_unix, locked_by, assignment_method, seed, assigned_unix FROM pilots WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.pool)
@@ -1247,12 +1253,15 @@ macro_rules! value_records {
                     });
                     qb.build().execute(&mut *tx).await?;
                 }
-                sqlx::query("UPDATE pilots SET assignment_method = $2, seed = $3 WHERE id = $1")
-                    .bind(pilot_id)
-                    .bind(method)
-                    .bind(seed)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE pilots SET assignment_method = $2, seed = $3, assigned_unix = $4 WHERE id = $1",
+                )
+                .bind(pilot_id)
+                .bind(method)
+                .bind(seed)
+                .bind(now_unix)
+                .execute(&mut *tx)
+                .await?;
                 let (pilot, control) = crate::value_records::group_counts(rows);
                 let seed = seed.map_or_else(|| "no seed".to_string(), |s| format!("seed {s}"));
                 sqlx::query(
@@ -1460,13 +1469,13 @@ macro_rules! value_records {
                 for p in &data.pilots {
                     sqlx::query(
                         "INSERT INTO pilots (id, name, document, created_by, created_unix, updated_by, \
-                         updated_unix, locked_unix, locked_by, assignment_method, seed) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO UPDATE SET \
+                         updated_unix, locked_unix, locked_by, assignment_method, seed, assigned_unix) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO UPDATE SET \
                          name = excluded.name, document = excluded.document, created_by = excluded.created_by, \
                          created_unix = excluded.created_unix, updated_by = excluded.updated_by, \
                          updated_unix = excluded.updated_unix, locked_unix = excluded.locked_unix, \
                          locked_by = excluded.locked_by, assignment_method = excluded.assignment_method, \
-                         seed = excluded.seed",
+                         seed = excluded.seed, assigned_unix = excluded.assigned_unix",
                     )
                     .bind(p.id)
                     .bind(&p.name)
@@ -1479,6 +1488,7 @@ macro_rules! value_records {
                     .bind(&p.locked_by)
                     .bind(&p.assignment_method)
                     .bind(p.seed)
+                    .bind(p.assigned_unix)
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -674,8 +674,7 @@ pub async fn case_view(
     for s in versions {
         let npv = inputs_of_version(s)
             .ok()
-            .and_then(|i| business_case::evaluate(&i).ok())
-            .map(|f| f.base.npv);
+            .and_then(|i| business_case::base_npv(&i).ok());
         summaries.push(VersionSummary {
             version: s.version,
             status: s.status,
@@ -873,8 +872,7 @@ pub async fn case_list(
         }
         let npv = inputs_of_version(&latest)
             .ok()
-            .and_then(|i| business_case::evaluate(&i).ok())
-            .map(|f| f.base.npv);
+            .and_then(|i| business_case::base_npv(&i).ok());
         // While a newer version waits, the last approved figure stays in view.
         let mut finance_review = finance_review_line(&latest);
         if latest.status != CaseStatus::Approved
@@ -886,8 +884,7 @@ pub async fn case_list(
         {
             let approved_npv = inputs_of_version(approved)
                 .ok()
-                .and_then(|i| business_case::evaluate(&i).ok())
-                .map(|f| f.base.npv);
+                .and_then(|i| business_case::base_npv(&i).ok());
             finance_review.push_str(&format!(
                 "; the last approved version, {}, has NPV {} ({})",
                 approved.version,
@@ -934,6 +931,16 @@ pub async fn new_version(
         .iter()
         .max_by_key(|v| v.version)
         .ok_or_else(|| ApiError::NotFound(format!("business case {id} has no version")))?;
+    let measured = inputs
+        .assumptions
+        .iter()
+        .filter(|a| matches!(a.source, AssumptionSource::Measured { .. }))
+        .count();
+    if measured > MAX_MEASURED {
+        return Err(ApiError::BadBody(format!(
+            "assumptions: {measured} are measured; the limit is {MAX_MEASURED} (each is measured again whenever the case is shown)"
+        )));
+    }
     let before = inputs_of_version(latest)?;
     if &before == inputs {
         return Ok(latest.version);

@@ -355,16 +355,17 @@ pub struct PilotView {
     pub pilot_customers: usize,
     pub control_customers: usize,
     pub created_by: String,
-    /// The groups were fixed (locked) after the pilot's first day, or are
-    /// not fixed although it has begun: not pre-registered, so its result
-    /// is weaker evidence (the groups could have been chosen knowing the
+    /// The groups were given on or after the pilot's first day, or are not
+    /// given although it has begun: not pre-registered, so its result is
+    /// weaker evidence (the groups could have been chosen knowing the
     /// answers).
     pub retrospective: bool,
 }
 
-/// True when a pilot's groups were not fixed before its first day.
+/// True when a pilot's groups were not fixed before its first day: given
+/// on or after it, or not given although it has begun.
 pub fn retrospective(p: &Pilot, days: PilotDays, zone: &jiff::tz::TimeZone, today: Day) -> bool {
-    match p.locked_unix {
+    match p.assigned_unix {
         Some(at) => calendar::day_in(at, zone) >= days.start,
         None => today >= days.start,
     }
@@ -1504,7 +1505,7 @@ async fn recommend(
             more,
         )
     };
-    if primary && !ended && !reached {
+    if !ended && !reached {
         // Looking before the planned n inflates false positives.
         verdict = "interim";
         more = None;
@@ -1533,64 +1534,67 @@ async fn recommend(
             .find(|(c, _)| c.pilot_id == Some(pilot_id))
             .map(|(c, _)| c.id),
     };
+    // The verdict reads the case whoever asks; its details are shown to
+    // those who may see the case.
     if let (Some(case_id), true) = (linked, primary)
-        && let Ok(view) = cases::load_view(state, principal, case_id, None, false).await
-        && let Some(key) = view.effect.clone()
+        && let Some((case, versions)) = state.store.backend().business_case(case_id).await?
+        && let Some(v) = versions.iter().max_by_key(|v| v.version)
     {
-        let (_, versions) = state
-            .store
-            .backend()
-            .business_case(case_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("there is no business case {case_id}")))?;
-        if let Some(v) = versions.iter().find(|v| v.version == view.version) {
-            let inputs = cases::inputs_of_version(v)?;
-            let assumption = inputs.assumptions.iter().find(|a| a.key == key);
-            let figure = assumption.and_then(|a| match &a.source {
-                northstar_core::business_case::AssumptionSource::Measured {
-                    figure,
-                    pilot_id: Some(p),
-                    ..
-                } if *p == pilot_id => Some(figure.as_str()),
-                _ => None,
-            });
-            let measured = match figure {
-                Some("pilot_detractor_reduction") if metric == Metric::Nps => {
-                    Some(detractor_reduction(responses, days)?)
-                }
-                Some("pilot_effect") => Some(e.clone()),
-                None if metric == Metric::Nps
-                    && assumption
-                        .is_some_and(|a| a.unit == northstar_core::business_case::Unit::Points) =>
-                {
-                    Some(e.clone())
-                }
-                _ => None,
+        let inputs = cases::inputs_of_version(v)?;
+        let may_see = principal
+            .scope
+            .department()
+            .is_none_or(|own| case.department.as_deref() == Some(own));
+        let key = inputs.effect.clone().unwrap_or_default();
+        let assumption = inputs.assumptions.iter().find(|a| a.key == key);
+        let figure = assumption.and_then(|a| match &a.source {
+            northstar_core::business_case::AssumptionSource::Measured {
+                figure,
+                pilot_id: Some(p),
+                ..
+            } if *p == pilot_id => Some(figure.as_str()),
+            _ => None,
+        });
+        let measured = match figure {
+            Some("pilot_detractor_reduction") if metric == Metric::Nps => {
+                Some(detractor_reduction(responses, days)?)
+            }
+            Some("pilot_effect") => Some(e.clone()),
+            None if metric == Metric::Nps
+                && assumption
+                    .is_some_and(|a| a.unit == northstar_core::business_case::Unit::Points) =>
+            {
+                Some(e.clone())
+            }
+            _ => None,
+        };
+        if let (Some(m), Some(a)) = (measured, assumption) {
+            let bad =
+                |e: northstar_core::business_case::CaseError| ApiError::BadRequest(e.to_string());
+            let figures = northstar_core::business_case::evaluate(&inputs).map_err(bad)?;
+            let npv_at = |effect: f64| {
+                northstar_core::business_case::base_npv(
+                    &northstar_core::business_case::with_assumption(
+                        &inputs, &key, effect, effect, effect,
+                    ),
+                )
+                .map_err(bad)
             };
-            if let (Some(m), Some(a)) = (measured, assumption) {
-                let npv_at = |effect: f64| {
-                    northstar_core::business_case::evaluate(
-                        &northstar_core::business_case::with_assumption(
-                            &inputs, &key, effect, effect, effect,
-                        ),
-                    )
-                    .map(|f| f.base.npv)
-                    .map_err(|e| ApiError::BadRequest(e.to_string()))
-                };
-                let b = CaseWithEffect {
-                    business_case_id: case_id,
-                    name: view.name.clone(),
-                    version: view.version,
-                    finance_review: view.finance_review.clone(),
-                    effect_assumption: key.clone(),
-                    assumed: a.value,
-                    npv_assumed: view.npv,
-                    npv_at_ci_low: npv_at(m.ci_low)?,
-                    npv: npv_at(m.effect)?,
-                    npv_at_ci_high: npv_at(m.ci_high)?,
-                    break_even: view.break_even.as_ref().and_then(|b| b.value),
-                    formula: "the case's NPV with its effect assumption replaced by the measured effect (the pilot's figure the assumption names), and by the ends of its 95% interval; every other assumption at its value",
-                };
+            let b = CaseWithEffect {
+                business_case_id: case_id,
+                name: inputs.name.clone(),
+                version: v.version,
+                finance_review: cases::finance_review_line(v),
+                effect_assumption: key.clone(),
+                assumed: a.value,
+                npv_assumed: figures.base.npv,
+                npv_at_ci_low: npv_at(m.ci_low)?,
+                npv: npv_at(m.effect)?,
+                npv_at_ci_high: npv_at(m.ci_high)?,
+                break_even: figures.break_even.as_ref().and_then(|b| b.value),
+                formula: "the case's NPV with its effect assumption replaced by the measured effect (the pilot's figure the assumption names), and by the ends of its 95% interval; every other assumption at its value",
+            };
+            if may_see {
                 sentence.push_str(&format!(
                     " With the measured {key} ({}, 95% CI {} to {}) the business case \"{}\" is worth NPV {} (from {} to {} across the interval; {}).",
                     short(m.effect),
@@ -1602,13 +1606,18 @@ async fn recommend(
                     northstar_core::business_case::money(b.npv_at_ci_high),
                     b.finance_review
                 ));
-                if verdict == "roll_out" && b.npv_at_ci_low < 0.0 {
-                    verdict = "not_enough_evidence";
-                    sentence.push_str(&format!(
-                        " The effect is real, but not proven large enough to pay: at the low end of its interval the case loses money{}. Roll out to one more scope before all of them.",
-                        b.break_even.map(|x| format!(" (break-even {key} {})", short(x))).unwrap_or_default()
-                    ));
-                }
+            }
+            if verdict == "roll_out" && b.npv_at_ci_low < 0.0 {
+                verdict = "not_enough_evidence";
+                sentence.push_str(&format!(
+                    " The effect is real, but not proven large enough to pay: at the low end of its interval the linked business case loses money{}. Roll out to one more scope before all of them.",
+                    b.break_even
+                        .filter(|_| may_see)
+                        .map(|x| format!(" (break-even {key} {})", short(x)))
+                        .unwrap_or_default()
+                ));
+            }
+            if may_see {
                 business_case = Some(b);
             }
         }
