@@ -1362,7 +1362,7 @@ pub async fn evaluation(
     .await?;
     if retro {
         recommendation.sentence = format!(
-            "Retrospective pilot: its groups were fixed after its first day, so it was not pre-registered and its result is weaker evidence. {}",
+            "Retrospective pilot: its groups were given on or after its first day, so it was not pre-registered and its result is weaker evidence. {}",
             recommendation.sentence
         );
     }
