@@ -45,6 +45,13 @@ const RESPONDENT_CACHE_ENTRIES: usize = 64;
 /// A respondent count, the data versions it was computed at and when it was
 /// last used (for eviction).
 type RespondentEntry = (DataVersions, u64, RespondentCounts);
+/// Customers by loyalty group for a selection (and split), with the data
+/// versions they were read at and when they were last used.
+type LoyaltyEntry = (
+    DataVersions,
+    u64,
+    Vec<(String, northstar_core::revenue::LoyaltyCustomers)>,
+);
 
 /// The cube and the writes it includes.
 struct LoadedCube {
@@ -63,6 +70,10 @@ pub struct CachedStore {
     /// Distinct respondents need a pass over raw rows; a page view repeats
     /// the same selection, so counts are kept until the data changes.
     respondents: std::sync::Mutex<HashMap<RespondentQuery, RespondentEntry>>,
+    /// Loyalty groups scan raw rows too, and a business case, a pilot's
+    /// roadmap and revenue at risk ask for the same ones: kept until the
+    /// data changes, like respondent counts.
+    loyalty: std::sync::Mutex<HashMap<(RespondentQuery, Option<LoyaltyBy>), LoyaltyEntry>>,
     uses: AtomicU64,
     /// Respondent counts scan raw rows: at most this many at once, so that
     /// requests varying their filter to miss the cache queue here instead of
@@ -340,6 +351,7 @@ impl CachedStore {
             loads: AtomicU64::new(0),
             replays: AtomicU64::new(0),
             respondents: std::sync::Mutex::new(HashMap::new()),
+            loyalty: std::sync::Mutex::new(HashMap::new()),
             uses: AtomicU64::new(0),
             respondent_scans: tokio::sync::Semaphore::new(RESPONDENT_SCANS),
             pending_values: std::sync::Mutex::new(Default::default()),
@@ -948,8 +960,37 @@ impl Store for CachedStore {
             filter,
             ..query.clone()
         };
-        let _scan = self.scan_permit().await?;
-        self.backend.loyalty_customers(&query, by).await
+        let versions = self.backend.data_versions().await?;
+        let now = self.uses.fetch_add(1, Ordering::Relaxed);
+        let cache = || {
+            self.loyalty.lock().unwrap_or_else(|poisoned| {
+                tracing::error!("the loyalty cache lock was poisoned by a panic; recovering");
+                self.loyalty.clear_poison();
+                poisoned.into_inner()
+            })
+        };
+        let key = (query, by);
+        if let Some((v, used, groups)) = cache().get_mut(&key)
+            && *v == versions
+        {
+            *used = now;
+            return Ok(groups.clone());
+        }
+        let groups = {
+            let _scan = self.scan_permit().await?;
+            self.backend.loyalty_customers(&key.0, by).await?
+        };
+        let mut entries = cache();
+        if entries.len() >= RESPONDENT_CACHE_ENTRIES
+            && let Some(oldest) = entries
+                .iter()
+                .min_by_key(|(_, (_, used, _))| *used)
+                .map(|(k, _)| k.clone())
+        {
+            entries.remove(&oldest);
+        }
+        entries.insert(key, (versions, now, groups.clone()));
+        Ok(groups)
     }
 
     async fn respondent_cells(

@@ -469,6 +469,27 @@ async fn customers_fall_in_the_loyalty_group_of_their_latest_answer(db: TestDb) 
     let first = store.loyalty_customers(&early, None).await.unwrap();
     assert_eq!(first[0].1.promoters.customers, 1);
     assert_eq!(first[0].1.detractors.customers, 0);
+    // Read again after the customers change (the store keeps loyalty groups
+    // until the data changes): C3 has churned now.
+    import_text(
+        &*store,
+        ImportKind::Customers,
+        "customer_id,segment,annual_value,churned\nC3,enterprise,1000,yes\n",
+    )
+    .await
+    .unwrap();
+    let again = store
+        .loyalty_customers(&RespondentQuery::default(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again[0].1.promoters.churn_known,
+            again[0].1.promoters.churned
+        ),
+        (2, 1),
+        "a customer write is seen by the next read"
+    );
 }
 
 /// Weighting's inputs: respondents who are known customers in cells of
