@@ -32,6 +32,7 @@ pub mod response;
 pub mod revenue;
 pub mod rollup;
 pub mod summary;
+pub mod survey;
 pub mod trends;
 pub mod weighting;
 
