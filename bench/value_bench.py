@@ -42,8 +42,8 @@ def reference(db):
         """select r.customer_id, a.pilot_group, r.day, r.nps from responses r
            join pilot_assignments a on a.customer_id = r.customer_id and a.pilot_id = 1
            where r.segment = 'enterprise' and r.touchpoint = 'delivery' and r.department = 'logistics'
-           and r.nps is not null and r.day between ? and ?""",
-        (start - (end - start + 1), end),
+           and r.nps is not null and r.day <= ?""",
+        (end,),
     ).fetchall()
     ids = {c: i for i, c in enumerate(sorted({r[0] for r in rows}))}
     y = np.array([100 if r[3] >= 9 else (0 if r[3] >= 7 else -100) for r in rows], float)

@@ -64,7 +64,14 @@ pub struct PilotPlan {
     /// The business case whose assumed effect the measured one replaces.
     #[serde(default)]
     pub business_case_id: Option<i64>,
+    /// Days before the start the evaluation compares with; every answer
+    /// before the start when absent.
+    #[serde(default)]
+    pub before_days: Option<i32>,
 }
+
+/// Longest before period a plan may name (three years).
+pub const MAX_BEFORE_DAYS: i32 = 1_096;
 
 fn default_alpha() -> f64 {
     0.05
@@ -113,6 +120,8 @@ pub fn outcome(metric: Metric, raw: i64) -> f64 {
 pub struct PilotDays {
     pub start: Day,
     pub end: Day,
+    /// See [`PilotPlan::before_days`].
+    pub before_days: Option<i32>,
 }
 
 impl PilotDays {
@@ -121,10 +130,11 @@ impl PilotDays {
         self.end - self.start + 1
     }
 
-    /// The comparison period: as long as the pilot, ending the day before
-    /// it starts.
-    pub fn before(self) -> (Day, Day) {
-        (self.start - self.length(), self.start - 1)
+    /// The comparison period, ending the day before the start: from its
+    /// first day when the plan names `before_days`, else every answer
+    /// before the start (`None`: no first day).
+    pub fn before(self) -> (Option<Day>, Day) {
+        (self.before_days.map(|n| self.start - n), self.start - 1)
     }
 
     /// Where the baseline is read: the [`BASELINE_DAYS`] before the start.
@@ -253,8 +263,21 @@ impl PilotPlan {
         {
             errors.push(e);
         }
+        if let Some(n) = self.before_days
+            && !(1..=MAX_BEFORE_DAYS).contains(&n)
+        {
+            errors.push(FieldError::new(
+                "before_days",
+                format!("{n} is not 1 to {MAX_BEFORE_DAYS} days"),
+                "leave it out to compare with every answer before the start",
+            ));
+        }
         match (start, end, errors.is_empty()) {
-            (Some(start), Some(end), true) => Ok(PilotDays { start, end }),
+            (Some(start), Some(end), true) => Ok(PilotDays {
+                start,
+                end,
+                before_days: self.before_days,
+            }),
             _ => Err(errors),
         }
     }
@@ -283,12 +306,16 @@ mod tests {
     }
 
     #[test]
-    fn windows_are_as_long_as_the_pilot() {
+    fn the_before_period_is_everything_or_as_many_days_as_planned() {
         let days = plan().check().unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(days.length(), 92);
+        assert_eq!(days.before(), (None, days.start - 1));
+        let mut p = plan();
+        p.before_days = Some(92);
+        let days = p.check().unwrap_or_else(|e| panic!("{e:?}"));
         let (from, to) = days.before();
         assert_eq!(to, days.start - 1);
-        assert_eq!(to - from + 1, 92);
+        assert_eq!(from.map(|f| to - f + 1), Some(92));
         assert_eq!(days.baseline_window().1, days.start - 1);
     }
 

@@ -74,12 +74,12 @@ fn scope_filter(scope: &BTreeMap<String, OneOrMany>) -> Result<Vec<(Dimension, S
 
 fn selection(
     scope: &BTreeMap<String, OneOrMany>,
-    from: Day,
+    from: impl Into<Option<Day>>,
     to: Day,
 ) -> Result<Selection, ApiError> {
     Ok(Selection {
         filter: scope_filter(scope)?,
-        from: Some(from),
+        from: from.into(),
         to: Some(to),
         ..Selection::default()
     })
@@ -110,7 +110,18 @@ pub async fn design(state: &AppState, plan: &PilotPlan) -> Result<(PilotDays, De
         .store
         .query_rollups(&selection(&plan.scope, from, to)?.query(None))
         .await?;
-    let s = answer.overall;
+    let recent = metric.estimate(&answer.overall).n;
+    // Without recent answers the baseline is read on every earlier answer
+    // of the scope (the volume, hence the duration, stays unknown).
+    let (s, baseline_from) = if recent == 0 && plan.baseline.is_none() {
+        let all = state
+            .store
+            .query_rollups(&selection(&plan.scope, None, to)?.query(None))
+            .await?;
+        (all.overall, "the first answer".to_string())
+    } else {
+        (answer.overall, calendar::day_label(from))
+    };
     let answers = metric.estimate(&s).n;
     let (measured_baseline, size): (String, Result<SampleSize, power::PowerError>) = match metric {
         Metric::Nps => {
@@ -166,14 +177,13 @@ pub async fn design(state: &AppState, plan: &PilotPlan) -> Result<(PilotDays, De
     };
     if plan.baseline.is_none() && answers == 0 {
         return Err(ApiError::BadBody(format!(
-            "baseline: the scope has no {} answers from {} to {} to measure a baseline from; give baseline",
+            "baseline: the scope has no {} answers up to {} to measure a baseline from; give baseline",
             metric.as_str(),
-            calendar::day_label(from),
             calendar::day_label(to)
         )));
     }
     let size = size.map_err(|e| ApiError::BadBody(e.to_string()))?;
-    let daily_volume = answers as f64 / f64::from(pilot::BASELINE_DAYS);
+    let daily_volume = recent as f64 / f64::from(pilot::BASELINE_DAYS);
     let expected = pilot::expected_days(size.n_per_group, daily_volume, plan.pilot_share);
     let planned = days.length();
     let note = match expected {
@@ -198,7 +208,7 @@ pub async fn design(state: &AppState, plan: &PilotPlan) -> Result<(PilotDays, De
             }
             .into(),
             baseline_answers: answers,
-            baseline_from: calendar::day_label(from),
+            baseline_from,
             baseline_to: calendar::day_label(to),
             n_per_group: size.n_per_group,
             n_exact: size.n_exact,
@@ -1011,7 +1021,7 @@ pub async fn balance(
     }
     let balanced = !rows.is_empty() && rows.iter().all(|r| r.balanced || r.smd.is_none());
     Ok(Balance {
-        from: calendar::day_label(from),
+        from: from.map_or_else(|| "the first answer".to_string(), calendar::day_label),
         to: calendar::day_label(to),
         balanced,
         rows,
@@ -1220,8 +1230,16 @@ async fn estimate(
     }
     let estimate =
         did::estimate(&observations, 0.95).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    // Without a planned before period, it starts with the first answer.
+    let first = before_from.or_else(|| {
+        responses
+            .iter()
+            .filter(|r| r.day < days.start)
+            .map(|r| r.day)
+            .min()
+    });
     let windows = [
-        calendar::day_label(before_from),
+        first.map_or_else(|| "(no answer)".to_string(), calendar::day_label),
         calendar::day_label(days.start - 1),
         calendar::day_label(days.start),
         calendar::day_label(last),

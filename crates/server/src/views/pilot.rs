@@ -356,6 +356,7 @@ pub async fn create(
             baseline: None,
             pilot_share: 0.5,
             business_case_id: None,
+            before_days: None,
         };
         pilots::create(&state, &principal, plan).await
     }

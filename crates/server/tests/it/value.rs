@@ -588,7 +588,8 @@ async fn the_evaluation_detects_the_planted_effect_with_a_clustered_standard_err
                     && if after {
                         *d >= start && *d <= end
                     } else {
-                        *d >= start - 60 && *d < start
+                        // Every answer before the start (no before_days).
+                        *d < start
                     }
             })
             .map(|(_, _, v)| *v)
