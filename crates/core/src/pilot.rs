@@ -39,7 +39,7 @@ pub struct PilotPlan {
     #[serde(default)]
     pub secondary: Vec<String>,
     /// Dimension → value(s): the customers and responses the pilot is
-    /// about (segment, touchpoint, department, …).
+    /// about (segment, touchpoint, department, …); empty: every customer.
     #[serde(default)]
     pub scope: BTreeMap<String, OneOrMany>,
     /// First and last day of the pilot (`YYYY-MM-DD`, the organisation's
@@ -153,6 +153,14 @@ fn text(errors: &mut Vec<FieldError>, field: &str, value: &str) {
 }
 
 impl PilotPlan {
+    /// Metric names as stored: trimmed, lower-case (`NPS` is `nps`).
+    pub fn normalise(&mut self) {
+        self.metric = self.metric.trim().to_ascii_lowercase();
+        for m in &mut self.secondary {
+            *m = m.trim().to_ascii_lowercase();
+        }
+    }
+
     /// Every problem, each naming its field; the pilot's days when none.
     pub fn check(&self) -> Result<PilotDays, Vec<FieldError>> {
         let mut errors = Vec::new();
@@ -192,13 +200,6 @@ impl PilotPlan {
             }
         }
         crate::department::check_scope(&self.scope, &mut errors, "scope");
-        if self.scope.is_empty() {
-            errors.push(FieldError::new(
-                "scope",
-                "is empty",
-                "scope a pilot to a segment, touchpoint or department ({\"segment\": \"enterprise\"})",
-            ));
-        }
         let start = calendar::parse_day(&self.start);
         let end = calendar::parse_day(&self.end);
         if start.is_none() {
@@ -324,7 +325,8 @@ mod tests {
         let mut p = plan();
         p.metric = "loyalty".into();
         p.end = "2026-07-01".into();
-        p.scope.clear();
+        p.scope
+            .insert("region".into(), OneOrMany::One("north".into()));
         p.pilot_share = 1.0;
         let fields: Vec<String> = p
             .check()
@@ -332,7 +334,7 @@ mod tests {
             .into_iter()
             .map(|e| e.field)
             .collect();
-        for f in ["metric", "end", "scope", "pilot_share"] {
+        for f in ["metric", "end", "scope.region", "pilot_share"] {
             assert!(fields.iter().any(|x| x == f), "{f} in {fields:?}");
         }
     }

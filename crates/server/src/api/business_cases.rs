@@ -539,7 +539,10 @@ pub struct CaseView {
     pub finance_review: String,
     pub discount_rate: f64,
     pub npv: f64,
+    /// On present values: (PV benefits − PV costs) ÷ PV costs.
     pub roi: Option<f64>,
+    /// The same on plain sums: (Σ benefits − Σ costs) ÷ Σ costs.
+    pub roi_undiscounted: Option<f64>,
     pub payback_years: Option<f64>,
     pub discounted_payback_years: Option<f64>,
     pub break_even: Option<business_case::BreakEven>,
@@ -699,6 +702,11 @@ pub async fn case_view(
         discount_rate: inputs.discount_rate,
         npv: f.base.npv,
         roi: f.base.roi,
+        roi_undiscounted: {
+            let costs: f64 = f.years.iter().map(|y| y.cost).sum();
+            let benefits: f64 = f.years.iter().map(|y| y.benefit).sum();
+            (costs > 0.0).then(|| (benefits - costs) / costs)
+        },
         payback_years: f.base.payback_years,
         discounted_payback_years: f.discounted_payback_years.value,
         break_even: f.break_even.clone(),

@@ -432,7 +432,8 @@ pub async fn post_pilot(
     principal: Principal,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(axum::http::StatusCode, Json<PilotView>), ApiError> {
-    let plan: PilotPlan = record_body(body, "pilot plan")?;
+    let mut plan: PilotPlan = record_body(body, "pilot plan")?;
+    plan.normalise();
     let id = create(&state, &principal, plan).await?;
     Ok((
         axum::http::StatusCode::CREATED,
@@ -489,7 +490,8 @@ pub async fn put_pilot(
     Path(id): Path<i64>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PilotView>, ApiError> {
-    let plan: PilotPlan = record_body(body, "pilot plan")?;
+    let mut plan: PilotPlan = record_body(body, "pilot plan")?;
+    plan.normalise();
     let (p, before) = load(&state, id).await?;
     refuse_if_started(&p)?;
     // Pre-registration: once the start day has come, the plan stays as it

@@ -1711,3 +1711,51 @@ async fn minimal_assumptions_get_keys_from_their_names() {
     let want = -1000.0 + 800.0 / 1.1 + 800.0 / 1.21;
     assert!((f64_of(&case["npv"]) - want).abs() < 1e-6, "{case}");
 }
+
+#[tokio::test]
+async fn a_plan_may_cover_every_customer_and_spell_its_metric_in_capitals() {
+    let app = TestApp::new().await;
+    let f = plant(&app, 7).await;
+    let mut everyone = plan(&f, "Everyone");
+    everyone["scope"] = json!({});
+    everyone["metric"] = json!("NPS");
+    let (status, p) = app.json("POST", "/api/v1/pilots", Some(everyone)).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_eq!(p["plan"]["metric"], "nps", "{p}");
+    // Every answer of the fixture in the 90 days before the start counts.
+    let start = calendar::parse_day(&f.start).unwrap();
+    let before = f
+        .answers
+        .iter()
+        .filter(|(_, d, _)| *d >= start - 90 && *d < start)
+        .count();
+    assert!(
+        p["design"]["baseline_answers"].as_u64().unwrap() >= before as u64,
+        "{p}"
+    );
+}
+
+#[tokio::test]
+async fn roi_is_given_on_present_values_and_on_plain_sums() {
+    let app = TestApp::new().await;
+    let (status, case) = app
+        .json(
+            "POST",
+            "/api/v1/business-cases",
+            Some(json!({
+                "name": "Two ROIs", "discount_rate": 0.1,
+                "cash_flows": [{"year": 0, "cost": 1000, "benefit": 0}, {"year": 1, "cost": 0, "benefit": 1500}],
+                "assumptions": []
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    assert!(
+        (f64_of(&case["roi"]) - (1500.0 / 1.1 - 1000.0) / 1000.0).abs() < 1e-9,
+        "{case}"
+    );
+    assert!(
+        (f64_of(&case["roi_undiscounted"]) - 0.5).abs() < 1e-12,
+        "{case}"
+    );
+}
