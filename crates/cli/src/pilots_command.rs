@@ -149,16 +149,9 @@ pub async fn run(store: &dyn Store, command: PilotsCommand, now_unix: i64) -> Re
                         .and_then(northstar_core::calendar::parse_day)
                 });
             let existing = backend.assignments(id).await?;
-            let key = |v: &[Assignment]| {
-                let mut k: Vec<(String, bool)> = v
-                    .iter()
-                    .map(|a| (a.customer_id.clone(), a.group == PilotGroup::Pilot))
-                    .collect();
-                k.sort();
-                k
-            };
             let zone = northstar_store::settings::time_zone(backend).await?.1;
-            if !existing.is_empty() && key(&existing) == key(&rows) {
+            if !existing.is_empty() && northstar_store::value_records::same_groups(&existing, &rows)
+            {
                 println!("pilot {id}: the groups are already these; nothing changed");
                 return Ok(ExitCode::SUCCESS);
             }

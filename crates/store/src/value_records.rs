@@ -481,6 +481,20 @@ pub(crate) fn pilot_of(
     }
 }
 
+/// Whether two lists give every customer the same group (order and strata
+/// aside): giving a pilot the groups it has already changes nothing.
+pub fn same_groups(a: &[Assignment], b: &[Assignment]) -> bool {
+    fn key(v: &[Assignment]) -> Vec<(&str, bool)> {
+        let mut k: Vec<(&str, bool)> = v
+            .iter()
+            .map(|x| (x.customer_id.as_str(), x.group == PilotGroup::Pilot))
+            .collect();
+        k.sort_unstable();
+        k
+    }
+    a.len() == b.len() && key(a) == key(b)
+}
+
 pub(crate) fn assignment_of(
     (customer_id, group, stratum): (String, String, String),
 ) -> StoreResult<Assignment> {

@@ -33,6 +33,16 @@ fn now_unix() -> i64 {
 /// the case is shown.
 pub const MAX_MEASURED: usize = 12;
 
+/// Refuses more than [`MAX_MEASURED`] measured assumptions.
+fn check_measured(measured: usize) -> Result<(), ApiError> {
+    if measured > MAX_MEASURED {
+        return Err(ApiError::BadBody(format!(
+            "assumptions: {measured} are measured; the limit is {MAX_MEASURED} (each is measured again whenever the case is shown)"
+        )));
+    }
+    Ok(())
+}
+
 /// The figures Northstar can measure for an assumption.
 pub const MEASURED_FIGURES: [&str; 7] = [
     "churn_gap_detractor_promoter",
@@ -424,16 +434,13 @@ pub async fn inputs_of(
             business_case::MAX_ASSUMPTIONS
         )));
     }
-    let measured = request
-        .assumptions
-        .iter()
-        .filter(|a| matches!(a.source, AssumptionSource::Measured { .. }))
-        .count();
-    if measured > MAX_MEASURED {
-        return Err(ApiError::BadBody(format!(
-            "assumptions: {measured} are measured; the limit is {MAX_MEASURED} (each is measured again whenever the case is shown)"
-        )));
-    }
+    check_measured(
+        request
+            .assumptions
+            .iter()
+            .filter(|a| matches!(a.source, AssumptionSource::Measured { .. }))
+            .count(),
+    )?;
     let today = calendar::day_label(calendar::today_in(
         &northstar_store::settings::time_zone(state.store.backend())
             .await?
@@ -939,16 +946,13 @@ pub async fn new_version(
         .iter()
         .max_by_key(|v| v.version)
         .ok_or_else(|| ApiError::NotFound(format!("business case {id} has no version")))?;
-    let measured = inputs
-        .assumptions
-        .iter()
-        .filter(|a| matches!(a.source, AssumptionSource::Measured { .. }))
-        .count();
-    if measured > MAX_MEASURED {
-        return Err(ApiError::BadBody(format!(
-            "assumptions: {measured} are measured; the limit is {MAX_MEASURED} (each is measured again whenever the case is shown)"
-        )));
-    }
+    check_measured(
+        inputs
+            .assumptions
+            .iter()
+            .filter(|a| matches!(a.source, AssumptionSource::Measured { .. }))
+            .count(),
+    )?;
     let before = inputs_of_version(latest)?;
     if &before == inputs {
         return Ok(latest.version);

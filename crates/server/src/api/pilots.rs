@@ -547,15 +547,7 @@ async fn refuse_redraw_after_start(
     if existing.is_empty() {
         return Ok(false);
     }
-    let key = |v: &[Assignment]| {
-        let mut k: Vec<(String, bool)> = v
-            .iter()
-            .map(|a| (a.customer_id.clone(), a.group == PilotGroup::Pilot))
-            .collect();
-        k.sort();
-        k
-    };
-    if key(&existing) == key(rows) {
+    if northstar_store::value_records::same_groups(&existing, rows) {
         return Ok(true);
     }
     if let Some(start) = calendar::parse_day(&plan.start)

@@ -1759,3 +1759,75 @@ async fn roi_is_given_on_present_values_and_on_plain_sums() {
         "{case}"
     );
 }
+
+#[tokio::test]
+async fn measured_assumptions_review_comments_and_assignment_lists_are_bounded() {
+    let app = TestApp::new().await;
+    // At most 12 measured assumptions (each is measured on every view):
+    // refused before anything is measured, the limit named.
+    let measured: Vec<Value> = (0..13)
+        .map(|i| {
+            json!({"key": format!("m{i}"), "name": "Customers",
+                   "source": {"kind": "measured", "figure": "customers", "scope": {"segment": "enterprise"}}})
+        })
+        .collect();
+    let mut case = flows_case("Measured");
+    case["assumptions"] = Value::Array(measured);
+    let (status, body) = app.json("POST", "/api/v1/business-cases", Some(case)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        message(&body).contains("13 are measured; the limit is 12"),
+        "{body}"
+    );
+    // A review comment is at most 500 characters.
+    let cx = token_for(&*app.store, "cx", Role::CxLead, None).await;
+    let finance = token_for(&*app.store, "fin", Role::Finance, None).await;
+    let (status, created) = call(
+        &app,
+        &cx,
+        "POST",
+        "/api/v1/business-cases",
+        Some(flows_case("Long comment")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let (status, body) = call(
+        &app,
+        &finance,
+        "POST",
+        &format!("/api/v1/business-cases/{id}/versions/1/reviews"),
+        Some(review("calls_avoided", "challenged", &"x".repeat(501))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        message(&body).contains("comment") && message(&body).contains("500"),
+        "{body}"
+    );
+    // An assignment list over 32 MiB is refused before it is read.
+    let (status, p) = app
+        .json(
+            "POST",
+            "/api/v1/pilots",
+            Some(json!({"name": "Big list", "hypothesis": "h", "metric": "nps", "scope": {},
+                        "start": "2030-01-01", "end": "2030-03-31", "mde": 10, "baseline": "0.4,0.2"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let row = br#"{"customer_id":"C0000000001","group":"control"},"#;
+    let mut big = b"[".to_vec();
+    while big.len() <= 33 << 20 {
+        big.extend_from_slice(row);
+    }
+    big.extend_from_slice(br#"{"customer_id":"last","group":"pilot"}]"#);
+    let (status, text) = app
+        .send(
+            "PUT",
+            &format!("/api/v1/pilots/{}/assignments", p["id"]),
+            axum::body::Body::from(big),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
+    assert!(text.contains("32 MiB"), "{text}");
+}
