@@ -104,6 +104,56 @@ pub struct SurveyDefinition {
     /// only).
     #[serde(default)]
     pub anonymous_links: bool,
+    /// Web origins (`https://shop.example.com`) whose pages may post the
+    /// embeddable widget's answers (CORS); none: the widget is off.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// The invitation e-mail's subject and opening text per language
+    /// (`{survey}` is replaced by the title); default texts otherwise.
+    #[serde(default)]
+    pub invitation: Option<InvitationText>,
+}
+
+/// An invitation e-mail's own words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationText {
+    pub subject: Translations,
+    pub body: Translations,
+}
+
+/// Most origins the widget may be embedded in.
+pub const MAX_ORIGINS: usize = 20;
+
+/// Attributes every survey answer carries (its version and language) and
+/// the form's own fields (the submission's id, the honeypot, the language),
+/// so no question may be keyed so.
+pub const RESERVED_KEYS: [&str; 5] = [
+    "survey_version",
+    "survey_language",
+    "submission",
+    "website",
+    "lang",
+];
+
+/// Whether `origin` is a web origin as browsers send it: `http(s)://host`
+/// with an optional port, nothing after (RFC 6454).
+pub fn origin_ok(origin: &str) -> bool {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    let Some(rest) = rest else { return false };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (rest, None),
+    };
+    origin.len() <= 200
+        && !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && port
+            .is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn key_ok(key: &str) -> bool {
@@ -200,6 +250,29 @@ impl SurveyDefinition {
                 "name the goals the survey is designed for",
             ));
         }
+        if self.allowed_origins.len() > MAX_ORIGINS {
+            errors.push(FieldError::new(
+                "allowed_origins",
+                format!(
+                    "has {} entries; the limit is {MAX_ORIGINS}",
+                    self.allowed_origins.len()
+                ),
+                "name the sites the widget is embedded in",
+            ));
+        }
+        for (i, o) in self.allowed_origins.iter().enumerate() {
+            if !origin_ok(o) {
+                errors.push(FieldError::new(
+                    format!("allowed_origins[{i}]"),
+                    format!("{o:?} is not a web origin"),
+                    "write scheme and host in lower case, an optional port, no path (https://shop.example.com)",
+                ));
+            }
+        }
+        if let Some(inv) = &self.invitation {
+            translated(&mut errors, "invitation.subject", &inv.subject);
+            translated(&mut errors, "invitation.body", &inv.body);
+        }
         if self.questions.is_empty() || self.questions.len() > MAX_QUESTIONS {
             errors.push(FieldError::new(
                 "questions",
@@ -217,6 +290,12 @@ impl SurveyDefinition {
                     format!("{at}.key"),
                     format!("{:?} is not a key, or is used twice", q.key),
                     "use lower-case letters, digits and _, unique in the survey",
+                ));
+            } else if RESERVED_KEYS.contains(&q.key.as_str()) {
+                errors.push(FieldError::new(
+                    format!("{at}.key"),
+                    format!("{:?} is kept for Northstar's own use", q.key),
+                    "choose another key",
                 ));
             }
             translated(&mut errors, &format!("{at}.text"), &q.text);
@@ -305,6 +384,28 @@ impl SurveyDefinition {
             .iter()
             .find_map(|(_, _, tag)| self.find_language(tag))
             .unwrap_or(default)
+    }
+
+    /// The widget's question (the first NPS or CSAT question) and its
+    /// optional follow-up (the first free-text question).
+    pub fn widget_questions(&self) -> Option<(&Question, Option<&Question>)> {
+        let score = self
+            .questions
+            .iter()
+            .find(|q| matches!(q.kind, QuestionKind::Nps | QuestionKind::Csat))?;
+        let follow_up = self
+            .questions
+            .iter()
+            .find(|q| matches!(q.kind, QuestionKind::Text));
+        Some((score, follow_up))
+    }
+
+    /// A text in `language`, else in the default language.
+    pub fn text_in<'a>(&self, t: &'a Translations, language: &str) -> &'a str {
+        t.get(language)
+            .or_else(|| self.languages.first().and_then(|l| t.get(l)))
+            .or_else(|| t.values().next())
+            .map_or("", String::as_str)
     }
 
     fn find_language(&self, tag: &str) -> Option<&str> {
@@ -572,5 +673,43 @@ mod tests {
         assert_eq!(s.language_for(None, Some("fr, it;q=0.5")), "en");
         assert_eq!(s.language_for(Some("de"), Some("en")), "de");
         assert_eq!(s.language_for(Some("xx"), Some("de;q=0")), "en");
+    }
+
+    #[test]
+    fn origins_reserved_keys_and_invitation_texts_are_checked() {
+        let mut s = survey();
+        s.allowed_origins = vec![
+            "https://shop.example.com".into(),
+            "http://127.0.0.1:8080".into(),
+            "https://shop.example.com/path".into(),
+            "*".into(),
+        ];
+        s.questions[4].key = "website".into();
+        s.invitation = Some(InvitationText {
+            subject: [("en".to_string(), "About {survey}".to_string())].into(),
+            body: [
+                ("en".to_string(), "Tell us".to_string()),
+                ("de".to_string(), "Sagen Sie".to_string()),
+            ]
+            .into(),
+        });
+        let errors = s.check().err().unwrap_or_default();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "allowed_origins[2]",
+                "allowed_origins[3]",
+                "invitation.subject.de",
+                "questions[4].key"
+            ]
+        );
+        assert!(origin_ok("http://localhost:3000"));
+        assert!(!origin_ok("https://Shop.example.com"));
+        assert!(!origin_ok("https://shop.example.com:"));
+        let plain = survey();
+        let (score, follow_up) = plain.widget_questions().unwrap_or_else(|| panic!("none"));
+        assert_eq!(score.key, "nps");
+        assert_eq!(follow_up.map(|q| q.key.as_str()), Some("comment"));
     }
 }
