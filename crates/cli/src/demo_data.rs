@@ -368,6 +368,8 @@ pub fn write(dir: &Path, responses: u64, seed: u64) -> Result<DemoFiles> {
         "churned",
         "acquired_at",
         "churned_at",
+        "email",
+        "language",
     ])?;
     for (i, c) in customers.iter().enumerate() {
         // Unhappy customers churn more; customers never heard from churn at the base rate.
@@ -406,6 +408,10 @@ pub fn write(dir: &Path, responses: u64, seed: u64) -> Result<DemoFiles> {
             if churned { "yes" } else { "no" },
             &date(acquired)?,
             &churned_on.map(date).transpose()?.unwrap_or_default(),
+            // Contact details for the demo's survey invitations (no draw
+            // from the generator: the rest of the data stays as it was).
+            &format!("{}@customers.demo.northstar.test", c.id.to_ascii_lowercase()),
+            if c.region == "east" { "de" } else { "en" },
         ])?;
     }
     cust.flush()?;

@@ -188,6 +188,7 @@ impl ServeArgs {
             },
             secure_cookies: self.secure_cookies,
             trusted_proxies: self.trusted_proxies.clone(),
+            mailer: None,
         }
     }
 }
@@ -589,6 +590,13 @@ async fn run(command: Command) -> Result<ExitCode> {
                         e.public_message()
                     ),
                 }
+            }
+            match northstar_server::demo_surveys::set_up(store.clone()).await {
+                Ok(true) => println!(
+                    "  surveys in English and German: post_support sent to customers by e-mail (response rates by segment), post_delivery open by link"
+                ),
+                Ok(false) => {}
+                Err(e) => println!("  no demo surveys: {}", e.public_message()),
             }
             demo_accounts(&*store).await?;
             serve_store(store, &serve, &database).await?;
@@ -1529,7 +1537,10 @@ async fn serve_store(store: Arc<dyn Store>, serve: &ServeArgs, database: &str) -
             "weekly digests are off: set --smtp-url, --mail-from and --public-url (NORTHSTAR_SMTP_URL, NORTHSTAR_MAIL_FROM, NORTHSTAR_PUBLIC_URL) to send them"
         ),
     }
-    northstar_server::serve_with(listener, store, serve.options(), shutdown_signal()).await?;
+    let mut options = serve.options();
+    // Survey invitations use the same SMTP settings as the digest.
+    options.mailer = serve.mail.mailer()?.map(Arc::new);
+    northstar_server::serve_with(listener, store, options, shutdown_signal()).await?;
     Ok(())
 }
 

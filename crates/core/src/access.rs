@@ -36,10 +36,12 @@ pub enum Capability {
     /// Accept or challenge a business case's assumptions, approve or
     /// return a version (finance; never the version's author).
     ReviewCases,
+    /// Design, open and close surveys; invite, send and remind.
+    ManageSurveys,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 12] = [
+    pub const ALL: [Capability; 13] = [
         Capability::ViewSummaries,
         Capability::ViewResponses,
         Capability::ViewPersonalData,
@@ -52,6 +54,7 @@ impl Capability {
         Capability::RecordWins,
         Capability::ManageCasesAndPilots,
         Capability::ReviewCases,
+        Capability::ManageSurveys,
     ];
 }
 
@@ -74,6 +77,7 @@ const PERMISSIONS: [(Role, &[Capability]); 6] = {
                 ManageDepartments,
                 RecordWins,
                 ManageCasesAndPilots,
+                ManageSurveys,
             ],
         ),
         (
@@ -87,6 +91,7 @@ const PERMISSIONS: [(Role, &[Capability]); 6] = {
                 ManageDepartments,
                 RecordWins,
                 ManageCasesAndPilots,
+                ManageSurveys,
             ],
         ),
         // Within their department (see Scope).

@@ -55,6 +55,7 @@ pub async fn set_up(
         store: store.clone(),
         secure_cookies: false,
         trusted_proxies: Arc::new([]),
+        mailer: None,
     };
     let cx = principal("cx-lead@demo.northstar.test", Role::CxLead);
     let finance = principal("finance@demo.northstar.test", Role::Finance);

@@ -209,6 +209,22 @@ impl Mailer {
         })
     }
 
+    /// An absolute link to a path of the public URL (`/s/TOKEN`).
+    pub fn public_link(&self, path: &str) -> String {
+        let base = self.public_url.as_str().trim_end_matches('/');
+        format!("{base}{path}")
+    }
+
+    /// Sends one message with its one-click unsubscribe (or opt-out) link.
+    pub async fn send_message(
+        &self,
+        to: &str,
+        message: &DigestMessage,
+        unsubscribe: &str,
+    ) -> Result<(), Refused> {
+        self.send_one(to, message, unsubscribe).await
+    }
+
     /// The unsubscribe link of a token.
     pub fn unsubscribe_url(&self, token: &str) -> String {
         let base = self.public_url.as_str().trim_end_matches('/');
@@ -240,9 +256,11 @@ impl Mailer {
 }
 
 /// Why one message was not sent.
-struct Refused {
-    this_message_only: bool,
-    message: String,
+#[derive(Debug)]
+pub struct Refused {
+    /// Only this message (a permanent refusal of it): the others may go on.
+    pub this_message_only: bool,
+    pub message: String,
 }
 
 /// `List-Unsubscribe: <https://…/unsubscribe/TOKEN>` (RFC 2369).
@@ -338,6 +356,7 @@ fn state_of(store: &Arc<dyn Store>) -> AppState {
         store: store.clone(),
         secure_cookies: false,
         trusted_proxies: Arc::from(Vec::new()),
+        mailer: None,
     }
 }
 

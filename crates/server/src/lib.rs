@@ -4,14 +4,17 @@
 pub mod api;
 pub mod auth;
 mod chart;
+pub mod demo_surveys;
 pub mod demo_value;
 pub mod digest;
 pub mod error;
+pub mod invitation_mail;
 mod health;
 pub mod limits;
 pub mod params;
 pub mod report;
 pub mod routes;
+pub mod survey_links;
 mod views;
 
 use std::sync::Arc;
@@ -34,6 +37,9 @@ pub struct AppState {
     /// Proxies whose `X-Forwarded-For` is believed (see
     /// [`auth::client_address`]).
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
+    /// Survey invitations go out through it (none: sending is refused
+    /// with a message saying how to configure it).
+    pub mailer: Option<Arc<digest::Mailer>>,
 }
 
 /// How the server runs: its limits, cookie policy and trusted proxies.
@@ -45,6 +51,8 @@ pub struct ServerOptions {
     /// the client is the last address `X-Forwarded-For` names that is not
     /// one of them (sign-in throttling per address, audit). Empty: the peer.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// SMTP for survey invitations (`serve --smtp-url …`).
+    pub mailer: Option<Arc<digest::Mailer>>,
 }
 
 impl From<ServerLimits> for ServerOptions {
@@ -73,6 +81,7 @@ pub fn app_with(store: Arc<dyn Store>, options: impl Into<ServerOptions>) -> Rou
         store,
         secure_cookies: options.secure_cookies,
         trusted_proxies: options.trusted_proxies.into(),
+        mailer: options.mailer,
     };
     let app = routes::router()
         .layer(axum::middleware::from_fn_with_state(

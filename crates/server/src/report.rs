@@ -265,7 +265,9 @@ pub async fn metric_report(
 ) -> Result<MetricReport, ApiError> {
     if selection.restricted_to.is_none() {
         let answer = store.query_rollups(&selection.query(group_by)).await?;
-        return Ok(report_from(&answer, metric, selection, group_by));
+        let mut report = report_from(&answer, metric, selection, group_by);
+        report.collection = collection(store, selection, metric).await?;
+        return Ok(report);
     }
     let answers = store
         .query_rollups_many(&[
@@ -280,6 +282,7 @@ pub async fn metric_report(
     };
     let mut report = report_from(answer, metric, selection, group_by);
     report.organisation = Some(metric.estimate(&organisation.overall).into());
+    report.collection = collection(store, selection, metric).await?;
     Ok(report)
 }
 
@@ -328,6 +331,7 @@ pub fn report_from(
         source: "daily rollups of raw responses (calendar days in the organisation's time zone), merged in memory",
         restricted_to: selection.restricted_to.clone(),
         organisation: None,
+        collection: None,
     }
 }
 

@@ -15,8 +15,10 @@ pub mod pilots;
 pub mod power;
 pub mod responses;
 pub mod revenue;
+pub mod surveys;
 pub mod trends;
 pub mod verbatims;
+pub mod widget;
 
 use axum::Json;
 use axum::routing::{MethodRouter, get};

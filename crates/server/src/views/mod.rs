@@ -7,10 +7,13 @@ pub mod department;
 pub mod drivers;
 pub mod executive;
 pub mod expectation_gap;
+pub mod methodology;
 pub mod overview;
 pub mod pilot;
 pub mod responses;
 pub mod sign_in;
+pub mod survey_form;
+pub mod surveys;
 pub mod trends;
 pub mod understand;
 pub mod unsubscribe;
@@ -28,6 +31,16 @@ pub fn stylesheet() -> MethodRouter<AppState> {
         (
             [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
             include_str!("../../static/northstar.css"),
+        )
+    })
+}
+
+/// The hosted survey pages' stylesheet.
+pub fn survey_stylesheet() -> MethodRouter<AppState> {
+    get(|| async {
+        (
+            [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+            include_str!("../../static/survey.css"),
         )
     })
 }

@@ -24,6 +24,8 @@ struct Tile {
     method: &'static str,
     scale: &'static str,
     api_url: String,
+    /// The figure's methodology card.
+    card_url: String,
 }
 
 struct DepartmentRow {
@@ -73,6 +75,8 @@ struct OverviewPage {
     who_base: String,
     mix_rows: Vec<MixRowView>,
     query: String,
+    /// Live surveys, with their public pages.
+    surveys: Vec<crate::api::surveys::SurveySummary>,
 }
 
 fn format_value(metric: Metric, v: Option<f64>) -> String {
@@ -184,6 +188,10 @@ async fn build(
             scale: r.scale,
             api_url: format!(
                 "/api/v1/metrics?{}",
+                query_string(&selection, &[("metric", metric.as_str())])
+            ),
+            card_url: format!(
+                "/methodology?{}",
                 query_string(&selection, &[("metric", metric.as_str())])
             ),
         });
@@ -354,6 +362,11 @@ async fn build(
         who_base: who.base_counted.clone(),
         mix_rows,
         query: query_string(&selection, &[]),
+        surveys: crate::api::surveys::list(state, principal)
+            .await?
+            .into_iter()
+            .filter(|s| s.status == northstar_store::survey_records::SurveyStatus::Live)
+            .collect(),
     };
     Ok(page.render()?)
 }

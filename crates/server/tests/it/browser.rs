@@ -835,3 +835,230 @@ async fn a_cx_lead_runs_a_pilot_from_the_pages_in_headless_chromium() {
     client.close().await.unwrap();
     server.stop().await;
 }
+
+/// Presses keys on whatever has the focus (keyboard only: no clicks).
+async fn press(client: &fantoccini::Client, keys: &[fantoccini::key::Key]) {
+    for k in keys {
+        client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(&char::from(*k).to_string())
+            .await
+            .unwrap();
+    }
+}
+
+/// The focused element's id and whether its focus is visible (an outline).
+async fn focus_of(client: &fantoccini::Client) -> (String, bool) {
+    let v = client
+        .execute(
+            "const e = document.activeElement; const s = getComputedStyle(e); \
+             const l = e.labels && e.labels[0] ? getComputedStyle(e.labels[0]) : s; \
+             return [e.id || e.tagName, s.outlineStyle !== 'none' || l.outlineStyle !== 'none'];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    (
+        v[0].as_str().unwrap_or_default().to_string(),
+        v[1].as_bool().unwrap_or(false),
+    )
+}
+
+#[tokio::test]
+async fn a_customer_answers_an_invitation_with_the_keyboard_only_in_headless_chromium() {
+    use fantoccini::key::Key;
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let app = TestApp::new().await;
+    let id = crate::surveys::live_survey(&app).await;
+    let request = axum::http::Request::post(format!("/api/v1/surveys/{id}/invitations"))
+        .header("content-type", "text/csv")
+        .header("authorization", format!("Bearer {}", app.admin_token))
+        .body(axum::body::Body::from(
+            "customer_id,email,language,segment\nC1,ana@example.com,en,enterprise\n",
+        ))
+        .unwrap();
+    assert_eq!(app.raw(request).await.0, axum::http::StatusCode::OK);
+    let key = northstar_server::survey_links::link_key(app.store.as_ref())
+        .await
+        .unwrap();
+    let invitation = app.store.backend().invitations(id, 0, 1).await.unwrap().remove(0);
+    let link = format!(
+        "/s/{}",
+        northstar_server::survey_links::token(&key, &invitation.response_id)
+    );
+    let server = app.serve().await;
+    let base = format!("http://{}", server.addr);
+    client.goto(&format!("{base}{link}")).await.unwrap();
+    client.wait().for_element(Locator::Css("form")).await.unwrap();
+
+    // Straight to the button and Enter: the errors come back, tied to
+    // their fields, with a summary to jump from.
+    press(&client, &[Key::Tab]).await;
+    let (first, visible) = focus_of(&client).await;
+    assert_eq!(first, "nps-0", "the first Tab lands on the first scale");
+    assert!(visible, "the focus is visible");
+    // NPS, FCR, two checkboxes, the comment, then the button.
+    press(&client, &[Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Tab]).await;
+    let (button, _) = focus_of(&client).await;
+    assert_eq!(button, "BUTTON");
+    press(&client, &[Key::Enter]).await;
+    let summary = client
+        .wait()
+        .for_element(Locator::Id("error-summary"))
+        .await
+        .unwrap();
+    assert!(summary.text().await.unwrap().contains("not answered"));
+    let invalid = client
+        .find_all(Locator::Css("[aria-invalid=true]"))
+        .await
+        .unwrap();
+    assert_eq!(invalid.len(), 2, "NPS and FCR are marked invalid");
+
+    // Answer with the keyboard only: Space picks, arrows move along a scale.
+    client
+        .execute("document.activeElement.blur(); window.scrollTo(0, 0);", vec![])
+        .await
+        .unwrap();
+    press(&client, &[Key::Tab]).await;
+    let (first, _) = focus_of(&client).await;
+    if first != "nps-0" {
+        // The summary's links come first: Tab past them.
+        for _ in 0..4 {
+            let (at, _) = focus_of(&client).await;
+            if at == "nps-0" {
+                break;
+            }
+            press(&client, &[Key::Tab]).await;
+        }
+    }
+    assert_eq!(focus_of(&client).await.0, "nps-0");
+    press(&client, &[Key::Space]).await;
+    for _ in 0..9 {
+        press(&client, &[Key::Right]).await;
+    }
+    assert_eq!(focus_of(&client).await.0, "nps-9");
+    press(&client, &[Key::Tab, Key::Space]).await;
+    assert_eq!(focus_of(&client).await.0, "fcr-yes");
+    press(&client, &[Key::Tab, Key::Space, Key::Tab, Key::Tab]).await;
+    client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("Quick and kind")
+        .await
+        .unwrap();
+    press(&client, &[Key::Tab, Key::Enter]).await;
+    let thanks = text_once(&client, "#survey-message-heading", "Thank you").await;
+    assert!(thanks.contains("Thank you"));
+
+    // Counted: the survey page shows it answered, the overview counts it.
+    crate::user_for(
+        &*app.store,
+        "lead@example.com",
+        "a long enough password",
+        northstar_core::account::Role::CxLead,
+        None,
+    )
+    .await;
+    sign_in(&client, &base, "lead@example.com").await;
+    client
+        .goto(&format!("{base}/surveys/{id}"))
+        .await
+        .unwrap();
+    let rate = text_once(&client, "#total-rate", "%").await;
+    assert_eq!(rate, "—", "not sent by e-mail: no rate yet");
+    client.goto(&format!("{base}/?survey=post_support")).await.unwrap();
+    let n = text_once(&client, ".tile .n", "n = 1").await;
+    assert_eq!(n, "n = 1");
+    let stored = app.store.response(&invitation.response_id).await.unwrap().unwrap();
+    assert_eq!(stored.nps, Some(9));
+    assert_eq!(stored.fcr, Some(true));
+    assert_eq!(stored.attributes["reason"], "speed");
+    assert_eq!(stored.comment.as_deref(), Some("Quick and kind"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_widget_on_a_test_page_posts_an_answer_in_headless_chromium() {
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let app = TestApp::new().await;
+    // The page that embeds the widget, on another origin.
+    let site = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site_addr = site.local_addr().unwrap();
+    let mut definition = crate::surveys::definition();
+    definition["allowed_origins"] = json!([format!("http://{site_addr}")]);
+    let (status, body) = app.json("POST", "/api/v1/surveys", Some(definition)).await;
+    assert_eq!(status, axum::http::StatusCode::CREATED, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    let slug = body["public_slug"].as_str().unwrap().to_string();
+    app.json("POST", &format!("/api/v1/surveys/{id}/status"), Some(json!({"status": "live"})))
+        .await;
+    let server = app.serve().await;
+    let northstar = format!("http://{}", server.addr);
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><title>Shop</title></head><body><h1>Checkout done</h1>\
+         <script src=\"{northstar}/widget.js\" data-northstar-survey=\"{slug}\" async></script>\
+         <noscript><a id=\"fallback\" href=\"{northstar}/s/a/{slug}?channel=web\">Tell us how we did</a></noscript></body></html>"
+    );
+    let shop = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    let shop_task = tokio::spawn(async move { axum::serve(site, shop).await });
+    client.goto(&format!("http://{site_addr}/")).await.unwrap();
+    let prompt = client
+        .wait()
+        .for_element(Locator::Css(".nsw"))
+        .await
+        .unwrap();
+    assert!(prompt.text().await.unwrap().contains("How likely are you to recommend us?"));
+    client
+        .find(Locator::Css(".nsw button[data-score='9']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("nsw-comment"))
+        .await
+        .unwrap()
+        .send_keys("Smooth checkout")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css(".nsw .nsw-send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("nsw-thanks"))
+        .await
+        .unwrap();
+    let listed = app
+        .json("GET", "/api/v1/responses?survey=post_support", None)
+        .await
+        .1;
+    let r = &listed["items"][0];
+    assert_eq!(r["nps"], 9, "{listed}");
+    assert_eq!(r["channel"], "web");
+    assert_eq!(r["comment"], "Smooth checkout");
+    // Without JavaScript the link opens the hosted form.
+    let fallback = format!("{northstar}/s/a/{slug}?channel=web");
+    client.goto(&fallback).await.unwrap();
+    client.wait().for_element(Locator::Css("form fieldset")).await.unwrap();
+    shop_task.abort();
+    server.stop().await;
+}

@@ -12,6 +12,7 @@ mod pages;
 mod sessions;
 mod smtp;
 mod snapshots;
+mod surveys;
 mod understand;
 mod understand_pages;
 mod value;
