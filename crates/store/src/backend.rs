@@ -488,7 +488,12 @@ pub struct ErasureWritten {
 /// Persistence only: SQL, no caches. Object-safe.
 #[async_trait]
 pub trait Backend:
-    crate::departments::DepartmentRecords + crate::value_records::ValueRecords + Send + Sync + 'static
+    crate::departments::DepartmentRecords
+    + crate::value_records::ValueRecords
+    + crate::survey_records::SurveyRecords
+    + Send
+    + Sync
+    + 'static
 {
     async fn migrate(&self) -> StoreResult<()>;
     async fn check_ready(&self) -> StoreResult<()>;

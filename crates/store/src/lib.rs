@@ -14,6 +14,7 @@ mod postgres;
 mod schema;
 pub mod settings;
 mod sqlite;
+pub mod survey_records;
 pub mod test_db;
 pub mod value_records;
 

@@ -1395,6 +1395,17 @@ crate::value_records::value_records!(
      setval(pg_get_serial_sequence('pilots', 'id'), COALESCE((SELECT MAX(id) FROM pilots), 0) + 1, false)"
 );
 
+crate::survey_records::survey_records!(
+    PostgresStore,
+    Postgres,
+    // After surveys and invitations are copied with their ids, new ones
+    // continue after them.
+    "SELECT setval(pg_get_serial_sequence('surveys', 'id'), \
+     COALESCE((SELECT MAX(id) FROM surveys), 0) + 1, false), \
+     setval(pg_get_serial_sequence('invitations', 'id'), \
+     COALESCE((SELECT MAX(id) FROM invitations), 0) + 1, false)"
+);
+
 #[async_trait]
 impl Backend for PostgresStore {
     async fn migrate(&self) -> StoreResult<()> {

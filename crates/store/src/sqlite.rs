@@ -599,6 +599,14 @@ crate::value_records::value_records!(
     "SELECT 1"
 );
 
+crate::survey_records::survey_records!(
+    SqliteStore,
+    Sqlite,
+    // Copied surveys and invitations keep their ids; new ones continue
+    // after them.
+    "SELECT 1"
+);
+
 #[async_trait]
 impl Backend for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {

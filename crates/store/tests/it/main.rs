@@ -14,6 +14,7 @@ mod gaps;
 mod import;
 mod rollups;
 mod settings;
+mod survey_records;
 mod time_zone;
 mod value_records;
 
