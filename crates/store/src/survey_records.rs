@@ -133,6 +133,35 @@ pub struct Invitation {
     pub opted_out: bool,
 }
 
+/// A customer with the address its record names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerContact {
+    pub customer_id: String,
+    pub email: String,
+    pub language: Option<String>,
+}
+
+/// The contact in a customer's attributes (a JSON object), if any.
+pub(crate) fn contact_of(customer_id: String, attributes: &str) -> Option<CustomerContact> {
+    let value: serde_json::Value = serde_json::from_str(attributes).ok()?;
+    let text = |k: &str| {
+        value
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    Some(CustomerContact {
+        customer_id,
+        email: text("email")?,
+        language: text("language"),
+    })
+}
+
+/// Ids per `IN (…)` list.
+pub(crate) const IDS_PER_STATEMENT: usize = 1_000;
+
 /// What creating invitations did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct InvitationsCreated {
@@ -584,6 +613,14 @@ pub trait SurveyRecords: Send + Sync {
         from_unix: i64,
         to_unix: i64,
     ) -> StoreResult<Vec<RateCell>>;
+    /// The customers of a segment whose record names an e-mail address
+    /// (the `email` attribute of a customers file, and `language` when
+    /// given), by customer id, at most `limit`.
+    async fn customer_contacts(&self, segment: &str, limit: usize)
+    -> StoreResult<Vec<CustomerContact>>;
+    /// The stored segment of each of these customers that has one (ids
+    /// without a record or a segment are left out).
+    async fn customer_segments_of(&self, ids: &[String]) -> StoreResult<Vec<(String, String)>>;
     /// Every survey, version, invitation and opt-out, as stored.
     async fn survey_data(&self) -> StoreResult<SurveyData>;
     /// Writes records read by [`SurveyRecords::survey_data`] as they are
@@ -1176,6 +1213,50 @@ macro_rules! survey_records {
                     })
                     .collect();
                 out.sort_by(|a, b| (&a.segment, &a.channel).cmp(&(&b.segment, &b.channel)));
+                Ok(out)
+            }
+
+            async fn customer_contacts(
+                &self,
+                segment: &str,
+                limit: usize,
+            ) -> StoreResult<Vec<crate::survey_records::CustomerContact>> {
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT customer_id, attributes FROM customers \
+                     WHERE segment = $1 AND attributes LIKE '%\"email\"%' ORDER BY customer_id LIMIT $2",
+                )
+                .bind(segment)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out: Vec<crate::survey_records::CustomerContact> = rows
+                    .into_iter()
+                    .filter_map(|(id, attributes)| crate::survey_records::contact_of(id, &attributes))
+                    .collect();
+                out.sort_by(|a, b| a.customer_id.as_bytes().cmp(b.customer_id.as_bytes()));
+                Ok(out)
+            }
+
+            async fn customer_segments_of(
+                &self,
+                ids: &[String],
+            ) -> StoreResult<Vec<(String, String)>> {
+                let mut out = Vec::new();
+                for chunk in ids.chunks(crate::survey_records::IDS_PER_STATEMENT) {
+                    let placeholders: Vec<String> =
+                        (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT customer_id, segment FROM customers \
+                         WHERE segment IS NOT NULL AND customer_id IN ({})",
+                        placeholders.join(", ")
+                    );
+                    let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+                    for id in chunk {
+                        query = query.bind(id);
+                    }
+                    out.extend(query.fetch_all(&self.pool).await?);
+                }
                 Ok(out)
             }
 

@@ -1005,14 +1005,16 @@ pub struct RateRow {
     pub sent: u64,
     pub opened: u64,
     pub answered: u64,
-    /// answered ÷ sent (AAPOR's RR1 with every sent invitation eligible),
-    /// or `None` before any is sent.
+    /// answered ÷ invited (AAPOR's RR1: every invited customer counts as
+    /// eligible, so invitations not sent yet lower it), `None` without
+    /// invitations.
     pub response_rate: Option<f64>,
+    /// opened ÷ sent.
     pub open_rate: Option<f64>,
 }
 
 fn rate_row(c: &RateCell) -> RateRow {
-    let of = |x: u64| (c.sent > 0).then(|| x as f64 / c.sent as f64);
+    let rate = |x: u64, of: u64| (of > 0).then(|| x as f64 / of as f64);
     RateRow {
         segment: c.segment.clone(),
         channel: c.channel.clone(),
@@ -1020,8 +1022,8 @@ fn rate_row(c: &RateCell) -> RateRow {
         sent: c.sent,
         opened: c.opened,
         answered: c.answered,
-        response_rate: of(c.answered),
-        open_rate: of(c.opened),
+        response_rate: rate(c.answered, c.invited),
+        open_rate: rate(c.opened, c.sent),
     }
 }
 
@@ -1095,7 +1097,7 @@ pub async fn rates(
         survey: survey.name,
         total: rate_row(&total),
         by_segment: cells.iter().map(rate_row).collect(),
-        method: "response rate = answered ÷ sent invitations (AAPOR RR1, every sent invitation counted as eligible); open rate = links opened ÷ sent".into(),
+        method: crate::report::RESPONSE_RATE_METHOD.to_string() + "; open rate = links opened ÷ invitations sent",
         period: format!(
             "invitations created {} to {}",
             from.filter(|s| !s.is_empty()).unwrap_or("the first"),

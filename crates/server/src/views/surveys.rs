@@ -170,17 +170,17 @@ pub fn mix_against_invited(rates: &ResponseRates) -> (String, bool) {
     let sent: Vec<(String, u64)> = rates
         .by_segment
         .iter()
-        .filter(|r| r.sent > 0)
-        .map(|r| (r.segment.clone(), r.sent))
+        .filter(|r| r.invited > 0)
+        .map(|r| (r.segment.clone(), r.invited))
         .collect();
     let answered: Vec<(String, u64)> = rates
         .by_segment
         .iter()
-        .filter(|r| r.sent > 0)
+        .filter(|r| r.invited > 0)
         .map(|r| (r.segment.clone(), r.answered))
         .collect();
     let Some(c) = northstar_core::representativeness::compare_mix(&sent, &answered) else {
-        return ("No invitation sent yet, so no respondents to compare.".into(), false);
+        return ("No invitations yet, so no respondents to compare.".into(), false);
     };
     match (&c.test, &c.no_test_reason) {
         (Some(t), _) => {
