@@ -135,6 +135,21 @@ struct ServeArgs {
     /// Seconds a request may take before it is stopped with 503.
     #[arg(long, env = "NORTHSTAR_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3_600))]
     request_timeout: u32,
+    /// Tasks writing survey answers in shared transactions (group commit).
+    /// Default: 1 on SQLite (writes are serialised), 4 on PostgreSQL.
+    #[arg(long, env = "NORTHSTAR_COMMIT_WRITERS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    commit_writers: Option<u32>,
+    /// Most survey answers written in one transaction.
+    #[arg(long, env = "NORTHSTAR_COMMIT_MAX_BATCH", default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    commit_max_batch: u32,
+    /// Survey answers a minute from one address (burst: as many at once);
+    /// more get 429 with Retry-After. 0: no limit.
+    #[arg(long, env = "NORTHSTAR_PUBLIC_RATE_PER_IP", default_value_t = 60)]
+    public_rate_per_ip: u32,
+    /// Survey answers a second to one survey (burst: twice as many at
+    /// once); more get 429 with Retry-After. 0: no limit (load tests).
+    #[arg(long, env = "NORTHSTAR_PUBLIC_RATE_PER_SURVEY", default_value_t = 200)]
+    public_rate_per_survey: u32,
     #[command(flatten)]
     mail: MailArgs,
 }
@@ -185,10 +200,20 @@ impl ServeArgs {
                 max_in_flight: self.max_in_flight as usize,
                 max_writes_in_flight: self.max_writes_in_flight as usize,
                 request_timeout: std::time::Duration::from_secs(u64::from(self.request_timeout)),
+                ..Default::default()
             },
             secure_cookies: self.secure_cookies,
             trusted_proxies: self.trusted_proxies.clone(),
             mailer: None,
+            commit: northstar_server::group_commit::CommitOptions {
+                writers: self.commit_writers.map(|n| n as usize),
+                max_batch: self.commit_max_batch as usize,
+                ..Default::default()
+            },
+            public_limits: northstar_server::public_limits::PublicLimits::with_rates(
+                self.public_rate_per_ip,
+                self.public_rate_per_survey,
+            ),
         }
     }
 }

@@ -115,12 +115,7 @@ pub async fn set_up(store: Arc<dyn Store>) -> Result<bool, ApiError> {
     if backend.survey_by_name(INVITED_SURVEY).await?.is_some() {
         return Ok(false);
     }
-    let state = AppState {
-        store: store.clone(),
-        secure_cookies: false,
-        trusted_proxies: Arc::new([]),
-        mailer: None,
-    };
+    let state = AppState::new(store.clone(), &crate::ServerOptions::default());
     let cx = principal();
     let sent_at = unix("2026-10-05T08:00:00Z")?;
     let reminded_at = unix("2026-10-12T08:00:00Z")?;

@@ -51,12 +51,7 @@ pub async fn set_up(
     {
         return Ok(false);
     }
-    let state = AppState {
-        store: store.clone(),
-        secure_cookies: false,
-        trusted_proxies: Arc::new([]),
-        mailer: None,
-    };
+    let state = AppState::new(store.clone(), &crate::ServerOptions::default());
     let cx = principal("cx-lead@demo.northstar.test", Role::CxLead);
     let finance = principal("finance@demo.northstar.test", Role::Finance);
     let plan: PilotPlan = serde_json::from_value(json!({

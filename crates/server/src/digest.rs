@@ -352,12 +352,7 @@ fn digest_principal(department: &str) -> Principal {
 }
 
 fn state_of(store: &Arc<dyn Store>) -> AppState {
-    AppState {
-        store: store.clone(),
-        secure_cookies: false,
-        trusted_proxies: Arc::from(Vec::new()),
-        mailer: None,
-    }
+    AppState::new(store.clone(), &crate::ServerOptions::default())
 }
 
 /// The department's leader and ambassadors as addresses (lower case, each

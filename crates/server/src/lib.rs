@@ -9,9 +9,11 @@ pub mod demo_value;
 pub mod digest;
 pub mod error;
 pub mod invitation_mail;
+pub mod group_commit;
 mod health;
 pub mod limits;
 pub mod params;
+pub mod public_limits;
 pub mod report;
 pub mod routes;
 pub mod survey_links;
@@ -40,6 +42,25 @@ pub struct AppState {
     /// Survey invitations go out through it (none: sending is refused
     /// with a message saying how to configure it).
     pub mailer: Option<Arc<digest::Mailer>>,
+    /// Writes survey answers in shared transactions (public endpoints).
+    pub committer: group_commit::ResponseCommitter,
+    /// Rate limits of the public endpoints.
+    pub public_limits: public_limits::PublicLimiter,
+}
+
+impl AppState {
+    /// The state for these options; starts the group-commit writers (call
+    /// it inside a Tokio runtime).
+    pub fn new(store: Arc<dyn Store>, options: &ServerOptions) -> Self {
+        Self {
+            committer: group_commit::ResponseCommitter::start(store.clone(), options.commit),
+            public_limits: public_limits::PublicLimiter::new(options.public_limits),
+            store,
+            secure_cookies: options.secure_cookies,
+            trusted_proxies: options.trusted_proxies.clone().into(),
+            mailer: options.mailer.clone(),
+        }
+    }
 }
 
 /// How the server runs: its limits, cookie policy and trusted proxies.
@@ -53,6 +74,10 @@ pub struct ServerOptions {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// SMTP for survey invitations (`serve --smtp-url …`).
     pub mailer: Option<Arc<digest::Mailer>>,
+    /// Group commit of survey answers (writers, batch, queue).
+    pub commit: group_commit::CommitOptions,
+    /// Rate limits of the public survey endpoints.
+    pub public_limits: public_limits::PublicLimits,
 }
 
 impl From<ServerLimits> for ServerOptions {
@@ -77,19 +102,19 @@ pub fn app(store: Arc<dyn Store>) -> Router {
 /// The whole application with the given limits and options.
 pub fn app_with(store: Arc<dyn Store>, options: impl Into<ServerOptions>) -> Router {
     let options = options.into();
-    let state = AppState {
-        store,
-        secure_cookies: options.secure_cookies,
-        trusted_proxies: options.trusted_proxies.into(),
-        mailer: options.mailer,
-    };
+    app_for(AppState::new(store, &options), options.limits)
+}
+
+/// The whole application on a state built by the caller (which may keep a
+/// clone, e.g. to wait for its committer after serving).
+pub fn app_for(state: AppState, limits: ServerLimits) -> Router {
     let app = routes::router()
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ))
         .with_state(state);
-    with_layers(app, options.limits)
+    with_layers(app, limits)
 }
 
 /// Wraps routes in the request id, tracing, error-shape, in-flight, deadline
@@ -136,18 +161,35 @@ pub async fn serve(
     serve_with(listener, store, ServerLimits::default(), shutdown).await
 }
 
+/// How long a stopping server waits for queued survey answers to be
+/// written once the last request is answered.
+const COMMIT_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Serves the app with the given limits and options until `shutdown`
 /// resolves. Handlers see the peer address (sign-in throttling per address).
+/// After the last request is answered, waits (bounded) for the group-commit
+/// writers to write what is still queued.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     store: Arc<dyn Store>,
     options: impl Into<ServerOptions>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let options = options.into();
+    let state = AppState::new(store, &options);
+    let written = state.committer.finished();
     axum::serve(
         listener,
-        app_with(store, options).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app_for(state, options.limits)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await?;
+    if tokio::time::timeout(COMMIT_DRAIN_TIMEOUT, written)
+        .await
+        .is_err()
+    {
+        tracing::error!("queued survey answers were still being written when the server stopped");
+    }
+    Ok(())
 }

@@ -30,6 +30,11 @@ pub struct ServerLimits {
     pub max_writes_in_flight: usize,
     /// Longest a request may take before it is answered with 503.
     pub request_timeout: Duration,
+    /// Requests to the public survey endpoints at the same time, counted
+    /// apart from the two limits above (see [`crate::public_limits`]).
+    pub max_public_in_flight: usize,
+    /// Largest body of a public survey request (413 beyond).
+    pub max_public_body_bytes: usize,
 }
 
 impl Default for ServerLimits {
@@ -38,6 +43,8 @@ impl Default for ServerLimits {
             max_in_flight: 256,
             max_writes_in_flight: 4,
             request_timeout: Duration::from_secs(30),
+            max_public_in_flight: 512,
+            max_public_body_bytes: 64 << 10,
         }
     }
 }
@@ -47,6 +54,7 @@ impl Default for ServerLimits {
 pub struct Permits {
     requests: Arc<Semaphore>,
     writes: Arc<Semaphore>,
+    public: Arc<Semaphore>,
     limits: ServerLimits,
 }
 
@@ -55,12 +63,13 @@ impl Permits {
         Self {
             requests: Arc::new(Semaphore::new(limits.max_in_flight)),
             writes: Arc::new(Semaphore::new(limits.max_writes_in_flight.max(1))),
+            public: Arc::new(Semaphore::new(limits.max_public_in_flight.max(1))),
             limits,
         }
     }
 }
 
-fn busy(message: String) -> Response {
+pub(crate) fn busy(message: String) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [("retry-after", "1")],
@@ -82,6 +91,9 @@ fn error_body(status: StatusCode, message: String) -> Response {
 /// The in-flight caps and the deadline.
 pub async fn bounded(State(permits): State<Permits>, request: Request, next: Next) -> Response {
     let limits = permits.limits;
+    if crate::public_limits::is_public_path(request.uri().path()) {
+        return crate::public_limits::bounded_public(&permits.public, limits, request, next).await;
+    }
     let health = matches!(request.uri().path(), "/healthz" | "/readyz");
     let _request = if health {
         None
@@ -112,21 +124,24 @@ pub async fn bounded(State(permits): State<Permits>, request: Request, next: Nex
     };
     match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => {
-            tracing::error!(
-                timeout_s = limits.request_timeout.as_secs_f64(),
-                "request timed out"
-            );
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": {"message": format!(
-                    "the request took longer than {} s and was stopped; narrow it or retry",
-                    limits.request_timeout.as_secs_f64()
-                )}})),
-            )
-                .into_response()
-        }
+        Err(_) => timed_out(limits),
     }
+}
+
+/// The 503 of a request stopped at its deadline.
+pub(crate) fn timed_out(limits: ServerLimits) -> Response {
+    tracing::error!(
+        timeout_s = limits.request_timeout.as_secs_f64(),
+        "request timed out"
+    );
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"error": {"message": format!(
+            "the request took longer than {} s and was stopped; narrow it or retry",
+            limits.request_timeout.as_secs_f64()
+        )}})),
+    )
+        .into_response()
 }
 
 /// A panic in a handler becomes a 500 in the shared shape.

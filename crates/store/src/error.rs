@@ -34,3 +34,36 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    /// Whether this error is about the rows of the write rather than the
+    /// database as a whole: a limit (distinct values), a refused or invalid
+    /// batch, or the database rejecting a value (PostgreSQL's data and
+    /// integrity errors, SQLSTATE classes 22 and 23, e.g. a NUL in text;
+    /// SQLite's constraint, too-big and mismatch codes). A group of
+    /// submissions that fails this way is worth splitting to find the row;
+    /// any other error (connection, busy, disk) fails every part alike.
+    pub fn concerns_rows(&self) -> bool {
+        match self {
+            StoreError::Limit { .. }
+            | StoreError::InvalidBatch(_)
+            | StoreError::Refused(_)
+            | StoreError::Exists(_) => true,
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                let code = e.code().unwrap_or_default();
+                if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    // SQLite's extended result code; its low byte is the
+                    // primary code: 18 TOOBIG, 19 CONSTRAINT, 20 MISMATCH.
+                    code.parse::<i64>()
+                        .is_ok_and(|n| matches!(n & 0xff, 18..=20))
+                } else {
+                    code.starts_with("22") || code.starts_with("23")
+                }
+            }
+            StoreError::Database(
+                sqlx::Error::Encode(_) | sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_),
+            ) => true,
+            _ => false,
+        }
+    }
+}

@@ -857,16 +857,22 @@ async fn submit(
 }
 
 /// The public rate limits: `Err(seconds to wait)` when over.
-pub fn rate_check(_state: &AppState, _client: &str, _survey: &str) -> Result<(), u64> {
-    Ok(())
+pub fn rate_check(state: &AppState, client: &str, survey: &str) -> Result<(), u64> {
+    state
+        .public_limits
+        .check(client, survey)
+        .map_err(|limited| limited.retry_after_seconds)
 }
 
 /// Stores an answer once its transaction committed: `Err((status, seconds
 /// to wait))` when it was not.
 pub async fn commit(state: &AppState, response: NewResponse) -> Result<(), (StatusCode, u64)> {
-    state.store.write_responses(vec![response]).await.map(|_| ()).map_err(|e| {
-        tracing::error!(error = %e, "an answer was not stored");
-        (StatusCode::INTERNAL_SERVER_ERROR, 1)
+    state.committer.submit(response).await.map_err(|e| {
+        let status = e.status();
+        if status.is_server_error() && e.retry_after_seconds().is_none() {
+            tracing::error!(error = %e, "an answer was not stored");
+        }
+        (status, e.retry_after_seconds().unwrap_or(1))
     })
 }
 
