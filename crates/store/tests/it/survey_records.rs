@@ -1,7 +1,7 @@
 //! Collecting feedback: surveys versioned by their status, invitations
 //! (opt-outs and customers invited already skipped), what to send and to
-//! remind and response rates, on both backends, every change of a survey
-//! audited.
+//! remind, response rates, erasure and retention, on both backends, every
+//! change of a survey audited.
 
 use northstar_core::response::NewResponse;
 use northstar_core::{Dimension, DimensionValues};
@@ -771,6 +771,67 @@ async fn survey_limits(db: TestDb) {
     );
 }
 
+/// Erasing a customer deletes its invitations (they hold its address);
+/// its opt-out stays. Retention deletes the invitations made before the
+/// cutoff.
+async fn erasure_and_retention_remove_invitations(db: TestDb) {
+    let store = db.open().await;
+    let b = store.backend();
+    let id = b
+        .create_survey("pulse", "slug", "{}", "cx", 1)
+        .await
+        .unwrap();
+    let second = b
+        .create_survey("other", "slug-2", "{}", "cx", 1)
+        .await
+        .unwrap();
+    b.create_invitations(
+        id,
+        &[invite(id, "C1", "smb"), invite(id, "C2", "smb")],
+        100_000,
+        "cx",
+        1_000,
+    )
+    .await
+    .unwrap();
+    b.create_invitations(second, &[invite(second, "C1", "smb")], 100_000, "cx", 1_000)
+        .await
+        .unwrap();
+    b.create_invitations(id, &[invite(id, "C3", "smb")], 100_000, "cx", 50_000)
+        .await
+        .unwrap();
+    b.opt_out("c1@example.com", 1_500).await.unwrap();
+    let erased = store.erase_customer("C1").await.unwrap();
+    assert_eq!(erased.invitations, 2);
+    let left = |v: Vec<northstar_store::survey_records::Invitation>| -> Vec<String> {
+        v.into_iter().map(|i| i.customer_id).collect()
+    };
+    assert_eq!(left(b.invitations(id, 0, 100).await.unwrap()), ["C2", "C3"]);
+    assert!(b.invitations(second, 0, 100).await.unwrap().is_empty());
+    assert_eq!(
+        b.invitation_by_token(&format!("token-s{id}-C1"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        b.opted_out("c1@example.com").await.unwrap(),
+        "the opt-out stays"
+    );
+    assert_eq!(
+        store.erase_customer("C1").await.unwrap(),
+        Default::default()
+    );
+
+    let done = store.anonymise_before(10_000).await.unwrap();
+    assert_eq!(done.invitations, 1);
+    assert_eq!(left(b.invitations(id, 0, 100).await.unwrap()), ["C3"]);
+    assert_eq!(
+        store.anonymise_before(10_000).await.unwrap(),
+        Default::default()
+    );
+}
+
 crate::conformance!(
     surveys_version_by_status,
     invitations_skip_opted_out_and_already_invited,
@@ -778,4 +839,5 @@ crate::conformance!(
     send_and_remind_select_as_documented,
     response_rates_by_segment_and_channel,
     survey_limits,
+    erasure_and_retention_remove_invitations,
 );
