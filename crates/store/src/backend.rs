@@ -455,6 +455,8 @@ pub struct Erased {
     pub responses: u64,
     pub customers: u64,
     pub operations: u64,
+    /// Survey invitations (they hold the customer's address).
+    pub invitations: u64,
 }
 
 /// One batch of retention's anonymisation.
@@ -467,6 +469,9 @@ pub struct AnonymisedBatch {
     pub last: Option<String>,
     pub responses: u64,
     pub operations: u64,
+    /// Survey invitations made before the cutoff, deleted (at most the
+    /// batch's limit).
+    pub invitations: u64,
 }
 
 /// What a change of time zone (or a rebuild) did.
@@ -511,14 +516,15 @@ pub trait Backend:
     async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>>;
     /// Removes a customer's responses (their rollup counts decremented
     /// exactly, the delta logged like a write's), its customer record (and
-    /// its count per segment) and its operational records, in one
-    /// transaction.
+    /// its count per segment), its operational records, its pilot
+    /// assignments and its survey invitations, in one transaction.
     async fn erase_customer(&self, customer_id: &str) -> StoreResult<ErasureWritten>;
     /// Looks at up to `limit` responses submitted before `before_unix`,
     /// after the cursor `after` in the order of external_id, and
     /// clears customer_id, comment, order_id and attributes of those that
     /// still carry any; and clears customer_id of up to `limit` operational
-    /// records that occurred before it. Scores and dimensions stay, so
+    /// records that occurred before it; and deletes up to `limit` survey
+    /// invitations made before it. Scores and dimensions stay, so
     /// rollups do not change. The cursor makes a whole run read each old
     /// response once, however many were anonymised before.
     async fn anonymise_before(

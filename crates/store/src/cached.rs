@@ -716,11 +716,15 @@ impl Store for CachedStore {
                 .await?;
             total.responses += batch.responses;
             total.operations += batch.operations;
+            total.invitations += batch.invitations;
             let more_responses = batch.looked_at == u64::from(ANONYMISE_BATCH);
             if batch.last.is_some() {
                 after = batch.last;
             }
-            if !more_responses && batch.operations < u64::from(ANONYMISE_BATCH) {
+            if !more_responses
+                && batch.operations < u64::from(ANONYMISE_BATCH)
+                && batch.invitations < u64::from(ANONYMISE_BATCH)
+            {
                 return Ok(total);
             }
         }

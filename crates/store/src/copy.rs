@@ -358,6 +358,7 @@ pub async fn copy_all(
         copy_table::<Setting>(from, to, settings, observer).await?,
         copy_department_data(from, to, observer).await?,
         copy_value_data(from, to, observer).await?,
+        copy_survey_data(from, to, observer).await?,
         copy_table::<NewCustomer>(from, to, counts.customers, observer).await?,
         copy_table::<NewOperation>(from, to, counts.operations, observer).await?,
         copy_table::<NewResponse>(from, to, counts.responses, observer).await?,
@@ -400,6 +401,28 @@ async fn copy_value_data(
     let unchanged = if before == data { written } else { 0 };
     Ok(TableCopied {
         table: "value_records",
+        written: WriteSummary {
+            inserted: written - unchanged,
+            replaced: 0,
+            unchanged,
+        },
+    })
+}
+
+/// Surveys with their versions, invitations and opt-outs, copied in one
+/// transaction.
+async fn copy_survey_data(
+    from: &dyn Store,
+    to: &dyn Store,
+    observer: &mut dyn CopyObserver,
+) -> StoreResult<TableCopied> {
+    let data = from.backend().survey_data().await?;
+    let before = to.backend().survey_data().await?;
+    let written = to.backend().put_copied_survey_data(&data).await?;
+    observer.progress("survey_records", written, written);
+    let unchanged = if before == data { written } else { 0 };
+    Ok(TableCopied {
+        table: "survey_records",
         written: WriteSummary {
             inserted: written - unchanged,
             replaced: 0,
@@ -467,6 +490,11 @@ pub async fn compare(a: &dyn Store, b: &dyn Store) -> StoreResult<Comparison> {
         differences.push(
             "the business cases, their reviews, the pilots or their assignments differ".into(),
         );
+    }
+    questions += 1;
+    if a.backend().survey_data().await? != b.backend().survey_data().await? {
+        differences
+            .push("the surveys, their versions, the invitations or the opt-outs differ".into());
     }
     let mut queries = Vec::new();
     let groupings = std::iter::once(None)

@@ -128,14 +128,15 @@ pub trait Store: Send + Sync + 'static {
     async fn response(&self, external_id: &str) -> StoreResult<Option<NewResponse>>;
 
     /// Erases a customer: its responses (rollups decremented exactly, other
-    /// processes' caches follow), its customer record and its operational
-    /// records. Erasing again, or an unknown id, removes nothing.
+    /// processes' caches follow), its customer record, its operational
+    /// records and its survey invitations. Erasing again, or an unknown id,
+    /// removes nothing.
     async fn erase_customer(&self, customer_id: &str) -> StoreResult<Erased>;
 
     /// Retention: clears the personal fields (customer_id, comment,
     /// order_id, attributes) of responses submitted before `before_unix`,
-    /// and customer_id of operational records before it, in bounded
-    /// transactions. Scores and dimensions stay, so every figure and trend
+    /// and customer_id of operational records before it, and deletes the
+    /// survey invitations made before it, in bounded transactions. Scores and dimensions stay, so every figure and trend
     /// is unchanged while nothing links an old answer to a person.
     async fn anonymise_before(&self, before_unix: i64) -> StoreResult<Erased>;
 
@@ -304,8 +305,8 @@ pub async fn erase_customer_audited(
             action: "erase.customer".into(),
             target: reference.clone(),
             detail: format!(
-                "{} responses, {} customer records, {} operational records removed",
-                erased.responses, erased.customers, erased.operations
+                "{} responses, {} customer records, {} operational records, {} survey invitations removed",
+                erased.responses, erased.customers, erased.operations, erased.invitations
             ),
         })
         .await?;
@@ -329,8 +330,8 @@ pub async fn apply_retention_audited(
             action: "retention.apply".into(),
             target: format!("older than {months} months"),
             detail: format!(
-                "{} responses and {} operational records anonymised",
-                done.responses, done.operations
+                "{} responses and {} operational records anonymised, {} survey invitations removed",
+                done.responses, done.operations, done.invitations
             ),
         })
         .await?;

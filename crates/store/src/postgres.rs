@@ -528,6 +528,13 @@ impl PostgresStore {
             .bind(customer_id)
             .execute(&mut *tx)
             .await?;
+        // So do its survey invitations, which hold its address (its
+        // opt-out stays: only a hash of the address is kept).
+        erased.invitations = sqlx::query("DELETE FROM invitations WHERE customer_id = $1")
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         let removed_operations = sqlx::query(
             "DELETE FROM operations WHERE customer_id = $1 \
              RETURNING order_id, department, measure, value, target",
@@ -1617,6 +1624,18 @@ impl Backend for PostgresStore {
             "UPDATE operations SET customer_id = NULL WHERE (department, order_id, measure) IN \
              (SELECT department, order_id, measure FROM operations WHERE occurred_unix < $1 \
              AND customer_id IS NOT NULL LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(before_unix)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // Survey invitations hold an address and name a customer: those
+        // made before the cutoff go (their answers stay, anonymised above;
+        // response rates before the cutoff go with them).
+        batch.invitations = sqlx::query(
+            "DELETE FROM invitations WHERE id IN \
+             (SELECT id FROM invitations WHERE created_unix < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
         )
         .bind(before_unix)
         .bind(i64::from(limit))

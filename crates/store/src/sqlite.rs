@@ -850,6 +850,13 @@ impl Backend for SqliteStore {
             .bind(customer_id)
             .execute(&mut *tx)
             .await?;
+        // So do its survey invitations, which hold its address (its
+        // opt-out stays: only a hash of the address is kept).
+        erased.invitations = sqlx::query("DELETE FROM invitations WHERE customer_id = ?1")
+            .bind(customer_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         let removed_operations = sqlx::query(
             "DELETE FROM operations WHERE customer_id = ?1 \
              RETURNING order_id, department, measure, value, target",
@@ -985,6 +992,17 @@ impl Backend for SqliteStore {
         batch.operations = sqlx::query(
             "UPDATE operations SET customer_id = NULL WHERE rowid IN (SELECT rowid FROM operations \
              WHERE occurred_unix < ?1 AND customer_id IS NOT NULL LIMIT ?2)",
+        )
+        .bind(before_unix)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // Survey invitations hold an address and name a customer: those
+        // made before the cutoff go (their answers stay, anonymised above;
+        // response rates before the cutoff go with them).
+        batch.invitations = sqlx::query(
+            "DELETE FROM invitations WHERE id IN (SELECT id FROM invitations WHERE created_unix < ?1 LIMIT ?2)",
         )
         .bind(before_unix)
         .bind(i64::from(limit))

@@ -1,7 +1,7 @@
 //! Collecting feedback: surveys versioned by their status, invitations
 //! (opt-outs and customers invited already skipped), what to send and to
-//! remind and response rates, on both backends, every change of a survey
-//! audited.
+//! remind, response rates, erasure, retention and `copy`, on both backends,
+//! every change of a survey audited.
 
 use northstar_core::response::NewResponse;
 use northstar_core::{Dimension, DimensionValues};
@@ -771,6 +771,161 @@ async fn survey_limits(db: TestDb) {
     );
 }
 
+/// Erasing a customer deletes its invitations (they hold its address);
+/// its opt-out stays. Retention deletes the invitations made before the
+/// cutoff.
+async fn erasure_and_retention_remove_invitations(db: TestDb) {
+    let store = db.open().await;
+    let b = store.backend();
+    let id = b
+        .create_survey("pulse", "slug", "{}", "cx", 1)
+        .await
+        .unwrap();
+    let second = b
+        .create_survey("other", "slug-2", "{}", "cx", 1)
+        .await
+        .unwrap();
+    b.create_invitations(
+        id,
+        &[invite(id, "C1", "smb"), invite(id, "C2", "smb")],
+        100_000,
+        "cx",
+        1_000,
+    )
+    .await
+    .unwrap();
+    b.create_invitations(second, &[invite(second, "C1", "smb")], 100_000, "cx", 1_000)
+        .await
+        .unwrap();
+    b.create_invitations(id, &[invite(id, "C3", "smb")], 100_000, "cx", 50_000)
+        .await
+        .unwrap();
+    b.opt_out("c1@example.com", 1_500).await.unwrap();
+    let erased = store.erase_customer("C1").await.unwrap();
+    assert_eq!(erased.invitations, 2);
+    let left = |v: Vec<northstar_store::survey_records::Invitation>| -> Vec<String> {
+        v.into_iter().map(|i| i.customer_id).collect()
+    };
+    assert_eq!(left(b.invitations(id, 0, 100).await.unwrap()), ["C2", "C3"]);
+    assert!(b.invitations(second, 0, 100).await.unwrap().is_empty());
+    assert_eq!(
+        b.invitation_by_token(&format!("token-s{id}-C1"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        b.opted_out("c1@example.com").await.unwrap(),
+        "the opt-out stays"
+    );
+    assert_eq!(
+        store.erase_customer("C1").await.unwrap(),
+        Default::default()
+    );
+
+    let done = store.anonymise_before(10_000).await.unwrap();
+    assert_eq!(done.invitations, 1);
+    assert_eq!(left(b.invitations(id, 0, 100).await.unwrap()), ["C3"]);
+    assert_eq!(
+        store.anonymise_before(10_000).await.unwrap(),
+        Default::default()
+    );
+}
+
+/// `copy` carries surveys, versions, invitations (with their token hashes
+/// and what happened to them) and opt-outs with their ids; ids made after
+/// the copy continue after them; `compare` sees a difference.
+async fn survey_records_are_copied(db: TestDb) {
+    let source_db = TestDb::sqlite();
+    let source = source_db.open().await;
+    let target = db.open().await;
+    let b = source.backend();
+    let first = b
+        .create_survey("pulse", "slug", "{\"v\":1}", "cx", 10)
+        .await
+        .unwrap();
+    let second = b
+        .create_survey("other", "slug-2", "{}", "cx", 11)
+        .await
+        .unwrap();
+    b.set_survey_status(first, SurveyStatus::Live, "cx", 12)
+        .await
+        .unwrap();
+    b.update_survey(first, "{\"v\":2}", "cx", 13).await.unwrap();
+    b.opt_out("x@example.com", 14).await.unwrap();
+    b.create_invitations(
+        first,
+        &[invite(first, "C1", "smb"), invite(first, "C2", "")],
+        10_000,
+        "cx",
+        20,
+    )
+    .await
+    .unwrap();
+    let ids: Vec<i64> = b
+        .invitations(first, 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    b.mark_invitations_sent(&ids, false, 30).await.unwrap();
+    b.mark_invitations_sent(&ids[..1], true, 40).await.unwrap();
+    b.mark_invitation_opened(ids[1], 50).await.unwrap();
+    // 2 surveys, 3 versions, 2 invitations, 1 opt-out.
+    let rows = 8;
+    for run in 0..2u64 {
+        let copied = northstar_store::copy::copy_all(&*source, &*target, &mut |_, _, _| {})
+            .await
+            .unwrap();
+        let t = copied.iter().find(|t| t.table == "survey_records").unwrap();
+        assert_eq!(t.written.accepted(), rows);
+        assert_eq!(t.written.unchanged, run * rows);
+        let cmp = northstar_store::copy::compare(&*source, &*target)
+            .await
+            .unwrap();
+        assert!(cmp.identical(), "{cmp:?}");
+    }
+    let t = target.backend();
+    let copied = t.survey_data().await.unwrap();
+    assert_eq!(copied, b.survey_data().await.unwrap());
+    assert_eq!(copied.rows(), rows);
+    assert_eq!(
+        copied.surveys.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [first, second]
+    );
+    assert_eq!(
+        t.invitations(first, 0, 10).await.unwrap(),
+        b.invitations(first, 0, 10).await.unwrap()
+    );
+    assert!(t.opted_out("X@example.com").await.unwrap());
+    assert_eq!(
+        t.invitation_by_token(&format!("token-s{first}-C1"))
+            .await
+            .unwrap()
+            .map(|i| i.id),
+        Some(ids[0])
+    );
+    let third = t
+        .create_survey("third", "slug-3", "{}", "cx", 60)
+        .await
+        .unwrap();
+    assert!(third > second);
+    t.create_invitations(first, &[invite(first, "C3", "smb")], 10_000, "cx", 61)
+        .await
+        .unwrap();
+    let made = t.invitations(first, ids[1], 10).await.unwrap();
+    assert_eq!(made.len(), 1);
+    assert!(made[0].id > ids[1]);
+    let cmp = northstar_store::copy::compare(&*source, &*target)
+        .await
+        .unwrap();
+    assert_eq!(
+        cmp.differences,
+        ["the surveys, their versions, the invitations or the opt-outs differ"]
+    );
+}
+
 crate::conformance!(
     surveys_version_by_status,
     invitations_skip_opted_out_and_already_invited,
@@ -778,4 +933,6 @@ crate::conformance!(
     send_and_remind_select_as_documented,
     response_rates_by_segment_and_channel,
     survey_limits,
+    erasure_and_retention_remove_invitations,
+    survey_records_are_copied,
 );
