@@ -214,6 +214,107 @@ pub struct MetricReport {
     /// department, segment and channel), no breakdown: the summary their
     /// role may see, not the request's filter applied to other departments.
     pub organisation: Option<Figure>,
+    /// How the answers were collected, when they come from surveys that
+    /// sent invitations: each survey's response rate (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub collection: Option<Collection>,
+}
+
+/// The invitations behind a figure: per survey, invited, sent, answered
+/// and the response rate, with the methodology card's link.
+#[derive(Debug, Clone, Serialize)]
+pub struct Collection {
+    pub surveys: Vec<SurveyCollection>,
+    pub method: &'static str,
+    /// The methodology card of this figure.
+    pub methodology: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SurveyCollection {
+    pub survey: String,
+    pub version: i64,
+    pub invited: u64,
+    pub sent: u64,
+    pub opened: u64,
+    pub answered: u64,
+    /// answered ÷ invited (AAPOR RR1).
+    pub response_rate: Option<f64>,
+}
+
+/// The response-rate method every provenance names.
+pub const RESPONSE_RATE_METHOD: &str = "response rate = answered ÷ invited (AAPOR RR1: every invited customer counts as eligible, so invitations not sent yet lower it); invitations created in the period";
+
+/// The collection behind a selection: the surveys its filter names (or
+/// every survey, without a survey filter) with invitations created in the
+/// selection's period.
+pub async fn collection(
+    store: &dyn Store,
+    selection: &Selection,
+    metric: Metric,
+) -> Result<Option<Collection>, ApiError> {
+    let named: Vec<&str> = selection
+        .filter
+        .iter()
+        .filter(|(d, _)| *d == Dimension::Survey)
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let backend = store.backend();
+    // Invitations are dated in UTC; the period's days bound them.
+    let from_unix = selection.from.map_or(0, |d| i64::from(d) * 86_400);
+    let to_unix = selection
+        .to
+        .map_or(i64::MAX, |d| (i64::from(d) + 1) * 86_400);
+    let mut surveys = Vec::new();
+    for s in backend.surveys().await? {
+        if !named.is_empty() && !named.contains(&s.name.as_str()) {
+            continue;
+        }
+        let cells = backend.response_rates(s.id, from_unix, to_unix).await?;
+        let (mut invited, mut sent, mut opened, mut answered) = (0, 0, 0, 0);
+        for c in &cells {
+            invited += c.invited;
+            sent += c.sent;
+            opened += c.opened;
+            answered += c.answered;
+        }
+        if invited == 0 {
+            continue;
+        }
+        surveys.push(SurveyCollection {
+            survey: s.name,
+            version: s.current_version,
+            invited,
+            sent,
+            opened,
+            answered,
+            response_rate: Some(answered as f64 / invited as f64),
+        });
+    }
+    if surveys.is_empty() {
+        return Ok(None);
+    }
+    let mut pairs: Vec<(String, String)> = vec![("metric".into(), metric.as_str().into())];
+    for (d, v) in &selection.filter {
+        if selection.restricted_to.is_none() || *d != Dimension::Department {
+            pairs.push((d.as_str().into(), v.clone()));
+        }
+    }
+    if let Some(f) = selection.from {
+        pairs.push(("from".into(), calendar::day_label(f)));
+    }
+    if let Some(t) = selection.to {
+        pairs.push(("to".into(), calendar::day_label(t)));
+    }
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    Ok(Some(Collection {
+        surveys,
+        method: RESPONSE_RATE_METHOD,
+        methodology: format!("/methodology?{query}"),
+    }))
 }
 
 impl Selection {

@@ -1251,7 +1251,7 @@ macro_rules! survey_records {
                          WHERE segment IS NOT NULL AND customer_id IN ({})",
                         placeholders.join(", ")
                     );
-                    let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+                    let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
                     for id in chunk {
                         query = query.bind(id);
                     }

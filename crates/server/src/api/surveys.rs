@@ -1052,8 +1052,7 @@ fn day_param(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
         .map(|s| {
             s.parse::<jiff::civil::Date>()
                 .ok()
-                .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
-                .map(|z| z.timestamp().as_second())
+                .map(|d| i64::from(northstar_core::calendar::day_of_date(d)) * 86_400)
                 .ok_or_else(|| ApiError::parameter(name, format!("{s:?} is not a date (YYYY-MM-DD)")))
         })
         .transpose()
