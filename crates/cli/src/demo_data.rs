@@ -410,7 +410,10 @@ pub fn write(dir: &Path, responses: u64, seed: u64) -> Result<DemoFiles> {
             &churned_on.map(date).transpose()?.unwrap_or_default(),
             // Contact details for the demo's survey invitations (no draw
             // from the generator: the rest of the data stays as it was).
-            &format!("{}@customers.demo.northstar.test", c.id.to_ascii_lowercase()),
+            &format!(
+                "{}@customers.demo.northstar.test",
+                c.id.to_ascii_lowercase()
+            ),
             if c.region == "east" { "de" } else { "en" },
         ])?;
     }

@@ -120,15 +120,31 @@ pub async fn set_up(store: Arc<dyn Store>) -> Result<bool, ApiError> {
     let sent_at = unix("2026-10-05T08:00:00Z")?;
     let reminded_at = unix("2026-10-12T08:00:00Z")?;
 
-    let delivery = surveys::create(&state, &cx, &delivery_definition()?, unix("2026-09-01T09:00:00Z")?).await?;
+    let delivery = surveys::create(
+        &state,
+        &cx,
+        &delivery_definition()?,
+        unix("2026-09-01T09:00:00Z")?,
+    )
+    .await?;
     backend
-        .set_survey_status(delivery, SurveyStatus::Live, &cx.who, unix("2026-09-01T09:30:00Z")?)
+        .set_survey_status(
+            delivery,
+            SurveyStatus::Live,
+            &cx.who,
+            unix("2026-09-01T09:30:00Z")?,
+        )
         .await?;
 
     let definition = support_definition()?;
     let id = surveys::create(&state, &cx, &definition, unix("2026-09-28T09:00:00Z")?).await?;
     backend
-        .set_survey_status(id, SurveyStatus::Live, &cx.who, unix("2026-10-05T07:00:00Z")?)
+        .set_survey_status(
+            id,
+            SurveyStatus::Live,
+            &cx.who,
+            unix("2026-10-05T07:00:00Z")?,
+        )
         .await?;
     let survey = backend
         .survey(id)
@@ -179,7 +195,14 @@ pub async fn set_up(store: Arc<dyn Store>) -> Result<bool, ApiError> {
             form.insert("nps".to_string(), vec![nps.to_string()]);
             form.insert(
                 "fcr".to_string(),
-                vec![if rng.f64() < 0.45 + 0.05 * f64::from(nps) { "yes" } else { "no" }.to_string()],
+                vec![
+                    if rng.f64() < 0.45 + 0.05 * f64::from(nps) {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                    .to_string(),
+                ],
             );
             form.insert(
                 "support_quality".to_string(),
@@ -215,7 +238,9 @@ pub async fn set_up(store: Arc<dyn Store>) -> Result<bool, ApiError> {
         backend.mark_invitations_sent(chunk, false, sent_at).await?;
     }
     for chunk in reminded.chunks(1_000) {
-        backend.mark_invitations_sent(chunk, true, reminded_at).await?;
+        backend
+            .mark_invitations_sent(chunk, true, reminded_at)
+            .await?;
     }
     for chunk in answers.chunks(5_000) {
         store.write_responses(chunk.to_vec()).await?;

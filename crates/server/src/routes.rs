@@ -381,7 +381,12 @@ fn table() -> Vec<(RouteSpec, Handler)> {
             post(views::pilot::start),
         ),
         // Survey programs (issue 12): pages.
-        spec(Method::GET, "/surveys", Needs(ViewSummaries), get(views::surveys::list)),
+        spec(
+            Method::GET,
+            "/surveys",
+            Needs(ViewSummaries),
+            get(views::surveys::list),
+        ),
         spec(
             Method::POST,
             "/surveys",
@@ -390,9 +395,26 @@ fn table() -> Vec<(RouteSpec, Handler)> {
                 api::surveys::MAX_SURVEY_BODY_BYTES * 2,
             )),
         ),
-        with_example(Method::GET, "/surveys/{id}", "/surveys/1", Needs(ViewSummaries), get(views::surveys::page)),
-        with_example(Method::GET, "/surveys/{id}/methodology", "/surveys/1/methodology", Needs(ViewSummaries), get(views::methodology::survey_card)),
-        spec(Method::GET, "/methodology", Needs(ViewSummaries), get(views::methodology::page)),
+        with_example(
+            Method::GET,
+            "/surveys/{id}",
+            "/surveys/1",
+            Needs(ViewSummaries),
+            get(views::surveys::page),
+        ),
+        with_example(
+            Method::GET,
+            "/surveys/{id}/methodology",
+            "/surveys/1/methodology",
+            Needs(ViewSummaries),
+            get(views::methodology::survey_card),
+        ),
+        spec(
+            Method::GET,
+            "/methodology",
+            Needs(ViewSummaries),
+            get(views::methodology::page),
+        ),
         with_example(
             Method::POST,
             "/surveys/{id}",
@@ -402,7 +424,13 @@ fn table() -> Vec<(RouteSpec, Handler)> {
                 api::surveys::MAX_SURVEY_BODY_BYTES * 2,
             )),
         ),
-        with_example(Method::POST, "/surveys/{id}/status", "/surveys/1/status", Needs(ManageSurveys), post(views::surveys::status)),
+        with_example(
+            Method::POST,
+            "/surveys/{id}/status",
+            "/surveys/1/status",
+            Needs(ManageSurveys),
+            post(views::surveys::status),
+        ),
         with_example(
             Method::POST,
             "/surveys/{id}/invitations",
@@ -412,21 +440,51 @@ fn table() -> Vec<(RouteSpec, Handler)> {
                 api::surveys::MAX_CONTACTS_BODY_BYTES,
             )),
         ),
-        with_example(Method::POST, "/surveys/{id}/send", "/surveys/1/send", Needs(ManageSurveys), post(views::surveys::send)),
-        with_example(Method::POST, "/surveys/{id}/remind", "/surveys/1/remind", Needs(ManageSurveys), post(views::surveys::remind)),
+        with_example(
+            Method::POST,
+            "/surveys/{id}/send",
+            "/surveys/1/send",
+            Needs(ManageSurveys),
+            post(views::surveys::send),
+        ),
+        with_example(
+            Method::POST,
+            "/surveys/{id}/remind",
+            "/surveys/1/remind",
+            Needs(ManageSurveys),
+            post(views::surveys::remind),
+        ),
         // Hosted survey pages: public, the token or slug is the key.
-        with_example(Method::GET, "/s/{token}", "/s/00000000000000000000000000000000", Public, get(views::survey_form::invitation_form)),
+        with_example(
+            Method::GET,
+            "/s/{token}",
+            "/s/00000000000000000000000000000000",
+            Public,
+            get(views::survey_form::invitation_form),
+        ),
         with_example(
             Method::POST,
             "/s/{token}",
             "/s/00000000000000000000000000000000",
             Public,
-            post(views::survey_form::submit_invitation).layer(axum::extract::DefaultBodyLimit::max(
-                views::survey_form::MAX_FORM_BYTES,
-            )),
+            post(views::survey_form::submit_invitation).layer(
+                axum::extract::DefaultBodyLimit::max(views::survey_form::MAX_FORM_BYTES),
+            ),
         ),
-        with_example(Method::GET, "/s/{token}/thanks", "/s/00000000000000000000000000000000/thanks", Public, get(views::survey_form::invitation_thanks)),
-        with_example(Method::GET, "/s/a/{slug}", "/s/a/00000000000000000000", Public, get(views::survey_form::anonymous_form)),
+        with_example(
+            Method::GET,
+            "/s/{token}/thanks",
+            "/s/00000000000000000000000000000000/thanks",
+            Public,
+            get(views::survey_form::invitation_thanks),
+        ),
+        with_example(
+            Method::GET,
+            "/s/a/{slug}",
+            "/s/a/00000000000000000000",
+            Public,
+            get(views::survey_form::anonymous_form),
+        ),
         with_example(
             Method::POST,
             "/s/a/{slug}",
@@ -436,8 +494,20 @@ fn table() -> Vec<(RouteSpec, Handler)> {
                 views::survey_form::MAX_FORM_BYTES,
             )),
         ),
-        with_example(Method::GET, "/s/a/{slug}/thanks", "/s/a/00000000000000000000/thanks", Public, get(views::survey_form::anonymous_thanks)),
-        with_example(Method::GET, "/opt-out/{token}", "/opt-out/00000000000000000000000000000000", Public, get(views::survey_form::opt_out_confirm)),
+        with_example(
+            Method::GET,
+            "/s/a/{slug}/thanks",
+            "/s/a/00000000000000000000/thanks",
+            Public,
+            get(views::survey_form::anonymous_thanks),
+        ),
+        with_example(
+            Method::GET,
+            "/opt-out/{token}",
+            "/opt-out/00000000000000000000000000000000",
+            Public,
+            get(views::survey_form::opt_out_confirm),
+        ),
         with_example(
             Method::POST,
             "/opt-out/{token}",
@@ -448,15 +518,28 @@ fn table() -> Vec<(RouteSpec, Handler)> {
             )),
         ),
         spec(Method::GET, "/widget.js", Public, get(api::widget::script)),
-        with_example(Method::GET, "/api/v1/public/widget/{slug}", "/api/v1/public/widget/00000000000000000000", Public, get(api::widget::config)),
-        with_example(Method::OPTIONS, "/api/v1/public/widget/{slug}", "/api/v1/public/widget/00000000000000000000", Public, axum::routing::options(api::widget::preflight)),
+        with_example(
+            Method::GET,
+            "/api/v1/public/widget/{slug}",
+            "/api/v1/public/widget/00000000000000000000",
+            Public,
+            get(api::widget::config),
+        ),
+        with_example(
+            Method::OPTIONS,
+            "/api/v1/public/widget/{slug}",
+            "/api/v1/public/widget/00000000000000000000",
+            Public,
+            axum::routing::options(api::widget::preflight),
+        ),
         with_example(
             Method::POST,
             "/api/v1/public/widget/{slug}",
             "/api/v1/public/widget/00000000000000000000",
             Public,
-            post(api::widget::answer)
-                .layer(axum::extract::DefaultBodyLimit::max(api::widget::MAX_WIDGET_BYTES)),
+            post(api::widget::answer).layer(axum::extract::DefaultBodyLimit::max(
+                api::widget::MAX_WIDGET_BYTES,
+            )),
         ),
         spec(
             Method::GET,
@@ -593,46 +676,68 @@ fn table() -> Vec<(RouteSpec, Handler)> {
             api::departments::with_record_limit(post(api::business_cases::post_decision)),
         ),
         // Survey programs (issue 12): the API.
-        spec(Method::GET, "/api/v1/surveys", Needs(ViewSummaries), get(api::surveys::get_surveys)),
+        spec(
+            Method::GET,
+            "/api/v1/surveys",
+            Needs(ViewSummaries),
+            get(api::surveys::get_surveys),
+        ),
         spec(
             Method::POST,
             "/api/v1/surveys",
             Needs(ManageSurveys),
-            post(api::surveys::post_survey)
-                .layer(axum::extract::DefaultBodyLimit::max(api::surveys::MAX_SURVEY_BODY_BYTES)),
+            post(api::surveys::post_survey).layer(axum::extract::DefaultBodyLimit::max(
+                api::surveys::MAX_SURVEY_BODY_BYTES,
+            )),
         ),
         spec(
             Method::POST,
             "/api/v1/surveys/import",
             Needs(ManageSurveys),
-            post(api::surveys::post_import)
-                .layer(axum::extract::DefaultBodyLimit::max(api::surveys::MAX_SURVEY_BODY_BYTES)),
+            post(api::surveys::post_import).layer(axum::extract::DefaultBodyLimit::max(
+                api::surveys::MAX_SURVEY_BODY_BYTES,
+            )),
         ),
-        with_example(Method::GET, "/api/v1/surveys/{id}", "/api/v1/surveys/1", Needs(ViewSummaries), get(api::surveys::get_survey)),
+        with_example(
+            Method::GET,
+            "/api/v1/surveys/{id}",
+            "/api/v1/surveys/1",
+            Needs(ViewSummaries),
+            get(api::surveys::get_survey),
+        ),
         with_example(
             Method::PUT,
             "/api/v1/surveys/{id}",
             "/api/v1/surveys/1",
             Needs(ManageSurveys),
-            axum::routing::put(api::surveys::put_survey)
-                .layer(axum::extract::DefaultBodyLimit::max(api::surveys::MAX_SURVEY_BODY_BYTES)),
+            axum::routing::put(api::surveys::put_survey).layer(
+                axum::extract::DefaultBodyLimit::max(api::surveys::MAX_SURVEY_BODY_BYTES),
+            ),
         ),
         with_example(
             Method::POST,
             "/api/v1/surveys/{id}/status",
             "/api/v1/surveys/1/status",
             Needs(ManageSurveys),
-            post(api::surveys::post_status)
-                .layer(axum::extract::DefaultBodyLimit::max(api::surveys::MAX_SURVEY_BODY_BYTES)),
+            post(api::surveys::post_status).layer(axum::extract::DefaultBodyLimit::max(
+                api::surveys::MAX_SURVEY_BODY_BYTES,
+            )),
         ),
-        with_example(Method::GET, "/api/v1/surveys/{id}/export", "/api/v1/surveys/1/export", Needs(ViewSummaries), get(api::surveys::get_export)),
+        with_example(
+            Method::GET,
+            "/api/v1/surveys/{id}/export",
+            "/api/v1/surveys/1/export",
+            Needs(ViewSummaries),
+            get(api::surveys::get_export),
+        ),
         with_example(
             Method::POST,
             "/api/v1/surveys/{id}/invitations",
             "/api/v1/surveys/1/invitations",
             Needs(ManageSurveys),
-            post(api::surveys::post_invitations)
-                .layer(axum::extract::DefaultBodyLimit::max(api::surveys::MAX_CONTACTS_BODY_BYTES)),
+            post(api::surveys::post_invitations).layer(axum::extract::DefaultBodyLimit::max(
+                api::surveys::MAX_CONTACTS_BODY_BYTES,
+            )),
         ),
         with_example(
             Method::GET,
@@ -641,16 +746,29 @@ fn table() -> Vec<(RouteSpec, Handler)> {
             NeedsAll(&[ManageSurveys, Export, ViewPersonalData]),
             get(api::surveys::get_invitations_csv),
         ),
-        with_example(Method::POST, "/api/v1/surveys/{id}/send", "/api/v1/surveys/1/send", Needs(ManageSurveys), post(api::surveys::post_send)),
+        with_example(
+            Method::POST,
+            "/api/v1/surveys/{id}/send",
+            "/api/v1/surveys/1/send",
+            Needs(ManageSurveys),
+            post(api::surveys::post_send),
+        ),
         with_example(
             Method::POST,
             "/api/v1/surveys/{id}/reminders",
             "/api/v1/surveys/1/reminders",
             Needs(ManageSurveys),
-            post(api::surveys::post_reminders)
-                .layer(axum::extract::DefaultBodyLimit::max(api::surveys::MAX_SURVEY_BODY_BYTES)),
+            post(api::surveys::post_reminders).layer(axum::extract::DefaultBodyLimit::max(
+                api::surveys::MAX_SURVEY_BODY_BYTES,
+            )),
         ),
-        with_example(Method::GET, "/api/v1/surveys/{id}/response-rates", "/api/v1/surveys/1/response-rates", Needs(ViewSummaries), get(api::surveys::get_rates)),
+        with_example(
+            Method::GET,
+            "/api/v1/surveys/{id}/response-rates",
+            "/api/v1/surveys/1/response-rates",
+            Needs(ViewSummaries),
+            get(api::surveys::get_rates),
+        ),
         spec(
             Method::GET,
             "/api/v1/pilots",

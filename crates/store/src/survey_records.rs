@@ -616,8 +616,11 @@ pub trait SurveyRecords: Send + Sync {
     /// The customers of a segment whose record names an e-mail address
     /// (the `email` attribute of a customers file, and `language` when
     /// given), by customer id, at most `limit`.
-    async fn customer_contacts(&self, segment: &str, limit: usize)
-    -> StoreResult<Vec<CustomerContact>>;
+    async fn customer_contacts(
+        &self,
+        segment: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<CustomerContact>>;
     /// The stored segment of each of these customers that has one (ids
     /// without a record or a segment are left out).
     async fn customer_segments_of(&self, ids: &[String]) -> StoreResult<Vec<(String, String)>>;

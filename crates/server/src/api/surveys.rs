@@ -15,8 +15,7 @@ use axum::response::{IntoResponse, Response};
 use northstar_core::field::FieldError;
 use northstar_core::survey::SurveyDefinition;
 use northstar_store::survey_records::{
-    self as records, Invitation, InvitationsCreated, NewInvitation, RateCell, Survey,
-    SurveyStatus,
+    self as records, Invitation, InvitationsCreated, NewInvitation, RateCell, Survey, SurveyStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -196,9 +195,7 @@ pub async fn list(state: &AppState, principal: &Principal) -> Result<Vec<SurveyS
             department: d.department.clone(),
             languages: d.languages.clone(),
             questions: d.questions.len(),
-            anonymous_link: d
-                .anonymous_links
-                .then(|| format!("/s/a/{}", s.public_slug)),
+            anonymous_link: d.anonymous_links.then(|| format!("/s/a/{}", s.public_slug)),
             name: s.name,
         });
     }
@@ -222,7 +219,11 @@ pub async fn get_survey(
     Ok(Json(view(&state, &principal, id).await?))
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize, what: &str) -> Result<Bytes, ApiError> {
+fn body_bytes(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+    what: &str,
+) -> Result<Bytes, ApiError> {
     body.map_err(|e| match e {
         BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge(format!(
             "the body is larger than {} KiB; a {what} is at most that",
@@ -235,8 +236,8 @@ fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize, what: &str) -> 
 /// A definition from JSON: a bare definition or an export (whose
 /// `definition` is used).
 pub fn definition_from_json(bytes: &[u8]) -> Result<SurveyDefinition, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::BadBody(format!("not JSON: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::BadBody(format!("not JSON: {e}")))?;
     let inner = match value.get("format") {
         Some(serde_json::Value::String(f)) if f == EXPORT_FORMAT => value
             .get("definition")
@@ -282,7 +283,13 @@ pub async fn create(
     Ok(state
         .store
         .backend()
-        .create_survey(&definition.name, &slug, &document_of(definition)?, &principal.who, now)
+        .create_survey(
+            &definition.name,
+            &slug,
+            &document_of(definition)?,
+            &principal.who,
+            now,
+        )
         .await?)
 }
 
@@ -320,7 +327,10 @@ pub async fn post_survey(
     let bytes = body_bytes(body, MAX_SURVEY_BODY_BYTES, "survey")?;
     let definition = definition_from_json(&bytes)?;
     let id = create(&state, &principal, &definition, now_unix()).await?;
-    Ok((StatusCode::CREATED, Json(view(&state, &principal, id).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&state, &principal, id).await?),
+    ))
 }
 
 /// `PUT /api/v1/surveys/{id}`: a new definition.
@@ -371,8 +381,11 @@ pub async fn post_status(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SurveyView>, ApiError> {
     let bytes = body_bytes(body, MAX_SURVEY_BODY_BYTES, "status change")?;
-    let body: StatusBody = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::BadBody(format!("not a status change ({{\"status\": \"live\"}}): {e}")))?;
+    let body: StatusBody = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::BadBody(format!(
+            "not a status change ({{\"status\": \"live\"}}): {e}"
+        ))
+    })?;
     set_status(&state, &principal, id, &body.status).await?;
     Ok(Json(view(&state, &principal, id).await?))
 }
@@ -417,7 +430,8 @@ pub async fn get_export(
         definition,
         versions,
     };
-    let body = serde_json::to_vec_pretty(&export).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let body =
+        serde_json::to_vec_pretty(&export).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/json".to_string()),
@@ -448,7 +462,12 @@ pub async fn import(
     principal: &Principal,
     definition: &SurveyDefinition,
 ) -> Result<Imported, ApiError> {
-    match state.store.backend().survey_by_name(&definition.name).await? {
+    match state
+        .store
+        .backend()
+        .survey_by_name(&definition.name)
+        .await?
+    {
         None => {
             let id = create(state, principal, definition, now_unix()).await?;
             Ok(Imported {
@@ -551,21 +570,36 @@ fn check_contact(
 ) -> Result<(String, String), FieldError> {
     use std::str::FromStr;
     if c.customer_id.trim().is_empty() {
-        return Err(FieldError::new("customer_id", "is empty", "give the customer's id"));
+        return Err(FieldError::new(
+            "customer_id",
+            "is empty",
+            "give the customer's id",
+        ));
     }
-    northstar_core::field::within("customer_id", c.customer_id.trim(), northstar_core::field::ID_LIMIT)?;
+    northstar_core::field::within(
+        "customer_id",
+        c.customer_id.trim(),
+        northstar_core::field::ID_LIMIT,
+    )?;
     let email = c.email.trim().to_ascii_lowercase();
-    if email.len() > records::MAX_EMAIL_BYTES
-        || lettre::Address::from_str(&email).is_err()
-    {
+    if email.len() > records::MAX_EMAIL_BYTES || lettre::Address::from_str(&email).is_err() {
         return Err(FieldError::new(
             "email",
             format!("{:?} is not an e-mail address", c.email.trim()),
             "write one address such as ana@example.com",
         ));
     }
-    let language = match c.language.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
-        None => definition.languages.first().cloned().unwrap_or_else(|| "en".into()),
+    let language = match c
+        .language
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        None => definition
+            .languages
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "en".into()),
         Some(l) => definition
             .languages
             .iter()
@@ -575,7 +609,10 @@ fn check_contact(
                 FieldError::new(
                     "language",
                     format!("{l:?} is not one of the survey's languages"),
-                    format!("use one of {}, or leave it empty for the default", definition.languages.join(", ")),
+                    format!(
+                        "use one of {}, or leave it empty for the default",
+                        definition.languages.join(", ")
+                    ),
                 )
             })?,
     };
@@ -594,9 +631,11 @@ pub fn contacts_from_csv(
         .map_err(|e| ApiError::BadBody(format!("line 1: {e}")))?
         .clone();
     let find = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case(name))
+        headers.iter().position(|h| {
+            h.trim()
+                .trim_start_matches('\u{feff}')
+                .eq_ignore_ascii_case(name)
+        })
     };
     let (Some(id_col), Some(email_col)) = (find("customer_id"), find("email")) else {
         return Err(ApiError::BadBody(format!(
@@ -658,9 +697,9 @@ pub async fn invite(
 ) -> Result<InvitationReport, ApiError> {
     let (survey, definition) = load(state, principal, id).await?;
     if survey.status == SurveyStatus::Closed {
-        return Err(ApiError::Store(northstar_store::StoreError::Refused(format!(
-            "survey {:?} is closed; reopen it to invite", survey.name
-        ))));
+        return Err(ApiError::Store(northstar_store::StoreError::Refused(
+            format!("survey {:?} is closed; reopen it to invite", survey.name),
+        )));
     }
     let days = link_days.unwrap_or(DEFAULT_LINK_DAYS);
     if !(1..=MAX_LINK_DAYS).contains(&days) {
@@ -781,9 +820,7 @@ pub async fn post_invitations(
                     .collect()
             }
             _ => {
-                return Err(ApiError::BadBody(
-                    "give either segment or contacts".into(),
-                ));
+                return Err(ApiError::BadBody("give either segment or contacts".into()));
             }
         };
         invite(&state, &principal, id, contacts, Vec::new(), body.link_days).await?
@@ -848,9 +885,13 @@ pub async fn send_round(
 ) -> Result<SendReport, ApiError> {
     let (survey, definition) = load(state, principal, id).await?;
     if survey.status != SurveyStatus::Live {
-        return Err(ApiError::Store(northstar_store::StoreError::Refused(format!(
-            "survey {:?} is {}; open it (live) before sending", survey.name, survey.status.as_str()
-        ))));
+        return Err(ApiError::Store(northstar_store::StoreError::Refused(
+            format!(
+                "survey {:?} is {}; open it (live) before sending",
+                survey.name,
+                survey.status.as_str()
+            ),
+        )));
     }
     let Some(mailer) = state.mailer.clone() else {
         return Err(ApiError::BadRequest(
@@ -894,7 +935,11 @@ pub async fn send_round(
             reminder.is_some(),
         );
         match mailer
-            .send_message(&invitation.email, &message, &mailer.public_link(&format!("/opt-out/{token}")))
+            .send_message(
+                &invitation.email,
+                &message,
+                &mailer.public_link(&format!("/opt-out/{token}")),
+            )
             .await
         {
             Ok(()) => {
@@ -904,7 +949,9 @@ pub async fn send_round(
             Err(e) if e.this_message_only => {
                 report.failed += 1;
                 if report.problems.len() < 10 {
-                    report.problems.push(format!("invitation {}: {}", invitation.id, e.message));
+                    report
+                        .problems
+                        .push(format!("invitation {}: {}", invitation.id, e.message));
                 }
             }
             Err(e) => {
@@ -929,7 +976,11 @@ pub async fn send_round(
     crate::auth::audit(
         state.store.as_ref(),
         &principal.who,
-        if reminder.is_some() { "survey.remind" } else { "survey.send" },
+        if reminder.is_some() {
+            "survey.remind"
+        } else {
+            "survey.send"
+        },
         &format!("survey/{id}"),
         &format!("sent {}, failed {}", report.sent, report.failed),
     )
@@ -958,11 +1009,16 @@ pub struct ReminderBody {
 }
 
 /// Checks a reminder request's numbers.
-pub fn reminder_policy(after_days: Option<i64>, max_reminders: Option<i64>) -> Result<(i64, i64), ApiError> {
+pub fn reminder_policy(
+    after_days: Option<i64>,
+    max_reminders: Option<i64>,
+) -> Result<(i64, i64), ApiError> {
     let after = after_days.unwrap_or(3);
     let max = max_reminders.unwrap_or(2);
     if !(0..=365).contains(&after) {
-        return Err(ApiError::BadBody(format!("after_days: {after} is not 0 to 365")));
+        return Err(ApiError::BadBody(format!(
+            "after_days: {after} is not 0 to 365"
+        )));
     }
     if !(1..=5).contains(&max) {
         return Err(ApiError::BadBody(format!(
@@ -991,7 +1047,9 @@ pub async fn post_reminders(
             .map_err(|e| ApiError::BadBody(format!("not a reminder request: {e}")))?
     };
     let policy = reminder_policy(body.after_days, body.max_reminders)?;
-    Ok(Json(send_round(&state, &principal, id, Some(policy)).await?))
+    Ok(Json(
+        send_round(&state, &principal, id, Some(policy)).await?,
+    ))
 }
 
 // -------------------------------------------------------------- response rates
@@ -1053,7 +1111,9 @@ fn day_param(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
             s.parse::<jiff::civil::Date>()
                 .ok()
                 .map(|d| i64::from(northstar_core::calendar::day_of_date(d)) * 86_400)
-                .ok_or_else(|| ApiError::parameter(name, format!("{s:?} is not a date (YYYY-MM-DD)")))
+                .ok_or_else(|| {
+                    ApiError::parameter(name, format!("{s:?} is not a date (YYYY-MM-DD)"))
+                })
         })
         .transpose()
 }
@@ -1096,7 +1156,8 @@ pub async fn rates(
         survey: survey.name,
         total: rate_row(&total),
         by_segment: cells.iter().map(rate_row).collect(),
-        method: crate::report::RESPONSE_RATE_METHOD.to_string() + "; open rate = links opened ÷ invitations sent",
+        method: crate::report::RESPONSE_RATE_METHOD.to_string()
+            + "; open rate = links opened ÷ invitations sent",
         period: format!(
             "invitations created {} to {}",
             from.filter(|s| !s.is_empty()).unwrap_or("the first"),
@@ -1147,8 +1208,18 @@ pub async fn get_invitations_csv(
     write(
         &mut out,
         &[
-            "customer_id", "email", "language", "segment", "channel", "link", "sent_at",
-            "reminders", "opened_at", "answered_at", "opted_out", "expires_at",
+            "customer_id",
+            "email",
+            "language",
+            "segment",
+            "channel",
+            "link",
+            "sent_at",
+            "reminders",
+            "opened_at",
+            "answered_at",
+            "opted_out",
+            "expires_at",
         ],
     )?;
     let mut after = 0;

@@ -138,7 +138,10 @@ pub async fn preflight(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("content-type"),
     );
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
     with_cors(response, Some(origin))
 }
 
@@ -182,7 +185,10 @@ pub async fn config(
     let origin = allowed_origin(&headers, &definition);
     if headers.contains_key(header::ORIGIN) && origin.is_none() {
         return with_cors(
-            error(StatusCode::FORBIDDEN, "this site is not among the survey's allowed origins"),
+            error(
+                StatusCode::FORBIDDEN,
+                "this site is not among the survey's allowed origins",
+            ),
             None,
         );
     }
@@ -192,7 +198,9 @@ pub async fn config(
     let accept = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let lang = definition.language_for(q.lang.as_deref(), accept).to_string();
+    let lang = definition
+        .language_for(q.lang.as_deref(), accept)
+        .to_string();
     let Some((score, follow_up)) = definition.widget_questions() else {
         return error(StatusCode::NOT_FOUND, "no survey widget has this address");
     };
@@ -211,7 +219,10 @@ pub async fn config(
         submit: w.submit.to_string(),
         thanks: w.thanks.to_string(),
         submission: survey_links::random_id(32),
-        form: format!("/s/a/{slug}?channel=web&lang={}", crate::views::encode(&lang)),
+        form: format!(
+            "/s/a/{slug}?channel=web&lang={}",
+            crate::views::encode(&lang)
+        ),
         language: lang,
     };
     with_cors(Json(config).into_response(), origin)
@@ -295,12 +306,25 @@ pub async fn answer(
             ));
         }
     };
-    if answer.website.as_deref().is_some_and(|w| !w.trim().is_empty()) {
+    if answer
+        .website
+        .as_deref()
+        .is_some_and(|w| !w.trim().is_empty())
+    {
         tracing::info!(survey = %survey.name, "a widget honeypot was filled; not stored");
-        return respond((StatusCode::CREATED, Json(serde_json::json!({"stored": true}))).into_response());
+        return respond(
+            (
+                StatusCode::CREATED,
+                Json(serde_json::json!({"stored": true})),
+            )
+                .into_response(),
+        );
     }
     let Some((score, follow_up)) = definition.widget_questions() else {
-        return respond(error(StatusCode::NOT_FOUND, "no survey widget has this address"));
+        return respond(error(
+            StatusCode::NOT_FOUND,
+            "no survey widget has this address",
+        ));
     };
     // The widget's two questions only: the survey's others are the hosted
     // form's.
@@ -332,7 +356,13 @@ pub async fn answer(
         }
     };
     if let Some(page) = answer.page.as_deref() {
-        let path: String = page.split(['?', '#']).next().unwrap_or_default().chars().take(200).collect();
+        let path: String = page
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect();
         if !path.is_empty() {
             answers.attributes.insert("page".into(), path);
         }
@@ -340,7 +370,9 @@ pub async fn answer(
     let accept = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let lang = definition.language_for(answer.lang.as_deref(), accept).to_string();
+    let lang = definition
+        .language_for(answer.lang.as_deref(), accept)
+        .to_string();
     let submission = answer
         .submission
         .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -357,9 +389,18 @@ pub async fn answer(
         answers,
     );
     match survey_form::commit(&state, response).await {
-        Ok(()) => respond((StatusCode::CREATED, Json(serde_json::json!({"stored": true}))).into_response()),
+        Ok(()) => respond(
+            (
+                StatusCode::CREATED,
+                Json(serde_json::json!({"stored": true})),
+            )
+                .into_response(),
+        ),
         Err((status, wait)) => {
-            let mut r = error(status, "the answer could not be saved just now; try again in a moment");
+            let mut r = error(
+                status,
+                "the answer could not be saved just now; try again in a moment",
+            );
             if status == StatusCode::SERVICE_UNAVAILABLE
                 && let Ok(v) = HeaderValue::from_str(&wait.to_string())
             {

@@ -91,7 +91,11 @@ async fn card(
         .map(|g| {
             let e = metric.estimate(&g.summary);
             (
-                if g.key.is_empty() { "(none)".to_string() } else { g.key.clone() },
+                if g.key.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    g.key.clone()
+                },
                 crate::views::understand::thousands(e.n),
             )
         })
@@ -153,7 +157,11 @@ async fn card(
         cards.push(SurveyCard {
             title: d.text_in(&d.title, "").to_string(),
             status: s.status.as_str().to_string(),
-            versions: format!("{} version(s), now version {}", versions.len(), s.current_version),
+            versions: format!(
+                "{} version(s), now version {}",
+                versions.len(),
+                s.current_version
+            ),
             touchpoint: d.touchpoint.clone(),
             department: d.department.clone().unwrap_or_default(),
             wording,
@@ -162,7 +170,11 @@ async fn card(
                 .iter()
                 .map(|x| {
                     (
-                        if x.segment.is_empty() { "(unknown)".into() } else { x.segment.clone() },
+                        if x.segment.is_empty() {
+                            "(unknown)".into()
+                        } else {
+                            x.segment.clone()
+                        },
                         x.sent.to_string(),
                         x.opened.to_string(),
                         x.answered.to_string(),
@@ -218,7 +230,11 @@ async fn card(
         nav: Some(super::Nav::load(state, principal).await),
         metric_title: metric.title().to_string(),
         value: crate::views::understand::format_value(metric, r.overall.value),
-        interval: crate::views::understand::format_interval(metric, r.overall.ci_low, r.overall.ci_high),
+        interval: crate::views::understand::format_interval(
+            metric,
+            r.overall.ci_low,
+            r.overall.ci_high,
+        ),
         filter: selection.describe(),
         period: format!(
             "{} to {}",

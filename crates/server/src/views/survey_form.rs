@@ -58,7 +58,13 @@ pub struct PageWords {
 }
 
 pub fn page_words(language: &str) -> &'static PageWords {
-    match language.split('-').next().unwrap_or_default().to_ascii_lowercase().as_str() {
+    match language
+        .split('-')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "de" => &PageWords {
             submit: "Absenden",
             required: "Pflichtfrage",
@@ -203,8 +209,10 @@ fn public_headers(status: StatusCode, html: String) -> Response {
         status,
         [
             (header::CACHE_CONTROL, "no-store"),
-            // The token is in the address: never pass it on.
-            (header::REFERRER_POLICY, "no-referrer"),
+            // The token is in the address: never pass it to another site
+            // (same-origin, not no-referrer: with no-referrer browsers send
+            // `Origin: null` on the form's own post).
+            (header::REFERRER_POLICY, "same-origin"),
             (header::HeaderName::from_static("x-robots-tag"), "noindex"),
             (
                 header::CONTENT_SECURITY_POLICY,
@@ -384,7 +392,13 @@ struct Loaded {
 async fn by_token(state: &AppState, token: &str) -> Result<Loaded, Response> {
     if !survey_links::token_shaped(token) {
         let w = page_words("en");
-        return Err(message(StatusCode::NOT_FOUND, "en", "Survey", "Unknown link", w.unknown));
+        return Err(message(
+            StatusCode::NOT_FOUND,
+            "en",
+            "Survey",
+            "Unknown link",
+            w.unknown,
+        ));
     }
     let backend = state.store.backend();
     let invitation = backend
@@ -393,7 +407,13 @@ async fn by_token(state: &AppState, token: &str) -> Result<Loaded, Response> {
         .map_err(server_error)?;
     let Some(invitation) = invitation else {
         let w = page_words("en");
-        return Err(message(StatusCode::NOT_FOUND, "en", "Survey", "Unknown link", w.unknown));
+        return Err(message(
+            StatusCode::NOT_FOUND,
+            "en",
+            "Survey",
+            "Unknown link",
+            w.unknown,
+        ));
     };
     let (survey, definition) = survey_of(state, invitation.survey_id).await?;
     let lang = invitation.language.clone();
@@ -415,7 +435,13 @@ fn check_open(survey: &Survey, lang: &str, title: &str) -> Result<(), Response> 
     match survey.status {
         SurveyStatus::Live => Ok(()),
         SurveyStatus::Closed => Err(message(StatusCode::GONE, lang, title, title, w.closed)),
-        SurveyStatus::Draft => Err(message(StatusCode::NOT_FOUND, lang, title, title, w.not_open)),
+        SurveyStatus::Draft => Err(message(
+            StatusCode::NOT_FOUND,
+            lang,
+            title,
+            title,
+            w.not_open,
+        )),
     }
 }
 
@@ -423,7 +449,9 @@ async fn survey_of(state: &AppState, id: i64) -> Result<(Survey, SurveyDefinitio
     let backend = state.store.backend();
     let survey = backend.survey(id).await.map_err(server_error)?;
     let Some(survey) = survey else {
-        return Err(server_error(format!("the survey {id} of an invitation is missing")));
+        return Err(server_error(format!(
+            "the survey {id} of an invitation is missing"
+        )));
     };
     let version = backend
         .survey_version(id, survey.current_version)
@@ -437,7 +465,15 @@ async fn survey_of(state: &AppState, id: i64) -> Result<(Survey, SurveyDefinitio
 /// The survey of an anonymous link, or the page to show instead.
 async fn by_slug(state: &AppState, slug: &str, channel: Option<&str>) -> Result<Loaded, Response> {
     let w = page_words("en");
-    let unknown = || message(StatusCode::NOT_FOUND, "en", "Survey", "Unknown link", w.unknown);
+    let unknown = || {
+        message(
+            StatusCode::NOT_FOUND,
+            "en",
+            "Survey",
+            "Unknown link",
+            w.unknown,
+        )
+    };
     if slug.len() > 64 || !slug.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(unknown());
     }
@@ -453,7 +489,11 @@ async fn by_slug(state: &AppState, slug: &str, channel: Option<&str>) -> Result<
     if !definition.anonymous_links && definition.allowed_origins.is_empty() {
         return Err(unknown());
     }
-    let lang = definition.languages.first().cloned().unwrap_or_else(|| "en".into());
+    let lang = definition
+        .languages
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "en".into());
     let title = definition.text_in(&definition.title, &lang).to_string();
     check_open(&survey, &lang, &title)?;
     let channel = channel
@@ -483,7 +523,10 @@ fn language(loaded: &Loaded, link_lang: Option<&str>, headers: &HeaderMap) -> St
         Link::Invitation(i) => link_lang.or(Some(i.language.as_str())),
         Link::Anonymous { .. } => link_lang,
     };
-    loaded.definition.language_for(preferred, accept).to_string()
+    loaded
+        .definition
+        .language_for(preferred, accept)
+        .to_string()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -534,10 +577,15 @@ fn typed_from(d: &SurveyDefinition, r: &NewResponse) -> BTreeMap<String, Vec<Str
                 .map(|v| if v { "yes" } else { "no" }.to_string())
                 .into_iter()
                 .collect(),
-            QuestionKind::Driver { driver } => {
-                r.drivers.get(driver).map(|v| v.to_string()).into_iter().collect()
+            QuestionKind::Driver { driver } => r
+                .drivers
+                .get(driver)
+                .map(|v| v.to_string())
+                .into_iter()
+                .collect(),
+            QuestionKind::SingleChoice { .. } => {
+                r.attributes.get(&q.key).cloned().into_iter().collect()
             }
-            QuestionKind::SingleChoice { .. } => r.attributes.get(&q.key).cloned().into_iter().collect(),
             QuestionKind::MultipleChoice { .. } => r
                 .attributes
                 .get(&q.key)
@@ -560,7 +608,9 @@ fn typed_from(d: &SurveyDefinition, r: &NewResponse) -> BTreeMap<String, Vec<Str
 }
 
 fn csrf_of(principal: Option<&Principal>) -> String {
-    principal.map(|p| p.csrf_token().to_string()).unwrap_or_default()
+    principal
+        .map(|p| p.csrf_token().to_string())
+        .unwrap_or_default()
 }
 
 /// `GET /s/{token}`: the personal form (records the first opening; an
@@ -591,7 +641,12 @@ pub async fn invitation_form(
     let lang = language(&loaded, q.lang.as_deref(), &headers);
     let (typed, notice) = match invitation.answered_unix {
         Some(when) => {
-            let previous = state.store.response(&invitation.response_id).await.ok().flatten();
+            let previous = state
+                .store
+                .response(&invitation.response_id)
+                .await
+                .ok()
+                .flatten();
             (
                 previous
                     .map(|r| typed_from(&loaded.definition, &r))
@@ -712,7 +767,12 @@ async fn served_version(
     else {
         return current;
     };
-    match state.store.backend().survey_version(loaded.survey.id, v).await {
+    match state
+        .store
+        .backend()
+        .survey_version(loaded.survey.id, v)
+        .await
+    {
         Ok(Some(version)) => match definition_of(&version.document) {
             Ok(d) => (v, d),
             Err(_) => current,
@@ -735,7 +795,10 @@ async fn submit(
 ) -> Response {
     let lang = language(&loaded, link_lang, headers);
     let w = page_words(&lang);
-    let title = loaded.definition.text_in(&loaded.definition.title, &lang).to_string();
+    let title = loaded
+        .definition
+        .text_in(&loaded.definition.title, &lang)
+        .to_string();
     let body = match body {
         Ok(b) => b,
         Err(_) => {
@@ -979,7 +1042,15 @@ pub async fn anonymous_thanks(
 /// address may always opt out).
 async fn opt_out_target(state: &AppState, token: &str) -> Result<Invitation, Response> {
     let w = page_words("en");
-    let unknown = || message(StatusCode::NOT_FOUND, "en", "Survey", "Unknown link", w.unknown);
+    let unknown = || {
+        message(
+            StatusCode::NOT_FOUND,
+            "en",
+            "Survey",
+            "Unknown link",
+            w.unknown,
+        )
+    };
     if !survey_links::token_shaped(token) {
         return Err(unknown());
     }
@@ -1005,7 +1076,13 @@ pub async fn opt_out_confirm(
     };
     let w = page_words(&invitation.language);
     if invitation.opted_out {
-        return message(StatusCode::OK, &invitation.language, w.opt_out_button, w.opt_out_button, w.opted_out);
+        return message(
+            StatusCode::OK,
+            &invitation.language,
+            w.opt_out_button,
+            w.opt_out_button,
+            w.opted_out,
+        );
     }
     let page = MessagePage {
         lang: invitation.language.clone(),
@@ -1038,5 +1115,11 @@ pub async fn opt_out(State(state): State<AppState>, Path(token): Path<String>) -
         return server_error(e);
     }
     let w = page_words(&invitation.language);
-    message(StatusCode::OK, &invitation.language, w.opt_out_button, w.opt_out_button, w.opted_out)
+    message(
+        StatusCode::OK,
+        &invitation.language,
+        w.opt_out_button,
+        w.opt_out_button,
+        w.opted_out,
+    )
 }

@@ -128,9 +128,9 @@ pub async fn create(
     .await;
     match outcome {
         Ok(imported) => Redirect::to(&format!("/surveys/{}", imported.id)).into_response(),
-        Err(e) if e.status().is_client_error() => super::render(
-            render_list(&state, &principal, e.to_string(), f.definition).await,
-        ),
+        Err(e) if e.status().is_client_error() => {
+            super::render(render_list(&state, &principal, e.to_string(), f.definition).await)
+        }
         Err(e) => super::render(Err(e)),
     }
 }
@@ -142,7 +142,9 @@ fn kind_name(kind: &QuestionKind) -> String {
         QuestionKind::Ces => "CES (1–7)".into(),
         QuestionKind::Fcr => "FCR (yes/no)".into(),
         QuestionKind::Driver { driver } => format!("driver rating (1–5): {driver}"),
-        QuestionKind::SingleChoice { options } => format!("single choice ({} options)", options.len()),
+        QuestionKind::SingleChoice { options } => {
+            format!("single choice ({} options)", options.len())
+        }
         QuestionKind::MultipleChoice { options } => {
             format!("multiple choice ({} options)", options.len())
         }
@@ -159,7 +161,10 @@ fn origin(state: &AppState, headers: &HeaderMap) -> String {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
-        .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
         .unwrap_or("localhost");
     format!("http://{host}")
 }
@@ -180,7 +185,10 @@ pub fn mix_against_invited(rates: &ResponseRates) -> (String, bool) {
         .map(|r| (r.segment.clone(), r.answered))
         .collect();
     let Some(c) = northstar_core::representativeness::compare_mix(&sent, &answered) else {
-        return ("No invitations yet, so no respondents to compare.".into(), false);
+        return (
+            "No invitations yet, so no respondents to compare.".into(),
+            false,
+        );
     };
     match (&c.test, &c.no_test_reason) {
         (Some(t), _) => {
@@ -271,7 +279,8 @@ async fn render_survey(
         mix_warning,
         segments,
         may_manage: principal.may(Capability::ManageSurveys),
-        may_export: principal.may(Capability::Export) && principal.may(Capability::ViewPersonalData),
+        may_export: principal.may(Capability::Export)
+            && principal.may(Capability::ViewPersonalData),
         message,
         report,
         origin,
@@ -290,8 +299,17 @@ pub async fn page(
     Path(id): Path<i64>,
 ) -> Response {
     super::render(
-        render_survey(&state, &principal, &headers, id, String::new(), String::new(), None, String::new())
-            .await,
+        render_survey(
+            &state,
+            &principal,
+            &headers,
+            id,
+            String::new(),
+            String::new(),
+            None,
+            String::new(),
+        )
+        .await,
     )
 }
 
@@ -309,8 +327,17 @@ async fn outcome(
 ) -> Response {
     match result {
         Ok(report) => super::render(
-            render_survey(state, principal, headers, id, String::new(), report, None, String::new())
-                .await,
+            render_survey(
+                state,
+                principal,
+                headers,
+                id,
+                String::new(),
+                report,
+                None,
+                String::new(),
+            )
+            .await,
         ),
         Err(e) if e.status().is_client_error() => super::render(
             render_survey(
@@ -347,7 +374,16 @@ pub async fn edit(
         Ok(format!("Saved: the survey is at version {version}."))
     }
     .await;
-    outcome(&state, &principal, &headers, id, result, Some(f.definition), String::new()).await
+    outcome(
+        &state,
+        &principal,
+        &headers,
+        id,
+        result,
+        Some(f.definition),
+        String::new(),
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -370,7 +406,16 @@ pub async fn status(
     let result = surveys::set_status(&state, &principal, id, &f.status)
         .await
         .map(|()| format!("The survey is {} now.", f.status));
-    outcome(&state, &principal, &headers, id, result, None, String::new()).await
+    outcome(
+        &state,
+        &principal,
+        &headers,
+        id,
+        result,
+        None,
+        String::new(),
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -453,7 +498,16 @@ pub async fn send(
     let result = surveys::send_round(&state, &principal, id, None)
         .await
         .map(|r| send_text(&r, "invitations"));
-    outcome(&state, &principal, &headers, id, result, None, String::new()).await
+    outcome(
+        &state,
+        &principal,
+        &headers,
+        id,
+        result,
+        None,
+        String::new(),
+    )
+    .await
 }
 
 /// `POST /surveys/{id}/remind`.
@@ -474,5 +528,14 @@ pub async fn remind(
     }
     .await
     .map(|r| send_text(&r, "reminders"));
-    outcome(&state, &principal, &headers, id, result, None, String::new()).await
+    outcome(
+        &state,
+        &principal,
+        &headers,
+        id,
+        result,
+        None,
+        String::new(),
+    )
+    .await
 }

@@ -885,7 +885,13 @@ async fn a_customer_answers_an_invitation_with_the_keyboard_only_in_headless_chr
     let key = northstar_server::survey_links::link_key(app.store.as_ref())
         .await
         .unwrap();
-    let invitation = app.store.backend().invitations(id, 0, 1).await.unwrap().remove(0);
+    let invitation = app
+        .store
+        .backend()
+        .invitations(id, 0, 1)
+        .await
+        .unwrap()
+        .remove(0);
     let link = format!(
         "/s/{}",
         northstar_server::survey_links::token(&key, &invitation.response_id)
@@ -893,7 +899,11 @@ async fn a_customer_answers_an_invitation_with_the_keyboard_only_in_headless_chr
     let server = app.serve().await;
     let base = format!("http://{}", server.addr);
     client.goto(&format!("{base}{link}")).await.unwrap();
-    client.wait().for_element(Locator::Css("form")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("form"))
+        .await
+        .unwrap();
 
     // Straight to the button and Enter: the errors come back, tied to
     // their fields, with a summary to jump from.
@@ -920,7 +930,10 @@ async fn a_customer_answers_an_invitation_with_the_keyboard_only_in_headless_chr
 
     // Answer with the keyboard only: Space picks, arrows move along a scale.
     client
-        .execute("document.activeElement.blur(); window.scrollTo(0, 0);", vec![])
+        .execute(
+            "document.activeElement.blur(); window.scrollTo(0, 0);",
+            vec![],
+        )
         .await
         .unwrap();
     press(&client, &[Key::Tab]).await;
@@ -965,16 +978,21 @@ async fn a_customer_answers_an_invitation_with_the_keyboard_only_in_headless_chr
     )
     .await;
     sign_in(&client, &base, "lead@example.com").await;
-    client
-        .goto(&format!("{base}/surveys/{id}"))
-        .await
-        .unwrap();
+    client.goto(&format!("{base}/surveys/{id}")).await.unwrap();
     let rate = text_once(&client, "#total-rate", "%").await;
     assert_eq!(rate, "100.0%", "one invited, one answered");
-    client.goto(&format!("{base}/?survey=post_support")).await.unwrap();
+    client
+        .goto(&format!("{base}/?survey=post_support"))
+        .await
+        .unwrap();
     let n = text_once(&client, ".tile .n", "n = 1").await;
     assert_eq!(n, "n = 1");
-    let stored = app.store.response(&invitation.response_id).await.unwrap().unwrap();
+    let stored = app
+        .store
+        .response(&invitation.response_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.nps, Some(9));
     assert_eq!(stored.fcr, Some(true));
     assert_eq!(stored.attributes["reason"], "speed");
@@ -997,8 +1015,12 @@ async fn the_widget_on_a_test_page_posts_an_answer_in_headless_chromium() {
     assert_eq!(status, axum::http::StatusCode::CREATED, "{body}");
     let id = body["id"].as_i64().unwrap();
     let slug = body["public_slug"].as_str().unwrap().to_string();
-    app.json("POST", &format!("/api/v1/surveys/{id}/status"), Some(json!({"status": "live"})))
-        .await;
+    app.json(
+        "POST",
+        &format!("/api/v1/surveys/{id}/status"),
+        Some(json!({"status": "live"})),
+    )
+    .await;
     let server = app.serve().await;
     let northstar = format!("http://{}", server.addr);
     let page = format!(
@@ -1020,7 +1042,13 @@ async fn the_widget_on_a_test_page_posts_an_answer_in_headless_chromium() {
         .for_element(Locator::Css(".nsw"))
         .await
         .unwrap();
-    assert!(prompt.text().await.unwrap().contains("How likely are you to recommend us?"));
+    assert!(
+        prompt
+            .text()
+            .await
+            .unwrap()
+            .contains("How likely are you to recommend us?")
+    );
     client
         .find(Locator::Css(".nsw button[data-score='9']"))
         .await
@@ -1058,7 +1086,11 @@ async fn the_widget_on_a_test_page_posts_an_answer_in_headless_chromium() {
     // Without JavaScript the link opens the hosted form.
     let fallback = format!("{northstar}/s/a/{slug}?channel=web");
     client.goto(&fallback).await.unwrap();
-    client.wait().for_element(Locator::Css("form fieldset")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("form fieldset"))
+        .await
+        .unwrap();
     shop_task.abort();
     server.stop().await;
 }

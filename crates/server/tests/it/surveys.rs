@@ -45,11 +45,17 @@ pub fn definition() -> Value {
 
 /// A live survey; its id.
 pub async fn live_survey(app: &TestApp) -> i64 {
-    let (status, body) = app.json("POST", "/api/v1/surveys", Some(definition())).await;
+    let (status, body) = app
+        .json("POST", "/api/v1/surveys", Some(definition()))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = body["id"].as_i64().unwrap();
     let (status, body) = app
-        .json("POST", &format!("/api/v1/surveys/{id}/status"), Some(json!({"status": "live"})))
+        .json(
+            "POST",
+            &format!("/api/v1/surveys/{id}/status"),
+            Some(json!({"status": "live"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     id
@@ -69,7 +75,11 @@ async fn invite_csv(app: &TestApp, id: i64, csv: &str) -> (StatusCode, Value) {
 /// The personal links, by customer, from the invitations CSV.
 async fn links(app: &TestApp, id: i64) -> Vec<(String, String)> {
     let (status, body) = app
-        .request("GET", &format!("/api/v1/surveys/{id}/invitations.csv"), None)
+        .request(
+            "GET",
+            &format!("/api/v1/surveys/{id}/invitations.csv"),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let mut reader = csv::Reader::from_reader(body.as_bytes());
@@ -78,7 +88,10 @@ async fn links(app: &TestApp, id: i64) -> Vec<(String, String)> {
         .map(|r| {
             let r = r.unwrap();
             let link = r[5].to_string();
-            let path = link.split_once("/s/").map(|(_, t)| format!("/s/{t}")).unwrap();
+            let path = link
+                .split_once("/s/")
+                .map(|(_, t)| format!("/s/{t}"))
+                .unwrap();
             (r[0].to_string(), path)
         })
         .collect()
@@ -112,50 +125,93 @@ async fn response_count(app: &TestApp) -> u64 {
 #[tokio::test]
 async fn a_survey_is_versioned_exported_and_imported_idempotently() {
     let app = TestApp::new().await;
-    let (status, body) = app.json("POST", "/api/v1/surveys", Some(definition())).await;
+    let (status, body) = app
+        .json("POST", "/api/v1/surveys", Some(definition()))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = body["id"].as_i64().unwrap();
     assert_eq!(body["status"], "draft");
-    assert_eq!(body["anonymous_link"].as_str().unwrap().len(), "/s/a/".len() + 20);
+    assert_eq!(
+        body["anonymous_link"].as_str().unwrap().len(),
+        "/s/a/".len() + 20
+    );
     // A draft's edit replaces version 1.
     let mut d = definition();
     d["title"]["en"] = json!("Your support case");
-    let (status, body) = app.json("PUT", &format!("/api/v1/surveys/{id}"), Some(d.clone())).await;
+    let (status, body) = app
+        .json("PUT", &format!("/api/v1/surveys/{id}"), Some(d.clone()))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["version"], 1);
     // Live: an edit is a new version.
-    app.json("POST", &format!("/api/v1/surveys/{id}/status"), Some(json!({"status": "live"}))).await;
+    app.json(
+        "POST",
+        &format!("/api/v1/surveys/{id}/status"),
+        Some(json!({"status": "live"})),
+    )
+    .await;
     d["title"]["en"] = json!("Your support request, again");
-    let (_, body) = app.json("PUT", &format!("/api/v1/surveys/{id}"), Some(d.clone())).await;
+    let (_, body) = app
+        .json("PUT", &format!("/api/v1/surveys/{id}"), Some(d.clone()))
+        .await;
     assert_eq!(body["version"], 2);
     assert_eq!(body["versions"].as_array().unwrap().len(), 2);
     // The name cannot change; a bad definition names its field.
     let mut renamed = d.clone();
     renamed["name"] = json!("other");
-    let (status, body) = app.json("PUT", &format!("/api/v1/surveys/{id}"), Some(renamed)).await;
+    let (status, body) = app
+        .json("PUT", &format!("/api/v1/surveys/{id}"), Some(renamed))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"]["message"].as_str().unwrap().contains("keeps its name"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("keeps its name"),
+        "{body}"
+    );
     let mut bad = d.clone();
     bad["questions"][0]["text"] = json!({"en": "Only English"});
-    let (status, body) = app.json("PUT", &format!("/api/v1/surveys/{id}"), Some(bad)).await;
+    let (status, body) = app
+        .json("PUT", &format!("/api/v1/surveys/{id}"), Some(bad))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"]["message"].as_str().unwrap().contains("questions[0].text.de"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("questions[0].text.de"),
+        "{body}"
+    );
     // Export → import: unchanged; a changed export → a new version.
-    let (status, export) = app.json("GET", &format!("/api/v1/surveys/{id}/export"), None).await;
+    let (status, export) = app
+        .json("GET", &format!("/api/v1/surveys/{id}/export"), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(export["format"], "northstar.survey/1");
     assert_eq!(export["versions"].as_array().unwrap().len(), 2);
-    let (status, body) = app.json("POST", "/api/v1/surveys/import", Some(export.clone())).await;
+    let (status, body) = app
+        .json("POST", "/api/v1/surveys/import", Some(export.clone()))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["outcome"], "unchanged");
     let mut changed = export.clone();
     changed["definition"]["title"]["de"] = json!("Ihre Anfrage");
-    let (_, body) = app.json("POST", "/api/v1/surveys/import", Some(changed)).await;
+    let (_, body) = app
+        .json("POST", "/api/v1/surveys/import", Some(changed))
+        .await;
     assert_eq!(body["outcome"], "updated");
     assert_eq!(body["version"], 3);
     // Closed: no edit.
-    app.json("POST", &format!("/api/v1/surveys/{id}/status"), Some(json!({"status": "closed"}))).await;
-    let (status, body) = app.json("PUT", &format!("/api/v1/surveys/{id}"), Some(d)).await;
+    app.json(
+        "POST",
+        &format!("/api/v1/surveys/{id}/status"),
+        Some(json!({"status": "closed"})),
+    )
+    .await;
+    let (status, body) = app
+        .json("PUT", &format!("/api/v1/surveys/{id}"), Some(d))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
 
@@ -188,7 +244,13 @@ async fn invitations_report_every_bad_row_and_are_idempotent() {
     // A header without email is refused whole, naming line 1.
     let (status, body) = invite_csv(&app, id, "customer_id,mail\nC9,x@example.com\n").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"]["message"].as_str().unwrap().contains("line 1"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1"),
+        "{body}"
+    );
     // Links are exported with addresses lower-cased.
     let l = links(&app, id).await;
     assert_eq!(l.len(), 2);
@@ -198,7 +260,12 @@ async fn invitations_report_every_bad_row_and_are_idempotent() {
 async fn the_hosted_form_round_trips_errors_and_replaces_a_second_answer() {
     let app = TestApp::new().await;
     let id = live_survey(&app).await;
-    invite_csv(&app, id, "customer_id,email,language,segment\nC1,ana@example.com,de,enterprise\n").await;
+    invite_csv(
+        &app,
+        id,
+        "customer_id,email,language,segment\nC1,ana@example.com,de,enterprise\n",
+    )
+    .await;
     let (_, link) = links(&app, id).await.remove(0);
     // German from the invitation, with fieldsets, legends and labels.
     let (status, headers, page) = public(&app, "GET", &link, None, &[]).await;
@@ -206,25 +273,47 @@ async fn the_hosted_form_round_trips_errors_and_replaces_a_second_answer() {
     assert!(page.contains("<html lang=\"de\">"));
     assert!(page.contains("<legend class=\"question-text\">Wie wahrscheinlich empfehlen Sie uns?"));
     assert!(page.contains("<label for=\"nps-10\">10</label>"));
-    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["referrer-policy"], "same-origin");
     // Opened is recorded.
-    let (_, rates) = app.json("GET", &format!("/api/v1/surveys/{id}/response-rates"), None).await;
+    let (_, rates) = app
+        .json("GET", &format!("/api/v1/surveys/{id}/response-rates"), None)
+        .await;
     assert_eq!(rates["total"]["opened"], 1, "{rates}");
     // Missing required answers: 422, the summary links to each, the typed comment kept.
-    let (status, _, page) = public(&app, "POST", &link, Some("reason=speed&comment=Too+slow+%3Cb%3E"), &[]).await;
+    let (status, _, page) = public(
+        &app,
+        "POST",
+        &link,
+        Some("reason=speed&comment=Too+slow+%3Cb%3E"),
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("href=\"#q-nps\""), "{page}");
     assert!(page.contains("href=\"#q-fcr\""));
     assert!(page.contains("aria-describedby=\"e-nps"));
-    assert!(page.contains("Too slow &lt;b&gt;</textarea>"), "typed text kept and escaped");
+    assert!(
+        page.contains("Too slow &#60;b&#62;</textarea>"),
+        "typed text kept and escaped"
+    );
     assert!(page.contains("id=\"reason-speed\" name=\"reason\" value=\"speed\" checked"));
     assert_eq!(response_count(&app).await, 0);
     // An answer out of range is named too.
     let (status, _, page) = public(&app, "POST", &link, Some("nps=11&fcr=yes"), &[]).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.contains("\\\"11\\\"") || page.contains("&quot;11&quot;") || page.contains("11"), "{page}");
+    assert!(
+        page.contains("\\\"11\\\"") || page.contains("&quot;11&quot;") || page.contains("11"),
+        "{page}"
+    );
     // A good answer: the thank-you page; stored with the link's segment and channel.
-    let (status, headers, _) = public(&app, "POST", &link, Some("nps=9&fcr=yes&reason=speed&reason=kindness&comment=Fine"), &[]).await;
+    let (status, headers, _) = public(
+        &app,
+        "POST",
+        &link,
+        Some("nps=9&fcr=yes&reason=speed&reason=kindness&comment=Fine"),
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let thanks = headers["location"].to_str().unwrap().to_string();
     assert!(thanks.starts_with(&format!("{link}/thanks")));
@@ -232,7 +321,9 @@ async fn the_hosted_form_round_trips_errors_and_replaces_a_second_answer() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Vielen Dank"));
     assert_eq!(response_count(&app).await, 1);
-    let (_, listed) = app.json("GET", "/api/v1/responses?survey=post_support", None).await;
+    let (_, listed) = app
+        .json("GET", "/api/v1/responses?survey=post_support", None)
+        .await;
     let first = &listed["items"][0];
     assert_eq!(first["segment"], "enterprise", "{listed}");
     assert_eq!(first["channel"], "email");
@@ -242,18 +333,32 @@ async fn the_hosted_form_round_trips_errors_and_replaces_a_second_answer() {
     assert_eq!(first["attributes"]["reason"], "kindness|speed");
     // Opening again shows the answer to change; answering again replaces it.
     let (_, _, page) = public(&app, "GET", &link, None, &[]).await;
-    assert!(page.contains("id=\"nps-9\" name=\"nps\" value=\"9\" checked"), "{page}");
+    assert!(
+        page.contains("id=\"nps-9\" name=\"nps\" value=\"9\" checked"),
+        "{page}"
+    );
     let (status, _, _) = public(&app, "POST", &link, Some("nps=3&fcr=no"), &[]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(response_count(&app).await, 1);
-    let (_, metrics) = app.json("GET", "/api/v1/metrics?metric=nps&survey=post_support", None).await;
+    let (_, metrics) = app
+        .json(
+            "GET",
+            "/api/v1/metrics?metric=nps&survey=post_support",
+            None,
+        )
+        .await;
     assert_eq!(metrics["overall"]["n"], 1);
     assert_eq!(metrics["overall"]["value"], -100.0);
     // The response rate is in the metric's provenance.
     let c = &metrics["collection"];
     assert_eq!(c["surveys"][0]["answered"], 1, "{metrics}");
     assert_eq!(c["surveys"][0]["invited"], 1);
-    assert!(c["methodology"].as_str().unwrap().starts_with("/methodology?metric=nps"));
+    assert!(
+        c["methodology"]
+            .as_str()
+            .unwrap()
+            .starts_with("/methodology?metric=nps")
+    );
 }
 
 #[tokio::test]
@@ -263,17 +368,36 @@ async fn bots_expired_closed_and_unknown_links_get_clear_pages_and_store_nothing
     invite_csv(&app, id, "customer_id,email\nC1,ana@example.com\n").await;
     let (_, link) = links(&app, id).await.remove(0);
     // The honeypot: thanked, not stored.
-    let (status, _, _) = public(&app, "POST", &link, Some("nps=10&fcr=yes&website=http%3A%2F%2Fspam"), &[]).await;
+    let (status, _, _) = public(
+        &app,
+        "POST",
+        &link,
+        Some("nps=10&fcr=yes&website=http%3A%2F%2Fspam"),
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(response_count(&app).await, 0);
     // Unknown and malformed tokens.
-    let (status, _, page) = public(&app, "GET", "/s/0123456789abcdef0123456789abcdef", None, &[]).await;
+    let (status, _, page) = public(
+        &app,
+        "GET",
+        "/s/0123456789abcdef0123456789abcdef",
+        None,
+        &[],
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(page.contains("not known"));
     let (status, _, _) = public(&app, "GET", "/s/..%2F..%2Fetc", None, &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Closed: a clear page, no answer taken.
-    app.json("POST", &format!("/api/v1/surveys/{id}/status"), Some(json!({"status": "closed"}))).await;
+    app.json(
+        "POST",
+        &format!("/api/v1/surveys/{id}/status"),
+        Some(json!({"status": "closed"})),
+    )
+    .await;
     let (status, _, page) = public(&app, "GET", &link, None, &[]).await;
     assert_eq!(status, StatusCode::GONE);
     assert!(page.contains("closed"));
@@ -283,10 +407,17 @@ async fn bots_expired_closed_and_unknown_links_get_clear_pages_and_store_nothing
     // Expired: a link of 1 day, a day later (moved by the store's clock
     // is not possible here: invite with JSON link_days and check the page
     // of an invitation whose expiry passed via a second survey).
-    app.json("POST", &format!("/api/v1/surveys/{id}/status"), Some(json!({"status": "live"}))).await;
+    app.json(
+        "POST",
+        &format!("/api/v1/surveys/{id}/status"),
+        Some(json!({"status": "live"})),
+    )
+    .await;
     let backend = app.store.backend();
     let inv = backend.invitations(id, 0, 10).await.unwrap().remove(0);
-    let key = northstar_server::survey_links::link_key(app.store.as_ref()).await.unwrap();
+    let key = northstar_server::survey_links::link_key(app.store.as_ref())
+        .await
+        .unwrap();
     let token = northstar_server::survey_links::token(&key, &inv.response_id);
     assert_eq!(format!("/s/{token}"), link);
     let mut expired = vec![northstar_store::survey_records::NewInvitation {
@@ -296,11 +427,19 @@ async fn bots_expired_closed_and_unknown_links_get_clear_pages_and_store_nothing
         segment: String::new(),
         channel: "email".into(),
         response_id: "inv-expired".into(),
-        token_hash: northstar_server::survey_links::token_hash(&northstar_server::survey_links::token(&key, "inv-expired")),
+        token_hash: northstar_server::survey_links::token_hash(
+            &northstar_server::survey_links::token(&key, "inv-expired"),
+        ),
     }];
-    backend.create_invitations(id, &expired, 1_000, "test", 0).await.unwrap();
+    backend
+        .create_invitations(id, &expired, 1_000, "test", 0)
+        .await
+        .unwrap();
     expired.clear();
-    let old = format!("/s/{}", northstar_server::survey_links::token(&key, "inv-expired"));
+    let old = format!(
+        "/s/{}",
+        northstar_server::survey_links::token(&key, "inv-expired")
+    );
     let (status, _, page) = public(&app, "GET", &old, None, &[]).await;
     assert_eq!(status, StatusCode::GONE);
     assert!(page.contains("expired"), "{page}");
@@ -310,22 +449,57 @@ async fn bots_expired_closed_and_unknown_links_get_clear_pages_and_store_nothing
 async fn anonymous_links_count_a_double_submit_once_and_channels_are_a_fixed_list() {
     let app = TestApp::new().await;
     let id = live_survey(&app).await;
-    let (_, s) = app.json("GET", &format!("/api/v1/surveys/{id}"), None).await;
+    let (_, s) = app
+        .json("GET", &format!("/api/v1/surveys/{id}"), None)
+        .await;
     let link = s["anonymous_link"].as_str().unwrap().to_string();
-    let (status, _, page) = public(&app, "GET", &format!("{link}?channel=qr"), None, &[("accept-language", "de-CH, en;q=0.5")]).await;
+    let (status, _, page) = public(
+        &app,
+        "GET",
+        &format!("{link}?channel=qr"),
+        None,
+        &[("accept-language", "de-CH, en;q=0.5")],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("lang=\"de\""));
     let submission = page.split("name=\"submission\" value=\"").nth(1).unwrap()[..32].to_string();
     for _ in 0..2 {
-        let (status, _, _) = public(&app, "POST", &format!("{link}?channel=qr"), Some(&format!("nps=7&fcr=yes&submission={submission}")), &[]).await;
+        let (status, _, _) = public(
+            &app,
+            "POST",
+            &format!("{link}?channel=qr"),
+            Some(&format!(
+                "nps=7&fcr=yes&comment=again&submission={submission}"
+            )),
+            &[],
+        )
+        .await;
         assert_eq!(status, StatusCode::SEE_OTHER);
     }
     assert_eq!(response_count(&app).await, 1);
     // An unknown channel is filed as "link", not as a new value.
-    public(&app, "POST", &format!("{link}?channel=evil{}", "x".repeat(50)), Some("nps=8&fcr=no"), &[]).await;
-    let (_, listed) = app.json("GET", "/api/v1/responses?survey=post_support", None).await;
-    let channels: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|r| r["channel"].as_str().unwrap()).collect();
-    assert!(channels.contains(&"qr") && channels.contains(&"link"), "{channels:?}");
+    public(
+        &app,
+        "POST",
+        &format!("{link}?channel=evil{}", "x".repeat(50)),
+        Some("nps=8&fcr=no&comment=evil"),
+        &[],
+    )
+    .await;
+    let (_, listed) = app
+        .json("GET", "/api/v1/responses?survey=post_support", None)
+        .await;
+    let channels: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["channel"].as_str().unwrap())
+        .collect();
+    assert!(
+        channels.contains(&"qr") && channels.contains(&"link"),
+        "{channels:?}"
+    );
     // A survey without anonymous links or widget: its slug is not a form.
     let mut d = definition();
     d["name"] = json!("invited_only");
@@ -348,7 +522,12 @@ fn mail_app(app: &TestApp, smtp: &SmtpReceiver) -> axum::Router {
     )
 }
 
-async fn post_with(router: &axum::Router, app: &TestApp, uri: &str, body: Value) -> (StatusCode, Value) {
+async fn post_with(
+    router: &axum::Router,
+    app: &TestApp,
+    uri: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     let request = Request::post(uri)
         .header("content-type", "application/json")
         .header("authorization", format!("Bearer {}", app.admin_token))
@@ -356,8 +535,13 @@ async fn post_with(router: &axum::Router, app: &TestApp, uri: &str, body: Value)
         .unwrap();
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -367,32 +551,74 @@ async fn invitations_and_reminders_go_out_by_smtp_in_the_invitation_language_and
     let router = mail_app(&app, &smtp);
     let id = live_survey(&app).await;
     invite_csv(&app, id, "customer_id,email,language\nC1,ana@example.com,de\nC2,bo@example.com,en\nC3,cy@example.com,en\n").await;
-    let (status, report) = post_with(&router, &app, &format!("/api/v1/surveys/{id}/send"), json!({})).await;
+    let (status, report) = post_with(
+        &router,
+        &app,
+        &format!("/api/v1/surveys/{id}/send"),
+        json!({}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["sent"], 3);
     let messages = smtp.messages();
     assert_eq!(messages.len(), 3);
-    let ana = messages.iter().find(|m| m.rcpt_to.iter().any(|r| r.contains("ana@"))).unwrap();
-    assert!(ana.header("Subject").unwrap().contains("Ihre Meinung"), "{:?}", ana.header("Subject"));
+    let ana = messages
+        .iter()
+        .find(|m| m.rcpt_to.iter().any(|r| r.contains("ana@")))
+        .unwrap();
+    assert!(
+        ana.header("Subject").unwrap().contains("Ihre Meinung"),
+        "{:?}",
+        ana.header("Subject")
+    );
     let text = ana.part("text/plain").unwrap();
-    let link = text.split(PUBLIC_URL).nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let link = text
+        .split(PUBLIC_URL)
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     assert!(link.starts_with("/s/"), "{text}");
-    assert!(ana.header("List-Unsubscribe").unwrap().contains("/opt-out/"));
+    assert!(
+        ana.header("List-Unsubscribe")
+            .unwrap()
+            .contains("/opt-out/")
+    );
     // Sending again sends nothing new.
-    let (_, again) = post_with(&router, &app, &format!("/api/v1/surveys/{id}/send"), json!({})).await;
+    let (_, again) = post_with(
+        &router,
+        &app,
+        &format!("/api/v1/surveys/{id}/send"),
+        json!({}),
+    )
+    .await;
     assert_eq!(again["sent"], 0);
     // Ana answers; Bo opts out; a reminder goes to Cy only.
     public(&app, "POST", &link, Some("nps=10&fcr=yes"), &[]).await;
-    let bo = messages.iter().find(|m| m.rcpt_to.iter().any(|r| r.contains("bo@"))).unwrap();
+    let bo = messages
+        .iter()
+        .find(|m| m.rcpt_to.iter().any(|r| r.contains("bo@")))
+        .unwrap();
     let opt_out = bo.header("List-Unsubscribe").unwrap();
-    let opt_out = opt_out.trim_matches(['<', '>']).trim_start_matches(PUBLIC_URL).to_string();
+    let opt_out = opt_out
+        .trim_matches(['<', '>'])
+        .trim_start_matches(PUBLIC_URL)
+        .to_string();
     let (status, _, page) = public(&app, "GET", &opt_out, None, &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("bo@example.com"));
     assert_eq!(response_count(&app).await, 1);
     let (status, _, _) = public(&app, "POST", &opt_out, Some(""), &[]).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, report) = post_with(&router, &app, &format!("/api/v1/surveys/{id}/reminders"), json!({"after_days": 0})).await;
+    let (status, report) = post_with(
+        &router,
+        &app,
+        &format!("/api/v1/surveys/{id}/reminders"),
+        json!({"after_days": 0}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["sent"], 1, "{report}");
     let last = smtp.messages().last().cloned().unwrap();
@@ -407,28 +633,63 @@ async fn invitations_and_reminders_go_out_by_smtp_in_the_invitation_language_and
     assert_eq!(report["opted_out"], 1, "{report}");
     assert_eq!(report["created"], 0);
     // Without SMTP, sending says how to configure it.
-    let (status, body) = app.json("POST", &format!("/api/v1/surveys/{id}/send"), None).await;
+    let (status, body) = app
+        .json("POST", &format!("/api/v1/surveys/{id}/send"), None)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"]["message"].as_str().unwrap().contains("--smtp-url"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--smtp-url")
+    );
 }
 
 #[tokio::test]
 async fn the_widget_answers_only_allowed_origins() {
     let app = TestApp::new().await;
     let id = live_survey(&app).await;
-    let (_, s) = app.json("GET", &format!("/api/v1/surveys/{id}"), None).await;
+    let (_, s) = app
+        .json("GET", &format!("/api/v1/surveys/{id}"), None)
+        .await;
     let endpoint = s["widget_endpoint"].as_str().unwrap().to_string();
     let good = [("origin", "https://shop.example.com")];
-    let (status, headers, body) = public(&app, "GET", &format!("{endpoint}?lang=de"), None, &good).await;
+    let (status, headers, body) =
+        public(&app, "GET", &format!("{endpoint}?lang=de"), None, &good).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(headers["access-control-allow-origin"], "https://shop.example.com");
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://shop.example.com"
+    );
     let config: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(config["scale"], "nps");
     assert_eq!(config["question"], "Wie wahrscheinlich empfehlen Sie uns?");
-    let (status, headers, _) = public(&app, "OPTIONS", &endpoint, None, &[("origin", "https://shop.example.com"), ("access-control-request-method", "POST")]).await;
+    let (status, headers, _) = public(
+        &app,
+        "OPTIONS",
+        &endpoint,
+        None,
+        &[
+            ("origin", "https://shop.example.com"),
+            ("access-control-request-method", "POST"),
+        ],
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert!(headers["access-control-allow-methods"].to_str().unwrap().contains("POST"));
-    let (status, headers, _) = public(&app, "OPTIONS", &endpoint, None, &[("origin", "https://evil.example.net")]).await;
+    assert!(
+        headers["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    let (status, headers, _) = public(
+        &app,
+        "OPTIONS",
+        &endpoint,
+        None,
+        &[("origin", "https://evil.example.net")],
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(!headers.contains_key("access-control-allow-origin"));
     let answer = |origin: &'static str, body: Value| {
@@ -444,23 +705,36 @@ async fn the_widget_answers_only_allowed_origins() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let submission = config["submission"].as_str().unwrap();
     for _ in 0..2 {
-        let (request, ()) = answer("https://shop.example.com", json!({"score": 10, "comment": "Great shop", "submission": submission, "page": "/checkout?card=4111"}));
+        let (request, ()) = answer(
+            "https://shop.example.com",
+            json!({"score": 10, "comment": "Great shop", "submission": submission, "page": "/checkout?card=4111"}),
+        );
         let (status, headers, body) = app.raw(request).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        assert_eq!(headers["access-control-allow-origin"], "https://shop.example.com");
+        assert_eq!(
+            headers["access-control-allow-origin"],
+            "https://shop.example.com"
+        );
     }
     let (request, ()) = answer("https://shop.example.com", json!({"score": 11}));
     let (status, _, body) = app.raw(request).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(response_count(&app).await, 1);
-    let (_, listed) = app.json("GET", "/api/v1/responses?survey=post_support", None).await;
+    let (_, listed) = app
+        .json("GET", "/api/v1/responses?survey=post_support", None)
+        .await;
     let r = &listed["items"][0];
     assert_eq!(r["channel"], "web");
     assert_eq!(r["attributes"]["page"], "/checkout");
     // The script itself is served, small and ours.
     let (status, headers, script) = public(&app, "GET", "/widget.js", None, &[]).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
     assert!(script.len() < 16 * 1024);
 }
 
@@ -468,7 +742,12 @@ async fn the_widget_answers_only_allowed_origins() {
 async fn the_survey_pages_and_the_methodology_card_answer_the_four_questions() {
     let app = TestApp::new().await;
     let id = live_survey(&app).await;
-    invite_csv(&app, id, "customer_id,email,segment\nC1,a@example.com,smb\nC2,b@example.com,enterprise\n").await;
+    invite_csv(
+        &app,
+        id,
+        "customer_id,email,segment\nC1,a@example.com,smb\nC2,b@example.com,enterprise\n",
+    )
+    .await;
     let (_, link) = links(&app, id).await.remove(0);
     public(&app, "POST", &link, Some("nps=9&fcr=yes"), &[]).await;
     let (status, page) = app.request("GET", &format!("/surveys/{id}"), None).await;
@@ -483,7 +762,9 @@ async fn the_survey_pages_and_the_methodology_card_answer_the_four_questions() {
         app.raw(request).await
     };
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let (status, card) = app.request("GET", "/methodology?metric=nps&survey=post_support", None).await;
+    let (status, card) = app
+        .request("GET", "/methodology?metric=nps&survey=post_support", None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{card}");
     for section in ["how-gathered", "what-asked", "who-answered", "method"] {
         assert!(card.contains(&format!("id=\"{section}\"")), "{section}");
