@@ -32,10 +32,40 @@ pub const SEED: u64 = 12;
 /// opened who answer (so answered ÷ sent: enterprise ≈ 50%, mid-market
 /// ≈ 34%, small businesses ≈ 19%), and the NPS answer mix (promoter,
 /// passive shares).
-const OUTCOMES: [(&str, f64, f64, f64, (f64, f64)); 3] = [
-    ("enterprise", 0.6, 0.78, 0.64, (0.46, 0.36)),
-    ("mid_market", 0.35, 0.62, 0.55, (0.40, 0.36)),
-    ("smb", 0.25, 0.45, 0.42, (0.33, 0.35)),
+struct Outcome {
+    segment: &'static str,
+    invited: f64,
+    open: f64,
+    answer: f64,
+    promoter: f64,
+    passive: f64,
+}
+
+const OUTCOMES: [Outcome; 3] = [
+    Outcome {
+        segment: "enterprise",
+        invited: 0.6,
+        open: 0.78,
+        answer: 0.64,
+        promoter: 0.46,
+        passive: 0.36,
+    },
+    Outcome {
+        segment: "mid_market",
+        invited: 0.35,
+        open: 0.62,
+        answer: 0.55,
+        promoter: 0.40,
+        passive: 0.36,
+    },
+    Outcome {
+        segment: "smb",
+        invited: 0.25,
+        open: 0.45,
+        answer: 0.42,
+        promoter: 0.33,
+        passive: 0.35,
+    },
 ];
 
 fn principal() -> Principal {
@@ -151,9 +181,9 @@ pub async fn set_up(store: Arc<dyn Store>) -> Result<bool, ApiError> {
         .await?
         .ok_or_else(|| ApiError::NotFound("the demo survey vanished".into()))?;
     let mut rng = fastrand::Rng::with_seed(SEED);
-    for (segment, invited_share, _, _, _) in OUTCOMES {
-        let mut contacts = surveys::segment_contacts(&state, segment).await?;
-        contacts.retain(|_| rng.f64() < invited_share);
+    for o in &OUTCOMES {
+        let mut contacts = surveys::segment_contacts(&state, o.segment).await?;
+        contacts.retain(|_| rng.f64() < o.invited);
         surveys::invite(&state, &cx, id, contacts, Vec::new(), Some(60)).await?;
     }
     // What happened to them: all sent on 2026-10-05, reminded a week later
@@ -168,11 +198,10 @@ pub async fn set_up(store: Arc<dyn Store>) -> Result<bool, ApiError> {
         after = last.id;
         for inv in &page {
             sent.push(inv.id);
-            let Some(&(_, _, open, answer, (promoter, passive))) =
-                OUTCOMES.iter().find(|o| o.0 == inv.segment)
-            else {
+            let Some(o) = OUTCOMES.iter().find(|o| o.segment == inv.segment) else {
                 continue;
             };
+            let (open, answer, promoter, passive) = (o.open, o.answer, o.promoter, o.passive);
             if rng.f64() >= open {
                 reminded.push(inv.id);
                 continue;

@@ -619,12 +619,13 @@ fn check_contact(
     Ok((email, language))
 }
 
+/// Contacts read, each with where it was (`line 3`), and the rows rejected.
+pub type ContactRows = (Vec<(String, Contact)>, Vec<RejectedContact>);
+
 /// Reads a contact list CSV: `customer_id`, `email`, optional `language`
 /// and `segment` (other columns are ignored). Rows with a problem are
 /// reported with their line; the others are returned.
-pub fn contacts_from_csv(
-    bytes: &[u8],
-) -> Result<(Vec<(String, Contact)>, Vec<RejectedContact>), ApiError> {
+pub fn contacts_from_csv(bytes: &[u8]) -> Result<ContactRows, ApiError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
     let headers = reader
         .headers()

@@ -7,6 +7,9 @@
 //! Without JavaScript the snippet's `<noscript>` link opens the hosted
 //! form (`/s/a/{slug}?channel=web`).
 
+// A function's `Err` is the response to send instead (once per request).
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 
 use axum::Json;

@@ -10,6 +10,10 @@
 //! honeypot field catches form-filling bots: their post gets the thank-you
 //! page and is not stored.
 
+// A page function's `Err` is the page to show instead (a response, once
+// per request): boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 
 use askama::Template;
@@ -378,7 +382,7 @@ pub fn fields(
 
 /// Where a form came from.
 enum Link {
-    Invitation(Invitation),
+    Invitation(Box<Invitation>),
     Anonymous { channel: String },
 }
 
@@ -426,7 +430,7 @@ async fn by_token(state: &AppState, token: &str) -> Result<Loaded, Response> {
     Ok(Loaded {
         survey,
         definition,
-        link: Link::Invitation(invitation),
+        link: Link::Invitation(Box::new(invitation)),
     })
 }
 
@@ -710,6 +714,7 @@ fn form_values(body: &[u8]) -> BTreeMap<String, Vec<String>> {
 }
 
 /// The response an answer is stored as.
+#[allow(clippy::too_many_arguments)]
 pub fn response_of(
     survey: &Survey,
     definition: &SurveyDefinition,
