@@ -386,7 +386,16 @@ async fn commit(store: &dyn Store, batch: Vec<Submission>, counters: &Counters) 
     while let Some(part) = work.pop() {
         let rows: Vec<NewResponse> = part.iter().filter_map(Group::latest).cloned().collect();
         counters.transactions.fetch_add(1, Ordering::Relaxed);
-        let error = match store.write_responses(rows).await {
+        let count = rows.len();
+        let started = std::time::Instant::now();
+        let written = store.write_responses(rows).await;
+        tracing::debug!(
+            rows = count,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            ok = written.is_ok(),
+            "group commit"
+        );
+        let error = match written {
             Ok(_) => {
                 let ok = Ok(());
                 for group in part {
