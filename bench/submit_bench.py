@@ -63,7 +63,7 @@ def wait_ready(base):
 
 
 def wrk(url, seconds, connections, env, script=None):
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    cmd = ["wrk", f"-t{os.environ.get('WRK_THREADS', '2')}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     if script:
         cmd += ["-s", script]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, env=env, check=True).stdout
@@ -74,7 +74,7 @@ def wrk(url, seconds, connections, env, script=None):
 def run(database, label, invitations, seconds, connections, work):
     port = 18000 + os.getpid() % 1000
     base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, RUST_LOG="warn")
+    env = dict(os.environ, NORTHSTAR_LOG="warn")
     out = subprocess.run(
         [BIN, "token", "create", "--name", "bench", "--role", "admin", "--database", database],
         capture_output=True, text=True, env=env, check=True,
@@ -103,7 +103,7 @@ def run(database, label, invitations, seconds, connections, work):
         tokens_file = os.path.join(work, f"tokens-{label}.txt")
         with open(tokens_file, "w") as f:
             f.write("\n".join(tokens) + "\n")
-        wenv = dict(os.environ, TOKENS=tokens_file, THREADS="2")
+        wenv = dict(os.environ, TOKENS=tokens_file, THREADS=os.environ.get("WRK_THREADS", "2"))
         # Reference: the same stack answering a health check.
         _, healthz_rps = wrk(base + "/healthz", min(seconds, 10), connections, wenv)
         text, rps = wrk(base, seconds, connections, wenv, os.path.join(ROOT, "bench", "submit.lua"))
@@ -127,7 +127,9 @@ def run(database, label, invitations, seconds, connections, work):
         "acknowledged": acked,
         "not_acknowledged": other,
         "present_after": present,
-        "all_present": present == acked and acked <= len(tokens),
+        # Requests still in flight when wrk stops may commit unacknowledged:
+        # at most one per connection.
+        "all_present": acked <= present <= acked + connections and acked <= len(tokens),
         "rollups_equal_rebuild": verify.returncode == 0,
         "verify": (verify.stdout + verify.stderr).strip().splitlines()[-1:] ,
         "healthz_per_s": healthz_rps,

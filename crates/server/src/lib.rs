@@ -16,6 +16,7 @@ pub mod params;
 pub mod public_limits;
 pub mod report;
 pub mod routes;
+pub mod survey_cache;
 pub mod survey_links;
 mod views;
 
@@ -46,6 +47,8 @@ pub struct AppState {
     pub committer: group_commit::ResponseCommitter,
     /// Rate limits of the public endpoints.
     pub public_limits: public_limits::PublicLimiter,
+    /// Surveys the public endpoints read, kept briefly.
+    pub surveys: survey_cache::SurveyCache,
 }
 
 impl AppState {
@@ -59,6 +62,7 @@ impl AppState {
             secure_cookies: options.secure_cookies,
             trusted_proxies: options.trusted_proxies.clone().into(),
             mailer: options.mailer.clone(),
+            surveys: survey_cache::SurveyCache::default(),
         }
     }
 }

@@ -311,11 +311,13 @@ pub async fn update(
     if current == *definition {
         return Ok(survey.current_version);
     }
-    Ok(state
+    let version = state
         .store
         .backend()
         .update_survey(id, &document_of(definition)?, &principal.who, now_unix())
-        .await?)
+        .await?;
+    state.surveys.forget(id);
+    Ok(version)
 }
 
 /// `POST /api/v1/surveys`: a definition (or an export) → a draft survey.
@@ -370,6 +372,7 @@ pub async fn set_status(
         .backend()
         .set_survey_status(id, status, &principal.who, now_unix())
         .await?;
+    state.surveys.forget(id);
     Ok(())
 }
 
@@ -1161,7 +1164,7 @@ pub async fn rates(
             + "; open rate = links opened ÷ invitations sent",
         period: format!(
             "invitations created {} to {}",
-            from.filter(|s| !s.is_empty()).unwrap_or("the first"),
+            from.filter(|s| !s.is_empty()).unwrap_or("from the first"),
             to.filter(|s| !s.is_empty()).unwrap_or("today")
         ),
     })

@@ -23,7 +23,6 @@ use northstar_store::survey_records::{Survey, SurveyStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::api::surveys::definition_of;
 use crate::survey_links;
 use crate::views::survey_form::{self, page_words};
 
@@ -66,18 +65,13 @@ async fn widget_survey(
     if slug.len() > 64 || !slug.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(missing());
     }
-    let backend = state.store.backend();
-    let survey = backend
-        .survey_by_slug(slug)
+    let cached = state
+        .surveys
+        .by_slug(state.store.as_ref(), slug)
         .await
         .map_err(|e| internal(&e))?
         .ok_or_else(missing)?;
-    let version = backend
-        .survey_version(survey.id, survey.current_version)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(missing)?;
-    let definition = definition_of(&version.document).map_err(|e| internal(&e))?;
+    let (survey, definition) = (cached.0.clone(), cached.1.clone());
     if definition.allowed_origins.is_empty() || definition.widget_questions().is_none() {
         return Err(missing());
     }

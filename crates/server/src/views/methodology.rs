@@ -46,6 +46,8 @@ struct CardPage {
     filter: String,
     period: String,
     channels: Vec<(String, String)>,
+    /// Answers per survey version ("imported" for answers without one).
+    versions: Vec<(String, String)>,
     surveys: Vec<SurveyCard>,
     imported_only: bool,
     collection: Option<Collection>,
@@ -187,6 +189,31 @@ async fn card(
         });
     }
     let imported_only = cards.is_empty();
+    // Which version each answer answered (imported answers have none).
+    let by_version = state
+        .store
+        .attribute_summaries(
+            &selection.respondents(),
+            &northstar_store::BreakdownAttribute::Response("survey_version".into()),
+            50,
+        )
+        .await?;
+    let mut versions: Vec<(String, String)> = by_version
+        .groups
+        .iter()
+        .map(|(v, summary)| {
+            (
+                if v.is_empty() {
+                    "imported (no Northstar survey version)".to_string()
+                } else {
+                    format!("version {v}")
+                },
+                crate::views::understand::thousands(metric.estimate(summary).n),
+            )
+        })
+        .filter(|(_, n)| n != "0")
+        .collect();
+    versions.sort();
     // The respondents' mix against the customer base.
     let by_segment = state
         .store
@@ -242,6 +269,7 @@ async fn card(
             r.period.to.as_deref().unwrap_or("–")
         ),
         channels,
+        versions,
         collection: r.collection.clone(),
         surveys: cards,
         imported_only,

@@ -450,20 +450,13 @@ fn check_open(survey: &Survey, lang: &str, title: &str) -> Result<(), Response> 
 }
 
 async fn survey_of(state: &AppState, id: i64) -> Result<(Survey, SurveyDefinition), Response> {
-    let backend = state.store.backend();
-    let survey = backend.survey(id).await.map_err(server_error)?;
-    let Some(survey) = survey else {
-        return Err(server_error(format!(
+    match state.surveys.get(state.store.as_ref(), id).await {
+        Ok(Some(s)) => Ok((s.0.clone(), s.1.clone())),
+        Ok(None) => Err(server_error(format!(
             "the survey {id} of an invitation is missing"
-        )));
-    };
-    let version = backend
-        .survey_version(id, survey.current_version)
-        .await
-        .map_err(server_error)?
-        .ok_or_else(|| server_error(format!("survey {id} has no current version")))?;
-    let definition = definition_of(&version.document).map_err(server_error)?;
-    Ok((survey, definition))
+        ))),
+        Err(e) => Err(server_error(e)),
+    }
 }
 
 /// The survey of an anonymous link, or the page to show instead.
@@ -481,14 +474,13 @@ async fn by_slug(state: &AppState, slug: &str, channel: Option<&str>) -> Result<
     if slug.len() > 64 || !slug.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(unknown());
     }
-    let survey = state
-        .store
-        .backend()
-        .survey_by_slug(slug)
+    let cached = state
+        .surveys
+        .by_slug(state.store.as_ref(), slug)
         .await
         .map_err(server_error)?
         .ok_or_else(unknown)?;
-    let (survey, definition) = survey_of(state, survey.id).await?;
+    let (survey, definition) = (cached.0.clone(), cached.1.clone());
     // The widget's no-JavaScript fallback is this form too.
     if !definition.anonymous_links && definition.allowed_origins.is_empty() {
         return Err(unknown());

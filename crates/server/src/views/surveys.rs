@@ -22,12 +22,12 @@ use crate::error::ApiError;
 
 /// The definition a new survey starts from.
 pub const EXAMPLE_DEFINITION: &str = r#"{
-  "name": "post_delivery",
-  "title": {"en": "Your delivery", "de": "Ihre Lieferung"},
+  "name": "post_purchase",
+  "title": {"en": "Your order", "de": "Ihre Bestellung"},
   "languages": ["en", "de"],
-  "touchpoint": "delivery",
-  "department": "logistics",
-  "journey_stage": "fulfilment",
+  "touchpoint": "purchase",
+  "department": "sales",
+  "journey_stage": "purchase",
   "goals": [],
   "anonymous_links": true,
   "allowed_origins": [],
