@@ -230,7 +230,7 @@ async fn queued_answers_are_written_before_the_writers_stop() {
     let committer = ResponseCommitter::start(
         store.clone(),
         CommitOptions {
-            max_batch: 7,
+            max_batch: Some(7),
             ..Default::default()
         },
     );
@@ -265,7 +265,8 @@ async fn queued_answers_are_written_before_the_writers_stop() {
 /// hand: `cargo test --release -p northstar-server --test it group_commit_load
 /// -- --ignored --nocapture`; `NORTHSTAR_LOAD_RATE` (answers/s, default
 /// 5000), `NORTHSTAR_LOAD_SECONDS` (5), `NORTHSTAR_LOAD_ENGINE=postgres`
-/// (with `NORTHSTAR_TEST_POSTGRES_URL`), `NORTHSTAR_LOAD_WRITERS`.
+/// (with `NORTHSTAR_TEST_POSTGRES_URL`), `NORTHSTAR_LOAD_WRITERS`,
+/// `NORTHSTAR_LOAD_MAX_BATCH`.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a measurement, run by hand"]
 async fn group_commit_load() {
@@ -292,6 +293,9 @@ async fn group_commit_load() {
         store.clone(),
         CommitOptions {
             writers,
+            max_batch: std::env::var("NORTHSTAR_LOAD_MAX_BATCH")
+                .ok()
+                .and_then(|v| v.parse().ok()),
             ..Default::default()
         },
     );
