@@ -12,9 +12,9 @@
 //!
 //! The queue is bounded (`max_pending` answers and `max_pending_bytes` of
 //! their text, so 20,000 answers of 64 KiB cannot hold a gigabyte): beyond
-//! either, [`ResponseCommitter::submit`]
-//! refuses at once with [`CommitError::Busy`] (503, `Retry-After: 1`), so
-//! memory stays bounded and a refused client knows to send again. A batch
+//! either, [`ResponseCommitter::submit`] refuses at once with
+//! [`CommitError::Busy`] (503, `Retry-After: 1`), so memory stays bounded
+//! and a refused client knows to send again. A batch
 //! that fails because of its rows (see `StoreError::concerns_rows`) is split
 //! in halves until the failing submissions stand alone, so one bad row
 //! costs about 2·log₂(n) extra transactions and never the others' answers;
