@@ -139,9 +139,10 @@ struct ServeArgs {
     /// Default: 1 on SQLite (writes are serialised), 4 on PostgreSQL.
     #[arg(long, env = "NORTHSTAR_COMMIT_WRITERS", value_parser = clap::value_parser!(u32).range(1..=64))]
     commit_writers: Option<u32>,
-    /// Most survey answers written in one transaction.
-    #[arg(long, env = "NORTHSTAR_COMMIT_MAX_BATCH", default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    commit_max_batch: u32,
+    /// Most survey answers written in one transaction. Default: 2,000 on
+    /// SQLite, 500 on PostgreSQL.
+    #[arg(long, env = "NORTHSTAR_COMMIT_MAX_BATCH", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    commit_max_batch: Option<u32>,
     /// Survey answers a minute from one address (burst: as many at once);
     /// more get 429 with Retry-After. 0: no limit.
     #[arg(long, env = "NORTHSTAR_PUBLIC_RATE_PER_IP", default_value_t = 60)]
@@ -207,7 +208,7 @@ impl ServeArgs {
             mailer: None,
             commit: northstar_server::group_commit::CommitOptions {
                 writers: self.commit_writers.map(|n| n as usize),
-                max_batch: self.commit_max_batch as usize,
+                max_batch: self.commit_max_batch.map(|n| n as usize),
                 ..Default::default()
             },
             public_limits: northstar_server::public_limits::PublicLimits::with_rates(

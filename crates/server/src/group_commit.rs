@@ -10,9 +10,11 @@
 //! next batch. No timer waits for a batch to fill: a lone answer on an idle
 //! server is written at once.
 //!
-//! The queue is bounded (`max_pending`): beyond it [`ResponseCommitter::submit`]
-//! refuses at once with [`CommitError::Busy`] (503, `Retry-After: 1`), so
-//! memory stays bounded and a refused client knows to send again. A batch
+//! The queue is bounded (`max_pending` answers and `max_pending_bytes` of
+//! their text, so 20,000 answers of 64 KiB cannot hold a gigabyte): beyond
+//! either, [`ResponseCommitter::submit`] refuses at once with
+//! [`CommitError::Busy`] (503, `Retry-After: 1`), so memory stays bounded
+//! and a refused client knows to send again. A batch
 //! that fails because of its rows (see `StoreError::concerns_rows`) is split
 //! in halves until the failing submissions stand alone, so one bad row
 //! costs about 2·log₂(n) extra transactions and never the others' answers;
@@ -42,22 +44,32 @@ pub struct CommitOptions {
     /// (SQLite: a second writer would only wait for the lock), 4 on one that
     /// writes in parallel (PostgreSQL). See [`CommitOptions::writers_for`].
     pub writers: Option<usize>,
-    /// Most submissions one transaction carries.
-    pub max_batch: usize,
+    /// Most submissions one transaction carries. `None`: 2,000 on SQLite
+    /// (a transaction costs about one fsync plus ~10 µs a row), 500 on
+    /// PostgreSQL (its cost per row grows past a few hundred rows).
+    pub max_batch: Option<usize>,
     /// Most submissions queued and not yet taken by a writer; more are
     /// refused with [`CommitError::Busy`].
     pub max_pending: usize,
+    /// Most bytes of answer text (ids, comments, attributes…, estimated)
+    /// queued or being written; more are refused with [`CommitError::Busy`].
+    pub max_pending_bytes: usize,
 }
 
 /// Writers on a store that writes in parallel, unless told otherwise.
 pub const PARALLEL_WRITERS: usize = 4;
+/// Largest batch on a store with one writer, unless told otherwise.
+pub const SERIAL_MAX_BATCH: usize = 2_000;
+/// Largest batch on a store that writes in parallel, unless told otherwise.
+pub const PARALLEL_MAX_BATCH: usize = 500;
 
 impl Default for CommitOptions {
     fn default() -> Self {
         Self {
             writers: None,
-            max_batch: 2_000,
+            max_batch: None,
             max_pending: 20_000,
+            max_pending_bytes: 64 << 20,
         }
     }
 }
@@ -73,14 +85,25 @@ impl CommitOptions {
             })
             .max(1)
     }
+
+    /// The largest batch for this store.
+    pub fn max_batch_for(&self, store: &dyn Store) -> usize {
+        self.max_batch
+            .unwrap_or(if store.backend().writes_in_parallel() {
+                PARALLEL_MAX_BATCH
+            } else {
+                SERIAL_MAX_BATCH
+            })
+            .max(1)
+    }
 }
 
 /// Why a submission was not stored.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CommitError {
-    /// The queue is full: nothing was stored; send again in a moment.
+    /// The queue is full (answers or bytes): nothing was stored; send again in a moment.
     #[error(
-        "the server is busy: more than {max_pending} answers waiting to be written; retry in a moment"
+        "the server is busy: too many answers are waiting to be written (at most {max_pending}); retry in a moment"
     )]
     Busy { max_pending: usize },
     /// The store refused or failed this submission (its own error: each
@@ -206,6 +229,25 @@ type Reply = oneshot::Sender<Result<(), CommitError>>;
 struct Submission {
     response: NewResponse,
     reply: Reply,
+    /// The submission's share of `max_pending_bytes`, given back when it
+    /// is answered (or dropped).
+    _bytes: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Bytes an answer holds, roughly: its text plus a fixed overhead.
+fn estimated_bytes(r: &NewResponse) -> usize {
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    256 + r.external_id.len()
+        + text(&r.customer_id)
+        + r.submitted_at.len()
+        + r.dimensions.0.iter().map(String::len).sum::<usize>()
+        + text(&r.comment)
+        + text(&r.order_id)
+        + r.drivers.keys().map(|k| k.len() + 32).sum::<usize>()
+        + r.attributes
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 64)
+            .sum::<usize>()
 }
 
 /// Queues answers for the writer tasks and waits for their commit. Cheap
@@ -216,6 +258,8 @@ pub struct ResponseCommitter {
     sender: mpsc::Sender<Submission>,
     counters: Arc<Counters>,
     max_pending: usize,
+    max_pending_bytes: usize,
+    bytes: Arc<tokio::sync::Semaphore>,
     writers_done: watch::Receiver<()>,
 }
 
@@ -232,8 +276,14 @@ impl ResponseCommitter {
     /// Starts the writer tasks on the current Tokio runtime.
     pub fn start(store: Arc<dyn Store>, options: CommitOptions) -> Self {
         let writers = options.writers_for(&*store);
-        let max_batch = options.max_batch.max(1);
+        let max_batch = options.max_batch_for(&*store);
         let max_pending = options.max_pending.max(1);
+        // At least one answer of the largest public body; at most what a
+        // semaphore counts (and a u32 permit count).
+        let max_pending_bytes = options.max_pending_bytes.clamp(
+            1 << 16,
+            tokio::sync::Semaphore::MAX_PERMITS.min(u32::MAX as usize),
+        );
         let (sender, receiver) = mpsc::channel(max_pending);
         let receiver = Arc::new(Mutex::new(receiver));
         let counters = Arc::new(Counters::default());
@@ -255,6 +305,8 @@ impl ResponseCommitter {
             sender,
             counters,
             max_pending,
+            max_pending_bytes,
+            bytes: Arc::new(tokio::sync::Semaphore::new(max_pending_bytes)),
             writers_done,
         }
     }
@@ -268,15 +320,28 @@ impl ResponseCommitter {
     /// that goes away afterwards (a client disconnecting) does not stop its
     /// answer from being written.
     pub async fn submit(&self, response: NewResponse) -> Result<(), CommitError> {
+        let busy = || {
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            CommitError::Busy {
+                max_pending: self.max_pending,
+            }
+        };
+        // Never more than the whole budget: a huge answer waits for an
+        // empty queue rather than being refused for ever.
+        let size = estimated_bytes(&response).min(self.max_pending_bytes);
+        let size = u32::try_from(size).unwrap_or(u32::MAX);
+        let Ok(bytes) = self.bytes.clone().try_acquire_many_owned(size) else {
+            return Err(busy());
+        };
         let (reply, answer) = oneshot::channel();
-        if let Err(e) = self.sender.try_send(Submission { response, reply }) {
+        let submission = Submission {
+            response,
+            reply,
+            _bytes: bytes,
+        };
+        if let Err(e) = self.sender.try_send(submission) {
             return Err(match e {
-                mpsc::error::TrySendError::Full(_) => {
-                    self.counters.refused.fetch_add(1, Ordering::Relaxed);
-                    CommitError::Busy {
-                        max_pending: self.max_pending,
-                    }
-                }
+                mpsc::error::TrySendError::Full(_) => busy(),
                 mpsc::error::TrySendError::Closed(_) => CommitError::Interrupted,
             });
         }

@@ -162,11 +162,42 @@ async fn a_full_queue_refuses_at_once_with_503_and_retry_after() {
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("more than 2 answers waiting"),
+            .contains("too many answers are waiting to be written (at most 2)"),
         "{body}"
     );
     // Once the queue drains, answers are taken again.
     committer.submit(answer("later", 7, "email")).await.unwrap();
+}
+
+/// The queue is bounded in bytes too: answers with long comments fill it
+/// sooner than short ones.
+#[tokio::test]
+async fn the_queue_is_bounded_in_bytes_too() {
+    let (_db, store) = sqlite().await;
+    let committer = ResponseCommitter::start(
+        store.clone(),
+        CommitOptions {
+            max_pending_bytes: 64 << 10,
+            ..Default::default()
+        },
+    );
+    let long = |id: &str| {
+        let mut r = answer(id, 7, "email");
+        r.comment = Some("x".repeat(9_000));
+        r
+    };
+    let results = join_all((0..10).map(|i| committer.submit(long(&format!("l{i}"))))).await;
+    let stored = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(stored, 7, "{results:?}");
+    assert!(
+        results[7..]
+            .iter()
+            .all(|r| matches!(r, Err(CommitError::Busy { .. })))
+    );
+    // The budget is given back once answered.
+    let results = join_all((10..17).map(|i| committer.submit(long(&format!("l{i}"))))).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(store.counts().await.unwrap().responses, 14);
 }
 
 /// The store refuses a batch that would take a dimension past 1,000
@@ -230,7 +261,7 @@ async fn queued_answers_are_written_before_the_writers_stop() {
     let committer = ResponseCommitter::start(
         store.clone(),
         CommitOptions {
-            max_batch: 7,
+            max_batch: Some(7),
             ..Default::default()
         },
     );
@@ -265,7 +296,8 @@ async fn queued_answers_are_written_before_the_writers_stop() {
 /// hand: `cargo test --release -p northstar-server --test it group_commit_load
 /// -- --ignored --nocapture`; `NORTHSTAR_LOAD_RATE` (answers/s, default
 /// 5000), `NORTHSTAR_LOAD_SECONDS` (5), `NORTHSTAR_LOAD_ENGINE=postgres`
-/// (with `NORTHSTAR_TEST_POSTGRES_URL`), `NORTHSTAR_LOAD_WRITERS`.
+/// (with `NORTHSTAR_TEST_POSTGRES_URL`), `NORTHSTAR_LOAD_WRITERS`,
+/// `NORTHSTAR_LOAD_MAX_BATCH`.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a measurement, run by hand"]
 async fn group_commit_load() {
@@ -292,6 +324,9 @@ async fn group_commit_load() {
         store.clone(),
         CommitOptions {
             writers,
+            max_batch: std::env::var("NORTHSTAR_LOAD_MAX_BATCH")
+                .ok()
+                .and_then(|v| v.parse().ok()),
             ..Default::default()
         },
     );
