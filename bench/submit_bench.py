@@ -63,7 +63,7 @@ def wait_ready(base):
 
 
 def wrk(url, seconds, connections, env, script=None):
-    cmd = ["wrk", f"-t{os.environ.get('WRK_THREADS', '2')}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    cmd = ["wrk", f"-t{os.environ.get('WRK_THREADS', '1')}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     if script:
         cmd += ["-s", script]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, env=env, check=True).stdout
@@ -103,7 +103,7 @@ def run(database, label, invitations, seconds, connections, work):
         tokens_file = os.path.join(work, f"tokens-{label}.txt")
         with open(tokens_file, "w") as f:
             f.write("\n".join(tokens) + "\n")
-        wenv = dict(os.environ, TOKENS=tokens_file, THREADS=os.environ.get("WRK_THREADS", "2"))
+        wenv = dict(os.environ, TOKENS=tokens_file, THREADS=os.environ.get("WRK_THREADS", "1"))
         # Reference: the same stack answering a health check.
         _, healthz_rps = wrk(base + "/healthz", min(seconds, 10), connections, wenv)
         text, rps = wrk(base, seconds, connections, wenv, os.path.join(ROOT, "bench", "submit.lua"))
@@ -140,7 +140,7 @@ def run(database, label, invitations, seconds, connections, work):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=20)
-    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--connections", type=int, default=128)
     ap.add_argument("--invitations", type=int, default=200_000)
     ap.add_argument("--postgres", help="a PostgreSQL URL of an empty database to run on as well")
     args = ap.parse_args()

@@ -158,9 +158,10 @@ struct ServeArgs {
 /// Where the weekly digest is sent from (see README, Weekly digest).
 #[derive(clap::Args, Clone)]
 struct MailArgs {
-    /// SMTP server for the weekly digest: smtp://user:password@host:587?tls=required
-    /// (STARTTLS), smtps://…:465 (TLS), or smtp://127.0.0.1:25 for a relay
-    /// on this machine. Without it no digest is sent.
+    /// SMTP server for the weekly digest and survey invitations:
+    /// smtp://user:password@host:587?tls=required (STARTTLS), smtps://…:465
+    /// (TLS), or smtp://127.0.0.1:25 for a relay on this machine. Without it
+    /// no digest or invitation is sent.
     #[arg(long, env = "NORTHSTAR_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
     /// The digest's sender, e.g. "Northstar <cx@example.com>".
@@ -1560,7 +1561,7 @@ async fn serve_store(store: Arc<dyn Store>, serve: &ServeArgs, database: &str) -
             ));
         }
         None => tracing::info!(
-            "weekly digests are off: set --smtp-url, --mail-from and --public-url (NORTHSTAR_SMTP_URL, NORTHSTAR_MAIL_FROM, NORTHSTAR_PUBLIC_URL) to send them"
+            "weekly digests and survey invitations are off: set --smtp-url, --mail-from and --public-url (NORTHSTAR_SMTP_URL, NORTHSTAR_MAIL_FROM, NORTHSTAR_PUBLIC_URL) to send them"
         ),
     }
     let mut options = serve.options();

@@ -43,6 +43,33 @@ pub struct MixComparison {
     pub no_test_reason: Option<String>,
 }
 
+/// Pearson's χ² test of independence of a k × 2 table (per category:
+/// answered, not answered), without continuity correction — the same as
+/// `scipy.stats.chi2_contingency(table, correction=False)`: whether the
+/// categories answered at different rates. `None` with fewer than two
+/// categories or a zero margin.
+pub fn chi_square_independence(table: &[[u64; 2]]) -> Option<(f64, u32, f64)> {
+    if table.len() < 2 {
+        return None;
+    }
+    let rows: Vec<f64> = table.iter().map(|r| (r[0] + r[1]) as f64).collect();
+    let cols = [0, 1].map(|j| table.iter().map(|r| r[j] as f64).sum::<f64>());
+    let total: f64 = rows.iter().sum();
+    if total <= 0.0 || cols.iter().any(|c| *c <= 0.0) || rows.iter().any(|r| *r <= 0.0) {
+        return None;
+    }
+    let mut statistic = 0.0;
+    for (r, row) in table.iter().zip(&rows) {
+        for j in 0..2 {
+            let expected = row * cols[j] / total;
+            statistic += (r[j] as f64 - expected).powi(2) / expected;
+        }
+    }
+    let df = (table.len() - 1) as u32;
+    let p = ChiSquared::new(f64::from(df)).ok()?.sf(statistic);
+    Some((statistic, df, p))
+}
+
 /// Smallest expected count per category for Pearson's χ² approximation
 /// (Cochran 1954's rule: every expected count at least 5).
 pub const MIN_EXPECTED: f64 = 5.0;
@@ -224,5 +251,32 @@ mod tests {
         assert_eq!(t.degrees_of_freedom, 2);
         let (stat, _, _) = chi_square_goodness_of_fit(&[10, 300, 190], &[0.01, 0.6, 0.39]).unwrap();
         assert!((t.chi_square - stat).abs() < 1e-9);
+    }
+
+    #[test]
+    fn independence_matches_scipy_chi2_contingency() {
+        // scipy 1.17.1: chi2_contingency(table, correction=False).
+        let cases: [(&[[u64; 2]], f64, u32, f64); 2] = [
+            (
+                &[[222, 255], [257, 545], [341, 1332]],
+                136.59252563050674,
+                2,
+                2.1842881250446056e-30,
+            ),
+            (
+                &[[12, 30], [9, 41], [20, 25], [3, 18]],
+                10.515473785473787,
+                3,
+                0.014656296098679985,
+            ),
+        ];
+        for (table, chi, df, p) in cases {
+            let (c, d, q) = chi_square_independence(table).unwrap_or_default();
+            assert!((c - chi).abs() < 1e-9 * chi, "{c} vs {chi}");
+            assert_eq!(d, df);
+            assert!((q - p).abs() <= 1e-9 * p, "{q} vs {p}");
+        }
+        assert!(chi_square_independence(&[[1, 2]]).is_none());
+        assert!(chi_square_independence(&[[0, 2], [0, 3]]).is_none());
     }
 }

@@ -256,17 +256,28 @@ fn forbidden(message: &str) -> Response {
 }
 
 /// Reads a form body (bounded) and returns it with the CSRF field's value.
+/// The largest form a page posts to `path`: survey definitions and pasted
+/// contact lists are larger than the few fields of other forms.
+fn form_limit(path: &str) -> usize {
+    if path.starts_with("/surveys") && path.ends_with("/invitations") {
+        crate::api::surveys::MAX_CONTACTS_BODY_BYTES
+    } else if path.starts_with("/surveys") {
+        crate::api::surveys::MAX_SURVEY_BODY_BYTES * 2
+    } else {
+        MAX_FORM_BYTES
+    }
+}
+
 async fn form_csrf(request: Request) -> Result<(Request, Option<String>), Response> {
+    let limit = form_limit(request.uri().path());
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::TooLarge(format!(
-                "the form is larger than {} KiB; forms carry a few fields",
-                MAX_FORM_BYTES >> 10
-            ))
-            .into_response()
-        })?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::TooLarge(format!(
+            "the form is larger than {} KiB, this form's limit",
+            limit >> 10
+        ))
+        .into_response()
+    })?;
     let token = form_urlencoded::parse(&bytes)
         .find(|(k, _)| k == CSRF_FIELD)
         .map(|(_, v)| v.into_owned());

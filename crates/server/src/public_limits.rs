@@ -40,7 +40,7 @@ use crate::limits::ServerLimits;
 
 /// Whether a path is one of the public survey endpoints.
 pub fn is_public_path(path: &str) -> bool {
-    path.starts_with("/s/") || path.starts_with("/api/v1/public/")
+    path.starts_with("/s/") || path.starts_with("/api/v1/public/") || path.starts_with("/opt-out/")
 }
 
 /// The rate limits of the public endpoints. A rate of 0 switches that

@@ -227,6 +227,8 @@ pub struct MetricReport {
 pub struct Collection {
     pub surveys: Vec<SurveyCollection>,
     pub method: &'static str,
+    /// What the rate does and does not describe.
+    pub note: &'static str,
     /// The methodology card of this figure.
     pub methodology: String,
 }
@@ -234,7 +236,9 @@ pub struct Collection {
 #[derive(Debug, Clone, Serialize)]
 pub struct SurveyCollection {
     pub survey: String,
-    pub version: i64,
+    /// The version new answers get (answers keep theirs: attribute
+    /// `survey_version`).
+    pub current_version: i64,
     pub invited: u64,
     pub sent: u64,
     pub opened: u64,
@@ -243,8 +247,11 @@ pub struct SurveyCollection {
     pub response_rate: Option<f64>,
 }
 
+/// What a collection's rate describes.
+pub const COLLECTION_NOTE: &str = "the rate is of each survey's invitations; the figure's n counts every answer in the selection, which may also include answers from anonymous links, the widget and imports under the same survey name";
+
 /// The response-rate method every provenance names.
-pub const RESPONSE_RATE_METHOD: &str = "response rate = answered ÷ invited (AAPOR RR1: every invited customer counts as eligible, so invitations not sent yet lower it); invitations created in the period";
+pub const RESPONSE_RATE_METHOD: &str = "response rate = answered ÷ invited (AAPOR RR1: every invited customer counts as eligible, so invitations not sent yet lower it); invitations created in the period's days (UTC)";
 
 /// The collection behind a selection: the surveys its filter names (or
 /// every survey, without a survey filter) with invitations created in the
@@ -261,6 +268,17 @@ pub async fn collection(
         .map(|(_, v)| v.as_str())
         .collect();
     let backend = store.backend();
+    // Only surveys with answers in this selection (which is already
+    // restricted to the caller's department).
+    let by_survey = store
+        .query_rollups(&selection.query(Some(GroupBy::Dimension(Dimension::Survey))))
+        .await?;
+    let present: Vec<&str> = by_survey
+        .groups
+        .iter()
+        .filter(|g| metric.estimate(&g.summary).n > 0)
+        .map(|g| g.key.as_str())
+        .collect();
     // Invitations are dated in UTC; the period's days bound them.
     let from_unix = selection.from.map_or(0, |d| i64::from(d) * 86_400);
     let to_unix = selection
@@ -268,7 +286,9 @@ pub async fn collection(
         .map_or(i64::MAX, |d| (i64::from(d) + 1) * 86_400);
     let mut surveys = Vec::new();
     for s in backend.surveys().await? {
-        if !named.is_empty() && !named.contains(&s.name.as_str()) {
+        if (!named.is_empty() && !named.contains(&s.name.as_str()))
+            || !present.contains(&s.name.as_str())
+        {
             continue;
         }
         let cells = backend.response_rates(s.id, from_unix, to_unix).await?;
@@ -284,7 +304,7 @@ pub async fn collection(
         }
         surveys.push(SurveyCollection {
             survey: s.name,
-            version: s.current_version,
+            current_version: s.current_version,
             invited,
             sent,
             opened,
@@ -313,6 +333,7 @@ pub async fn collection(
     Ok(Some(Collection {
         surveys,
         method: RESPONSE_RATE_METHOD,
+        note: COLLECTION_NOTE,
         methodology: format!("/methodology?{query}"),
     }))
 }

@@ -2,7 +2,7 @@
    Paste where the prompt should appear:
      <script src="https://northstar.example.com/widget.js" data-northstar-survey="SLUG" async></script>
      <noscript><a href="https://northstar.example.com/s/a/SLUG?channel=web">Tell us how we did</a></noscript>
-   No dependencies, no cookies; keyboard-usable (Tab, arrows, Enter, Escape). */
+   No dependencies, no cookies; keyboard-usable (Tab between the buttons, Enter or Space to choose and send, Escape to close). */
 (function () {
   "use strict";
   var script = document.currentScript;

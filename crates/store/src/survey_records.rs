@@ -144,10 +144,13 @@ pub struct CustomerContact {
 /// The contact in a customer's attributes (a JSON object), if any.
 pub(crate) fn contact_of(customer_id: String, attributes: &str) -> Option<CustomerContact> {
     let value: serde_json::Value = serde_json::from_str(attributes).ok()?;
+    let object = value.as_object()?;
+    // Column names of a customers file keep their case (`Email`).
     let text = |k: &str| {
-        value
-            .get(k)
-            .and_then(|v| v.as_str())
+        object
+            .iter()
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case(k))
+            .and_then(|(_, v)| v.as_str())
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(str::to_string)
@@ -1227,7 +1230,7 @@ macro_rules! survey_records {
                 let limit = i64::try_from(limit).unwrap_or(i64::MAX);
                 let rows: Vec<(String, String)> = sqlx::query_as(
                     "SELECT customer_id, attributes FROM customers \
-                     WHERE segment = $1 AND attributes LIKE '%\"email\"%' ORDER BY customer_id LIMIT $2",
+                     WHERE segment = $1 AND LOWER(attributes) LIKE '%\"email\"%' ORDER BY customer_id LIMIT $2",
                 )
                 .bind(segment)
                 .bind(limit)

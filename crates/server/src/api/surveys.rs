@@ -35,6 +35,9 @@ pub const MAX_LINK_DAYS: i64 = 365;
 /// Most e-mails one send or reminder round delivers (the rest wait for
 /// the next round).
 pub const MAX_SENDS_PER_ROUND: usize = 5_000;
+/// Longest a send or reminder round runs before it stops and reports
+/// that more are due (within the request deadline).
+pub const SEND_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 /// Most rows the invitations CSV carries.
 pub const MAX_INVITATIONS_CSV_ROWS: usize = 200_000;
 /// Export format tag.
@@ -928,27 +931,32 @@ pub async fn send_round(
         more_due,
         ..Default::default()
     };
-    let mut delivered = Vec::new();
+    let started = std::time::Instant::now();
     for invitation in due.iter().take(MAX_SENDS_PER_ROUND) {
+        // Within the request's deadline: the rest wait for the next round.
+        if started.elapsed() > SEND_BUDGET {
+            report.more_due = true;
+            break;
+        }
         let token = survey_links::token(&key, &invitation.response_id);
+        let opt_out = mailer.public_link(&format!("/opt-out/{token}"));
         let message = crate::invitation_mail::compose(
             &definition,
             invitation,
             &mailer.public_link(&format!("/s/{token}")),
-            &mailer.public_link(&format!("/opt-out/{token}")),
+            &opt_out,
             reminder.is_some(),
         );
         match mailer
-            .send_message(
-                &invitation.email,
-                &message,
-                &mailer.public_link(&format!("/opt-out/{token}")),
-            )
+            .send_message(&invitation.email, &message, &opt_out)
             .await
         {
             Ok(()) => {
                 report.sent += 1;
-                delivered.push(invitation.id);
+                // Recorded at once: a round cut short never sends it twice.
+                backend
+                    .mark_invitations_sent(&[invitation.id], reminder.is_some(), now_unix())
+                    .await?;
             }
             Err(e) if e.this_message_only => {
                 report.failed += 1;
@@ -964,18 +972,6 @@ pub async fn send_round(
                 break;
             }
         }
-        // Record as we go: a failure later must not send these twice.
-        if delivered.len() >= 100 {
-            backend
-                .mark_invitations_sent(&delivered, reminder.is_some(), now_unix())
-                .await?;
-            delivered.clear();
-        }
-    }
-    if !delivered.is_empty() {
-        backend
-            .mark_invitations_sent(&delivered, reminder.is_some(), now_unix())
-            .await?;
     }
     crate::auth::audit(
         state.store.as_ref(),
@@ -1189,6 +1185,7 @@ pub async fn get_invitations_csv(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<i64>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (survey, _) = load(&state, &principal, id).await?;
     crate::auth::audit_export(
@@ -1199,11 +1196,7 @@ pub async fn get_invitations_csv(
     )
     .await?;
     let key = survey_links::link_key(state.store.as_ref()).await?;
-    let base = state
-        .mailer
-        .as_ref()
-        .map(|m| m.public_link(""))
-        .unwrap_or_default();
+    let base = crate::views::surveys::origin(&state, &headers);
     let mut out = csv::Writer::from_writer(Vec::new());
     let write = |out: &mut csv::Writer<Vec<u8>>, row: &[&str]| {
         out.write_record(row)
@@ -1239,7 +1232,7 @@ pub async fn get_invitations_csv(
         rows += page.len();
         if rows > MAX_INVITATIONS_CSV_ROWS {
             return Err(ApiError::TooLarge(format!(
-                "the survey has more than {MAX_INVITATIONS_CSV_ROWS} invitations; page through GET /api/v1/surveys/{id}/invitations instead"
+                "the survey has more than {MAX_INVITATIONS_CSV_ROWS} invitations, more than one export carries; split the survey's invitations into waves of surveys"
             )));
         }
         for i in &page {
@@ -1248,10 +1241,10 @@ pub async fn get_invitations_csv(
             write(
                 &mut out,
                 &[
-                    &i.customer_id,
-                    &i.email,
+                    &super::csv_export::text(&i.customer_id),
+                    &super::csv_export::text(&i.email),
                     &i.language,
-                    &i.segment,
+                    &super::csv_export::text(&i.segment),
                     &i.channel,
                     &link,
                     &opt(i.sent_unix),

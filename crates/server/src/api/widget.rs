@@ -222,7 +222,12 @@ pub async fn config(
         ),
         language: lang,
     };
-    with_cors(Json(config).into_response(), origin)
+    let mut response = Json(config).into_response();
+    // Each prompt gets its own submission id: never from a cache.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    with_cors(response, origin)
 }
 
 /// What the widget posts.

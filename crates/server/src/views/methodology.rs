@@ -31,7 +31,8 @@ struct SurveyCard {
     department: String,
     /// Per version whose wording differs: (version, [(language, text)]).
     wording: Vec<(String, Vec<(String, String)>)>,
-    rates: Vec<(String, String, String, String, String)>,
+    /// Segment, invited, sent, opened, answered, rate.
+    rates: Vec<(String, String, String, String, String, String)>,
     link: String,
 }
 
@@ -177,6 +178,7 @@ async fn card(
                         } else {
                             x.segment.clone()
                         },
+                        x.invited.to_string(),
                         x.sent.to_string(),
                         x.opened.to_string(),
                         x.answered.to_string(),

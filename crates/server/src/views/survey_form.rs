@@ -38,7 +38,8 @@ use crate::{AppState, survey_links};
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 /// Channels an anonymous link may name (`?channel=qr`); a fixed list, so a
 /// link cannot mint new dimension values.
-pub const LINK_CHANNELS: [&str; 6] = ["link", "email", "sms", "qr", "in_app", "web"];
+/// (`email` is the invitations' own: an anonymous answer never looks like one.)
+pub const LINK_CHANNELS: [&str; 5] = ["link", "sms", "qr", "in_app", "web"];
 /// The honeypot field's name (hidden from people, filled by bots).
 pub const HONEYPOT: &str = "website";
 
@@ -481,8 +482,10 @@ async fn by_slug(state: &AppState, slug: &str, channel: Option<&str>) -> Result<
         .map_err(server_error)?
         .ok_or_else(unknown)?;
     let (survey, definition) = (cached.0.clone(), cached.1.clone());
-    // The widget's no-JavaScript fallback is this form too.
-    if !definition.anonymous_links && definition.allowed_origins.is_empty() {
+    // The widget's no-JavaScript fallback (`?channel=web`) is this form
+    // too; otherwise only a survey with anonymous links has one.
+    let widget_fallback = !definition.allowed_origins.is_empty() && channel == Some("web");
+    if !definition.anonymous_links && !widget_fallback {
         return Err(unknown());
     }
     let lang = definition
@@ -545,7 +548,18 @@ fn render_form(
         fields: fields(d, lang, typed, errors),
         errors: errors
             .iter()
-            .map(|e| (e.field.clone(), format!("{} — {}", e.problem, e.fix)))
+            .map(|e| {
+                let question = d
+                    .questions
+                    .iter()
+                    .find(|q| q.key == e.field)
+                    .map(|q| d.text_in(&q.text, lang).to_string())
+                    .unwrap_or_else(|| e.field.clone());
+                (
+                    e.field.clone(),
+                    format!("{question}: {} — {}", e.problem, e.fix),
+                )
+            })
             .collect(),
         words: page_words(lang),
         notice,
@@ -562,7 +576,6 @@ fn render_form(
 /// A stored answer as the form's typed values (to change it).
 fn typed_from(d: &SurveyDefinition, r: &NewResponse) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
-    let mut comment_used = false;
     for q in &d.questions {
         let v: Vec<String> = match &q.kind {
             QuestionKind::Nps => r.nps.map(|v| v.to_string()).into_iter().collect(),
@@ -587,14 +600,9 @@ fn typed_from(d: &SurveyDefinition, r: &NewResponse) -> BTreeMap<String, Vec<Str
                 .get(&q.key)
                 .map(|v| v.split('|').map(str::to_string).collect())
                 .unwrap_or_default(),
-            QuestionKind::Text => {
-                if comment_used {
-                    r.attributes.get(&q.key).cloned().into_iter().collect()
-                } else {
-                    comment_used = true;
-                    r.comment.clone().into_iter().collect()
-                }
-            }
+            // Free text is not shown again: a forwarded link must not
+            // reveal what its owner wrote.
+            QuestionKind::Text => Vec::new(),
         };
         if !v.is_empty() {
             out.insert(q.key.clone(), v);
@@ -790,7 +798,15 @@ async fn submit(
     body: Result<Bytes, BytesRejection>,
     link_lang: Option<&str>,
 ) -> Response {
-    let lang = language(&loaded, link_lang, headers);
+    // The form says the language it was shown in (a hidden field).
+    let form_lang = body.as_ref().ok().and_then(|b| {
+        form_urlencoded::parse(b)
+            .take(1_000)
+            .find(|(k, _)| k == "lang")
+            .map(|(_, v)| v.into_owned())
+    });
+    let lang = language(&loaded, form_lang.as_deref().or(link_lang), headers);
+    let thanks = format!("{thanks}?lang={}", super::encode(&lang));
     let w = page_words(&lang);
     let title = loaded
         .definition
@@ -950,13 +966,12 @@ pub async fn submit_invitation(
         Ok(l) => l,
         Err(page) => return page,
     };
-    let lang = language(&loaded, q.lang.as_deref(), &headers);
     submit(
         &state,
         principal.as_ref(),
         loaded,
         format!("/s/{token}"),
-        format!("/s/{token}/thanks?lang={}", super::encode(&lang)),
+        format!("/s/{token}/thanks"),
         &headers,
         &crate::auth::client_address(&extensions, &headers, &state.trusted_proxies),
         body,
@@ -979,7 +994,6 @@ pub async fn submit_anonymous(
         Ok(l) => l,
         Err(page) => return page,
     };
-    let lang = language(&loaded, q.lang.as_deref(), &headers);
     let channel = match &loaded.link {
         Link::Anonymous { channel } => channel.clone(),
         Link::Invitation(_) => String::new(),
@@ -989,7 +1003,7 @@ pub async fn submit_anonymous(
         principal.as_ref(),
         loaded,
         format!("/s/a/{slug}?channel={channel}"),
-        format!("/s/a/{slug}/thanks?lang={}", super::encode(&lang)),
+        format!("/s/a/{slug}/thanks"),
         &headers,
         &crate::auth::client_address(&extensions, &headers, &state.trusted_proxies),
         body,
@@ -1029,7 +1043,8 @@ pub async fn anonymous_thanks(
     Path(slug): Path<String>,
     Query(q): Query<ThanksQuery>,
 ) -> Response {
-    match by_slug(&state, &slug, None).await {
+    // The widget's fallback form thanks here too.
+    match by_slug(&state, &slug, Some("web")).await {
         Ok(l) => thanks_page(&l.definition, q.lang.as_deref()),
         Err(page) => page,
     }

@@ -154,7 +154,7 @@ fn kind_name(kind: &QuestionKind) -> String {
 
 /// The address people open Northstar at: the configured public URL, else
 /// the request's own host.
-fn origin(state: &AppState, headers: &HeaderMap) -> String {
+pub fn origin(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(m) = &state.mailer {
         return m.public_link("");
     }
@@ -169,50 +169,70 @@ fn origin(state: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// The respondents' segment mix against those invited (sent), with
-/// Pearson's χ² (pooled small segments, see `core::representativeness`).
+/// Whether segments answered at different rates: Pearson's χ² test of
+/// independence of (answered, not answered) by segment among those invited
+/// (`core::representativeness::chi_square_independence`, as scipy's
+/// `chi2_contingency` without correction), with each segment's rate beside
+/// it on the page. No test while an expected count is under 5 (Cochran).
 pub fn mix_against_invited(rates: &ResponseRates) -> (String, bool) {
-    let sent: Vec<(String, u64)> = rates
-        .by_segment
-        .iter()
-        .filter(|r| r.invited > 0)
-        .map(|r| (r.segment.clone(), r.invited))
-        .collect();
-    let answered: Vec<(String, u64)> = rates
-        .by_segment
-        .iter()
-        .filter(|r| r.invited > 0)
-        .map(|r| (r.segment.clone(), r.answered))
-        .collect();
-    let Some(c) = northstar_core::representativeness::compare_mix(&sent, &answered) else {
+    let mut by_segment: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    for r in rates.by_segment.iter().filter(|r| r.invited > 0) {
+        let e = by_segment.entry(r.segment.as_str()).or_default();
+        e.0 += r.answered.min(r.invited);
+        e.1 += r.invited;
+    }
+    if by_segment.len() < 2 {
         return (
-            "No invitations yet, so no respondents to compare.".into(),
+            "Fewer than two segments invited, so no comparison of their response rates.".into(),
+            false,
+        );
+    }
+    let table: Vec<[u64; 2]> = by_segment
+        .values()
+        .map(|(answered, invited)| [*answered, invited - answered])
+        .collect();
+    let total: u64 = table.iter().map(|r| r[0] + r[1]).sum();
+    let answered: u64 = table.iter().map(|r| r[0]).sum();
+    let smallest_expected = table
+        .iter()
+        .map(|r| {
+            let row = (r[0] + r[1]) as f64;
+            (row * answered as f64 / total as f64)
+                .min(row * (total - answered) as f64 / total as f64)
+        })
+        .fold(f64::INFINITY, f64::min);
+    if smallest_expected < northstar_core::representativeness::MIN_EXPECTED {
+        return (
+            "Too few invitations per segment for a chi-square test of the response rates (every segment needs at least 5 expected answers and non-answers, Cochran's rule).".into(),
+            false,
+        );
+    }
+    let Some((chi, df, p)) = northstar_core::representativeness::chi_square_independence(&table)
+    else {
+        return (
+            "No answers yet, so no comparison of response rates.".into(),
             false,
         );
     };
-    match (&c.test, &c.no_test_reason) {
-        (Some(t), _) => {
-            let p = if t.p_value < 0.001 {
-                "< 0.001".to_string()
-            } else {
-                format!("= {:.3}", t.p_value)
-            };
-            let differs = t.p_value < 0.05;
-            let text = if differs {
-                format!(
-                    "Respondents are not representative of those invited: segments answered at different rates (Pearson's χ² = {:.1}, df = {}, p {p}). Read segment figures separately or weight them.",
-                    t.chi_square, t.degrees_of_freedom
-                )
-            } else {
-                format!(
-                    "The respondents' segment mix matches those invited within chance (Pearson's χ² = {:.1}, df = {}, p {p}).",
-                    t.chi_square, t.degrees_of_freedom
-                )
-            };
-            (text, differs)
-        }
-        (None, Some(reason)) => (reason.clone(), false),
-        (None, None) => (String::new(), false),
+    let p_text = if p < 0.001 {
+        "< 0.001".to_string()
+    } else {
+        format!("= {p:.3}")
+    };
+    if p < 0.05 {
+        (
+            format!(
+                "Respondents are not representative of those invited: segments answered at different rates (Pearson's χ² test of independence, χ² = {chi:.1}, df = {df}, p {p_text}; rates in the table). Read segment figures separately or weight them."
+            ),
+            true,
+        )
+    } else {
+        (
+            format!(
+                "Segments answered at rates that differ no more than chance would make them (Pearson's χ² test of independence, χ² = {chi:.1}, df = {df}, p {p_text})."
+            ),
+            false,
+        )
     }
 }
 
@@ -261,7 +281,7 @@ async fn render_survey(
         format!(
             "<script src=\"{origin}/widget.js\" data-northstar-survey=\"{slug}\" async></script>\n<noscript><a href=\"{origin}/s/a/{slug}?channel=web\">{text}</a></noscript>",
             slug = s.public_slug,
-            text = d.text_in(&d.title, ""),
+            text = super::escape(d.text_in(&d.title, "")),
         )
     };
     let definition_json = match definition_json {
@@ -518,11 +538,14 @@ pub async fn remind(
     Path(id): Path<i64>,
     form: Result<Form<SendForm>, FormRejection>,
 ) -> Response {
-    let after = form
-        .ok()
-        .and_then(|Form(f)| f.after_days)
-        .and_then(|d| d.trim().parse::<i64>().ok());
+    let after = form.ok().and_then(|Form(f)| f.after_days);
     let result = async {
+        let after = match after.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+            None => None,
+            Some(d) => Some(d.parse::<i64>().map_err(|_| {
+                ApiError::BadBody(format!("after_days: {d:?} is not a whole number of days"))
+            })?),
+        };
         let policy = surveys::reminder_policy(after, None)?;
         surveys::send_round(&state, &principal, id, Some(policy)).await
     }

@@ -319,7 +319,7 @@ async fn the_hosted_form_round_trips_errors_and_replaces_a_second_answer() {
     assert!(thanks.starts_with(&format!("{link}/thanks")));
     let (status, _, page) = public(&app, "GET", &thanks, None, &[]).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("Vielen Dank"));
+    assert!(page.contains("Vielen Dank"), "{thanks}: {page}");
     assert_eq!(response_count(&app).await, 1);
     let (_, listed) = app
         .json("GET", "/api/v1/responses?survey=post_support", None)
@@ -359,6 +359,22 @@ async fn the_hosted_form_round_trips_errors_and_replaces_a_second_answer() {
             .unwrap()
             .starts_with("/methodology?metric=nps")
     );
+    // Another department's lead sees no trace of the support survey.
+    let lead = super::token_for(
+        &*app.store,
+        "lead",
+        northstar_core::account::Role::DepartmentLead,
+        Some("logistics"),
+    )
+    .await;
+    let request = Request::get("/api/v1/metrics?metric=nps")
+        .header("authorization", format!("Bearer {lead}"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = app.raw(request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seen: Value = serde_json::from_str(&body).unwrap();
+    assert!(seen.get("collection").is_none(), "{seen}");
 }
 
 #[tokio::test]

@@ -926,7 +926,75 @@ async fn survey_records_are_copied(db: TestDb) {
     );
 }
 
+/// A segment's contacts come from the customers' `email` (and `language`)
+/// attributes, whatever the column's case; stored segments by id.
+async fn contacts_of_a_segment(db: TestDb) {
+    let store = db.open().await;
+    let customer = |id: &str, segment: &str, attributes: &[(&str, &str)]| {
+        northstar_core::customer::NewCustomer {
+            customer_id: id.into(),
+            segment: Some(segment.into()),
+            region: None,
+            annual_value: None,
+            churned: None,
+            churned_on: None,
+            acquired_on: None,
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    };
+    store
+        .write_customers(vec![
+            customer(
+                "C1",
+                "smb",
+                &[("email", "a@example.com"), ("language", "de")],
+            ),
+            customer("C2", "smb", &[("Email", "b@example.com")]),
+            customer("C3", "smb", &[("phone", "123")]),
+            customer("C4", "enterprise", &[("email", "d@example.com")]),
+        ])
+        .await
+        .unwrap();
+    let b = store.backend();
+    let smb = b.customer_contacts("smb", 10).await.unwrap();
+    let got: Vec<(&str, &str, Option<&str>)> = smb
+        .iter()
+        .map(|c| {
+            (
+                c.customer_id.as_str(),
+                c.email.as_str(),
+                c.language.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("C1", "a@example.com", Some("de")),
+            ("C2", "b@example.com", None)
+        ]
+    );
+    assert_eq!(b.customer_contacts("smb", 1).await.unwrap().len(), 1);
+    assert!(b.customer_contacts("none", 10).await.unwrap().is_empty());
+    let mut segments = b
+        .customer_segments_of(&["C4".into(), "C1".into(), "C9".into()])
+        .await
+        .unwrap();
+    segments.sort();
+    assert_eq!(
+        segments,
+        [
+            ("C1".to_string(), "smb".to_string()),
+            ("C4".into(), "enterprise".into())
+        ]
+    );
+}
+
 crate::conformance!(
+    contacts_of_a_segment,
     surveys_version_by_status,
     invitations_skip_opted_out_and_already_invited,
     many_invitations_in_chunks,
