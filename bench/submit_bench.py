@@ -75,8 +75,9 @@ def run(database, label, invitations, seconds, connections, work):
     port = 18000 + os.getpid() % 1000
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, NORTHSTAR_LOG="warn")
+    name = f"bench_{os.getpid()}_{int(time.time())}"
     out = subprocess.run(
-        [BIN, "token", "create", "--name", "bench", "--role", "admin", "--database", database],
+        [BIN, "token", "create", "--name", name, "--role", "admin", "--database", database],
         capture_output=True, text=True, env=env, check=True,
     ).stdout
     token = re.search(r"\b([0-9a-f]{64}|ns_[A-Za-z0-9_]+)\b", out)
@@ -88,14 +89,14 @@ def run(database, label, invitations, seconds, connections, work):
     )
     try:
         wait_ready(base)
-        survey = json.loads(call(base, token, "POST", "/api/v1/surveys", DEFINITION))
+        survey = json.loads(call(base, token, "POST", "/api/v1/surveys", dict(DEFINITION, name=name)))
         sid = survey["id"]
         call(base, token, "POST", f"/api/v1/surveys/{sid}/status", {"status": "live"})
         made = 0
         while made < invitations:
             n = min(100_000, invitations - made)
             csv = "customer_id,email\n" + "".join(
-                f"B{made + i},b{made + i}@example.com\n" for i in range(n))
+                f"{name}-{made + i},{name}-{made + i}@example.com\n" for i in range(n))
             call(base, token, "POST", f"/api/v1/surveys/{sid}/invitations", csv.encode(), "text/csv")
             made += n
         links = call(base, token, "GET", f"/api/v1/surveys/{sid}/invitations.csv").decode()
@@ -110,7 +111,7 @@ def run(database, label, invitations, seconds, connections, work):
         fields = dict(re.findall(r"^([A-Z0-9_.]+) ([\d.]+)$", text, re.M))
         acked = int(fields["ACKED"])
         other = int(fields["OTHER"])
-        metrics = json.loads(call(base, token, "GET", "/api/v1/metrics?metric=nps&survey=bench"))
+        metrics = json.loads(call(base, token, "GET", f"/api/v1/metrics?metric=nps&survey={name}"))
         present = metrics["overall"]["n"]
     finally:
         server.terminate()
@@ -140,7 +141,7 @@ def run(database, label, invitations, seconds, connections, work):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=20)
-    ap.add_argument("--connections", type=int, default=128)
+    ap.add_argument("--connections", type=int, default=96)
     ap.add_argument("--invitations", type=int, default=200_000)
     ap.add_argument("--postgres", help="a PostgreSQL URL of an empty database to run on as well")
     args = ap.parse_args()
