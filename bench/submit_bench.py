@@ -101,10 +101,26 @@ def run(database, label, invitations, seconds, connections, work):
             made += n
         links = call(base, token, "GET", f"/api/v1/surveys/{sid}/invitations.csv").decode()
         tokens = [line.split(",")[5].rsplit("/s/", 1)[1] for line in links.splitlines()[1:]]
+        # A warm-up on the first 20,000 links (a live database has answers
+        # and statistics; an empty one plans for empty tables), then the
+        # measured run on the rest.
+        warm, tokens = tokens[:20_000], tokens[20_000:]
+        warm_file = os.path.join(work, f"warm-{label}.txt")
+        with open(warm_file, "w") as f:
+            f.write("\n".join(warm) + "\n")
         tokens_file = os.path.join(work, f"tokens-{label}.txt")
         with open(tokens_file, "w") as f:
             f.write("\n".join(tokens) + "\n")
-        wenv = dict(os.environ, TOKENS=tokens_file, THREADS=os.environ.get("WRK_THREADS", "1"))
+        threads = os.environ.get("WRK_THREADS", "1")
+        warm_env = dict(os.environ, TOKENS=warm_file, THREADS=threads)
+        wrk(base, 5, connections, warm_env, os.path.join(ROOT, "bench", "submit.lua"))
+        time.sleep(1)  # answers in flight when wrk stopped are committed by now
+        warmed = json.loads(call(base, token, "GET", f"/api/v1/metrics?metric=nps&survey={name}"))["overall"]["n"]
+        if database.startswith("postgres"):
+            # Statistics of what is there now, and the WAL checkpointed.
+            subprocess.run(["psql", database, "-qc", "ANALYZE"], check=True)
+            subprocess.run(["psql", database, "-qc", "CHECKPOINT"], check=True)
+        wenv = dict(os.environ, TOKENS=tokens_file, THREADS=threads)
         # Reference: the same stack answering a health check.
         _, healthz_rps = wrk(base + "/healthz", min(seconds, 10), connections, wenv)
         text, rps = wrk(base, seconds, connections, wenv, os.path.join(ROOT, "bench", "submit.lua"))
@@ -112,7 +128,7 @@ def run(database, label, invitations, seconds, connections, work):
         acked = int(fields["ACKED"])
         other = int(fields["OTHER"])
         metrics = json.loads(call(base, token, "GET", f"/api/v1/metrics?metric=nps&survey={name}"))
-        present = metrics["overall"]["n"]
+        present = metrics["overall"]["n"] - warmed
     finally:
         server.terminate()
         server.wait()
@@ -143,13 +159,20 @@ def main():
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--connections", type=int, default=96)
     ap.add_argument("--invitations", type=int, default=200_000)
-    ap.add_argument("--postgres", help="a PostgreSQL URL of an empty database to run on as well")
+    ap.add_argument("--postgres", help="a PostgreSQL URL (a database per run is created there)")
+    ap.add_argument("--only-postgres", action="store_true")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="northstar-submit-", dir=os.environ.get("BENCH_DIR", ROOT))
-    results = [run(f"sqlite://{work}/bench.db", "sqlite", args.invitations, args.seconds,
-                   args.connections, work)]
+    results = []
+    if not args.only_postgres:
+        results.append(run(f"sqlite://{work}/bench.db", "sqlite", args.invitations, args.seconds,
+                           args.connections, work))
     if args.postgres:
-        results.append(run(args.postgres, "postgres", args.invitations, args.seconds,
+        # A fresh database per run (runs must not inherit each other's rows).
+        db = f"submit_{os.getpid()}"
+        subprocess.run(["psql", args.postgres, "-qc", f"CREATE DATABASE {db}"], check=True)
+        url = args.postgres.rsplit("/", 1)[0] + "/" + db
+        results.append(run(url, "postgres", args.invitations, args.seconds,
                            args.connections, work))
     for r in results:
         print(json.dumps(r))
