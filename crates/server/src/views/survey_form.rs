@@ -60,6 +60,10 @@ pub struct PageWords {
     pub opt_out_question: &'static str,
     pub opt_out_button: &'static str,
     pub busy: &'static str,
+    /// A required question left empty.
+    pub not_answered: &'static str,
+    /// Any other wrong answer (the English page says exactly what).
+    pub invalid: &'static str,
 }
 
 pub fn page_words(language: &str) -> &'static PageWords {
@@ -86,6 +90,8 @@ pub fn page_words(language: &str) -> &'static PageWords {
             opt_out_question: "Keine Umfragen mehr per E-Mail erhalten?",
             opt_out_button: "Abmelden",
             busy: "Gerade kommen sehr viele Antworten an. Bitte senden Sie in {seconds} Sekunden erneut; Ihre Eingaben sind noch da.",
+            not_answered: "Bitte beantworten Sie diese Frage (Pflichtfrage).",
+            invalid: "Diese Antwort passt nicht: Bitte wählen Sie eine der angebotenen Antworten.",
         },
         "fr" => &PageWords {
             submit: "Envoyer",
@@ -103,6 +109,8 @@ pub fn page_words(language: &str) -> &'static PageWords {
             opt_out_question: "Ne plus recevoir d'enquêtes par e-mail ?",
             opt_out_button: "Me désinscrire",
             busy: "Beaucoup de réponses arrivent en ce moment. Renvoyez dans {seconds} secondes ; vos saisies sont conservées.",
+            not_answered: "Veuillez répondre à cette question (obligatoire).",
+            invalid: "Cette réponse ne convient pas : choisissez l'une des réponses proposées.",
         },
         "es" => &PageWords {
             submit: "Enviar",
@@ -120,6 +128,8 @@ pub fn page_words(language: &str) -> &'static PageWords {
             opt_out_question: "¿Dejar de recibir encuestas por correo?",
             opt_out_button: "Darme de baja",
             busy: "Llegan muchas respuestas ahora. Envíe de nuevo en {seconds} segundos; sus datos siguen aquí.",
+            not_answered: "Responda a esta pregunta (obligatoria).",
+            invalid: "Esta respuesta no es válida: elija una de las respuestas ofrecidas.",
         },
         "nl" => &PageWords {
             submit: "Versturen",
@@ -137,6 +147,8 @@ pub fn page_words(language: &str) -> &'static PageWords {
             opt_out_question: "Geen enquêtes meer per e-mail ontvangen?",
             opt_out_button: "Afmelden",
             busy: "Er komen nu veel antwoorden binnen. Verstuur over {seconds} seconden opnieuw; uw invoer is bewaard.",
+            not_answered: "Beantwoord deze vraag (verplicht).",
+            invalid: "Dit antwoord past niet: kies een van de aangeboden antwoorden.",
         },
         _ => &PageWords {
             submit: "Submit",
@@ -154,6 +166,8 @@ pub fn page_words(language: &str) -> &'static PageWords {
             opt_out_question: "Stop receiving surveys by e-mail?",
             opt_out_button: "Opt out",
             busy: "Many answers are arriving right now. Please submit again in {seconds} seconds; what you entered is kept.",
+            not_answered: "",
+            invalid: "",
         },
     }
 }
@@ -298,6 +312,19 @@ fn scale_labels(kind: &QuestionKind, language: &str) -> (u8, u8, String) {
     }
 }
 
+/// A field's error in the page's language (English: core's own words,
+/// which say exactly what was wrong).
+pub fn error_text(e: &FieldError, language: &str) -> String {
+    let w = page_words(language);
+    if w.not_answered.is_empty() {
+        format!("{} — {}", e.problem, e.fix)
+    } else if e.problem == "is not answered" {
+        w.not_answered.to_string()
+    } else {
+        w.invalid.to_string()
+    }
+}
+
 /// The form's fields with what was typed and each field's error.
 pub fn fields(
     d: &SurveyDefinition,
@@ -317,7 +344,7 @@ pub fn fields(
             let error = errors
                 .iter()
                 .find(|e| e.field == q.key)
-                .map(|e| format!("{} — {}", e.problem, e.fix))
+                .map(|e| error_text(e, language))
                 .unwrap_or_default();
             let option = |value: String, label: String| OptionView {
                 id: format!("{}-{}", q.key, value),
@@ -557,7 +584,7 @@ fn render_form(
                     .unwrap_or_else(|| e.field.clone());
                 (
                     e.field.clone(),
-                    format!("{question}: {} — {}", e.problem, e.fix),
+                    format!("{question}: {}", error_text(e, lang)),
                 )
             })
             .collect(),
