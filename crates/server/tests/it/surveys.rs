@@ -797,3 +797,111 @@ async fn the_survey_pages_and_the_methodology_card_answer_the_four_questions() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("{not json</textarea>"), "{page}");
 }
+
+#[tokio::test]
+async fn every_bound_a_client_controls_is_named_in_its_error() {
+    let app = TestApp::new().await;
+    let id = live_survey(&app).await;
+    let message = |body: &Value| {
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // A survey body over 1 MiB: 413.
+    let mut huge = definition();
+    huge["goals"] = json!(["x".repeat(1 << 20)]);
+    let (status, _) = app.request("POST", "/api/v1/surveys", Some(huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Too many questions, a too-long question text: named fields.
+    let mut many = definition();
+    many["name"] = json!("many");
+    let q = many["questions"][3].clone();
+    many["questions"] = Value::Array(
+        (0..51)
+            .map(|i| {
+                let mut q = q.clone();
+                q["key"] = json!(format!("q{i}"));
+                q
+            })
+            .collect(),
+    );
+    let (status, body) = app.json("POST", "/api/v1/surveys", Some(many)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        message(&body).contains("questions") && message(&body).contains("50"),
+        "{body}"
+    );
+    let mut long = definition();
+    long["name"] = json!("long");
+    long["questions"][0]["text"]["en"] = json!("y".repeat(1_001));
+    let (_, body) = app.json("POST", "/api/v1/surveys", Some(long)).await;
+    assert!(message(&body).contains("questions[0].text.en"), "{body}");
+    // Link validity and reminder policy.
+    let (status, body) = app
+        .json(
+            "POST",
+            &format!("/api/v1/surveys/{id}/invitations"),
+            Some(json!({"contacts": [], "link_days": 400})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        message(&body).contains("link_days") && message(&body).contains("365"),
+        "{body}"
+    );
+    let (status, body) = app
+        .json(
+            "POST",
+            &format!("/api/v1/surveys/{id}/reminders"),
+            Some(json!({"max_reminders": 9})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message(&body).contains("max_reminders"), "{body}");
+    // More contacts than one request takes: refused whole, naming the limit.
+    let mut csv = String::from("customer_id,email\n");
+    for i in 0..=northstar_store::survey_records::MAX_INVITATIONS_PER_CALL {
+        csv.push_str(&format!("C{i},c{i}@example.com\n"));
+    }
+    let (status, body) = invite_csv(&app, id, &csv).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(message(&body).contains("100000"), "{body}");
+    assert!(
+        app.store
+            .backend()
+            .invitations(id, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An e-mail address over 254 bytes is a rejected row, not a failure.
+    let (_, report) = invite_csv(
+        &app,
+        id,
+        &format!("customer_id,email\nC1,{}@example.com\n", "a".repeat(250)),
+    )
+    .await;
+    assert_eq!(report["rejected"][0]["field"], "email", "{report}");
+    // A hosted form over 64 KiB and a widget answer over 16 KiB: 413.
+    invite_csv(&app, id, "customer_id,email\nC2,b@example.com\n").await;
+    let (_, link) = links(&app, id).await.remove(0);
+    let big_form = format!("nps=9&fcr=yes&comment={}", "z".repeat(70 * 1024));
+    let (status, _, _) = public(&app, "POST", &link, Some(&big_form), &[]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (_, s) = app
+        .json("GET", &format!("/api/v1/surveys/{id}"), None)
+        .await;
+    let endpoint = s["widget_endpoint"].as_str().unwrap().to_string();
+    let request = Request::post(&endpoint)
+        .header("content-type", "application/json")
+        .header("origin", "https://shop.example.com")
+        .body(Body::from(
+            json!({"score": 9, "comment": "w".repeat(20 * 1024)}).to_string(),
+        ))
+        .unwrap();
+    let (status, _, body) = app.raw(request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(body.contains("16 KiB"), "{body}");
+    assert_eq!(response_count(&app).await, 0);
+}
