@@ -826,12 +826,8 @@ async fn submit(
     link_lang: Option<&str>,
 ) -> Response {
     // The form says the language it was shown in (a hidden field).
-    let form_lang = body.as_ref().ok().and_then(|b| {
-        form_urlencoded::parse(b)
-            .take(1_000)
-            .find(|(k, _)| k == "lang")
-            .map(|(_, v)| v.into_owned())
-    });
+    let form = body.as_deref().map(form_values).unwrap_or_default();
+    let form_lang = form.get("lang").and_then(|v| v.first()).cloned();
     let lang = language(&loaded, form_lang.as_deref().or(link_lang), headers);
     let thanks = format!("{thanks}?lang={}", super::encode(&lang));
     let w = page_words(&lang);
@@ -839,21 +835,18 @@ async fn submit(
         .definition
         .text_in(&loaded.definition.title, &lang)
         .to_string();
-    let body = match body {
-        Ok(b) => b,
-        Err(_) => {
-            return message(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &lang,
-                &title,
-                &title,
-                &format!(
-                    "The answer is longer than {} KiB; shorten the free-text answers.",
-                    MAX_FORM_BYTES >> 10
-                ),
-            );
-        }
-    };
+    if body.is_err() {
+        return message(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &lang,
+            &title,
+            &title,
+            &format!(
+                "The answer is longer than {} KiB; shorten the free-text answers.",
+                MAX_FORM_BYTES >> 10
+            ),
+        );
+    }
     if let Err(wait) = rate_check(state, client, &loaded.survey.public_slug) {
         let mut page = message(
             StatusCode::TOO_MANY_REQUESTS,
@@ -867,7 +860,6 @@ async fn submit(
         }
         return page;
     }
-    let form = form_values(&body);
     // A bot filled the field people cannot see: thank it, keep nothing.
     if form
         .get(HONEYPOT)
